@@ -1,0 +1,301 @@
+/**
+ * Window operator: event-time tumbling windows per asset for the assets of one partition.
+ *
+ * Pieces, named as stream engines name them:
+ * - timestamp assigner: event time = the device's timestamp (+ clock correction, 0 until the align issue);
+ * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
+ * - watermark combiner: the minimum over the asset's active streams; a stream silent for idleTimeoutMs of
+ *   processing time is ignored, so a dead camera cannot stall the sensors. Notes never hold it back;
+ * - window assigner: tumbling [k·windowMs, (k+1)·windowMs);
+ * - trigger: a window fires once, when the combined watermark passes windowEnd + allowedLatenessMs;
+ * - late data: a sample for a window that has fired is returned as `late` (the caller logs it durably).
+ *
+ * States of one window: open (collecting) → fired (emitted as a tuple, forgotten; only `firedWm` remains).
+ * A final watermark (`flush`) fires every open window at the end of a finite input.
+ *
+ * Recovery contract (see service.ts): `snapshot()` is small (watermarks, last images, pending notes,
+ * no samples); the samples of open windows are rebuilt by replaying their records from Kafka, so
+ * `heldOffset('sensors')` tells the caller how far back its commit must stay. A replayed record
+ * (offset ≤ the snapshot's processed mark) only re-enters an open window; everything else it did is
+ * already in the snapshot or the store.
+ */
+import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
+
+export type AlignConfig = Config['align'];
+
+interface StreamWm { maxTs: number; lastSeenAt: number }
+interface OpenWindow {
+  start: number;
+  channels: Map<string, { device: string; pts: Array<[number, number]> }>;
+  seen: Set<string>;
+  minOffset: number;
+  samples: number;
+  duplicates: number;
+}
+interface AssetState {
+  plant: string;
+  streams: { sensors?: StreamWm; images?: StreamWm };
+  /** Highest combined watermark that fired windows; a window with end + lateness ≤ it is closed. */
+  firedWm: number;
+  windows: Map<number, OpenWindow>;
+  images: TupleImage[];
+  notes: TupleNote[];
+  late: number;
+}
+
+export interface AlignSnapshot {
+  assets: Record<string, {
+    plant: string;
+    sensorsMaxTs: number | null;
+    imagesMaxTs: number | null;
+    firedWm: number;
+    images: TupleImage[];
+    notes: TupleNote[];
+    late: number;
+  }>;
+}
+
+export type AddResult = 'accepted' | 'late' | 'duplicate' | 'replayed';
+
+const MAX_IMAGES_KEPT = 4;
+
+export function windowStartOf(ts: number, windowMs: number): number {
+  return Math.floor(ts / windowMs) * windowMs;
+}
+
+export class WindowOperator {
+  private readonly assets = new Map<string, AssetState>();
+
+  constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {}
+
+  /** Restores watermarks, images and notes; open windows refill from replayed records. */
+  static restore(cfg: AlignConfig, snap: AlignSnapshot | null, now: () => number = Date.now): WindowOperator {
+    const op = new WindowOperator(cfg, now);
+    const t = now();
+    for (const [asset, a] of Object.entries(snap?.assets ?? {})) {
+      op.assets.set(asset, {
+        plant: a.plant,
+        streams: {
+          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: t } } : {}),
+          ...(a.imagesMaxTs !== null ? { images: { maxTs: a.imagesMaxTs, lastSeenAt: t } } : {}),
+        },
+        firedWm: a.firedWm,
+        windows: new Map(),
+        images: a.images,
+        notes: a.notes,
+        late: a.late,
+      });
+    }
+    return op;
+  }
+
+  snapshot(): AlignSnapshot {
+    const assets: AlignSnapshot['assets'] = {};
+    for (const [asset, a] of this.assets) {
+      assets[asset] = {
+        plant: a.plant,
+        sensorsMaxTs: a.streams.sensors?.maxTs ?? null,
+        imagesMaxTs: a.streams.images?.maxTs ?? null,
+        firedWm: a.firedWm,
+        images: a.images,
+        notes: a.notes,
+        late: a.late,
+      };
+    }
+    return { assets };
+  }
+
+  /**
+   * Adds one record. `offset` is its position in its topic-partition (for held-back commits);
+   * `replay` marks a record already processed before the snapshot was taken.
+   * `asset` is the record's asset (its Kafka key); notes without one are not windowed.
+   */
+  add(rec: InputRecord, offset: number, replay = false): AddResult {
+    const assetId = rec.value.asset;
+    if (!assetId) return 'accepted';
+    const a = this.asset(assetId, rec.value.plant);
+    if (rec.modality === 'sensors') return this.addSensors(a, rec.value, offset, replay);
+    if (replay) return 'replayed';
+    if (rec.modality === 'images') this.addImage(a, rec.value);
+    else this.addNote(a, rec.value);
+    return 'accepted';
+  }
+
+  /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
+  fire(): WindowTuple[] {
+    const out: WindowTuple[] = [];
+    const now = this.now();
+    for (const [asset, a] of this.assets) {
+      const wm = this.combinedWatermark(a, now);
+      if (wm > a.firedWm) a.firedWm = wm;
+      this.fireUpTo(asset, a, a.firedWm, out);
+    }
+    return out;
+  }
+
+  /** Final watermark: fires every open window (end of a finite input). */
+  flush(): WindowTuple[] {
+    const out: WindowTuple[] = [];
+    for (const [asset, a] of this.assets) {
+      const last = Math.max(...[...a.windows.keys()].map((s) => s + this.cfg.windowMs), a.firedWm);
+      a.firedWm = last + this.cfg.allowedLatenessMs;
+      this.fireUpTo(asset, a, a.firedWm, out);
+    }
+    return out;
+  }
+
+  /** The smallest offset of a sensor record still held in an open window, or null. */
+  heldSensorOffset(): number | null {
+    let min: number | null = null;
+    for (const a of this.assets.values()) {
+      for (const w of a.windows.values()) if (min === null || w.minOffset < min) min = w.minOffset;
+    }
+    return min;
+  }
+
+  openWindows(): number {
+    let n = 0;
+    for (const a of this.assets.values()) n += a.windows.size;
+    return n;
+  }
+
+  private asset(id: string, plant: string): AssetState {
+    let a = this.assets.get(id);
+    if (!a) {
+      a = { plant, streams: {}, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0 };
+      this.assets.set(id, a);
+    }
+    return a;
+  }
+
+  private combinedWatermark(a: AssetState, now: number): number {
+    let wm = Infinity;
+    let any = false;
+    for (const s of [a.streams.sensors, a.streams.images]) {
+      if (!s || now - s.lastSeenAt > this.cfg.idleTimeoutMs) continue;
+      any = true;
+      wm = Math.min(wm, s.maxTs - this.cfg.outOfOrdernessMs);
+    }
+    return any ? wm : -Infinity;
+  }
+
+  private isClosed(a: AssetState, windowStart: number): boolean {
+    return windowStart + this.cfg.windowMs + this.cfg.allowedLatenessMs <= a.firedWm;
+  }
+
+  private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
+    const s = a.streams[stream];
+    const now = this.now();
+    if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now };
+    else { if (ts > s.maxTs) s.maxTs = ts; s.lastSeenAt = now; }
+  }
+
+  private addSensors(a: AssetState, r: SensorRecord, offset: number, replay: boolean): AddResult {
+    const points: Array<[string, number, number]> = [];
+    if ('values' in r) {
+      for (const [ch, v] of Object.entries(r.values)) points.push([ch, r.ts, v]);
+    } else {
+      for (const [ch, vs] of Object.entries(r.channels)) {
+        for (let i = 0; i < vs.length; i++) points.push([ch, Math.round(r.t0 + i * r.periodMs), vs[i]]);
+      }
+    }
+    let accepted = 0, late = 0, dup = 0, replayed = 0;
+    for (const [ch, ts, v] of points) {
+      const start = windowStartOf(ts, this.cfg.windowMs);
+      if (this.isClosed(a, start)) {
+        if (replay) replayed++; else late++;
+        continue;
+      }
+      let w = a.windows.get(start);
+      if (!w) {
+        w = { start, channels: new Map(), seen: new Set(), minOffset: offset, samples: 0, duplicates: 0 };
+        a.windows.set(start, w);
+      }
+      const key = `${r.device}|${ch}|${ts}`;
+      if (w.seen.has(key)) { w.duplicates++; dup++; continue; }
+      w.seen.add(key);
+      if (offset < w.minOffset) w.minOffset = offset;
+      let series = w.channels.get(ch);
+      if (!series) { series = { device: r.device, pts: [] }; w.channels.set(ch, series); }
+      series.pts.push([ts, v]);
+      w.samples++;
+      accepted++;
+    }
+    if (!replay) {
+      const maxTs = points.reduce((m, p) => (p[1] > m ? p[1] : m), -Infinity);
+      this.observe(a, 'sensors', maxTs);
+    }
+    a.late += late;
+    if (accepted > 0) return 'accepted';
+    if (late > 0) return 'late';
+    if (replayed > 0) return 'replayed';
+    return dup > 0 ? 'duplicate' : 'accepted';
+  }
+
+  private addImage(a: AssetState, f: ImageFrame): void {
+    this.observe(a, 'images', f.ts);
+    let meanC: number | null = null, maxC: number | null = null;
+    if ('data' in f) {
+      let s = 0, m = -Infinity;
+      for (const x of f.data) { s += x; if (x > m) m = x; }
+      const toC = f.unit === 'K' ? (x: number) => x - 273.15 : f.unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
+      meanC = toC(s / f.data.length);
+      maxC = toC(m);
+    }
+    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC });
+    a.images.sort((x, y) => x.ts - y.ts);
+    if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);
+  }
+
+  private addNote(a: AssetState, n: OperatorNote): void {
+    a.notes.push({ author: n.author, ts: n.ts, slackMs: this.cfg.noteSlackMs, text: n.text });
+  }
+
+  private fireUpTo(asset: string, a: AssetState, wm: number, out: WindowTuple[]): void {
+    const due = [...a.windows.keys()]
+      .filter((s) => s + this.cfg.windowMs + this.cfg.allowedLatenessMs <= wm)
+      .sort((x, y) => x - y);
+    for (const start of due) {
+      const w = a.windows.get(start)!;
+      a.windows.delete(start);
+      out.push(this.toTuple(asset, a, w));
+    }
+    // Notes no future window can overlap are done.
+    const horizon = wm - this.cfg.allowedLatenessMs;
+    a.notes = a.notes.filter((n) => n.ts + n.slackMs > horizon);
+  }
+
+  private toTuple(asset: string, a: AssetState, w: OpenWindow): WindowTuple {
+    const end = w.start + this.cfg.windowMs;
+    const channels: WindowTuple['channels'] = {};
+    for (const ch of [...w.channels.keys()].sort()) {
+      const s = w.channels.get(ch)!;
+      s.pts.sort((x, y) => x[0] - y[0]);
+      channels[ch] = { device: s.device, t: s.pts.map((p) => p[0]), v: s.pts.map((p) => p[1]) };
+    }
+    let image: TupleImage | null = null;
+    for (const im of a.images) {
+      if (im.ts < end && end - im.ts <= this.cfg.imageMaxAgeMs) image = { ...im, ageMs: end - im.ts };
+    }
+    const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs >= w.start);
+    const late = a.late;
+    a.late = 0;
+    return {
+      plant: a.plant,
+      asset,
+      windowStart: w.start,
+      windowEnd: end,
+      channels,
+      image,
+      notes,
+      quality: {
+        samples: w.samples,
+        duplicates: w.duplicates,
+        late,
+        images: image ? 1 : 0,
+        notes: notes.length,
+        clockOffsetMs: 0,
+      },
+    };
+  }
+}

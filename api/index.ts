@@ -1,0 +1,2 @@
+export { buildApi } from './server.js';
+export type { ApiDeps } from './server.js';

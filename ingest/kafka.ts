@@ -1,0 +1,217 @@
+/**
+ * The one file that imports kafkajs: topic set-up, the consumer group runner, the dead-letter producer and
+ * a plain producer for the simulator and tests. Swapping the client touches this file only.
+ *
+ * Consumer runner states: created → connected → running (eachBatch loop) → stopped.
+ * Ordering: batches of one topic-partition are handled one at a time and in offset order
+ * (partitionsConsumedConcurrently = 1). The fetch position advances when a batch handler returns;
+ * committed offsets move only when the handler says so (`commit`), after its effects are durable.
+ * When a handler throws, kafkajs fetches the same batch again; the handler rolls its state back first.
+ */
+import { Kafka, logLevel, type Consumer, type Producer, type Admin, type IHeaders } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Config, Modality } from '../schemas/index.js';
+
+export interface IncomingMessage {
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+  headers: Record<string, string>;
+}
+
+export interface IncomingBatch { topic: string; modality: Modality; partition: number; messages: IncomingMessage[] }
+export interface CommitRequest { topic: string; partition: number; offset: number }
+
+export interface DeadLetter {
+  key: Buffer | null; value: Buffer | null; code: string; reason: string;
+  source: { topic: string; partition: number; offset: number; timestamp: number };
+}
+
+export interface KafkaIngest {
+  ensureTopics(): Promise<void>;
+  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRevoked?: (partitions: number[]) => void): Promise<void>;
+  /** Rewinds one partition number of all three input topics to the given offsets. */
+  seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
+  committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
+  deadLetter(records: DeadLetter[]): Promise<void>;
+  isJoined(): boolean;
+  stop(): Promise<void>;
+}
+
+function client(brokers: string[], clientId: string, logger: Logger): Kafka {
+  return new Kafka({
+    clientId,
+    brokers,
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log }) => {
+      const { message, ...extra } = log;
+      const fn = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+      logger[fn]({ kafka: extra }, message);
+    },
+  });
+}
+
+const headerText = (h: IHeaders | undefined): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  return out;
+};
+
+export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIngest {
+  const kafka = client(cfg.brokers, cfg.clientId, logger);
+  const modalityOf = new Map<string, Modality>([
+    [cfg.topics.sensors, 'sensors'], [cfg.topics.images, 'images'], [cfg.topics.notes, 'notes'],
+  ]);
+  const topicOf: Record<Modality, string> = { sensors: cfg.topics.sensors, images: cfg.topics.images, notes: cfg.topics.notes };
+  let consumer: Consumer | null = null;
+  let producer: Producer | null = null;
+  let joined = false;
+
+  return {
+    async ensureTopics() {
+      const admin: Admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = new Set(await admin.listTopics());
+        const inputs = [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes];
+        const missing = [...inputs, cfg.topics.deadLetter].filter((t) => !existing.has(t));
+        if (missing.length && cfg.createTopics) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({ topic, numPartitions: cfg.partitions, replicationFactor: -1 })),
+          });
+        } else if (missing.length) {
+          throw new Error(`missing Kafka topics: ${missing.join(', ')} (kafka.createTopics is false)`);
+        }
+        const meta = await admin.fetchTopicMetadata({ topics: inputs });
+        const counts = meta.topics.map((t) => `${t.name}=${t.partitions.length}`);
+        if (new Set(meta.topics.map((t) => t.partitions.length)).size > 1) {
+          throw new Error(`input topics must be co-partitioned (equal partition counts); found ${counts.join(', ')}`);
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
+    async run(handle, onRevoked) {
+      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000 });
+      consumer = c;
+      let assigned = new Set<number>();
+      c.on(c.events.GROUP_JOIN, (e) => {
+        joined = true;
+        const now = new Set<number>();
+        for (const parts of Object.values(e.payload.memberAssignment)) for (const p of parts) now.add(p);
+        const revoked = [...assigned].filter((p) => !now.has(p));
+        assigned = now;
+        if (revoked.length) onRevoked?.(revoked);
+      });
+      c.on(c.events.CRASH, (e) => { joined = false; logger.error({ err: e.payload.error }, 'consumer crashed; kafkajs restarts it'); });
+      c.on(c.events.STOP, () => { joined = false; });
+      await c.connect();
+      await c.subscribe({ topics: [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes], fromBeginning: cfg.fromBeginning });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch, heartbeat }) => {
+          const modality = modalityOf.get(batch.topic)!;
+          const commits = await handle({
+            topic: batch.topic, modality, partition: batch.partition,
+            messages: batch.messages.map((m) => ({
+              offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
+            })),
+          });
+          if (commits.length) await c.commitOffsets(commits.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })));
+          await heartbeat();
+        },
+      });
+    },
+
+    seek(partition, offsets) {
+      for (const [m, offset] of Object.entries(offsets) as Array<[Modality, number]>) {
+        consumer?.seek({ topic: topicOf[m], partition, offset: String(offset) });
+      }
+    },
+
+    async committedOffsets(partition) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const out: Partial<Record<Modality, number>> = {};
+        const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: Object.values(topicOf) });
+        for (const t of res) {
+          const p = t.partitions.find((x) => x.partition === partition);
+          if (p && Number(p.offset) >= 0) out[modalityOf.get(t.topic)!] = Number(p.offset);
+        }
+        return out;
+      } finally { await admin.disconnect(); }
+    },
+
+    async deadLetter(records) {
+      if (!records.length) return;
+      if (!producer) { producer = kafka.producer({ allowAutoTopicCreation: false }); await producer.connect(); }
+      await producer.send({
+        topic: cfg.topics.deadLetter,
+        acks: -1,
+        messages: records.map((r) => ({
+          key: r.key,
+          value: r.value,
+          headers: {
+            'tributary-error-code': r.code,
+            'tributary-reason': r.reason,
+            'tributary-source-topic': r.source.topic,
+            'tributary-source-partition': String(r.source.partition),
+            'tributary-source-offset': String(r.source.offset),
+            'tributary-source-timestamp': String(r.source.timestamp),
+          },
+        })),
+      });
+    },
+
+    isJoined: () => joined,
+
+    async stop() {
+      await consumer?.disconnect().catch(() => {});
+      await producer?.disconnect().catch(() => {});
+      joined = false;
+    },
+  };
+}
+
+/** A plain producer keyed by asset id: used by the simulator's Kafka output and by tests. */
+export interface RecordProducer {
+  send(topic: string, records: Array<{ key: string | null; value: string | Buffer; headers?: Record<string, string> }>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createRecordProducer(brokers: string[], logger: Logger, clientId = 'tributary-producer'): Promise<RecordProducer> {
+  const p = client(brokers, clientId, logger).producer({ allowAutoTopicCreation: false });
+  await p.connect();
+  return {
+    async send(topic, records) {
+      if (records.length) await p.send({ topic, acks: -1, messages: records });
+    },
+    close: () => p.disconnect(),
+  };
+}
+
+/** Reads every record of a topic from the beginning until `count` arrived or `timeoutMs` passed (tests, tools). */
+export async function readTopic(brokers: string[], topic: string, count: number, timeoutMs: number, logger: Logger): Promise<IncomingMessage[]> {
+  const c = client(brokers, 'tributary-reader', logger).consumer({ groupId: `reader-${process.pid}-${Date.now()}` });
+  const out: IncomingMessage[] = [];
+  await c.connect();
+  await c.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    void c.run({
+      eachMessage: async ({ message }) => {
+        out.push({ offset: Number(message.offset), key: message.key, value: message.value, timestamp: Number(message.timestamp), headers: headerText(message.headers) });
+        if (out.length >= count) { clearTimeout(timer); resolve(); }
+      },
+    });
+  });
+  await c.disconnect();
+  return out;
+}

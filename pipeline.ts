@@ -1,0 +1,212 @@
+/**
+ * One consumed batch, start to finish: decode → window → score → alert → one transaction → commit offsets.
+ *
+ * State per partition number (the three input topics are co-partitioned by asset, so partition p of each
+ * holds the same assets): a window operator, each asset's model and alert-rule state, and the highest
+ * offset per topic whose effects are durable (the processed mark). All of it but the samples of open
+ * windows is checkpointed in the same transaction as the effects it describes; the samples are rebuilt by
+ * replaying from the committed offsets, which are held back to the oldest sample still in an open window.
+ * A restarted instance therefore closes, scores and alerts on exactly the windows an undisturbed one would:
+ *   - a record at or below the processed mark is a replay: it refills its window if that window is still
+ *     open, and does nothing else (its dead letter, late-log row, image or note are already stored);
+ *   - a record above it is new.
+ */
+import type { Logger } from 'pino';
+import { WindowOperator, type AlignSnapshot } from './align/index.js';
+import { evaluate, initialRuleState, type RuleState } from './alerts/index.js';
+import { scoreBaseline, type AssetModelState } from './fusion/index.js';
+import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
+import { MODALITIES, type AlertEvent, type Config, type Modality, type WindowTuple } from './schemas/index.js';
+import { emptyBatch, loadCheckpoint, writeBatch, type Db } from './store/index.js';
+import { createHash } from 'node:crypto';
+
+interface Checkpoint {
+  align: AlignSnapshot;
+  models: Record<string, AssetModelState>;
+  rules: Record<string, RuleState>;
+  processed: Partial<Record<Modality, number>>;
+}
+
+interface PartitionState extends Checkpoint {
+  op: WindowOperator;
+  committed: Partial<Record<Modality, number>>;
+}
+
+export interface BatchInput {
+  partitionKey: string;
+  partition: number;
+  modality: Modality;
+  topic: string;
+  messages: IncomingMessage[];
+}
+
+export interface PipelineDeps {
+  cfg: Config;
+  db: Db;
+  logger: Logger;
+  /** Kafka mode: the dead-letter topic. Embedded mode: null, and rejects go to the dead_letters table. */
+  deadLetter: ((records: DeadLetter[]) => Promise<void>) | null;
+  topics: Record<Modality, string>;
+  now?: () => number;
+  /** Called after each committed transaction (wakes the webhook sender). */
+  onDurable?: (summary: BatchSummary) => void;
+  /** Stops retries of a failing write when the service shuts down. */
+  isStopping?: () => boolean;
+}
+
+export interface BatchSummary {
+  partitionKey: string; records: number; rejected: number; late: number; windows: number; alertsOpened: number;
+}
+
+export interface Pipeline {
+  handle(b: BatchInput): Promise<CommitRequest[]>;
+  /** Embedded mode: the next offset to give a generated record of this partition and modality. */
+  nextOffset(partitionKey: string, modality: Modality): Promise<number>;
+  /** Drops the state of partitions this instance no longer owns (or must rebuild). */
+  forget(partitions: number[]): void;
+  openWindows(): number;
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { cfg, db, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const states = new Map<string, PartitionState>();
+
+  async function stateOf(key: string): Promise<PartitionState> {
+    let s = states.get(key);
+    if (!s) {
+      const cp = (await loadCheckpoint(db, key)) as Checkpoint | null;
+      s = {
+        align: cp?.align ?? { assets: {} },
+        models: cp?.models ?? {},
+        rules: cp?.rules ?? {},
+        processed: cp?.processed ?? {},
+        op: WindowOperator.restore(cfg.align, cp?.align ?? null, now),
+        committed: {},
+      };
+      states.set(key, s);
+      if (cp) logger.info({ partition: key, processed: s.processed }, 'restored checkpoint; replaying open windows');
+    }
+    return s;
+  }
+
+  /** Retries a durable write until it succeeds (back-pressure: the consumer waits) or the service stops. */
+  async function durably(what: string, fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try { return await fn(); } catch (e) {
+        if (deps.isStopping?.() || attempt >= 1000) throw e;
+        const wait = Math.min(10_000, 200 * 2 ** Math.min(attempt, 6));
+        logger.warn({ err: (e as Error).message, attempt, wait }, `${what} failed; retrying`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  function eventOf(type: AlertEvent['type'], alert: AlertEvent['data'], windowMs: number): AlertEvent {
+    // The event time is the window's, not the wall clock's, so a replay produces the identical payload.
+    const t = type === 'alert.opened' ? alert.lastWindow : alert.resolvedWindow ?? alert.lastWindow;
+    return { type, timestamp: new Date(t + windowMs).toISOString(), data: alert };
+  }
+
+  async function handle(b: BatchInput): Promise<CommitRequest[]> {
+    try {
+      return await handleOnce(b);
+    } catch (e) {
+      // The in-memory state may be ahead of the store: forget it; the caller rewinds to the committed offsets.
+      states.delete(b.partitionKey);
+      throw e;
+    }
+  }
+
+  async function handleOnce(b: BatchInput): Promise<CommitRequest[]> {
+    const s = await stateOf(b.partitionKey);
+    const out = emptyBatch();
+    const dead: DeadLetter[] = [];
+    const mark = s.processed[b.modality] ?? -1;
+    let late = 0;
+
+    for (const m of b.messages) {
+      const replay = m.offset <= mark;
+      const d = decodeRecord(b.modality, m.value, cfg.limits);
+      const key = m.key?.toString('utf8') ?? null;
+      const reject = !d.ok ? d : d.record.value.asset && key !== null && key !== d.record.value.asset
+        ? { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(d.record.value.asset)}` }
+        : null;
+      if (reject) {
+        if (!replay) dead.push({ key: m.key, value: m.value, code: reject.code, reason: reject.reason, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp } });
+        continue;
+      }
+      if (!d.ok) continue;
+      const r = s.op.add(d.record, m.offset, replay);
+      if (replay) continue;
+      if (d.record.modality === 'images') out.images.push(d.record.value);
+      else if (d.record.modality === 'notes') out.notes.push(d.record.value);
+      if (r === 'late') {
+        late++;
+        out.late.push({
+          key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: d.record.value.plant,
+          asset: d.record.value.asset ?? null, reason: 'window already closed', value: d.record.value,
+        });
+      }
+    }
+
+    const tuples: WindowTuple[] = s.op.fire();
+    let alertsOpened = 0;
+    for (const t of tuples) {
+      const model = (s.models[t.asset] ??= { reference: [], params: null });
+      const { row, fitted } = scoreBaseline(t, model, cfg.scorer);
+      out.scores.push(row);
+      if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
+      const decision = evaluate(row, (s.rules[t.asset] ??= initialRuleState()), cfg.alerts);
+      if (!decision) continue;
+      out.alerts.push(decision.alert);
+      if (decision.kind === 'updated') continue;
+      if (decision.kind === 'opened') alertsOpened++;
+      const event = eventOf(decision.kind === 'opened' ? 'alert.opened' : 'alert.resolved', decision.alert, cfg.align.windowMs);
+      const eventId = `evt_${createHash('sha256').update(`${decision.alert.id}:${event.type}`).digest('hex').slice(0, 26)}`;
+      for (const w of cfg.webhooks) out.outbox.push({ eventId, endpointUrl: w.url, event });
+    }
+    out.tuples = tuples;
+
+    const last = b.messages.length ? b.messages[b.messages.length - 1].offset : mark;
+    const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
+    out.checkpoint = {
+      partitionKey: b.partitionKey,
+      state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
+    };
+
+    if (dead.length) {
+      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead));
+      else out.deadLetters = dead.map((x) => ({ key: `${x.source.topic}:${x.source.partition}:${x.source.offset}`, source: x.source.topic, code: x.code, reason: x.reason, value: x.value }));
+    }
+    await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)));
+    s.processed = processed;
+
+    const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
+    if (dead.length || late || tuples.length) logger.debug(summary, 'batch durable');
+    deps.onDurable?.(summary);
+    return commitsFor(s, b.partition);
+  }
+
+  /** Offsets safe to commit: the sensors topic is held back to the oldest sample still in an open window. */
+  function commitsFor(s: PartitionState, partition: number): CommitRequest[] {
+    const out: CommitRequest[] = [];
+    for (const m of MODALITIES) {
+      const p = s.processed[m];
+      if (p === undefined) continue;
+      const held = m === 'sensors' ? s.op.heldSensorOffset() : null;
+      const offset = Math.min(held ?? Infinity, p + 1);
+      if (s.committed[m] === offset) continue;
+      s.committed[m] = offset;
+      out.push({ topic: deps.topics[m], partition, offset });
+    }
+    return out;
+  }
+
+  return {
+    handle,
+    async nextOffset(key, modality) { return ((await stateOf(key)).processed[modality] ?? -1) + 1; },
+    forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
+    openWindows() { let n = 0; for (const s of states.values()) n += s.op.openWindows(); return n; },
+  };
+}

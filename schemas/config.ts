@@ -1,0 +1,97 @@
+/**
+ * Service configuration: parsed once at start-up, every problem reported at once, the result frozen.
+ * Units are in the names. Every option has a default, so an empty object runs the embedded demo.
+ */
+import { z } from 'zod';
+
+const ms = (d: number) => z.number().int().min(0).default(d);
+const topic = (d: string) => z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/).default(d);
+
+export const Config = z.strictObject({
+  kafka: z.strictObject({
+    /** Empty: no Kafka; the built-in simulator feeds the pipeline in-process. */
+    brokers: z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')).default([]),
+    clientId: z.string().min(1).default('tributary'),
+    groupId: z.string().min(1).default('tributary'),
+    topics: z.strictObject({
+      sensors: topic('tributary.sensors'),
+      images: topic('tributary.images'),
+      notes: topic('tributary.notes'),
+      deadLetter: topic('tributary.dead-letter'),
+    }).prefault({}),
+    /** Create missing topics at start-up with this many partitions (all three equal: co-partitioned). */
+    createTopics: z.boolean().default(true),
+    partitions: z.number().int().min(1).max(1000).default(3),
+    fromBeginning: z.boolean().default(true),
+  }).prefault({}),
+  database: z.strictObject({
+    /** postgres://… for a PostgreSQL/TimescaleDB server; absent: embedded PGlite-TimescaleDB in dataDir. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+    dataDir: z.string().min(1).default('./data'),
+    poolSize: z.number().int().min(1).max(100).default(4),
+    /** Drop raw readings older than this (TimescaleDB retention policy); 0 keeps everything. */
+    retentionDays: z.number().int().min(0).default(30),
+  }).prefault({}),
+  limits: z.strictObject({
+    maxRecordBytes: z.number().int().min(256).default(1_048_576),
+    maxChannels: z.number().int().min(1).default(64),
+    maxSamplesPerRecord: z.number().int().min(1).default(100_000),
+    maxImagePixels: z.number().int().min(1).default(65_536),
+    maxNoteChars: z.number().int().min(1).default(4000),
+  }).prefault({}),
+  align: z.strictObject({
+    windowMs: z.number().int().min(100).default(10_000),
+    /** Bounded out-of-orderness of the watermark generator. */
+    outOfOrdernessMs: ms(2_000),
+    /** A window fires when the watermark passes its end plus this. */
+    allowedLatenessMs: ms(3_000),
+    /** A stream silent this long (processing time) stops holding the asset's watermark back. */
+    idleTimeoutMs: ms(30_000),
+    imageMaxAgeMs: ms(120_000),
+    noteSlackMs: ms(300_000),
+  }).prefault({}),
+  scorer: z.strictObject({
+    /** Windows per asset used to fit the baseline (median/MAD) before scoring starts. */
+    referenceWindows: z.number().int().min(3).default(20),
+    modelVersion: z.string().min(1).default('baseline-robustz-1'),
+  }).prefault({}),
+  alerts: z.strictObject({
+    /** Score (max robust z over channels) above which a window counts as anomalous. */
+    threshold: z.number().positive().default(6),
+    /** Consecutive anomalous windows that open an alert. */
+    openAfter: z.number().int().min(1).default(3),
+    /** Consecutive normal windows that resolve it. */
+    resolveAfter: z.number().int().min(1).default(6),
+  }).prefault({}),
+  webhooks: z.array(z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    /** Standard Webhooks secret ("whsec_" + base64); unsigned deliveries without it. */
+    secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'whsec_<base64>').optional(),
+  })).default([]),
+  delivery: z.strictObject({
+    maxAttempts: z.number().int().min(1).default(12),
+    initialBackoffMs: ms(1_000),
+    maxBackoffMs: ms(3_600_000),
+    timeoutMs: z.number().int().min(100).default(10_000),
+    pollMs: z.number().int().min(10).default(1_000),
+  }).prefault({}),
+  api: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+  }).prefault({}),
+  sim: z.strictObject({
+    /** Run the built-in plant simulator; defaults to on when no Kafka brokers are configured. */
+    enabled: z.boolean().optional(),
+    seed: z.number().int().default(7),
+    assets: z.number().int().min(1).max(100).default(4),
+    sampleMs: z.number().int().min(10).default(1_000),
+    /** Simulated history before now, replayed at `speed`× before the simulator runs in real time. */
+    backfillMs: ms(3_600_000),
+    speed: z.number().positive().default(60),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+});
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;

@@ -1,0 +1,106 @@
+/**
+ * The wire contract: the JSON value of every record on the three input topics (UTF-8, key = asset id).
+ * Version field `v` lets the format evolve; this build reads v = 1 only.
+ * Times are the device's own clock, as epoch milliseconds or RFC 3339 strings; they are normalised to
+ * epoch milliseconds here and corrected (clock offset and drift) later, in align/.
+ */
+import { z } from 'zod';
+
+/** Earliest and latest device time we accept (2000-01-01 .. 2100-01-01): outside is a broken clock or a typo. */
+export const MIN_TS_MS = Date.UTC(2000, 0, 1);
+export const MAX_TS_MS = Date.UTC(2100, 0, 1);
+
+const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:\-/]+$/, 'letters, digits and . _ : - / only');
+
+/** Device time: epoch ms or an RFC 3339 string; output is epoch ms. */
+export const Timestamp = z
+  .union([
+    z.number().finite(),
+    z.iso.datetime({ offset: true, local: false }),
+  ])
+  .transform((t, ctx) => {
+    const ms = typeof t === 'number' ? t : Date.parse(t);
+    if (!Number.isFinite(ms) || ms < MIN_TS_MS || ms >= MAX_TS_MS) {
+      ctx.addIssue({ code: 'custom', message: 'time outside 2000-01-01 .. 2100-01-01' });
+      return z.NEVER;
+    }
+    return Math.round(ms);
+  });
+
+const channelName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.\-]+$/, 'letters, digits and _ . - only');
+const finite = z.number().finite();
+const version = z.literal(1, { error: 'unsupported version (this build reads v=1)' });
+
+const header = {
+  v: version,
+  plant: id,
+  asset: id,
+};
+
+/** One device's sample of one or more channels. */
+export const SensorSample = z.strictObject({
+  ...header,
+  device: id,
+  seq: z.number().int().nonnegative().optional(),
+  ts: Timestamp,
+  values: z.record(channelName, finite),
+});
+export type SensorSample = z.output<typeof SensorSample>;
+
+/** Many samples at a fixed period: the efficient form for high-rate channels. */
+export const SensorBlock = z.strictObject({
+  ...header,
+  device: id,
+  seq: z.number().int().nonnegative().optional(),
+  t0: Timestamp,
+  periodMs: z.number().positive().max(3_600_000),
+  channels: z.record(channelName, z.array(finite).min(1)),
+});
+export type SensorBlock = z.output<typeof SensorBlock>;
+
+export const SensorRecord = z.union([SensorSample, SensorBlock]);
+export type SensorRecord = z.output<typeof SensorRecord>;
+
+const imageHeader = {
+  ...header,
+  camera: id,
+  seq: z.number().int().nonnegative().optional(),
+  ts: Timestamp,
+  kind: z.enum(['thermal', 'visible']),
+};
+
+/** A camera frame: a small thermal matrix inline, PNG/JPEG bytes inline, or a URI to fetch. */
+export const ImageFrame = z.union([
+  z.strictObject({
+    ...imageHeader,
+    width: z.number().int().positive().max(4096),
+    height: z.number().int().positive().max(4096),
+    unit: z.enum(['C', 'K', 'F']).default('C'),
+    data: z.array(finite),
+  }).refine((f) => f.data.length === f.width * f.height, { message: 'data length must be width*height', path: ['data'] }),
+  z.strictObject({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1) }),
+  z.strictObject({ ...imageHeader, uri: z.url() }),
+]);
+export type ImageFrame = z.output<typeof ImageFrame>;
+
+/** An operator's note; the asset may be given or only named in the text. */
+export const OperatorNote = z.strictObject({
+  v: version,
+  plant: id,
+  asset: id.optional(),
+  author: z.string().min(1).max(128),
+  ts: Timestamp,
+  text: z.string().min(1),
+});
+export type OperatorNote = z.output<typeof OperatorNote>;
+
+export const MODALITIES = ['sensors', 'images', 'notes'] as const;
+export type Modality = (typeof MODALITIES)[number];
+
+/** A decoded, validated input record tagged with its modality. */
+export type InputRecord =
+  | { modality: 'sensors'; value: SensorRecord }
+  | { modality: 'images'; value: ImageFrame }
+  | { modality: 'notes'; value: OperatorNote };
+
+export const RECORD_SCHEMAS = { sensors: SensorRecord, images: ImageFrame, notes: OperatorNote } as const;

@@ -1,0 +1,111 @@
+/** What the stages hand each other and what the store keeps: window tuples, score rows, alerts. */
+import { z } from 'zod';
+
+/** One channel's samples inside a window, sorted by event time; `t` is epoch ms. */
+export const ChannelSeries = z.object({
+  device: z.string(),
+  t: z.array(z.number()),
+  v: z.array(z.number()),
+});
+export type ChannelSeries = z.infer<typeof ChannelSeries>;
+
+export const TupleImage = z.object({
+  camera: z.string(),
+  ts: z.number(),
+  ageMs: z.number(),
+  kind: z.string(),
+  /** Mean and max of an inline thermal matrix; null for encoded or URI frames. */
+  meanC: z.number().nullable(),
+  maxC: z.number().nullable(),
+});
+export type TupleImage = z.infer<typeof TupleImage>;
+
+export const TupleNote = z.object({
+  author: z.string(),
+  ts: z.number(),
+  /** The note's time is an interval: ts ± slackMs (human time). */
+  slackMs: z.number(),
+  text: z.string(),
+});
+export type TupleNote = z.infer<typeof TupleNote>;
+
+export const TupleQuality = z.object({
+  samples: z.number().int(),
+  duplicates: z.number().int(),
+  /** Records that arrived after this window closed are counted on the next window of the asset. */
+  late: z.number().int(),
+  images: z.number().int(),
+  notes: z.number().int(),
+  /** Clock correction applied (foundation: none yet, so 0 ± unknown). */
+  clockOffsetMs: z.number(),
+});
+export type TupleQuality = z.infer<typeof TupleQuality>;
+
+/** A closed event-time window of one asset: every modality aligned to [windowStart, windowEnd). */
+export const WindowTuple = z.object({
+  plant: z.string(),
+  asset: z.string(),
+  windowStart: z.number(),
+  windowEnd: z.number(),
+  channels: z.record(z.string(), ChannelSeries),
+  image: TupleImage.nullable(),
+  notes: z.array(TupleNote),
+  quality: TupleQuality,
+});
+export type WindowTuple = z.infer<typeof WindowTuple>;
+
+/** `reference`: the window fed the model's fit (no score yet); `scored`: a score against a fitted model. */
+export const ScoreStatus = z.enum(['reference', 'scored']);
+
+/** One row per (asset, window start, model version): idempotent, so a replay writes no duplicates. */
+export const ScoreRow = z.object({
+  plant: z.string(),
+  asset: z.string(),
+  windowStart: z.number(),
+  windowEnd: z.number(),
+  modelVersion: z.string(),
+  status: ScoreStatus,
+  score: z.number().nullable(),
+  /** Share of the score per sensor channel (sums to 1 when score > 0). */
+  contributions: z.record(z.string(), z.number()),
+  quality: TupleQuality,
+  imageTs: z.number().nullable(),
+  noteCount: z.number().int(),
+});
+export type ScoreRow = z.infer<typeof ScoreRow>;
+
+export const AlertState = z.enum(['open', 'resolved']);
+export const Alert = z.object({
+  id: z.string(),
+  plant: z.string(),
+  asset: z.string(),
+  rule: z.string(),
+  state: AlertState,
+  /** Start of the first window of the run that opened the alert. */
+  openedWindow: z.number(),
+  lastWindow: z.number(),
+  resolvedWindow: z.number().nullable(),
+  peakScore: z.number(),
+  modelVersion: z.string(),
+  contributions: z.record(z.string(), z.number()),
+});
+export type Alert = z.infer<typeof Alert>;
+
+/** The JSON body POSTed to webhook endpoints. */
+export const AlertEvent = z.object({
+  type: z.enum(['alert.opened', 'alert.resolved']),
+  timestamp: z.string(),
+  data: Alert,
+});
+export type AlertEvent = z.infer<typeof AlertEvent>;
+
+/** Query of GET /v1/anomalies. */
+export const AnomaliesQuery = z.strictObject({
+  asset: z.string().min(1).optional(),
+  plant: z.string().min(1).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  minScore: z.coerce.number().finite().optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+export type AnomaliesQuery = z.infer<typeof AnomaliesQuery>;

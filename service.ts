@@ -1,0 +1,153 @@
+/**
+ * The composition root. Start here to follow one sensor record from Kafka to a webhook:
+ *
+ *   Kafka topics ──▶ ingest (kafkajs consumer group, eachBatch)          ingest/kafka.ts
+ *        │            decode + validate, rejects ─▶ dead-letter topic    ingest/decode.ts
+ *        ▼
+ *   pipeline.handle(batch)                                               pipeline.ts
+ *        │  align: event-time windows per asset, watermark, late log     align/window-operator.ts
+ *        │  fusion: baseline robust-z score per closed window            fusion/baseline.ts
+ *        │  alerts: k consecutive anomalous windows → alert + outbox     alerts/rules.ts
+ *        │  store: one transaction (readings, scores, alerts, outbox,    store/batch.ts
+ *        │         checkpoint), then the Kafka offsets are committed
+ *        ▼
+ *   webhook sender: outbox ─▶ POST (Standard Webhooks headers)           alerts/webhooks.ts
+ *   api: /healthz, /readyz, /v1/anomalies                                api/server.ts
+ *
+ * Without Kafka brokers configured, the built-in simulator feeds the same pipeline in-process.
+ * Start-up order: store (migrations) → webhook sender → pipeline → Kafka or simulator → API.
+ * Shutdown runs the registered cleanups in reverse order.
+ */
+import type { Logger } from 'pino';
+import { buildApi } from './api/index.js';
+import { startDeliveryWorker } from './alerts/index.js';
+import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { MODALITIES, type Config, type Modality } from './schemas/index.js';
+import { generate, type PlantOptions } from './sim/index.js';
+import { latestWindowEnd, openStore, type Store } from './store/index.js';
+
+export interface Service {
+  store: Store;
+  pipeline: Pipeline;
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(cfg: Config, logger: Logger): Promise<Service> {
+  const cleanups: Array<{ name: string; fn: () => Promise<void> | void }> = [];
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of cleanups.reverse()) {
+      try { await c.fn(); } catch (e) { logger.warn({ err: (e as Error).message }, `cleanup ${c.name} failed`); }
+    }
+    logger.info('stopped');
+  };
+
+  try {
+    const store = await openStore(cfg.database);
+    cleanups.push({ name: 'store', fn: () => store.close() });
+    logger.info({ backend: store.db.kind, timescale: store.migration.timescale, applied: store.migration.applied }, 'store ready');
+
+    if (store.db.kind === 'pglite') {
+      // PGlite has no background workers: run TimescaleDB's compression and retention jobs ourselves.
+      const t = setInterval(() => { store.runPolicies().catch((e) => logger.warn({ err: e.message }, 'policy run failed')); }, 3_600_000);
+      t.unref();
+      cleanups.push({ name: 'policies', fn: () => clearInterval(t) });
+    }
+
+    const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }));
+    cleanups.push({ name: 'webhooks', fn: () => delivery.stop() });
+
+    const kafkaMode = cfg.kafka.brokers.length > 0;
+    const ingest: KafkaIngest | null = kafkaMode ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' })) : null;
+    const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
+    const pipeline = createPipeline({
+      cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
+      deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
+      onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
+      isStopping: () => stopping,
+    });
+
+    if (ingest) {
+      await ingest.ensureTopics();
+      cleanups.push({ name: 'kafka', fn: () => ingest.stop() });
+      await ingest.run(async (b) => {
+        try {
+          return await pipeline.handle({ ...b, partitionKey: `p${b.partition}` });
+        } catch (e) {
+          // The pipeline dropped this partition's state; rewind its three topics to match the checkpoint.
+          if (!stopping) ingest.seek(b.partition, await ingest.committedOffsets(b.partition));
+          throw e;
+        }
+      }, (revoked) => pipeline.forget(revoked));
+      logger.info({ brokers: cfg.kafka.brokers, groupId: cfg.kafka.groupId }, 'consuming');
+    }
+
+    if (cfg.sim.enabled ?? !kafkaMode) {
+      const sim = await startEmbeddedSimulator(cfg, store, pipeline, logger.child({ stage: 'sim' }), () => stopping);
+      cleanups.push({ name: 'simulator', fn: () => sim.stop() });
+    }
+
+    const api = buildApi({
+      db: store.db,
+      readiness: {
+        database: async () => { await store.db.query('SELECT 1'); return true; },
+        ...(ingest ? { kafka: () => ingest.isJoined() } : {}),
+      },
+    });
+    await api.listen({ host: cfg.api.host, port: cfg.api.port });
+    cleanups.push({ name: 'api', fn: () => api.close() });
+    const addr = api.server.address();
+    const apiUrl = typeof addr === 'object' && addr ? `http://${cfg.api.host}:${addr.port}` : `http://${cfg.api.host}:${cfg.api.port}`;
+    logger.info({ url: apiUrl }, 'api listening');
+    return { store, pipeline, apiUrl, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Embedded mode: the simulator's records, encoded as JSON exactly as a plant would publish them, go
+ * through the same pipeline (partition "embedded"). It replays `backfillMs` of history at `speed`×, then
+ * runs in real time; after a restart it resumes after the last stored window.
+ */
+async function startEmbeddedSimulator(cfg: Config, store: Store, pipeline: Pipeline, logger: Logger, isStopping: () => boolean) {
+  const wallStart = Date.now();
+  const resumeAt = await latestWindowEnd(store.db);
+  const simStart = Math.max(wallStart - cfg.sim.backfillMs, resumeAt ?? -Infinity);
+  const opts: PlantOptions = {
+    seed: cfg.sim.seed, assets: cfg.sim.assets, sampleMs: cfg.sim.sampleMs, imageMs: cfg.align.windowMs, loadCycle: 0.005,
+    // One fault: bearing wear on the second asset, starting a third of the way into the backfill.
+    fault: cfg.sim.assets > 1 ? { asset: 1, onsetMs: wallStart - (2 * cfg.sim.backfillMs) / 3, fullMs: wallStart - cfg.sim.backfillMs / 6 } : null,
+  };
+  let cursor = simStart;
+  let stopped = false;
+  logger.info({ from: new Date(simStart).toISOString(), speed: cfg.sim.speed, assets: cfg.sim.assets }, 'simulator started');
+  const loop = (async () => {
+    while (!stopped && !isStopping()) {
+      const elapsed = Date.now() - wallStart;
+      const target = Math.min(Date.now(), simStart + elapsed * cfg.sim.speed);
+      if (target > cursor) {
+        const recs = generate(opts, cursor, target);
+        cursor = target;
+        for (const m of MODALITIES) {
+          const values = recs[m];
+          if (!values.length) continue;
+          const first = await pipeline.nextOffset('embedded', m);
+          await pipeline.handle({
+            partitionKey: 'embedded', partition: 0, modality: m, topic: `sim.${m}`,
+            messages: values.map((v, i) => ({
+              offset: first + i, key: Buffer.from(v.asset ?? ''), value: Buffer.from(JSON.stringify(v)), timestamp: Date.now(), headers: {},
+            })),
+          }).catch((e) => logger.error({ err: (e as Error).message }, 'simulated batch failed'));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return { stop: async () => { stopped = true; await loop; } };
+}

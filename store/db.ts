@@ -1,0 +1,13 @@
+/** The one database interface both back-ends implement: a PostgreSQL server through `pg`, or PGlite in-process. */
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Several statements in one call (migrations); no parameters. */
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}

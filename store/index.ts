@@ -1,0 +1,34 @@
+/**
+ * The store: one interface over a PostgreSQL/TimescaleDB server (`database.url`) or the embedded
+ * PGlite-TimescaleDB (`database.dataDir`). Knows no HTTP and no alert rules.
+ */
+import type { Config } from '../schemas/index.js';
+import type { Db } from './db.js';
+import { migrate, type MigrateResult } from './migrations.js';
+import { openPostgres } from './pg.js';
+import { openPglite } from './pglite.js';
+
+export interface Store {
+  db: Db;
+  migration: MigrateResult;
+  /** Runs TimescaleDB's compression and retention jobs where nothing else would (embedded mode). */
+  runPolicies(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function openStore(cfg: Config['database']): Promise<Store> {
+  if (cfg.url) {
+    const db = await openPostgres(cfg.url, cfg.poolSize);
+    const migration = await migrate(db, cfg);
+    return { db, migration, runPolicies: async () => 0, close: () => db.close() };
+  }
+  const db = await openPglite(cfg.dataDir === ':memory:' ? null : cfg.dataDir);
+  const migration = await migrate(db, cfg);
+  return { db, migration, runPolicies: () => db.runPolicies(), close: () => db.close() };
+}
+
+export type { Db, Queryable } from './db.js';
+export { writeBatch, emptyBatch, noteId } from './batch.js';
+export type { BatchWrite, LateRecord, DeadLetterRow, OutboxRow, ModelParamsRow } from './batch.js';
+export * from './queries.js';
+export { migrate } from './migrations.js';

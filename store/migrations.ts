@@ -1,0 +1,190 @@
+/**
+ * Numbered migrations. Each has a plain-PostgreSQL body and, where it differs, TimescaleDB extras that run
+ * only when the extension is there (hypertables, compression and retention policies).
+ * Applied in order, each in its own transaction, recorded in schema_migrations.
+ */
+import type { Db } from './db.js';
+
+interface Migration { id: number; name: string; sql: string; timescale?: (o: { retentionDays: number }) => string[] }
+
+const MIGRATIONS: Migration[] = [
+  {
+    id: 1,
+    name: 'init',
+    sql: `
+CREATE TABLE readings (
+  plant        text NOT NULL,
+  asset        text NOT NULL,
+  device       text NOT NULL,
+  channel      text NOT NULL,
+  window_start timestamptz NOT NULL,
+  n            integer NOT NULL,
+  t_offset_ms  integer[] NOT NULL,
+  v            double precision[] NOT NULL,
+  PRIMARY KEY (asset, channel, device, window_start)
+);
+CREATE INDEX readings_time ON readings (window_start DESC);
+
+CREATE TABLE scores (
+  plant          text NOT NULL,
+  asset          text NOT NULL,
+  window_start   timestamptz NOT NULL,
+  window_end     timestamptz NOT NULL,
+  model_version  text NOT NULL,
+  status         text NOT NULL CHECK (status IN ('reference', 'scored')),
+  score          double precision,
+  contributions  jsonb NOT NULL,
+  quality        jsonb NOT NULL,
+  image_ts       timestamptz,
+  note_count     integer NOT NULL,
+  scored_at      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (asset, window_start, model_version)
+);
+CREATE INDEX scores_plant_time ON scores (plant, window_start DESC);
+CREATE INDEX scores_time ON scores (window_start DESC);
+
+CREATE TABLE images (
+  plant       text NOT NULL,
+  asset       text NOT NULL,
+  camera      text NOT NULL,
+  ts          timestamptz NOT NULL,
+  kind        text NOT NULL,
+  width       integer,
+  height      integer,
+  unit        text,
+  data        real[],
+  encoding    text,
+  base64      text,
+  uri         text,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (asset, camera, ts)
+);
+
+CREATE TABLE notes (
+  id          text NOT NULL,
+  plant       text NOT NULL,
+  asset       text,
+  author      text NOT NULL,
+  ts          timestamptz NOT NULL,
+  text        text NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (id, ts)
+);
+CREATE INDEX notes_asset_time ON notes (asset, ts DESC);
+
+CREATE TABLE late_records (
+  record_key  text PRIMARY KEY,
+  modality    text NOT NULL,
+  plant       text NOT NULL,
+  asset       text,
+  reason      text NOT NULL,
+  value       jsonb NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE dead_letters (
+  record_key  text PRIMARY KEY,
+  source      text NOT NULL,
+  code        text NOT NULL,
+  reason      text NOT NULL,
+  value       bytea,
+  received_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE alerts (
+  id              text PRIMARY KEY,
+  plant           text NOT NULL,
+  asset           text NOT NULL,
+  rule            text NOT NULL,
+  state           text NOT NULL CHECK (state IN ('open', 'resolved')),
+  opened_window   timestamptz NOT NULL,
+  last_window     timestamptz NOT NULL,
+  resolved_window timestamptz,
+  peak_score      double precision NOT NULL,
+  model_version   text NOT NULL,
+  contributions   jsonb NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX alerts_one_open ON alerts (asset, rule) WHERE state = 'open';
+
+CREATE TABLE webhook_outbox (
+  event_id        text NOT NULL,
+  endpoint_url    text NOT NULL,
+  event_type      text NOT NULL,
+  payload         jsonb NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  attempts        integer NOT NULL DEFAULT 0,
+  last_status     integer,
+  last_error      text,
+  delivered_at    timestamptz,
+  failed_at       timestamptz,
+  PRIMARY KEY (event_id, endpoint_url)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+CREATE TABLE align_checkpoints (
+  partition_key text PRIMARY KEY,
+  state         jsonb NOT NULL,
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE model_params (
+  model_version text NOT NULL,
+  asset         text NOT NULL,
+  kind          text NOT NULL,
+  params        jsonb NOT NULL,
+  fitted_at     timestamptz NOT NULL DEFAULT now(),
+  reference_to  timestamptz NOT NULL,
+  PRIMARY KEY (model_version, asset)
+);
+`,
+    timescale: ({ retentionDays }) => [
+      `SELECT create_hypertable('readings', by_range('window_start', INTERVAL '1 day'))`,
+      `SELECT create_hypertable('scores', by_range('window_start', INTERVAL '7 days'))`,
+      `SELECT create_hypertable('images', by_range('ts', INTERVAL '7 days'))`,
+      `SELECT create_hypertable('notes', by_range('ts', INTERVAL '30 days'))`,
+      `ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'asset, channel', timescaledb.compress_orderby = 'window_start')`,
+      `SELECT add_compression_policy('readings', INTERVAL '2 days')`,
+      ...(retentionDays > 0 ? [
+        `SELECT add_retention_policy('readings', INTERVAL '${retentionDays} days')`,
+        `SELECT add_retention_policy('images', INTERVAL '${retentionDays} days')`,
+      ] : []),
+    ],
+  },
+];
+
+export interface MigrateResult { timescale: boolean; applied: number[] }
+
+/** Creates the TimescaleDB extension when the server has it; returns whether it is in use. */
+async function enableTimescale(db: Db): Promise<boolean> {
+  const have = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'`);
+  if (have.rows[0].n > 0) return true;
+  const avail = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`);
+  if (avail.rows[0].n === 0) return false;
+  try { await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb'); return true; } catch { return false; }
+}
+
+export async function migrate(db: Db, opts: { retentionDays: number }): Promise<MigrateResult> {
+  const timescale = await enableTimescale(db);
+  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    id integer PRIMARY KEY, name text NOT NULL, timescale boolean NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  const done = new Set((await db.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (done.has(m.id)) continue;
+    await db.transaction(async (tx) => {
+      // One statement per call: the extended protocol (and PGlite's query) take one at a time.
+      for (const stmt of splitSql(m.sql)) await tx.query(stmt);
+      if (timescale) for (const stmt of m.timescale?.(opts) ?? []) await tx.query(stmt);
+      await tx.query('INSERT INTO schema_migrations (id, name, timescale) VALUES ($1, $2, $3)', [m.id, m.name, timescale]);
+    });
+    applied.push(m.id);
+  }
+  return { timescale, applied };
+}
+
+function splitSql(sql: string): string[] {
+  return sql.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean);
+}

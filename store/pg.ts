@@ -1,0 +1,39 @@
+/** The one owner of the `pg` pool. */
+import pg from 'pg';
+import type { Db, Queryable } from './db.js';
+
+// Timestamps come back as Date, bigint counts as numbers (they stay far below 2^53 here).
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export async function openPostgres(url: string, poolSize: number): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  await pool.query('SELECT 1');
+  const asQueryable = (c: pg.Pool | pg.PoolClient): Queryable => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      const r = await c.query(sql, params as unknown[]);
+      return { rows: r.rows as T[] };
+    },
+  });
+  return {
+    kind: 'postgres',
+    ...asQueryable(pool),
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await fn(asQueryable(client));
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(sql: string) { await pool.query(sql); },
+    async close() { await pool.end(); },
+  };
+}

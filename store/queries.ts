@@ -1,0 +1,78 @@
+/** Reads of the store, and the outbox's claim and settle: all SQL outside batch writes and migrations. */
+import type { AlertEvent, AnomaliesQuery } from '../schemas/index.js';
+import type { Queryable } from './db.js';
+
+export interface AnomalyRow {
+  plant: string; asset: string; windowStart: string; windowEnd: string; modelVersion: string;
+  status: string; score: number | null; contributions: Record<string, number>;
+  quality: Record<string, number>; imageTs: string | null; noteCount: number;
+}
+
+const isoOf = (d: unknown) => (d instanceof Date ? d.toISOString() : d === null ? null : new Date(String(d)).toISOString());
+
+export async function queryAnomalies(db: Queryable, q: AnomaliesQuery): Promise<AnomalyRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (cond: string, v: unknown) => { params.push(v); where.push(cond.replace('?', `$${params.length}`)); };
+  if (q.asset) add('asset = ?', q.asset);
+  if (q.plant) add('plant = ?', q.plant);
+  if (q.from) add('window_start >= ?::timestamptz', q.from);
+  if (q.to) add('window_start < ?::timestamptz', q.to);
+  if (q.minScore !== undefined) add('score >= ?', q.minScore);
+  params.push(q.limit);
+  const r = await db.query<Record<string, unknown>>(`
+    SELECT plant, asset, window_start, window_end, model_version, status, score, contributions, quality, image_ts, note_count
+      FROM scores ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY window_start DESC, asset
+     LIMIT $${params.length}`, params);
+  return r.rows.map((x) => ({
+    plant: x.plant as string, asset: x.asset as string,
+    windowStart: isoOf(x.window_start)!, windowEnd: isoOf(x.window_end)!,
+    modelVersion: x.model_version as string, status: x.status as string,
+    score: x.score as number | null, contributions: x.contributions as Record<string, number>,
+    quality: x.quality as Record<string, number>, imageTs: isoOf(x.image_ts), noteCount: x.note_count as number,
+  }));
+}
+
+export async function loadCheckpoint(db: Queryable, partitionKey: string): Promise<unknown | null> {
+  const r = await db.query<{ state: unknown }>('SELECT state FROM align_checkpoints WHERE partition_key = $1', [partitionKey]);
+  return r.rows[0]?.state ?? null;
+}
+
+/** The latest window end stored for any asset (the embedded simulator resumes after it). */
+export async function latestWindowEnd(db: Queryable): Promise<number | null> {
+  const r = await db.query<{ t: Date | null }>('SELECT max(window_end) AS t FROM scores');
+  return r.rows[0]?.t ? new Date(r.rows[0].t).getTime() : null;
+}
+
+export interface DueDelivery { eventId: string; endpointUrl: string; event: AlertEvent; attempts: number }
+
+/** Claims due outbox rows with a lease, so a crashed sender's rows come back and two senders never share one. */
+export async function claimDeliveries(db: Queryable, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+  const r = await db.query<{ event_id: string; endpoint_url: string; payload: AlertEvent; attempts: number }>(`
+    UPDATE webhook_outbox o SET next_attempt_at = now() + ($2::int * interval '1 millisecond')
+     WHERE (o.event_id, o.endpoint_url) IN (
+       SELECT event_id, endpoint_url FROM webhook_outbox
+        WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
+        ORDER BY created_at, event_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING o.event_id, o.endpoint_url, o.payload, o.attempts`, [limit, leaseMs]);
+  return r.rows.map((x) => ({ eventId: x.event_id, endpointUrl: x.endpoint_url, event: x.payload, attempts: x.attempts }));
+}
+
+export async function settleDelivery(
+  db: Queryable, d: { eventId: string; endpointUrl: string },
+  outcome: { ok: boolean; status: number | null; error: string | null; retryInMs: number | null },
+): Promise<void> {
+  await db.query(`
+    UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $3, last_error = $4,
+           delivered_at = CASE WHEN $5::boolean THEN now() END,
+           failed_at = CASE WHEN NOT $5::boolean AND $6::int IS NULL THEN now() END,
+           next_attempt_at = CASE WHEN $6::int IS NOT NULL THEN now() + ($6::int * interval '1 millisecond') ELSE next_attempt_at END
+     WHERE event_id = $1 AND endpoint_url = $2`,
+    [d.eventId, d.endpointUrl, outcome.status, outcome.error, outcome.ok, outcome.retryInMs]);
+}
+
+export async function countRows(db: Queryable, table: 'scores' | 'alerts' | 'readings' | 'late_records' | 'dead_letters' | 'webhook_outbox'): Promise<number> {
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+  return r.rows[0].n;
+}
