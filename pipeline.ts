@@ -67,6 +67,20 @@ export interface Pipeline {
   openWindows(): number;
 }
 
+/**
+ * Which failures are worth waiting out: lost connections, a server starting or shutting down, lack of
+ * resources, serialisation conflicts (SQLSTATE classes 08, 53, 57, 40) and Kafka's retriable errors.
+ * Anything else is a bug or bad data and fails the batch at once.
+ */
+export function isRetriable(e: unknown): boolean {
+  const err = e as { code?: unknown; retriable?: unknown; message?: unknown };
+  if (err?.retriable === true) return true;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  if (/^(08|53|57|40)/.test(code)) return true;
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(String(err?.message ?? ''));
+}
+
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { cfg, db, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -94,7 +108,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function durably(what: string, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try { return await fn(); } catch (e) {
-        if (deps.isStopping?.() || attempt >= 1000) throw e;
+        if (!isRetriable(e) || deps.isStopping?.() || attempt >= 1000) throw e;
         const wait = Math.min(10_000, 200 * 2 ** Math.min(attempt, 6));
         logger.warn({ err: (e as Error).message, attempt, wait }, `${what} failed; retrying`);
         await new Promise((r) => setTimeout(r, wait));
@@ -167,6 +181,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const w of cfg.webhooks) out.outbox.push({ eventId, endpointUrl: w.url, event });
     }
     out.tuples = tuples;
+    // An alert opened and updated in the same batch is written once, in its latest state.
+    out.alerts = [...new Map(out.alerts.map((a) => [a.id, a])).values()];
 
     const last = b.messages.length ? b.messages[b.messages.length - 1].offset : mark;
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };

@@ -2,7 +2,7 @@
  * Bytes → validated record, or a reject with a stable code and a reason for the dead-letter topic.
  * Never throws: every input gets exactly one of the two answers.
  */
-import { RECORD_SCHEMAS, type InputRecord, type Modality, type Config } from '../schemas/index.js';
+import { schemaFor, type InputRecord, type Modality, type Config } from '../schemas/index.js';
 
 export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit';
 
@@ -26,7 +26,7 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
   if (json && typeof json === 'object' && 'v' in json && (json as { v: unknown }).v !== 1) {
     return { ok: false, code: 'unsupported_version', reason: `unsupported version v=${JSON.stringify((json as { v: unknown }).v)} (this build reads v=1)` };
   }
-  const parsed = RECORD_SCHEMAS[modality].safeParse(json);
+  const parsed = schemaFor(modality, json).safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     return { ok: false, code: 'invalid_record', reason: `invalid ${modality} record: ${issues.join('; ')}` };

@@ -70,17 +70,16 @@ const imageHeader = {
 };
 
 /** A camera frame: a small thermal matrix inline, PNG/JPEG bytes inline, or a URI to fetch. */
-export const ImageFrame = z.union([
-  z.strictObject({
+const ThermalFrame = z.strictObject({
     ...imageHeader,
     width: z.number().int().positive().max(4096),
     height: z.number().int().positive().max(4096),
     unit: z.enum(['C', 'K', 'F']).default('C'),
     data: z.array(finite),
-  }).refine((f) => f.data.length === f.width * f.height, { message: 'data length must be width*height', path: ['data'] }),
-  z.strictObject({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1) }),
-  z.strictObject({ ...imageHeader, uri: z.url() }),
-]);
+  }).refine((f) => f.data.length === f.width * f.height, { message: 'data length must be width*height', path: ['data'] });
+const EncodedFrame = z.strictObject({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1) });
+const UriFrame = z.strictObject({ ...imageHeader, uri: z.url() });
+export const ImageFrame = z.union([ThermalFrame, EncodedFrame, UriFrame]);
 export type ImageFrame = z.output<typeof ImageFrame>;
 
 /** An operator's note; the asset may be given or only named in the text. */
@@ -104,3 +103,14 @@ export type InputRecord =
   | { modality: 'notes'; value: OperatorNote };
 
 export const RECORD_SCHEMAS = { sensors: SensorRecord, images: ImageFrame, notes: OperatorNote } as const;
+
+/**
+ * The one variant a JSON value claims to be, chosen by its shape, so a validation error names the
+ * offending field instead of "matches no variant of the union".
+ */
+export function schemaFor(modality: Modality, json: unknown): z.ZodType<InputRecord['value']> {
+  const has = (k: string) => typeof json === 'object' && json !== null && k in json;
+  if (modality === 'sensors') return has('channels') || has('t0') ? SensorBlock : SensorSample;
+  if (modality === 'images') return has('uri') ? UriFrame : has('encoding') || has('base64') ? EncodedFrame : ThermalFrame;
+  return OperatorNote;
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeRecord } from '../../ingest/index.js';
+import { Config } from '../../schemas/index.js';
+
+const limits = Config.parse({}).limits;
+const enc = (x: unknown) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x));
+const sample = { v: 1, plant: 'p1', asset: 'pump-07', device: 'vib-12', seq: 1834, ts: 1764115200000, values: { vib_rms: 0.12, temp_c: 41.3 } };
+
+test('a valid sensor sample decodes, RFC 3339 time becomes epoch ms', () => {
+  const d = decodeRecord('sensors', enc({ ...sample, ts: '2025-11-26T00:00:00Z' }), limits);
+  assert.ok(d.ok);
+  assert.equal(d.record.modality, 'sensors');
+  assert.equal((d.record.value as { ts: number }).ts, Date.UTC(2025, 10, 26));
+});
+
+test('a sensor block, a thermal frame, an encoded frame, a URI frame and a note decode', () => {
+  assert.ok(decodeRecord('sensors', enc({ v: 1, plant: 'p1', asset: 'a', device: 'd', t0: 1764115200000, periodMs: 10, channels: { vib: [1, 2, 3] } }), limits).ok);
+  assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'thermal', width: 2, height: 2, unit: 'C', data: [1, 2, 3, 4] }), limits).ok);
+  assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', encoding: 'png', base64: 'iVBORw0KGgo=' }), limits).ok);
+  assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', uri: 'https://cams.example/f/1.jpg' }), limits).ok);
+  assert.ok(decodeRecord('notes', enc({ v: 1, plant: 'p1', author: 'j.doe', ts: 1764115200000, text: 'pump-07 noisy' }), limits).ok);
+});
+
+const rejects: Array<[string, Parameters<typeof decodeRecord>[0], Buffer | null, string, RegExp]> = [
+  ['empty value', 'sensors', null, 'empty', /empty/],
+  ['malformed JSON', 'sensors', enc('{"v":1,'), 'invalid_json', /invalid JSON/],
+  ['not UTF-8', 'sensors', Buffer.from([0xff, 0xfe, 0x00]), 'not_utf8', /UTF-8/],
+  ['unknown version', 'sensors', enc({ ...sample, v: 2 }), 'unsupported_version', /v=2/],
+  ['wrong type', 'sensors', enc({ ...sample, values: { vib_rms: 'high' } }), 'invalid_record', /values\.vib_rms/],
+  ['missing field', 'sensors', enc({ ...sample, device: undefined }), 'invalid_record', /device/],
+  ['time far in the future', 'sensors', enc({ ...sample, ts: Date.UTC(2200, 0, 1) }), 'invalid_record', /ts: time outside/],
+  ['unknown field', 'notes', enc({ v: 1, plant: 'p1', author: 'x', ts: 1764115200000, text: 't', extra: 1 }), 'invalid_record', /extra/],
+  ['thermal size mismatch', 'images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'thermal', width: 2, height: 2, data: [1] }), 'invalid_record', /width\*height/],
+  ['oversized record', 'notes', Buffer.alloc(limits.maxRecordBytes + 1, 0x20), 'too_large', /limit 1048576/],
+  ['note over its limit', 'notes', enc({ v: 1, plant: 'p1', author: 'x', ts: 1764115200000, text: 'x'.repeat(limits.maxNoteChars + 1) }), 'over_limit', /characters/],
+];
+
+for (const [name, modality, bytes, code, reason] of rejects) {
+  test(`rejects ${name} with code ${code} and a reason`, () => {
+    const d = decodeRecord(modality, bytes, limits);
+    assert.equal(d.ok, false);
+    if (d.ok) return;
+    assert.equal(d.code, code);
+    assert.match(d.reason, reason);
+  });
+}
