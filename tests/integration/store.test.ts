@@ -1,0 +1,127 @@
+/**
+ * The store against both back-ends: the PostgreSQL server (plain layout, no TimescaleDB here) and the
+ * embedded PGlite-TimescaleDB (hypertables, compression and retention policies).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
+import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, claimDeliveries, settleDelivery, type Store } from '../../store/index.js';
+import { createTestDatabase } from '../helpers/pg.js';
+
+const T0 = Date.UTC(2026, 10, 1);
+const tuple = (asset: string, i: number): WindowTuple => ({
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000,
+  channels: { vib: { device: 'd1', t: [T0 + i * 10_000 + 5, T0 + i * 10_000 + 1005], v: [0.1, 0.2] } },
+  image: null, notes: [], quality: { samples: 2, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
+});
+const score = (asset: string, i: number, s: number): ScoreRow => ({
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, modelVersion: 'm1', status: 'scored',
+  score: s, contributions: { vib: 1 }, quality: tuple(asset, i).quality, imageTs: null, noteCount: 0,
+});
+
+function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, timescale: boolean) {
+  describe(name, () => {
+    let ctx: { store: Store; cleanup(): Promise<void> };
+    after(async () => { await ctx?.cleanup(); });
+
+    test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
+      ctx = await open();
+      assert.equal(ctx.store.migration.timescale, timescale);
+      assert.deepEqual(ctx.store.migration.applied, [1]);
+      if (timescale) {
+        const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
+        assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'scores']);
+        const jobs = await ctx.store.db.query<{ proc_name: string }>(`SELECT proc_name FROM timescaledb_information.jobs WHERE proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1`);
+        assert.deepEqual(jobs.rows.map((r) => r.proc_name), ['policy_compression', 'policy_retention', 'policy_retention']);
+      }
+    });
+
+    test('a batch writes set-at-a-time and a replay of it writes no duplicates', async () => {
+      const b = emptyBatch();
+      b.tuples = [0, 1, 2].flatMap((i) => [tuple('a1', i), tuple('a2', i)]);
+      b.scores = [0, 1, 2].flatMap((i) => [score('a1', i, i), score('a2', i, 10 + i)]);
+      b.late = [{ key: 't:0:5', modality: 'sensors', plant: 'p1', asset: 'a1', reason: 'window already closed', value: { x: 1 } }];
+      b.alerts = [{ id: 'al1', plant: 'p1', asset: 'a2', rule: 'r', state: 'open', openedWindow: T0, lastWindow: T0 + 20_000, resolvedWindow: null, peakScore: 12, modelVersion: 'm1', contributions: { vib: 1 } }];
+      b.outbox = [{ eventId: 'evt1', endpointUrl: 'http://127.0.0.1:9/h', event: { type: 'alert.opened', timestamp: new Date(T0).toISOString(), data: b.alerts[0] } }];
+      b.checkpoint = { partitionKey: 'p0', state: { processed: { sensors: 41 } } };
+      for (let k = 0; k < 2; k++) await ctx.store.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, b));
+      assert.equal(await countRows(ctx.store.db, 'scores'), 6);
+      assert.equal(await countRows(ctx.store.db, 'readings'), 6);
+      assert.equal(await countRows(ctx.store.db, 'late_records'), 1);
+      assert.equal(await countRows(ctx.store.db, 'alerts'), 1);
+      assert.equal(await countRows(ctx.store.db, 'webhook_outbox'), 1);
+      assert.deepEqual(await loadCheckpoint(ctx.store.db, 'p0'), { processed: { sensors: 41 } });
+      const r = await ctx.store.db.query<{ t_offset_ms: number[]; v: number[] }>(`SELECT t_offset_ms, v FROM readings WHERE asset = 'a1' AND window_start = $1`, [new Date(T0 + 10_000)]);
+      assert.deepEqual(r.rows[0], { t_offset_ms: [5, 1005], v: [0.1, 0.2] });
+    });
+
+    test('a failing batch leaves nothing behind', async () => {
+      const b = emptyBatch();
+      b.scores = [score('a9', 0, 1)];
+      b.checkpoint = { partitionKey: 'p9', state: { x: 1 } };
+      const bad = { ...score('a9', 1, 1), status: 'nonsense' } as unknown as ScoreRow;
+      b.scores.push(bad);
+      await assert.rejects(ctx.store.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, b)));
+      assert.equal(await loadCheckpoint(ctx.store.db, 'p9'), null);
+      assert.equal((await queryAnomalies(ctx.store.db, { asset: 'a9', limit: 10 })).length, 0);
+    });
+
+    test('anomaly history filters by asset, time range and score, newest first', async () => {
+      const all = await queryAnomalies(ctx.store.db, { asset: 'a2', limit: 100 });
+      assert.deepEqual(all.map((r) => r.score), [12, 11, 10]);
+      const ranged = await queryAnomalies(ctx.store.db, { plant: 'p1', from: new Date(T0 + 10_000).toISOString(), to: new Date(T0 + 20_000).toISOString(), limit: 100 });
+      assert.deepEqual(ranged.map((r) => [r.asset, r.score]), [['a1', 1], ['a2', 11]]);
+      const high = await queryAnomalies(ctx.store.db, { minScore: 11, limit: 100 });
+      assert.equal(high.length, 2);
+      assert.equal(all[0].windowStart, new Date(T0 + 20_000).toISOString());
+    });
+
+    test('the outbox hands a due row to one claimer and honours the retry time', async () => {
+      const [d] = await claimDeliveries(ctx.store.db, 10, 60_000);
+      assert.equal(d.eventId, 'evt1');
+      assert.equal(d.event.type, 'alert.opened');
+      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 60_000), [], 'leased rows are not handed out twice');
+      await settleDelivery(ctx.store.db, d, { ok: false, status: 500, error: 'HTTP 500', retryInMs: 0 });
+      const [again] = await claimDeliveries(ctx.store.db, 10, 60_000);
+      assert.equal(again.attempts, 1);
+      await settleDelivery(ctx.store.db, again, { ok: true, status: 200, error: null, retryInMs: null });
+      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 0), []);
+    });
+
+    if (timescale) {
+      test('compression and retention jobs run on demand (PGlite has no background workers)', async () => {
+        assert.equal(await ctx.store.runPolicies(), 3);
+      });
+    }
+  });
+}
+
+suite('PostgreSQL server', async () => {
+  const tdb = await createTestDatabase('store');
+  const store = await openStore({ ...Config.parse({}).database, url: tdb.url });
+  return { store, cleanup: async () => { await store.close(); await tdb.drop(); } };
+}, false);
+
+suite('embedded PGlite-TimescaleDB', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pglite-'));
+  const store = await openStore({ ...Config.parse({}).database, dataDir: dir });
+  return { store, cleanup: () => store.close() };
+}, true);
+
+test('PGlite data directory reopens with TimescaleDB loaded (inserts into hypertables work)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pglite-'));
+  const cfg = { ...Config.parse({}).database, dataDir: dir };
+  const a = await openStore(cfg);
+  await a.close();
+  const b = await openStore(cfg);
+  assert.deepEqual(b.migration.applied, [], 'nothing to migrate the second time');
+  const batch = emptyBatch();
+  batch.scores = [score('z', 0, 1)];
+  batch.tuples = [tuple('z', 0)];
+  await b.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, batch));
+  assert.equal(await countRows(b.db, 'readings'), 1);
+  await b.close();
+});
