@@ -5,7 +5,9 @@
  * - timestamp assigner: event time = the device's timestamp (+ clock correction, 0 until the align issue);
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
  * - watermark combiner: the minimum over the asset's active streams; a stream silent for idleTimeoutMs of
- *   processing time is ignored, so a dead camera cannot stall the sensors. Notes never hold it back;
+ *   processing time is ignored, so a dead camera cannot stall the sensors. The camera is expected from an
+ *   asset's first record (an asset without one waits idleTimeoutMs once); nothing advances before the
+ *   sensor stream has been seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs);
  * - trigger: a window fires once, when the combined watermark passes windowEnd + allowedLatenessMs;
  * - late data: a sample for a window that has fired is returned as `late` (the caller logs it durably).
@@ -57,7 +59,8 @@ export interface AlignSnapshot {
 
 export type AddResult = 'accepted' | 'late' | 'duplicate' | 'replayed';
 
-const MAX_IMAGES_KEPT = 4;
+/** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
+const MAX_IMAGES_KEPT = 1000;
 
 export function windowStartOf(ts: number, windowMs: number): number {
   return Math.floor(ts / windowMs) * windowMs;
@@ -77,7 +80,7 @@ export class WindowOperator {
         plant: a.plant,
         streams: {
           ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: t } } : {}),
-          ...(a.imagesMaxTs !== null ? { images: { maxTs: a.imagesMaxTs, lastSeenAt: t } } : {}),
+          images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: t },
         },
         firedWm: a.firedWm,
         windows: new Map(),
@@ -94,8 +97,8 @@ export class WindowOperator {
     for (const [asset, a] of this.assets) {
       assets[asset] = {
         plant: a.plant,
-        sensorsMaxTs: a.streams.sensors?.maxTs ?? null,
-        imagesMaxTs: a.streams.images?.maxTs ?? null,
+        sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
+        imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
         firedWm: a.firedWm,
         images: a.images,
         notes: a.notes,
@@ -162,13 +165,19 @@ export class WindowOperator {
   private asset(id: string, plant: string): AssetState {
     let a = this.assets.get(id);
     if (!a) {
-      a = { plant, streams: {}, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0 };
+      // The camera is expected from the start (an unseen input holds the watermark, as in Flink) until it
+      // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
+      // which topic happened to be read first.
+      const images = { maxTs: -Infinity, lastSeenAt: this.now() };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0 };
       this.assets.set(id, a);
     }
     return a;
   }
 
   private combinedWatermark(a: AssetState, now: number): number {
+    // Sensors define the windows: until the asset's sensor stream has been seen, nothing may close.
+    if (!a.streams.sensors) return -Infinity;
     let wm = Infinity;
     let any = false;
     for (const s of [a.streams.sensors, a.streams.images]) {
@@ -260,9 +269,11 @@ export class WindowOperator {
       a.windows.delete(start);
       out.push(this.toTuple(asset, a, w));
     }
-    // Notes no future window can overlap are done.
+    // Every window ending at or before the horizon has fired. Notes no later window can overlap, and
+    // frames too old for any later window, are done.
     const horizon = wm - this.cfg.allowedLatenessMs;
     a.notes = a.notes.filter((n) => n.ts + n.slackMs > horizon);
+    a.images = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
   }
 
   private toTuple(asset: string, a: AssetState, w: OpenWindow): WindowTuple {

@@ -96,7 +96,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     },
 
     async run(handle, onRevoked) {
-      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000 });
+      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
       consumer = c;
       let assigned = new Set<number>();
       c.on(c.events.GROUP_JOIN, (e) => {

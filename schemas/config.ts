@@ -23,6 +23,8 @@ export const Config = z.strictObject({
     createTopics: z.boolean().default(true),
     partitions: z.number().int().min(1).max(1000).default(3),
     fromBeginning: z.boolean().default(true),
+    /** How long the group waits for a silent (crashed) member before giving its partitions to others. */
+    sessionTimeoutMs: z.number().int().min(6_000).max(300_000).default(30_000),
   }).prefault({}),
   database: z.strictObject({
     /** postgres://… for a PostgreSQL/TimescaleDB server; absent: embedded PGlite-TimescaleDB in dataDir. */

@@ -91,7 +91,7 @@ export function generate(o: PlantOptions, fromMs: number, toMs: number): SimReco
       }
       out.images.push({ v: 1, plant, asset, camera: `${asset}-ir`, seq: Math.floor(t / imageMs), ts: t, kind: 'thermal', width: th.width, height: th.height, unit: 'C', data });
     }
-    for (let t = first(noteMs) + Math.floor(hash(o.seed, asset, 'noteoff') * 60_000); t < toMs; t += noteMs) {
+    for (let t = Math.floor(fromMs / noteMs) * noteMs + Math.floor(hash(o.seed, asset, 'noteoff') * 60_000); t < toMs; t += noteMs) {
       if (t < fromMs) continue;
       const f = faultLevel(o, a, t);
       const text = f > 0.2

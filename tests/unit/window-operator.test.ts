@@ -9,18 +9,24 @@ const s = (ts: number, v = 1, asset = 'a1', device = 'd1'): InputRecord =>
   ({ modality: 'sensors', value: { v: 1, plant: 'p1', asset, device, ts, values: { x: v } } });
 const img = (ts: number, asset = 'a1'): InputRecord =>
   ({ modality: 'images', value: { v: 1, plant: 'p1', asset, camera: 'c1', ts, kind: 'thermal', width: 1, height: 2, unit: 'C', data: [20, 30] } });
+/** An operator whose clock has run past the idle timeout of the (absent) camera after the first record. */
+function sensorsOnly(c = cfg) {
+  const clock = { t: 0 };
+  const op = new WindowOperator(c, () => clock.t);
+  const add = (r: InputRecord, offset: number, replay = false) => { const x = op.add(r, offset, replay); clock.t = 31_000; return x; };
+  return { op, add };
+}
 const note = (ts: number, text: string): InputRecord =>
   ({ modality: 'notes', value: { v: 1, plant: 'p1', asset: 'a1', author: 'j', ts, text } });
 
 test('a tumbling window fires once the watermark passes end + allowed lateness, with its samples sorted', () => {
-  let now = 0;
-  const op = new WindowOperator(cfg, () => now);
-  op.add(s(T0 + 5_000, 2), 0);
-  op.add(s(T0 + 1_000, 1), 1);
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 5_000, 2), 0);
+  add(s(T0 + 1_000, 1), 1);
   assert.deepEqual(op.fire(), []);
-  op.add(s(T0 + 12_999), 2); // watermark = 11_999 < 10_000 + 2_000
+  add(s(T0 + 12_999), 2); // watermark = 11_999 < 10_000 + 2_000
   assert.deepEqual(op.fire(), []);
-  op.add(s(T0 + 13_000), 3); // watermark = 12_000: fires [T0, T0+10s)
+  add(s(T0 + 13_000), 3); // watermark = 12_000: fires [T0, T0+10s)
   const [t, ...rest] = op.fire();
   assert.equal(rest.length, 0);
   assert.equal(t.windowStart, T0);
@@ -31,12 +37,12 @@ test('a tumbling window fires once the watermark passes end + allowed lateness, 
 });
 
 test('a sample for a fired window is late, counted on the next tuple, and never re-opens the window', () => {
-  const op = new WindowOperator(cfg, () => 0);
-  op.add(s(T0 + 1_000), 0);
-  op.add(s(T0 + 13_000), 1);
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000), 0);
+  add(s(T0 + 13_000), 1);
   assert.equal(op.fire().length, 1);
-  assert.equal(op.add(s(T0 + 9_000), 2), 'late');
-  op.add(s(T0 + 23_000), 3);
+  assert.equal(add(s(T0 + 9_000), 2), 'late');
+  add(s(T0 + 23_000), 3);
   const [t] = op.fire();
   assert.equal(t.windowStart, T0 + 10_000);
   assert.equal(t.quality.late, 1);
@@ -84,25 +90,49 @@ test('notes attach to every window their time interval (ts ± slack) overlaps', 
 });
 
 test('assets are windowed independently', () => {
-  const op = new WindowOperator(cfg, () => 0);
-  op.add(s(T0 + 1_000, 1, 'a1'), 0);
-  op.add(s(T0 + 50_000, 1, 'a2'), 1);
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000, 1, 'a1'), 0);
+  add(s(T0 + 50_000, 1, 'a2'), 1);
   assert.equal(op.fire().length, 0, "a2's watermark does not close a1's window");
 });
 
 test('restore from a snapshot plus replay of held records reproduces the undisturbed windows', () => {
   const records = Array.from({ length: 60 }, (_, i) => s(T0 + i * 700, Math.sin(i)));
-  const undisturbed = new WindowOperator(cfg, () => 0);
-  const expected = records.flatMap((r, i) => { undisturbed.add(r, i); return undisturbed.fire(); }).concat(undisturbed.flush());
+  const undisturbed = sensorsOnly();
+  const expected = records.flatMap((r, i) => { undisturbed.add(r, i); return undisturbed.op.fire(); }).concat(undisturbed.op.flush());
 
-  const first = new WindowOperator(cfg, () => 0);
-  const got = records.slice(0, 40).flatMap((r, i) => { first.add(r, i); return first.fire(); });
+  const { op: first, add } = sensorsOnly();
+  const got = records.slice(0, 40).flatMap((r, i) => { add(r, i); return first.fire(); });
+  assert.ok(got.length >= 2, 'windows fired before the crash');
   const snap = JSON.parse(JSON.stringify(first.snapshot()));
   const held = first.heldSensorOffset();
   assert.ok(held !== null && held < 40);
-  const second = WindowOperator.restore(cfg, snap, () => 0);
+  const clock = { t: 0 };
+  const second = WindowOperator.restore(cfg, snap, () => clock.t);
   for (let i = held!; i < 40; i++) assert.notEqual(second.add(records[i], i, true), 'late');
   assert.equal(second.fire().length, 0, 'a replay fires nothing already fired');
-  const rest = records.slice(40).flatMap((r, j) => { second.add(r, 40 + j); return second.fire(); }).concat(second.flush());
+  clock.t = 31_000; // the restored (absent) camera goes idle again
+  const rest = records.slice(40).flatMap((r, j) => { second.add(r, 40 + j); return second.fire(); });
+  assert.ok(rest.length >= 1, 'windows fire after the restore');
+  rest.push(...second.flush());
   assert.deepEqual([...got, ...rest], expected);
+});
+
+test('a camera read before any sensor record does not close the windows the sensors will open', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  for (let i = 0; i < 10; i++) op.add(img(T0 + i * 10_000), i);
+  assert.deepEqual(op.fire(), []);
+  assert.equal(op.add(s(T0 + 1_000), 0), 'accepted');
+  op.add(s(T0 + 95_000), 1);
+  assert.deepEqual(op.fire().map((t) => t.windowStart), [T0]);
+});
+
+test('frames read far ahead of the sensors still attach to their own windows', () => {
+  const op = new WindowOperator({ ...cfg, imageMaxAgeMs: 10_000 }, () => 0);
+  for (let i = 0; i < 20; i++) op.add(img(T0 + i * 10_000 + 500), i);
+  for (let i = 0; i < 20; i++) op.add(s(T0 + i * 10_000 + 9_000), i);
+  const ts = op.flush();
+  assert.equal(ts.length, 20);
+  assert.deepEqual(ts.map((t) => t.image?.ts), ts.map((t) => t.windowStart + 500));
+  assert.deepEqual(ts.map((t) => t.image?.ageMs), ts.map(() => 9_500));
 });
