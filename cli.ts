@@ -8,10 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { createRecordProducer } from './ingest/index.js';
-import { Config, ImageFrame, OperatorNote, SensorRecord } from './schemas/index.js';
+import { jsonSchemas, type Config } from './schemas/index.js';
 import { startService } from './service.js';
 import { generate } from './sim/index.js';
 
@@ -54,11 +53,8 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'schemas') {
     const out = values.out ?? 'schemas/json';
     mkdirSync(out, { recursive: true });
-    const all = { 'sensor-record': SensorRecord, 'image-frame': ImageFrame, 'operator-note': OperatorNote, config: Config };
-    for (const [name, schema] of Object.entries(all)) {
-      const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
-      writeFileSync(join(out, `${name}.schema.json`), `${JSON.stringify(js, null, 2)}\n`);
-    }
+    const all = jsonSchemas();
+    for (const [file, text] of Object.entries(all)) writeFileSync(join(out, file), text);
     process.stdout.write(`wrote ${Object.keys(all).length} schemas to ${out}\n`);
     return 0;
   }

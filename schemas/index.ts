@@ -17,3 +17,4 @@
 export * from './records.js';
 export * from './tuple.js';
 export * from './config.js';
+export * from './json-schema.js';
