@@ -1,4 +1,4 @@
 export { decodeRecord } from './decode.js';
 export type { Decoded, RejectCode } from './decode.js';
-export { createKafkaIngest, createRecordProducer, readTopic } from './kafka.js';
+export { createKafkaIngest, createRecordProducer, readTopic, drainTopics } from './kafka.js';
 export type { KafkaIngest, IncomingBatch, IncomingMessage, CommitRequest, DeadLetter, RecordProducer } from './kafka.js';

@@ -8,7 +8,7 @@
  * committed offsets move only when the handler says so (`commit`), after its effects are durable.
  * When a handler throws, kafkajs fetches the same batch again; the handler rolls its state back first.
  */
-import { Kafka, logLevel, type Consumer, type Producer, type Admin, type IHeaders } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type Admin, type IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config, Modality } from '../schemas/index.js';
 
@@ -151,7 +151,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
 
     async deadLetter(records) {
       if (!records.length) return;
-      if (!producer) { producer = kafka.producer({ allowAutoTopicCreation: false }); await producer.connect(); }
+      if (!producer) { producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }); await producer.connect(); }
       await producer.send({
         topic: cfg.topics.deadLetter,
         acks: -1,
@@ -187,7 +187,9 @@ export interface RecordProducer {
 }
 
 export async function createRecordProducer(brokers: string[], logger: Logger, clientId = 'tributary-producer'): Promise<RecordProducer> {
-  const p = client(brokers, clientId, logger).producer({ allowAutoTopicCreation: false });
+  // The default (murmur2) partitioner is the Java client's: one asset lands in the same partition number
+  // whichever client publishes it, which co-partitioning needs.
+  const p = client(brokers, clientId, logger).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await p.connect();
   return {
     async send(topic, records) {
@@ -214,4 +216,17 @@ export async function readTopic(brokers: string[], topic: string, count: number,
   });
   await c.disconnect();
   return out;
+}
+
+/** Raw consumption with no work (the benchmark baseline): a fresh group reads `count` records of `topics` with eachBatch. */
+export async function drainTopics(brokers: string[], topics: string[], count: number, logger: Logger): Promise<number> {
+  const c = client(brokers, 'tributary-drain', logger).consumer({ groupId: `drain-${process.pid}-${Date.now()}` });
+  let n = 0;
+  await c.connect();
+  await c.subscribe({ topics, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    void c.run({ eachBatch: async ({ batch }) => { n += batch.messages.length; if (n >= count) resolve(); } });
+  });
+  await c.disconnect();
+  return n;
 }
