@@ -30,6 +30,12 @@ interface Checkpoint {
 interface PartitionState extends Checkpoint {
   op: WindowOperator;
   committed: Partial<Record<Modality, number>>;
+  /**
+   * After a restore, the sensor offset up to which open windows are being refilled by the replay. Until
+   * a sensor batch reaches it, nothing fires: a camera frame read before the replayed samples would
+   * otherwise move the watermark past windows whose samples are still on their way.
+   */
+  replayingUntil: number | null;
 }
 
 export interface BatchInput {
@@ -97,6 +103,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         processed: cp?.processed ?? {},
         op: WindowOperator.restore(cfg.align, cp?.align ?? null, now),
         committed: {},
+        replayingUntil: cp?.processed.sensors ?? null,
       };
       states.set(key, s);
       if (cp) logger.info({ partition: key, processed: s.processed }, 'restored checkpoint; replaying open windows');
@@ -164,7 +171,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     }
 
-    const tuples: WindowTuple[] = s.op.fire();
+    const last = b.messages.length ? b.messages[b.messages.length - 1].offset : mark;
+    if (b.modality === 'sensors' && s.replayingUntil !== null && last >= s.replayingUntil) s.replayingUntil = null;
+    const tuples: WindowTuple[] = s.replayingUntil === null ? s.op.fire() : [];
     let alertsOpened = 0;
     for (const t of tuples) {
       const model = (s.models[t.asset] ??= { reference: [], params: null });
@@ -184,7 +193,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     // An alert opened and updated in the same batch is written once, in its latest state.
     out.alerts = [...new Map(out.alerts.map((a) => [a.id, a])).values()];
 
-    const last = b.messages.length ? b.messages[b.messages.length - 1].offset : mark;
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
     out.checkpoint = {
       partitionKey: b.partitionKey,
@@ -199,7 +207,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     s.processed = processed;
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
-    if (dead.length || late || tuples.length) logger.debug(summary, 'batch durable');
+    logger.debug({ ...summary, modality: b.modality, first: b.messages[0]?.offset, last, mark, open: s.op.openWindows() }, 'batch durable');
     deps.onDurable?.(summary);
     return commitsFor(s, b.partition);
   }

@@ -199,8 +199,8 @@ export async function createRecordProducer(brokers: string[], logger: Logger, cl
   };
 }
 
-/** Reads every record of a topic from the beginning until `count` arrived or `timeoutMs` passed (tests, tools). */
-export async function readTopic(brokers: string[], topic: string, count: number, timeoutMs: number, logger: Logger): Promise<IncomingMessage[]> {
+/** Reads a topic from the beginning until `enough(records so far)` or `timeoutMs` passed (tests, tools). */
+export async function readTopic(brokers: string[], topic: string, enough: (read: IncomingMessage[]) => boolean, timeoutMs: number, logger: Logger): Promise<IncomingMessage[]> {
   const c = client(brokers, 'tributary-reader', logger).consumer({ groupId: `reader-${process.pid}-${Date.now()}` });
   const out: IncomingMessage[] = [];
   await c.connect();
@@ -210,7 +210,7 @@ export async function readTopic(brokers: string[], topic: string, count: number,
     void c.run({
       eachMessage: async ({ message }) => {
         out.push({ offset: Number(message.offset), key: message.key, value: message.value, timestamp: Number(message.timestamp), headers: headerText(message.headers) });
-        if (out.length >= count) { clearTimeout(timer); resolve(); }
+        if (enough(out)) { clearTimeout(timer); resolve(); }
       },
     });
   });

@@ -11,7 +11,7 @@ import type { Db, Queryable } from './db.js';
 
 export async function openPglite(dataDir: string | null): Promise<Db & { runPolicies(): Promise<number> }> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ?? undefined, { extensions: { timescaledb } });
+  const db = await PGlite.create({ ...(dataDir ? { dataDir } : {}), extensions: { timescaledb } });
   await db.exec(`CREATE EXTENSION IF NOT EXISTS timescaledb`);
   await db.exec(`LOAD 'timescaledb'`);
   // PGlite runs one query at a time; a queue keeps a transaction's statements together.
