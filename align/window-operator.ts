@@ -50,7 +50,8 @@ export interface AlignSnapshot {
     plant: string;
     sensorsMaxTs: number | null;
     imagesMaxTs: number | null;
-    firedWm: number;
+    /** null: nothing fired yet (JSON has no -Infinity). */
+    firedWm: number | null;
     images: TupleImage[];
     notes: TupleNote[];
     late: number;
@@ -82,7 +83,7 @@ export class WindowOperator {
           ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: t } } : {}),
           images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: t },
         },
-        firedWm: a.firedWm,
+        firedWm: a.firedWm ?? -Infinity,
         windows: new Map(),
         images: a.images,
         notes: a.notes,
@@ -99,7 +100,7 @@ export class WindowOperator {
         plant: a.plant,
         sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
         imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
-        firedWm: a.firedWm,
+        firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
         images: a.images,
         notes: a.notes,
         late: a.late,

@@ -136,3 +136,12 @@ test('frames read far ahead of the sensors still attach to their own windows', (
   assert.deepEqual(ts.map((t) => t.image?.ts), ts.map((t) => t.windowStart + 500));
   assert.deepEqual(ts.map((t) => t.image?.ageMs), ts.map(() => 9_500));
 });
+
+test('a snapshot survives JSON (the checkpoint is stored as jsonb) before anything fired', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  op.add(s(T0 + 1_000), 0);
+  const snap = JSON.parse(JSON.stringify(op.snapshot()));
+  assert.equal(snap.assets.a1.firedWm, null);
+  const restored = WindowOperator.restore(cfg, snap, () => 0);
+  assert.equal(restored.add(s(T0 + 2_000), 1), 'accepted', 'an unfired window is still open after the restore');
+});
