@@ -27,7 +27,7 @@ export const Timestamp = z
     return Math.round(ms);
   });
 
-const channelName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.\-]+$/, 'letters, digits and _ . - only');
+const channelName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only');
 const finite = z.number().finite();
 const version = z.literal(1, { error: 'unsupported version (this build reads v=1)' });
 
