@@ -129,7 +129,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return { type, timestamp: new Date(t + windowMs).toISOString(), data: alert };
   }
 
-  async function handle(b: BatchInput): Promise<CommitRequest[]> {
+  // Batches of one partition number (from any of the three topics) share state: one at a time, in order.
+  const locks = new Map<string, Promise<unknown>>();
+  function handle(b: BatchInput): Promise<CommitRequest[]> {
+    const prev = locks.get(b.partitionKey) ?? Promise.resolve();
+    const run = prev.then(() => handleGuarded(b), () => handleGuarded(b));
+    const tail = run.catch(() => {});
+    locks.set(b.partitionKey, tail);
+    void tail.then(() => { if (locks.get(b.partitionKey) === tail) locks.delete(b.partitionKey); });
+    return run;
+  }
+
+  async function handleGuarded(b: BatchInput): Promise<CommitRequest[]> {
     try {
       return await handleOnce(b);
     } catch (e) {

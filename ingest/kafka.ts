@@ -3,8 +3,8 @@
  * a plain producer for the simulator and tests. Swapping the client touches this file only.
  *
  * Consumer runner states: created → connected → running (eachBatch loop) → stopped.
- * Ordering: batches of one topic-partition are handled one at a time and in offset order
- * (partitionsConsumedConcurrently = 1). The fetch position advances when a batch handler returns;
+ * Ordering: batches of one topic-partition are handled one at a time and in offset order; up to
+ * `concurrency` topic-partitions at once (the handler serialises one partition number). The fetch position advances when a batch handler returns;
  * committed offsets move only when the handler says so (`commit`), after its effects are durable.
  * When a handler throws, kafkajs fetches the same batch again; the handler rolls its state back first.
  */
@@ -114,7 +114,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
-        partitionsConsumedConcurrently: 1,
+        partitionsConsumedConcurrently: cfg.concurrency,
         eachBatch: async ({ batch, heartbeat }) => {
           const modality = modalityOf.get(batch.topic)!;
           const commits = await handle({

@@ -23,6 +23,8 @@ export const Config = z.strictObject({
     createTopics: z.boolean().default(true),
     partitions: z.number().int().min(1).max(1000).default(3),
     fromBeginning: z.boolean().default(true),
+    /** Topic-partitions handled at once (batches of one partition number are still serialised). */
+    concurrency: z.number().int().min(1).max(64).default(3),
     /** How long the group waits for a silent (crashed) member before giving its partitions to others. */
     sessionTimeoutMs: z.number().int().min(6_000).max(300_000).default(30_000),
   }).prefault({}),

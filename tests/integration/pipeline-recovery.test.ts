@@ -61,3 +61,16 @@ test('a restored partition refills its open windows before anything fires, whate
   await u.store.close();
   await d.store.close();
 });
+
+test('batches of one partition number handed over at once are handled one at a time, in call order', async () => {
+  const seq = await open();
+  const sp = seq.pipeline();
+  for (const [m, xs] of [['sensors', S.slice(0, 70)], ['images', I], ['sensors', S.slice(70)]] as const) await feed(sp, m, xs);
+  const con = await open();
+  const cp = con.pipeline();
+  await Promise.all([feed(cp, 'sensors', S.slice(0, 70)), feed(cp, 'images', I), feed(cp, 'sensors', S.slice(70))]);
+  assert.deepEqual(await rows(con.store), await rows(seq.store));
+  assert.ok((await rows(con.store)).length > 10);
+  await seq.store.close();
+  await con.store.close();
+});
