@@ -125,17 +125,22 @@ async function snapshot(url: string) {
   } finally { await c.end(); }
 }
 
+/** Fresh topics holding the first part of the input (and the malformed records), a database, a webhook receiver. */
+async function newRun(name: string) {
+  const k = await topicsWithData(uniqueName(name), T0, MID, true);
+  const db = await createTestDatabase(name);
+  cleanups.push(() => db.drop());
+  const hook = await webhookServer();
+  cleanups.push(() => new Promise((r) => hook.server.close(r)));
+  return { k, db, hook, cfg: serviceConfig(k, db.url, hook.url, uniqueName('g')) };
+}
+
 const expectedAll = expectedWindows(T_END);
 let reference: Awaited<ReturnType<typeof snapshot>>;
 
 test('records from three real topics become scores, one alert, a signed webhook and dead letters', { timeout: 180_000 }, async () => {
-  const prefix = uniqueName('it');
-  const k = await topicsWithData(prefix, T0, MID, true);
-  const db = await createTestDatabase('e2e');
-  cleanups.push(() => db.drop());
-  const hook = await webhookServer();
-  cleanups.push(() => new Promise((r) => hook.server.close(r)));
-  const svc = await startServiceProcess(serviceConfig(k, db.url, hook.url, uniqueName('g')));
+  const { k, db, hook, cfg } = await newRun('it');
+  const svc = await startServiceProcess(cfg);
   cleanups.push(() => svc.kill('SIGKILL'));
   // The input arrives in two parts, as in the kill test, so both runs see the same arrival order
   // (a note that arrives after its window closed is not attached to it, by design).
@@ -220,13 +225,7 @@ test('SIGKILL mid-stream and restart: the same score rows and alerts, no duplica
     throw e;
   };
   assert.ok(reference, 'needs the undisturbed run');
-  const prefix = uniqueName('kill');
-  const k = await topicsWithData(prefix, T0, MID, true);
-  const db = await createTestDatabase('kill');
-  cleanups.push(() => db.drop());
-  const hook = await webhookServer();
-  cleanups.push(() => new Promise((r) => hook.server.close(r)));
-  const cfg = serviceConfig(k, db.url, hook.url, uniqueName('g'));
+  const { k, db, hook, cfg } = await newRun('kill');
 
   // First life: killed as soon as it has scored anything.
   const first = await startServiceProcess(cfg);
