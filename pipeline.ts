@@ -27,7 +27,7 @@ interface Checkpoint {
   processed: Partial<Record<Modality, number>>;
 }
 
-interface PartitionState extends Checkpoint {
+interface PartitionState extends Omit<Checkpoint, 'align'> {
   op: WindowOperator;
   committed: Partial<Record<Modality, number>>;
   /**
@@ -97,7 +97,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (!s) {
       const cp = (await loadCheckpoint(db, key)) as Checkpoint | null;
       s = {
-        align: cp?.align ?? { assets: {} },
         models: cp?.models ?? {},
         rules: cp?.rules ?? {},
         processed: cp?.processed ?? {},
@@ -173,11 +172,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (replay) continue;
       if (d.record.modality === 'images') out.images.push(d.record.value);
       else if (d.record.modality === 'notes') out.notes.push(d.record.value);
-      if (r === 'late') {
+      if (r.late > 0) {
         late++;
         out.late.push({
-          key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: d.record.value.plant,
-          asset: d.record.value.asset ?? null, reason: 'window already closed', value: d.record.value,
+          key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: d.record.value.plant, asset: d.record.value.asset ?? null,
+          reason: r.result === 'late' ? 'window already closed' : `${r.late} of its samples fell in windows already closed`,
+          value: d.record.value,
         });
       }
     }

@@ -58,7 +58,9 @@ export interface AlignSnapshot {
   }>;
 }
 
-export type AddResult = 'accepted' | 'late' | 'duplicate' | 'replayed';
+/** What became of a record: `late` counts its samples that fell in windows already fired (a block may be partly late). */
+export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed'; late: number }
+const ok: AddResult = { result: 'accepted', late: 0 };
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
 const MAX_IMAGES_KEPT = 1000;
@@ -116,13 +118,13 @@ export class WindowOperator {
    */
   add(rec: InputRecord, offset: number, replay = false): AddResult {
     const assetId = rec.value.asset;
-    if (!assetId) return 'accepted';
+    if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
     if (rec.modality === 'sensors') return this.addSensors(a, rec.value, offset, replay);
-    if (replay) return 'replayed';
+    if (replay) return { result: 'replayed', late: 0 };
     if (rec.modality === 'images') this.addImage(a, rec.value);
     else this.addNote(a, rec.value);
-    return 'accepted';
+    return ok;
   }
 
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
@@ -236,10 +238,8 @@ export class WindowOperator {
       this.observe(a, 'sensors', maxTs);
     }
     a.late += late;
-    if (accepted > 0) return 'accepted';
-    if (late > 0) return 'late';
-    if (replayed > 0) return 'replayed';
-    return dup > 0 ? 'duplicate' : 'accepted';
+    const result = accepted > 0 ? 'accepted' : late > 0 ? 'late' : replayed > 0 ? 'replayed' : dup > 0 ? 'duplicate' : 'accepted';
+    return { result, late };
   }
 
   private addImage(a: AssetState, f: ImageFrame): void {

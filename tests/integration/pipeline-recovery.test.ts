@@ -74,3 +74,16 @@ test('batches of one partition number handed over at once are handled one at a t
   await seq.store.close();
   await con.store.close();
 });
+
+test('a sample for a closed window lands in the late log with its reason, once, even when replayed', async () => {
+  const x = await open();
+  const p = x.pipeline();
+  await feed(p, 'sensors', S.slice(0, 70));
+  await feed(p, 'images', I);
+  const lateSample = { ...data.sensors[5], seq: 9999, ts: data.sensors[5].ts + 500 };
+  await feed(p, 'sensors', msgs([lateSample], 70));
+  await feed(x.pipeline(), 'sensors', msgs([lateSample], 70)); // a restarted instance replays it
+  const late = (await x.store.db.query<{ record_key: string; reason: string; value: { ts: number } }>('SELECT record_key, reason, value FROM late_records')).rows;
+  assert.deepEqual(late.map((l) => [l.record_key, l.reason, l.value.ts]), [['s:0:70', 'window already closed', lateSample.ts]]);
+  await x.store.close();
+});

@@ -41,7 +41,7 @@ test('a sample for a fired window is late, counted on the next tuple, and never 
   add(s(T0 + 1_000), 0);
   add(s(T0 + 13_000), 1);
   assert.equal(op.fire().length, 1);
-  assert.equal(add(s(T0 + 9_000), 2), 'late');
+  assert.deepEqual(add(s(T0 + 9_000), 2), { result: 'late', late: 1 });
   add(s(T0 + 23_000), 3);
   const [t] = op.fire();
   assert.equal(t.windowStart, T0 + 10_000);
@@ -51,7 +51,7 @@ test('a sample for a fired window is late, counted on the next tuple, and never 
 test('duplicates (same device, channel and time) are dropped and counted', () => {
   const op = new WindowOperator(cfg, () => 0);
   op.add(s(T0 + 1_000, 5), 0);
-  assert.equal(op.add(s(T0 + 1_000, 5), 1), 'duplicate');
+  assert.equal(op.add(s(T0 + 1_000, 5), 1).result, 'duplicate');
   const [t] = op.flush();
   assert.deepEqual(t.channels.x.v, [5]);
   assert.equal(t.quality.duplicates, 1);
@@ -109,7 +109,7 @@ test('restore from a snapshot plus replay of held records reproduces the undistu
   assert.ok(held !== null && held < 40);
   const clock = { t: 0 };
   const second = WindowOperator.restore(cfg, snap, () => clock.t);
-  for (let i = held!; i < 40; i++) assert.notEqual(second.add(records[i], i, true), 'late');
+  for (let i = held!; i < 40; i++) assert.equal(second.add(records[i], i, true).late, 0);
   assert.equal(second.fire().length, 0, 'a replay fires nothing already fired');
   clock.t = 31_000; // the restored (absent) camera goes idle again
   const rest = records.slice(40).flatMap((r, j) => { second.add(r, 40 + j); return second.fire(); });
@@ -122,7 +122,7 @@ test('a camera read before any sensor record does not close the windows the sens
   const op = new WindowOperator(cfg, () => 0);
   for (let i = 0; i < 10; i++) op.add(img(T0 + i * 10_000), i);
   assert.deepEqual(op.fire(), []);
-  assert.equal(op.add(s(T0 + 1_000), 0), 'accepted');
+  assert.equal(op.add(s(T0 + 1_000), 0).result, 'accepted');
   op.add(s(T0 + 95_000), 1);
   assert.deepEqual(op.fire().map((t) => t.windowStart), [T0]);
 });
@@ -143,5 +143,14 @@ test('a snapshot survives JSON (the checkpoint is stored as jsonb) before anythi
   const snap = JSON.parse(JSON.stringify(op.snapshot()));
   assert.equal(snap.assets.a1.firedWm, null);
   const restored = WindowOperator.restore(cfg, snap, () => 0);
-  assert.equal(restored.add(s(T0 + 2_000), 1), 'accepted', 'an unfired window is still open after the restore');
+  assert.equal(restored.add(s(T0 + 2_000), 1).result, 'accepted', 'an unfired window is still open after the restore');
+});
+
+test('a block whose first samples fall in a fired window is accepted for the rest and reports the late ones', () => {
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000), 0);
+  add(s(T0 + 13_000), 1);
+  assert.equal(op.fire().length, 1);
+  const r = add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device: 'd1', t0: T0 + 8_000, periodMs: 1_000, channels: { x: [1, 2, 3, 4] } } }, 2);
+  assert.deepEqual(r, { result: 'accepted', late: 2 });
 });
