@@ -1,0 +1,269 @@
+/**
+ * Device clock correction: maps a device's timestamps to reference time (the broker's append time, or the
+ * time the consumer received the record) with an uncertainty, under offset, drift, network delay, clock
+ * steps and reordering.
+ *
+ * Model. A device stamps a sample taken at true time t with d = t + θ + ρ·(t − t₀) (+ a step S after a
+ * reset); the reference sees it at r = t + δ with a delay δ ≥ δ_min. So y = r − d = δ + (t − d) lies on or
+ * above the line  y = a + b·d + δ_min: the lower envelope of the (d, y) cloud is the clock, and the
+ * smallest delays touch it (the NTP minimum-delay idea). Corrected time: t̂ = d + a + b·d.
+ *
+ * Estimate. Observations are reduced to the minimum y per bin of device time (`binMs`) over a sliding
+ * horizon; the line is the lower convex hull edge under the bins' mean d: the line below every bin minimum
+ * that minimises the summed gap (linear programming as in Moon, Skelly & Towsley 1999). One bin: offset
+ * only, with the drift carried over.
+ *
+ * Steps. States of one device clock:
+ *
+ *   tracking ──(a point ≥ stepMs below the line: the clock jumped forward)──▶ new segment (at once)
+ *   tracking ──(every point for confirmMs of device time ≥ stepMs above it)──▶ new segment (backward jump;
+ *              until confirmed the points are "suspect" and kept out of the fit, so one slow packet or a
+ *              burst of them cannot move the clock)
+ *
+ * A new segment keeps the drift (an oscillator's property) and forgets the offset. The previous segment is
+ * kept, so a record stamped before the step and delivered after it is still corrected by the clock that
+ * stamped it: `correct(d, r)` picks the segment under which the record arrived after it was taken, with
+ * the smallest implied delay.
+ */
+
+export interface ClockOptions {
+  binMs: number;
+  horizonMs: number;
+  stepMs: number;
+  confirmMs: number;
+  /** Known minimum delay of the path to the reference clock, subtracted from corrected times. */
+  minDelayMs: number;
+}
+
+export const DEFAULT_CLOCK: ClockOptions = { binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, minDelayMs: 0 };
+
+interface Line { a: number; b: number }
+interface Point { d: number; y: number }
+
+class Segment {
+  /** Bin index → the observation with the smallest y in it. */
+  readonly bins = new Map<number, Point>();
+  line: Line | null = null;
+  uncertaintyMs = Infinity;
+  private dirty = false;
+
+  constructor(readonly startD: number, private readonly opts: ClockOptions, private readonly driftB: number) {}
+
+  add(p: Point): void {
+    const k = Math.floor(p.d / this.opts.binMs);
+    const cur = this.bins.get(k);
+    if (!cur || p.y < cur.y) { this.bins.set(k, p); this.dirty = true; }
+    // Forget bins older than the horizon (device time).
+    const oldest = Math.floor((p.d - this.opts.horizonMs) / this.opts.binMs);
+    for (const key of this.bins.keys()) if (key < oldest) { this.bins.delete(key); this.dirty = true; }
+  }
+
+  fit(): Line | null {
+    if (!this.dirty) return this.line;
+    this.dirty = false;
+    const pts = [...this.bins.values()].sort((p, q) => p.d - q.d);
+    if (pts.length === 0) return (this.line = null);
+    if (pts.length === 1) {
+      const [p] = pts;
+      this.line = { a: p.y - this.driftB * p.d, b: this.driftB };
+      this.uncertaintyMs = Infinity;
+      return this.line;
+    }
+    const hull = lowerHull(pts);
+    const meanD = pts.reduce((s, p) => s + p.d, 0) / pts.length;
+    let i = 0;
+    while (i < hull.length - 2 && hull[i + 1].d < meanD) i++;
+    const p = hull[i], q = hull[i + 1];
+    const b = (q.y - p.y) / (q.d - p.d);
+    this.line = { a: p.y - b * p.d, b };
+    const gaps = pts.map((x) => x.y - (this.line!.a + b * x.d)).sort((u, v) => u - v);
+    this.uncertaintyMs = Math.max(1, gaps[Math.floor(gaps.length / 2)]);
+    return this.line;
+  }
+
+  predict(d: number): number | null {
+    const l = this.fit();
+    return l ? l.a + l.b * d : null;
+  }
+}
+
+/** Lower convex hull of points sorted by d (monotone chain). */
+function lowerHull(pts: Point[]): Point[] {
+  const h: Point[] = [];
+  for (const p of pts) {
+    while (h.length >= 2) {
+      const o = h[h.length - 2], a = h[h.length - 1];
+      if ((a.d - o.d) * (p.y - o.y) - (a.y - o.y) * (p.d - o.d) <= 0) h.pop();
+      else break;
+    }
+    h.push(p);
+  }
+  return h;
+}
+
+export interface Correction { ts: number; uncertaintyMs: number }
+export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number }
+
+export class DeviceClock {
+  private current: Segment | null = null;
+  private previous: Segment | null = null;
+  private suspects: Point[] = [];
+  private steps = 0;
+
+  constructor(private readonly opts: ClockOptions = DEFAULT_CLOCK) {}
+
+  /** One observation: the device's stamp `d` of a record the reference clock saw at `r`. Returns true on a step. */
+  observe(d: number, r: number): boolean {
+    const p = { d, y: r - d };
+    if (!this.current) { this.current = new Segment(d, this.opts, 0); this.current.add(p); return false; }
+    const e = p.y - this.current.predict(d)!;
+    if (this.previous && Math.abs(e) >= this.opts.stepMs) {
+      // A straggler stamped before the last step, delivered after it, fits the clock that stamped it.
+      const ep = p.y - (this.previous.predict(d) ?? Infinity);
+      if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(p); return false; }
+    }
+    if (e <= -this.opts.stepMs) {
+      this.startSegment(d, [p]);
+      return true;
+    }
+    if (e >= this.opts.stepMs) {
+      this.suspects.push(p);
+      const span = Math.max(...this.suspects.map((s) => s.d)) - Math.min(...this.suspects.map((s) => s.d));
+      if (span >= this.opts.confirmMs) {
+        const pts = this.suspects;
+        this.startSegment(Math.min(...pts.map((s) => s.d)), pts);
+        return true;
+      }
+      return false;
+    }
+    // An on-line point newer than the suspects proves them delay outliers; an older one is a straggler.
+    if (this.suspects.length && d > Math.max(...this.suspects.map((x) => x.d))) this.suspects = [];
+    this.current.add(p);
+    return false;
+  }
+
+  /**
+   * Corrected (reference) time of a device stamp. With `r`, the time the record was seen, a stamp from
+   * before the last step is told apart from one after it.
+   */
+  correct(d: number, r?: number): Correction {
+    const cur = this.current;
+    if (!cur) return { ts: d, uncertaintyMs: Infinity };
+    let seg = cur;
+    if (r !== undefined && this.previous) {
+      const delayUnder = (s: Segment) => { const y = s.predict(d); return y === null ? Infinity : r - (d + y); };
+      const dc = delayUnder(cur), dp = delayUnder(this.previous);
+      const tol = -this.opts.stepMs / 2;
+      // The clock under which the record arrived after it was taken, with the smaller implied delay.
+      if (dp >= tol && (dc < tol || dp < dc)) seg = this.previous;
+    }
+    const y = seg.predict(d)!;
+    return { ts: Math.round(d + y - this.opts.minDelayMs), uncertaintyMs: seg.uncertaintyMs };
+  }
+
+  state(): ClockState {
+    const l = this.current?.fit() ?? null;
+    return {
+      offsetMs: l ? l.a : null,
+      driftPpm: l ? -l.b * 1e6 : null,
+      uncertaintyMs: this.current?.uncertaintyMs ?? Infinity,
+      steps: this.steps,
+    };
+  }
+
+  private startSegment(startD: number, pts: Point[]): void {
+    const drift = this.current?.fit()?.b ?? 0;
+    this.previous = this.current;
+    this.current = new Segment(startD, this.opts, this.current && this.current.bins.size > 1 ? drift : 0);
+    for (const p of pts) this.current.add(p);
+    this.suspects = [];
+    this.steps++;
+  }
+}
+
+/**
+ * De-jittering for regular-rate devices that stamp with noise (cheap clocks, stamps taken when a buffer
+ * fills): within a run of consecutive sequence numbers the stamps lie on a line d = c + p·seq, so a least-
+ * squares fit over the last `windowSamples` records replaces each stamp's noise by the fit's, as the Lab
+ * Streaming Layer does. A stamp far off the line starts a new run: a gap in time without a gap in sequence
+ * (a camera outage), a reset of the sequence, or a clock step; none of these is a clock step by itself.
+ */
+export class StampDejitter {
+  private n = 0; private ss = 0; private sd = 0; private sss = 0; private ssd = 0;
+  private readonly ring: Array<[number, number]> = [];
+  private s0 = 0; private d0 = 0;
+
+  constructor(private readonly windowSamples = 600, private readonly breakMs = 500) {}
+
+  /** The fitted stamp of record `seq` stamped `d`, after taking it into the fit. */
+  fit(seq: number, d: number): number {
+    const pred = this.predict(seq);
+    if (pred === null || Math.abs(d - pred) > this.breakMs) this.reset(seq, d);
+    const x = seq - this.s0, y = d - this.d0;
+    this.ring.push([x, y]);
+    this.n++; this.ss += x; this.sd += y; this.sss += x * x; this.ssd += x * y;
+    if (this.ring.length > this.windowSamples) {
+      const [ox, oy] = this.ring.shift()!;
+      this.n--; this.ss -= ox; this.sd -= oy; this.sss -= ox * ox; this.ssd -= ox * oy;
+    }
+    return this.predict(seq) ?? d;
+  }
+
+  private predict(seq: number): number | null {
+    if (this.n === 0) return null;
+    const x = seq - this.s0;
+    const den = this.n * this.sss - this.ss * this.ss;
+    if (this.n < 2 || den === 0) return this.d0 + this.sd / this.n;
+    const p = (this.n * this.ssd - this.ss * this.sd) / den;
+    const c = (this.sd - p * this.ss) / this.n;
+    return this.d0 + c + p * x;
+  }
+
+  private reset(seq: number, d: number): void {
+    this.n = this.ss = this.sd = this.sss = this.ssd = 0;
+    this.ring.length = 0;
+    this.s0 = seq; this.d0 = d;
+  }
+}
+
+/**
+ * A device's clock with both estimates: from the stamps as given, and (when records carry sequence
+ * numbers) from de-jittered stamps. Whichever lower envelope is tighter wins, so exact stamps of
+ * irregular instants stay exact, and noisy stamps of regular instants are smoothed.
+ */
+export class AdaptiveClock {
+  private readonly raw: DeviceClock;
+  private readonly smooth: DeviceClock;
+  private readonly dejitter = new StampDejitter();
+  private seen = new Map<number, number>();
+
+  constructor(opts: ClockOptions = DEFAULT_CLOCK) {
+    this.raw = new DeviceClock(opts);
+    this.smooth = new DeviceClock(opts);
+  }
+
+  observe(d: number, r: number, seq?: number): void {
+    this.raw.observe(d, r);
+    if (seq === undefined) return;
+    let fitted = this.seen.get(seq);
+    if (fitted === undefined) {
+      fitted = this.dejitter.fit(seq, d);
+      this.seen.set(seq, fitted);
+      if (this.seen.size > 4096) this.seen.delete(this.seen.keys().next().value!);
+    }
+    this.smooth.observe(fitted, r);
+  }
+
+  correct(d: number, r?: number, seq?: number): Correction {
+    const raw = this.raw.correct(d, r);
+    const fitted = seq === undefined ? undefined : this.seen.get(seq);
+    if (fitted === undefined) return raw;
+    const smooth = this.smooth.correct(fitted, r);
+    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+  }
+
+  state(): ClockState {
+    const raw = this.raw.state(), smooth = this.smooth.state();
+    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+  }
+}
