@@ -28,8 +28,7 @@ export type AlignConfig = Config['align'];
 interface StreamWm { maxTs: number; lastSeenAt: number }
 interface OpenWindow {
   start: number;
-  channels: Map<string, { device: string; pts: Array<[number, number]> }>;
-  seen: Set<string>;
+  channels: Map<string, { device: string; t: number[]; v: number[]; seen: Set<number> }>;
   minOffset: number;
   samples: number;
   duplicates: number;
@@ -203,43 +202,47 @@ export class WindowOperator {
   }
 
   private addSensors(a: AssetState, r: SensorRecord, offset: number, replay: boolean): AddResult {
-    const points: Array<[string, number, number]> = [];
+    const counts = { accepted: 0, late: 0, dup: 0, replayed: 0 };
+    let maxTs = -Infinity;
     if ('values' in r) {
-      for (const [ch, v] of Object.entries(r.values)) points.push([ch, r.ts, v]);
+      for (const ch in r.values) this.addPoint(a, r.device, ch, r.ts, r.values[ch], offset, replay, counts);
+      maxTs = r.ts;
     } else {
-      for (const [ch, vs] of Object.entries(r.channels)) {
-        for (let i = 0; i < vs.length; i++) points.push([ch, Math.round(r.t0 + i * r.periodMs), vs[i]]);
+      for (const ch in r.channels) {
+        const vs = r.channels[ch];
+        for (let i = 0; i < vs.length; i++) this.addPoint(a, r.device, ch, Math.round(r.t0 + i * r.periodMs), vs[i], offset, replay, counts);
+        maxTs = Math.max(maxTs, Math.round(r.t0 + (vs.length - 1) * r.periodMs));
       }
     }
-    let accepted = 0, late = 0, dup = 0, replayed = 0;
-    for (const [ch, ts, v] of points) {
-      const start = windowStartOf(ts, this.cfg.windowMs);
-      if (this.isClosed(a, start)) {
-        if (replay) replayed++; else late++;
-        continue;
-      }
-      let w = a.windows.get(start);
-      if (!w) {
-        w = { start, channels: new Map(), seen: new Set(), minOffset: offset, samples: 0, duplicates: 0 };
-        a.windows.set(start, w);
-      }
-      const key = `${r.device}|${ch}|${ts}`;
-      if (w.seen.has(key)) { w.duplicates++; dup++; continue; }
-      w.seen.add(key);
-      if (offset < w.minOffset) w.minOffset = offset;
-      let series = w.channels.get(ch);
-      if (!series) { series = { device: r.device, pts: [] }; w.channels.set(ch, series); }
-      series.pts.push([ts, v]);
-      w.samples++;
-      accepted++;
-    }
-    if (!replay) {
-      const maxTs = points.reduce((m, p) => (p[1] > m ? p[1] : m), -Infinity);
-      this.observe(a, 'sensors', maxTs);
-    }
-    a.late += late;
+    if (!replay) this.observe(a, 'sensors', maxTs);
+    a.late += counts.late;
+    const { accepted, late, dup, replayed } = counts;
     const result = accepted > 0 ? 'accepted' : late > 0 ? 'late' : replayed > 0 ? 'replayed' : dup > 0 ? 'duplicate' : 'accepted';
     return { result, late };
+  }
+
+  private addPoint(a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
+    counts: { accepted: number; late: number; dup: number; replayed: number }): void {
+    const start = windowStartOf(ts, this.cfg.windowMs);
+    if (this.isClosed(a, start)) {
+      if (replay) counts.replayed++; else counts.late++;
+      return;
+    }
+    let w = a.windows.get(start);
+    if (!w) {
+      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0 };
+      a.windows.set(start, w);
+    }
+    let series = w.channels.get(ch);
+    if (!series) { series = { device, t: [], v: [], seen: new Set() }; w.channels.set(ch, series); }
+    // Duplicates: the same channel at the same time (from any device of the asset).
+    if (series.seen.has(ts)) { w.duplicates++; counts.dup++; return; }
+    series.seen.add(ts);
+    if (offset < w.minOffset) w.minOffset = offset;
+    series.t.push(ts);
+    series.v.push(v);
+    w.samples++;
+    counts.accepted++;
   }
 
   private addImage(a: AssetState, f: ImageFrame): void {
@@ -282,8 +285,13 @@ export class WindowOperator {
     const channels: WindowTuple['channels'] = {};
     for (const ch of [...w.channels.keys()].sort()) {
       const s = w.channels.get(ch)!;
-      s.pts.sort((x, y) => x[0] - y[0]);
-      channels[ch] = { device: s.device, t: s.pts.map((p) => p[0]), v: s.pts.map((p) => p[1]) };
+      let sorted = true;
+      for (let i = 1; i < s.t.length && sorted; i++) sorted = s.t[i - 1] <= s.t[i];
+      if (sorted) channels[ch] = { device: s.device, t: s.t, v: s.v };
+      else {
+        const idx = s.t.map((_, i) => i).sort((x, y) => s.t[x] - s.t[y]);
+        channels[ch] = { device: s.device, t: idx.map((i) => s.t[i]), v: idx.map((i) => s.v[i]) };
+      }
     }
     let image: TupleImage | null = null;
     for (const im of a.images) {

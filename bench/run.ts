@@ -1,25 +1,41 @@
 /**
- * `npm run bench`: each scenario against its baseline, run in the same process on this machine.
- * Uses the PostgreSQL server on 127.0.0.1:5432 and a broker from TRIBUTARY_TEST_KAFKA or a fresh one.
+ * `npm run bench [-- align|store|pipeline …]`: each scenario against its baseline, in the same process.
+ * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
+ * TRIBUTARY_TEST_KAFKA or starts one.
  */
 import { useKafka } from '../tests/helpers/kafka.js';
+import { runAlignBench } from './align.js';
 import { runPipelineBench } from './pipeline.js';
 import { runStoreBench } from './store-write.js';
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['align', 'store', 'pipeline']);
 
-const s = await runStoreBench();
-console.log(`store writes   ${fmt(s.rows)} reading rows (${fmt(s.samples)} samples)`);
-console.log(`  writeBatch   ${fmt(s.storeRowsPerS)} rows/s = ${fmt(s.storeRowsPerS * s.samples / s.rows)} samples/s`);
-console.log(`  raw COPY     ${fmt(s.copyRowsPerS)} rows/s            ratio store/COPY = ${s.ratio.toFixed(2)}`);
-console.log(`  COPY, a row per sample: ${fmt(s.samplePerRowCopySamplesPerS)} samples/s`);
+if (wanted.has('align')) {
+  const a = runAlignBench();
+  console.log('align (window operator alone, one core)');
+  for (const t of a.throughput) {
+    console.log(`  ${t.name.padEnd(22)} ${fmt(t.perS)} samples/s   baseline copy ${fmt(t.baselinePerS)} samples/s   ratio ${(t.perS / t.baselinePerS).toFixed(2)}`);
+  }
+  console.log(`  heap with 10 000 assets after 30/60/90/120 s of event time: ${a.heapMiB.map((h) => h.toFixed(1)).join(' / ')} MiB${a.gcExposed ? '' : ' (run with --expose-gc for exact figures)'}`);
+}
 
-const kafka = await useKafka();
-try {
-  const p = await runPipelineBench(kafka);
-  console.log(`pipeline       ${fmt(p.records)} records (${fmt(p.samples)} samples) through the broker`);
-  console.log(`  raw kafkajs  ${fmt(p.rawRecordsPerS)} records/s`);
-  console.log(`  pipeline     ${fmt(p.pipelineRecordsPerS)} records/s = ${fmt(p.pipelineSamplesPerS)} samples/s   ratio pipeline/raw = ${p.ratio.toFixed(2)}`);
-} finally {
-  await kafka.stop();
+if (wanted.has('store')) {
+  const s = await runStoreBench();
+  console.log(`store writes   ${fmt(s.rows)} reading rows (${fmt(s.samples)} samples)`);
+  console.log(`  writeBatch   ${fmt(s.storeRowsPerS)} rows/s = ${fmt(s.storeRowsPerS * s.samples / s.rows)} samples/s`);
+  console.log(`  raw COPY     ${fmt(s.copyRowsPerS)} rows/s            ratio store/COPY = ${s.ratio.toFixed(2)}`);
+  console.log(`  COPY, a row per sample: ${fmt(s.samplePerRowCopySamplesPerS)} samples/s`);
+}
+
+if (wanted.has('pipeline')) {
+  const kafka = await useKafka();
+  try {
+    const p = await runPipelineBench(kafka);
+    console.log(`pipeline       ${fmt(p.records)} records (${fmt(p.samples)} samples) through the broker`);
+    console.log(`  raw kafkajs  ${fmt(p.rawRecordsPerS)} records/s`);
+    console.log(`  pipeline     ${fmt(p.pipelineRecordsPerS)} records/s = ${fmt(p.pipelineSamplesPerS)} samples/s   ratio pipeline/raw = ${p.ratio.toFixed(2)}`);
+  } finally {
+    await kafka.stop();
+  }
 }
