@@ -191,7 +191,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const { row, fitted } = scoreBaseline(t, model, cfg.scorer);
       out.scores.push(row);
       if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
-      const decision = evaluate(row, (s.rules[t.asset] ??= initialRuleState()), cfg.alerts);
+      // Alert rules count windows as they first fire; an amended revision corrects the stored score only.
+      const decision = t.revision === 0 ? evaluate(row, (s.rules[t.asset] ??= initialRuleState()), cfg.alerts) : null;
       if (!decision) continue;
       out.alerts.push(decision.alert);
       if (decision.kind === 'updated') continue;

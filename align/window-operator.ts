@@ -9,11 +9,16 @@
  *   asset's first record (an asset without one waits idleTimeoutMs once); nothing advances before the
  *   sensor stream has been seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs);
- * - trigger: a window fires once, when the combined watermark passes windowEnd + allowedLatenessMs;
- * - late data: a sample for a window that has fired is returned as `late` (the caller logs it durably).
+ * - trigger: a window fires (revision 0) when the combined watermark passes its end; it is kept until the
+ *   watermark passes end + allowedLatenessMs, and a sample that arrives meanwhile amends it: it fires
+ *   again as revision n + 1 at the next `fire()`;
+ * - late data: a sample for a window past its allowed lateness is returned as `late` (the caller logs it
+ *   durably) and counted on the asset's next tuple.
  *
- * States of one window: open (collecting) → fired (emitted as a tuple, forgotten; only `firedWm` remains).
- * A final watermark (`flush`) fires every open window at the end of a finite input.
+ * States of one window:
+ *   open ──(watermark ≥ end)──▶ fired ──(sample within lateness)──▶ amended ──(fire)──▶ fired (revision+1)
+ *   fired ──(watermark ≥ end + allowedLateness)──▶ evicted (only `firedWm` remains)
+ * A final watermark (`flush`) fires and evicts every window at the end of a finite input.
  *
  * Recovery contract (see service.ts): `snapshot()` is small (watermarks, last images, pending notes,
  * no samples); the samples of open windows are rebuilt by replaying their records from Kafka, so
@@ -29,6 +34,10 @@ interface StreamWm { maxTs: number; lastSeenAt: number }
 interface OpenWindow {
   start: number;
   channels: Map<string, { device: string; t: number[]; v: number[]; seen: Set<number> }>;
+  /** −1 until the window first fires; then the revision last emitted. */
+  revision: number;
+  /** Amended since it last fired. */
+  dirty: boolean;
   minOffset: number;
   samples: number;
   duplicates: number;
@@ -54,6 +63,8 @@ export interface AlignSnapshot {
     images: TupleImage[];
     notes: TupleNote[];
     late: number;
+    /** Revision last emitted of each window still within its lateness (window start → revision). */
+    revisions?: Record<string, number>;
   }>;
 }
 
@@ -70,6 +81,8 @@ export function windowStartOf(ts: number, windowMs: number): number {
 
 export class WindowOperator {
   private readonly assets = new Map<string, AssetState>();
+  /** Revisions of fired windows from a restored snapshot, applied when their samples are replayed. */
+  private readonly restoredRevisions = new Map<string, number>();
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {}
 
@@ -90,6 +103,7 @@ export class WindowOperator {
         notes: a.notes,
         late: a.late,
       });
+      for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
     return op;
   }
@@ -105,6 +119,7 @@ export class WindowOperator {
         images: a.images,
         notes: a.notes,
         late: a.late,
+        revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
       };
     }
     return { assets };
@@ -119,7 +134,7 @@ export class WindowOperator {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
-    if (rec.modality === 'sensors') return this.addSensors(a, rec.value, offset, replay);
+    if (rec.modality === 'sensors') return this.addSensors(assetId, a, rec.value, offset, replay);
     if (replay) return { result: 'replayed', late: 0 };
     if (rec.modality === 'images') this.addImage(a, rec.value);
     else this.addNote(a, rec.value);
@@ -143,6 +158,7 @@ export class WindowOperator {
     const out: WindowTuple[] = [];
     for (const [asset, a] of this.assets) {
       const last = Math.max(...[...a.windows.keys()].map((s) => s + this.cfg.windowMs), a.firedWm);
+      // Past every window's lateness: everything fires and is evicted.
       a.firedWm = last + this.cfg.allowedLatenessMs;
       this.fireUpTo(asset, a, a.firedWm, out);
     }
@@ -201,16 +217,16 @@ export class WindowOperator {
     else { if (ts > s.maxTs) s.maxTs = ts; s.lastSeenAt = now; }
   }
 
-  private addSensors(a: AssetState, r: SensorRecord, offset: number, replay: boolean): AddResult {
+  private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean): AddResult {
     const counts = { accepted: 0, late: 0, dup: 0, replayed: 0 };
     let maxTs = -Infinity;
     if ('values' in r) {
-      for (const ch in r.values) this.addPoint(a, r.device, ch, r.ts, r.values[ch], offset, replay, counts);
+      for (const ch in r.values) this.addPoint(asset, a, r.device, ch, r.ts, r.values[ch], offset, replay, counts);
       maxTs = r.ts;
     } else {
       for (const ch in r.channels) {
         const vs = r.channels[ch];
-        for (let i = 0; i < vs.length; i++) this.addPoint(a, r.device, ch, Math.round(r.t0 + i * r.periodMs), vs[i], offset, replay, counts);
+        for (let i = 0; i < vs.length; i++) this.addPoint(asset, a, r.device, ch, Math.round(r.t0 + i * r.periodMs), vs[i], offset, replay, counts);
         maxTs = Math.max(maxTs, Math.round(r.t0 + (vs.length - 1) * r.periodMs));
       }
     }
@@ -221,7 +237,7 @@ export class WindowOperator {
     return { result, late };
   }
 
-  private addPoint(a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
+  private addPoint(asset: string, a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
     counts: { accepted: number; late: number; dup: number; replayed: number }): void {
     const start = windowStartOf(ts, this.cfg.windowMs);
     if (this.isClosed(a, start)) {
@@ -230,7 +246,9 @@ export class WindowOperator {
     }
     let w = a.windows.get(start);
     if (!w) {
-      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0 };
+      const restored = this.restoredRevisions.get(`${asset}@${start}`);
+      if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
+      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false };
       a.windows.set(start, w);
     }
     let series = w.channels.get(ch);
@@ -243,6 +261,8 @@ export class WindowOperator {
     series.v.push(v);
     w.samples++;
     counts.accepted++;
+    // A new sample for a window that already fired amends it (a replayed one only refills it).
+    if (w.revision >= 0 && !replay) w.dirty = true;
   }
 
   private addImage(a: AssetState, f: ImageFrame): void {
@@ -265,18 +285,21 @@ export class WindowOperator {
   }
 
   private fireUpTo(asset: string, a: AssetState, wm: number, out: WindowTuple[]): void {
-    const due = [...a.windows.keys()]
-      .filter((s) => s + this.cfg.windowMs + this.cfg.allowedLatenessMs <= wm)
-      .sort((x, y) => x - y);
-    for (const start of due) {
+    const W = this.cfg.windowMs, L = this.cfg.allowedLatenessMs;
+    for (const start of [...a.windows.keys()].sort((x, y) => x - y)) {
+      if (start + W > wm) break;
       const w = a.windows.get(start)!;
-      a.windows.delete(start);
-      out.push(this.toTuple(asset, a, w));
+      if (w.revision < 0 || w.dirty) {
+        w.revision++;
+        w.dirty = false;
+        out.push(this.toTuple(asset, a, w));
+      }
+      if (start + W + L <= wm) a.windows.delete(start);
     }
-    // Every window ending at or before the horizon has fired. Notes no later window can overlap, and
-    // frames too old for any later window, are done.
-    const horizon = wm - this.cfg.allowedLatenessMs;
-    a.notes = a.notes.filter((n) => n.ts + n.slackMs > horizon);
+    // Every window ending at or before the horizon is past its lateness: notes no later window can
+    // overlap, and frames too old for any later window, are done.
+    const horizon = wm - L;
+    a.notes = a.notes.filter((n) => n.ts + n.slackMs >= horizon - W);
     a.images = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
   }
 
@@ -287,7 +310,7 @@ export class WindowOperator {
       const s = w.channels.get(ch)!;
       let sorted = true;
       for (let i = 1; i < s.t.length && sorted; i++) sorted = s.t[i - 1] <= s.t[i];
-      if (sorted) channels[ch] = { device: s.device, t: s.t, v: s.v };
+      if (sorted) channels[ch] = { device: s.device, t: s.t.slice(), v: s.v.slice() };
       else {
         const idx = s.t.map((_, i) => i).sort((x, y) => s.t[x] - s.t[y]);
         channels[ch] = { device: s.device, t: idx.map((i) => s.t[i]), v: idx.map((i) => s.v[i]) };
@@ -305,6 +328,7 @@ export class WindowOperator {
       asset,
       windowStart: w.start,
       windowEnd: end,
+      revision: w.revision,
       channels,
       image,
       notes,

@@ -84,11 +84,13 @@ export interface ScoreResult {
 export function scoreBaseline(t: WindowTuple, state: AssetModelState, opts: BaselineOptions): ScoreResult {
   const f = featuresOf(t);
   const base = {
-    plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd,
+    plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision,
     modelVersion: opts.modelVersion, quality: t.quality,
     imageTs: t.image?.ts ?? null, noteCount: t.notes.length,
   };
   if (!state.params) {
+    // Only a window's first emission feeds the fit: an amended revision would count it twice.
+    if (t.revision > 0) return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted: null };
     state.reference.push(f);
     let fitted: RobustParams | null = null;
     if (state.reference.length >= opts.referenceWindows) {

@@ -47,6 +47,8 @@ export const WindowTuple = z.object({
   asset: z.string(),
   windowStart: z.number(),
   windowEnd: z.number(),
+  /** 0 when the window first fires; +1 each time late samples (within the allowed lateness) amend it. */
+  revision: z.number().int().min(0),
   channels: z.record(z.string(), ChannelSeries),
   image: TupleImage.nullable(),
   notes: z.array(TupleNote),
@@ -57,12 +59,13 @@ export type WindowTuple = z.infer<typeof WindowTuple>;
 /** `reference`: the window fed the model's fit (no score yet); `scored`: a score against a fitted model. */
 export const ScoreStatus = z.enum(['reference', 'scored']);
 
-/** One row per (asset, window start, model version): idempotent, so a replay writes no duplicates. */
+/** One row per (asset, window start, model version, revision): idempotent, so a replay writes no duplicates. */
 export const ScoreRow = z.object({
   plant: z.string(),
   asset: z.string(),
   windowStart: z.number(),
   windowEnd: z.number(),
+  revision: z.number().int().min(0),
   modelVersion: z.string(),
   status: ScoreStatus,
   score: z.number().nullable(),

@@ -52,7 +52,7 @@ async function insertRows(tx: Queryable, table: string, columns: Columns, rows: 
 
 const READINGS: Columns = { plant: 'text', asset: 'text', device: 'text', channel: 'text', window_start: 'timestamptz', n: 'int', t_offset_ms: 'int[]', v: 'float8[]' };
 const SCORES: Columns = {
-  plant: 'text', asset: 'text', window_start: 'timestamptz', window_end: 'timestamptz', model_version: 'text', status: 'text',
+  plant: 'text', asset: 'text', window_start: 'timestamptz', window_end: 'timestamptz', revision: 'int', model_version: 'text', status: 'text',
   score: 'float8', contributions: 'jsonb', quality: 'jsonb', image_ts: 'timestamptz', note_count: 'int',
 };
 const IMAGES: Columns = {
@@ -73,13 +73,13 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
   await insertRows(tx, 'readings', READINGS, b.tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => ({
     plant: t.plant, asset: t.asset, device: s.device, channel, window_start: iso(t.windowStart),
     n: s.v.length, t_offset_ms: s.t.map((x) => x - t.windowStart), v: s.v,
-  }))), 'ON CONFLICT DO NOTHING');
+  }))), 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v');
 
   await insertRows(tx, 'scores', SCORES, b.scores.map((s) => ({
-    plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd),
+    plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
     quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount,
-  })), 'ON CONFLICT (asset, window_start, model_version) DO NOTHING');
+  })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING');
 
   await insertRows(tx, 'images', IMAGES, b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,

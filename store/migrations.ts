@@ -153,6 +153,16 @@ CREATE TABLE model_params (
       ] : []),
     ],
   },
+  {
+    id: 2,
+    name: 'score revisions',
+    // A window amended by late samples is scored again as a new revision; queries read the latest.
+    sql: `
+ALTER TABLE scores ADD COLUMN revision integer NOT NULL DEFAULT 0;
+ALTER TABLE scores DROP CONSTRAINT scores_pkey;
+ALTER TABLE scores ADD PRIMARY KEY (asset, window_start, model_version, revision);
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

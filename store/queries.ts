@@ -3,7 +3,7 @@ import type { AlertEvent, AnomaliesQuery } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
 export interface AnomalyRow {
-  plant: string; asset: string; windowStart: string; windowEnd: string; modelVersion: string;
+  plant: string; asset: string; windowStart: string; windowEnd: string; revision: number; modelVersion: string;
   status: string; score: number | null; contributions: Record<string, number>;
   quality: Record<string, number>; imageTs: string | null; noteCount: number;
 }
@@ -11,23 +11,29 @@ export interface AnomalyRow {
 const isoOf = (d: unknown) => (d instanceof Date ? d.toISOString() : d === null ? null : new Date(String(d)).toISOString());
 
 export async function queryAnomalies(db: Queryable, q: AnomaliesQuery): Promise<AnomalyRow[]> {
-  const where: string[] = [];
+  // Filters on the window go inside (they pick rows before the latest revision is chosen); the score
+  // filter goes outside (it applies to the latest revision only).
   const params: unknown[] = [];
-  const add = (cond: string, v: unknown) => { params.push(v); where.push(cond.replace('?', `$${params.length}`)); };
-  if (q.asset) add('asset = ?', q.asset);
-  if (q.plant) add('plant = ?', q.plant);
-  if (q.from) add('window_start >= ?::timestamptz', q.from);
-  if (q.to) add('window_start < ?::timestamptz', q.to);
-  if (q.minScore !== undefined) add('score >= ?', q.minScore);
-  params.push(q.limit);
+  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+  const inner: string[] = [];
+  if (q.asset) inner.push(`asset = ${p(q.asset)}`);
+  if (q.plant) inner.push(`plant = ${p(q.plant)}`);
+  if (q.from) inner.push(`window_start >= ${p(q.from)}::timestamptz`);
+  if (q.to) inner.push(`window_start < ${p(q.to)}::timestamptz`);
+  const outer = q.minScore !== undefined ? [`score >= ${p(q.minScore)}`] : [];
+  const where = (c: string[]) => (c.length ? `WHERE ${c.join(' AND ')}` : '');
   const r = await db.query<Record<string, unknown>>(`
-    SELECT plant, asset, window_start, window_end, model_version, status, score, contributions, quality, image_ts, note_count
-      FROM scores ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    SELECT * FROM (
+      SELECT DISTINCT ON (asset, window_start, model_version)
+             plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count
+        FROM scores ${where(inner)}
+       ORDER BY asset, window_start, model_version, revision DESC) latest
+     ${where(outer)}
      ORDER BY window_start DESC, asset
-     LIMIT $${params.length}`, params);
+     LIMIT ${p(q.limit)}`, params);
   return r.rows.map((x) => ({
     plant: x.plant as string, asset: x.asset as string,
-    windowStart: isoOf(x.window_start)!, windowEnd: isoOf(x.window_end)!,
+    windowStart: isoOf(x.window_start)!, windowEnd: isoOf(x.window_end)!, revision: x.revision as number,
     modelVersion: x.model_version as string, status: x.status as string,
     score: x.score as number | null, contributions: x.contributions as Record<string, number>,
     quality: x.quality as Record<string, number>, imageTs: isoOf(x.image_ts), noteCount: x.note_count as number,

@@ -13,12 +13,12 @@ import { createTestDatabase } from '../helpers/pg.js';
 
 const T0 = Date.UTC(2026, 10, 1);
 const tuple = (asset: string, i: number): WindowTuple => ({
-  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000,
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0,
   channels: { vib: { device: 'd1', t: [T0 + i * 10_000 + 5, T0 + i * 10_000 + 1005], v: [0.1, 0.2] } },
   image: null, notes: [], quality: { samples: 2, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
 });
 const score = (asset: string, i: number, s: number): ScoreRow => ({
-  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, modelVersion: 'm1', status: 'scored',
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0, modelVersion: 'm1', status: 'scored',
   score: s, contributions: { vib: 1 }, quality: tuple(asset, i).quality, imageTs: null, noteCount: 0,
 });
 
@@ -30,7 +30,7 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
       ctx = await open();
       assert.equal(ctx.store.migration.timescale, timescale);
-      assert.deepEqual(ctx.store.migration.applied, [1]);
+      assert.deepEqual(ctx.store.migration.applied, [1, 2]);
       if (timescale) {
         const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
         assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'scores']);
@@ -124,4 +124,25 @@ test('PGlite data directory reopens with TimescaleDB loaded (inserts into hypert
   await b.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, batch));
   assert.equal(await countRows(b.db, 'readings'), 1);
   await b.close();
+});
+
+test('an amended window is stored as a new revision; history reads the latest', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pglite-'));
+  const store = await openStore({ ...Config.parse({}).database, dataDir: dir });
+  const { writeBatch } = await import('../../store/index.js');
+  const b = emptyBatch();
+  b.scores = [score('r1', 0, 2), score('r1', 1, 3)];
+  b.tuples = [tuple('r1', 0), tuple('r1', 1)];
+  await store.db.transaction((tx) => writeBatch(tx, b));
+  const amended = emptyBatch();
+  amended.scores = [{ ...score('r1', 1, 9), revision: 1 }];
+  amended.tuples = [{ ...tuple('r1', 1), revision: 1, channels: { vib: { device: 'd1', t: [T0 + 10_005, T0 + 10_500, T0 + 11_005], v: [0.1, 0.15, 0.2] } } }];
+  await store.db.transaction((tx) => writeBatch(tx, amended));
+  const rows = await queryAnomalies(store.db, { asset: 'r1', limit: 10 });
+  assert.deepEqual(rows.map((r) => [r.revision, r.score]), [[1, 9], [0, 2]]);
+  assert.deepEqual((await queryAnomalies(store.db, { asset: 'r1', minScore: 3, limit: 10 })).map((r) => r.score), [9], 'the score filter sees the latest revision only');
+  assert.equal(await countRows(store.db, 'scores'), 3, 'every revision is kept');
+  const r = await store.db.query<{ n: number }>(`SELECT n FROM readings WHERE asset = 'r1' AND window_start = $1`, [new Date(T0 + 10_000)]);
+  assert.equal(r.rows[0].n, 3, 'the readings row holds the amended samples (2 before)');
+  await store.close();
 });

@@ -6,7 +6,7 @@ import { fitRobust, median, scoreBaseline, scoreFeatures, type AssetModelState }
 import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
 
 const tuple = (i: number, x: number[]): WindowTuple => ({
-  plant: 'p1', asset: 'a1', windowStart: i * 10_000, windowEnd: (i + 1) * 10_000,
+  plant: 'p1', asset: 'a1', windowStart: i * 10_000, windowEnd: (i + 1) * 10_000, revision: 0,
   channels: { x: { device: 'd', t: x.map((_, k) => i * 10_000 + k), v: x } }, image: null, notes: [],
   quality: { samples: x.length, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
 });
@@ -41,7 +41,7 @@ test('contributions are each channel\'s share of the summed z', () => {
 });
 
 const row = (i: number, score: number): ScoreRow => ({
-  plant: 'p1', asset: 'a1', windowStart: i * 10, windowEnd: i * 10 + 10, modelVersion: 'm', status: 'scored', score,
+  plant: 'p1', asset: 'a1', windowStart: i * 10, windowEnd: i * 10 + 10, revision: 0, modelVersion: 'm', status: 'scored', score,
   contributions: { x: 1 }, quality: { samples: 1, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 }, imageTs: null, noteCount: 0,
 });
 

@@ -19,21 +19,68 @@ function sensorsOnly(c = cfg) {
 const note = (ts: number, text: string): InputRecord =>
   ({ modality: 'notes', value: { v: 1, plant: 'p1', asset: 'a1', author: 'j', ts, text } });
 
-test('a tumbling window fires once the watermark passes end + allowed lateness, with its samples sorted', () => {
+test('on time: a window fires (revision 0) once the watermark passes its end, with its samples sorted', () => {
   const { op, add } = sensorsOnly();
   add(s(T0 + 5_000, 2), 0);
   add(s(T0 + 1_000, 1), 1);
   assert.deepEqual(op.fire(), []);
-  add(s(T0 + 12_999), 2); // watermark = 11_999 < 10_000 + 2_000
+  add(s(T0 + 10_999), 2); // watermark = 9_999 < end
   assert.deepEqual(op.fire(), []);
-  add(s(T0 + 13_000), 3); // watermark = 12_000: fires [T0, T0+10s)
+  add(s(T0 + 11_000), 3); // watermark = 10_000: fires [T0, T0+10s)
   const [t, ...rest] = op.fire();
   assert.equal(rest.length, 0);
   assert.equal(t.windowStart, T0);
   assert.equal(t.windowEnd, T0 + 10_000);
+  assert.equal(t.revision, 0);
   assert.deepEqual(t.channels.x.t, [T0 + 1_000, T0 + 5_000]);
   assert.deepEqual(t.channels.x.v, [1, 2]);
   assert.equal(t.quality.samples, 2);
+  assert.deepEqual(op.fire(), [], 'fires once');
+});
+
+test('late within the allowed lateness: the window is amended and fires again as revision 1', () => {
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000, 1), 0);
+  add(s(T0 + 11_000), 1);
+  const [first] = op.fire();
+  assert.equal(first.revision, 0);
+  assert.deepEqual(add(s(T0 + 9_500, 7), 2), { result: 'accepted', late: 0 });
+  const [amended, ...rest] = op.fire();
+  assert.equal(rest.length, 0);
+  assert.equal(amended.revision, 1);
+  assert.deepEqual(amended.channels.x.v, [1, 7]);
+  assert.deepEqual(first.channels.x.v, [1], 'the emitted revision 0 is not changed afterwards');
+});
+
+test('too late (past end + allowed lateness): the window is gone and the sample goes to the late log', () => {
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000), 0);
+  add(s(T0 + 13_000), 1); // watermark 12_000 = end + lateness: fired and evicted
+  assert.equal(op.fire().length, 1);
+  assert.equal(op.openWindows(), 1, 'only the window of T0+13s is left');
+  assert.deepEqual(add(s(T0 + 9_000), 2), { result: 'late', late: 1 });
+});
+
+test('a restore keeps the revision of a window within its lateness: replay does not re-fire it, a new late sample does', () => {
+  const { op, add } = sensorsOnly();
+  add(s(T0 + 1_000, 1), 0);
+  add(s(T0 + 11_000), 1);
+  op.fire();
+  add(s(T0 + 9_500, 7), 2);
+  assert.equal(op.fire()[0].revision, 1);
+  const snap = JSON.parse(JSON.stringify(op.snapshot()));
+  const clock = { t: 0 };
+  const back = WindowOperator.restore(cfg, snap, () => clock.t);
+  back.add(s(T0 + 1_000, 1), 0, true);
+  back.add(s(T0 + 11_000), 1, true);
+  back.add(s(T0 + 9_500, 7), 2, true);
+  clock.t = 31_000; // the absent camera goes idle; a new sample in the next window keeps the sensors active
+  back.add(s(T0 + 11_500), 4);
+  assert.deepEqual(back.fire(), [], 'a replay refills, it does not amend');
+  back.add(s(T0 + 8_000, 5), 5);
+  const [t] = back.fire();
+  assert.equal(t.revision, 2);
+  assert.deepEqual(t.channels.x.v, [1, 5, 7]);
 });
 
 test('a sample for a fired window is late, counted on the next tuple, and never re-opens the window', () => {
