@@ -13,7 +13,8 @@
  *   watermark passes end + allowedLatenessMs, and a sample that arrives meanwhile amends it: it fires
  *   again as revision n + 1 at the next `fire()`;
  * - late data: a sample for a window past its allowed lateness is returned as `late` (the caller logs it
- *   durably) and counted on the asset's next tuple.
+ *   durably) and counted on the asset's next tuple. A frame or a note that arrives while a window it
+ *   belongs to is within its lateness amends it too; after that they are stored, not re-windowed.
  *
  * States of one window:
  *   open ──(watermark ≥ end)──▶ fired ──(sample within lateness)──▶ amended ──(fire)──▶ fired (revision+1)
@@ -38,6 +39,8 @@ interface OpenWindow {
   revision: number;
   /** Amended since it last fired. */
   dirty: boolean;
+  /** The frame the last emission carried (a newer one for the window amends it). */
+  emittedImageTs: number | null;
   minOffset: number;
   samples: number;
   duplicates: number;
@@ -248,7 +251,7 @@ export class WindowOperator {
     if (!w) {
       const restored = this.restoredRevisions.get(`${asset}@${start}`);
       if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
-      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false };
+      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false, emittedImageTs: null };
       a.windows.set(start, w);
     }
     let series = w.channels.get(ch);
@@ -278,10 +281,20 @@ export class WindowOperator {
     a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC });
     a.images.sort((x, y) => x.ts - y.ts);
     if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);
+    // A frame for a window that fired without it (still within its lateness) amends the window.
+    for (const w of a.windows.values()) {
+      const end = w.start + this.cfg.windowMs;
+      if (w.revision >= 0 && f.ts < end && end - f.ts <= this.cfg.imageMaxAgeMs && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
+    }
   }
 
   private addNote(a: AssetState, n: OperatorNote): void {
-    a.notes.push({ author: n.author, ts: n.ts, slackMs: this.cfg.noteSlackMs, text: n.text });
+    const note = { author: n.author, ts: n.ts, slackMs: this.cfg.noteSlackMs, text: n.text };
+    a.notes.push(note);
+    // A note about a window that already fired (still within its lateness) amends the window.
+    for (const w of a.windows.values()) {
+      if (w.revision >= 0 && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs >= w.start) w.dirty = true;
+    }
   }
 
   private fireUpTo(asset: string, a: AssetState, wm: number, out: WindowTuple[]): void {
@@ -321,6 +334,7 @@ export class WindowOperator {
       if (im.ts < end && end - im.ts <= this.cfg.imageMaxAgeMs) image = { ...im, ageMs: end - im.ts };
     }
     const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs >= w.start);
+    w.emittedImageTs = image?.ts ?? null;
     const late = a.late;
     a.late = 0;
     return {

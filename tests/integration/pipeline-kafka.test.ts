@@ -116,8 +116,11 @@ async function snapshot(url: string) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const scores = (await c.query(`SELECT asset, extract(epoch FROM window_start) * 1000 AS ws, status, score, contributions, quality, note_count, image_ts
-      FROM scores ORDER BY asset, window_start`)).rows.map((r) => ({ ...r, ws: Number(r.ws) }));
+    // The latest revision of each window, as the history API reads it (a note that arrives after its
+    // window fired amends it as a new revision).
+    const scores = (await c.query(`SELECT DISTINCT ON (asset, window_start) asset, extract(epoch FROM window_start) * 1000 AS ws,
+      revision, status, score, contributions, quality, note_count, image_ts
+      FROM scores ORDER BY asset, window_start, revision DESC`)).rows.map((r) => ({ ...r, ws: Number(r.ws) }));
     const alerts = (await c.query(`SELECT id, asset, rule, state, opened_window, last_window, resolved_window, peak_score, contributions FROM alerts ORDER BY id`)).rows;
     const outbox = (await c.query(`SELECT event_id, event_type, delivered_at IS NOT NULL AS delivered FROM webhook_outbox ORDER BY event_id`)).rows;
     const readings = Number((await c.query(`SELECT count(*) FROM readings`)).rows[0].count);

@@ -201,3 +201,21 @@ test('a block whose first samples fall in a fired window is accepted for the res
   const r = add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device: 'd1', t0: T0 + 8_000, periodMs: 1_000, channels: { x: [1, 2, 3, 4] } } }, 2);
   assert.deepEqual(r, { result: 'accepted', late: 2 });
 });
+
+test('a frame or a note that arrives after its window fired (within lateness) amends the window', () => {
+  const { op, add } = sensorsOnly({ ...cfg, noteSlackMs: 1_000 });
+  add(s(T0 + 1_000), 0);
+  add(s(T0 + 11_000), 1);
+  const [first] = op.fire();
+  assert.equal(first.image, null);
+  add(img(T0 + 9_000), 2);
+  const [withFrame] = op.fire();
+  assert.equal(withFrame.revision, 1);
+  assert.equal(withFrame.image?.ts, T0 + 9_000);
+  add(note(T0 + 5_000, 'smell of burning'), 3);
+  const [withNote] = op.fire();
+  assert.equal(withNote.revision, 2);
+  assert.deepEqual(withNote.notes.map((n) => n.text), ['smell of burning']);
+  add(img(T0 + 8_000), 4); // older than the frame it already has: no amendment
+  assert.deepEqual(op.fire(), []);
+});
