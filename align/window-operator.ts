@@ -27,6 +27,7 @@
  * (offset ≤ the snapshot's processed mark) only re-enters an open window; everything else it did is
  * already in the snapshot or the store.
  */
+import { resample } from './resample.js';
 import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
 
 export type AlignConfig = Config['align'];
@@ -319,6 +320,7 @@ export class WindowOperator {
   private toTuple(asset: string, a: AssetState, w: OpenWindow): WindowTuple {
     const end = w.start + this.cfg.windowMs;
     const channels: WindowTuple['channels'] = {};
+    const grid: WindowTuple['grid']['channels'] = {};
     for (const ch of [...w.channels.keys()].sort()) {
       const s = w.channels.get(ch)!;
       let sorted = true;
@@ -328,6 +330,7 @@ export class WindowOperator {
         const idx = s.t.map((_, i) => i).sort((x, y) => s.t[x] - s.t[y]);
         channels[ch] = { device: s.device, t: idx.map((i) => s.t[i]), v: idx.map((i) => s.v[i]) };
       }
+      grid[ch] = resample(channels[ch].t, channels[ch].v, w.start, this.cfg.windowMs, this.cfg.gridMs, this.cfg.interpolation[ch] ?? 'linear');
     }
     let image: TupleImage | null = null;
     for (const im of a.images) {
@@ -344,6 +347,7 @@ export class WindowOperator {
       windowEnd: end,
       revision: w.revision,
       channels,
+      grid: { stepMs: this.cfg.gridMs, channels: grid },
       image,
       notes,
       quality: {

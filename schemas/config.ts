@@ -52,6 +52,10 @@ export const Config = z.strictObject({
     /** A stream silent this long (processing time) stops holding the asset's watermark back. */
     idleTimeoutMs: ms(30_000),
     imageMaxAgeMs: ms(120_000),
+    /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
+    gridMs: z.number().int().min(1).default(1_000),
+    /** Per channel: 'linear' interpolation (the default) or the 'last' value (counters, states, set-points). */
+    interpolation: z.record(z.string(), z.enum(['linear', 'last'])).default({}),
     noteSlackMs: ms(300_000),
   }).prefault({}),
   scorer: z.strictObject({

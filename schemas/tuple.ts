@@ -41,6 +41,9 @@ export const TupleQuality = z.object({
 });
 export type TupleQuality = z.infer<typeof TupleQuality>;
 
+/** A channel on the window's fixed grid: values at the cell centres and which cells hold a real sample. */
+export const GridSeries = z.object({ v: z.array(z.number().nullable()), mask: z.array(z.boolean()) });
+
 /** A closed event-time window of one asset: every modality aligned to [windowStart, windowEnd). */
 export const WindowTuple = z.object({
   plant: z.string(),
@@ -50,6 +53,7 @@ export const WindowTuple = z.object({
   /** 0 when the window first fires; +1 each time late samples (within the allowed lateness) amend it. */
   revision: z.number().int().min(0),
   channels: z.record(z.string(), ChannelSeries),
+  grid: z.object({ stepMs: z.number(), channels: z.record(z.string(), GridSeries) }),
   image: TupleImage.nullable(),
   notes: z.array(TupleNote),
   quality: TupleQuality,

@@ -13,7 +13,7 @@ import { createTestDatabase } from '../helpers/pg.js';
 
 const T0 = Date.UTC(2026, 10, 1);
 const tuple = (asset: string, i: number): WindowTuple => ({
-  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0,
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0, grid: { stepMs: 1000, channels: {} },
   channels: { vib: { device: 'd1', t: [T0 + i * 10_000 + 5, T0 + i * 10_000 + 1005], v: [0.1, 0.2] } },
   image: null, notes: [], quality: { samples: 2, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
 });

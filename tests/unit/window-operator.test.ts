@@ -219,3 +219,13 @@ test('a frame or a note that arrives after its window fired (within lateness) am
   add(img(T0 + 8_000), 4); // older than the frame it already has: no amendment
   assert.deepEqual(op.fire(), []);
 });
+
+test('every tuple carries its channels on the fixed grid with a presence mask, per-channel interpolation', () => {
+  const op = new WindowOperator({ ...cfg, gridMs: 2_500, interpolation: { state: 'last' } }, () => 0);
+  op.add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device: 'd', ts: T0 + 1_000, values: { x: 0, state: 1 } } }, 0);
+  op.add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device: 'd', ts: T0 + 6_000, values: { x: 10, state: 2 } } }, 1);
+  const [t] = op.flush();
+  assert.equal(t.grid.stepMs, 2_500);
+  assert.deepEqual(t.grid.channels.x, { v: [0.5, 5.5, 10, 10], mask: [true, false, true, false] }); // centres 1.25, 3.75, 6.25, 8.75 s
+  assert.deepEqual(t.grid.channels.state.v, [1, 1, 2, 2]);
+});
