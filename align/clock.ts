@@ -47,7 +47,7 @@ class Segment {
   uncertaintyMs = Infinity;
   private dirty = false;
 
-  constructor(readonly startD: number, private readonly opts: ClockOptions, private readonly driftB: number) {}
+  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number) {}
 
   add(p: Point): void {
     const k = Math.floor(p.d / this.opts.binMs);
@@ -102,6 +102,12 @@ function lowerHull(pts: Point[]): Point[] {
 }
 
 export interface Correction { ts: number; uncertaintyMs: number }
+export interface DeviceClockJSON {
+  current: { startD: number; driftB: number; bins: number[][] } | null;
+  previous: { startD: number; driftB: number; bins: number[][] } | null;
+  suspects: number[][];
+  steps: number;
+}
 export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number }
 
 export class DeviceClock {
@@ -171,6 +177,25 @@ export class DeviceClock {
     };
   }
 
+  /** Compact state for checkpoints: the current segment's bin minima, the previous segment's line. */
+  toJSON(): DeviceClockJSON {
+    const seg = (x: Segment | null) => x && { startD: x.startD, driftB: x.driftB, bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
+    return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
+  }
+
+  load(j: DeviceClockJSON): void {
+    const seg = (x: DeviceClockJSON['current']) => {
+      if (!x) return null;
+      const s = new Segment(x.startD, this.opts, x.driftB);
+      for (const [d, y] of x.bins) s.add({ d, y });
+      return s;
+    };
+    this.current = seg(j.current);
+    this.previous = seg(j.previous);
+    this.suspects = j.suspects.map(([d, y]) => ({ d, y }));
+    this.steps = j.steps;
+  }
+
   private startSegment(startD: number, pts: Point[]): void {
     const drift = this.current?.fit()?.b ?? 0;
     this.previous = this.current;
@@ -184,44 +209,61 @@ export class DeviceClock {
 /**
  * De-jittering for regular-rate devices that stamp with noise (cheap clocks, stamps taken when a buffer
  * fills): within a run of consecutive sequence numbers the stamps lie on a line d = c + p·seq, so a least-
- * squares fit over the last `windowSamples` records replaces each stamp's noise by the fit's, as the Lab
- * Streaming Layer does. A stamp far off the line starts a new run: a gap in time without a gap in sequence
- * (a camera outage), a reset of the sequence, or a clock step; none of these is a clock step by itself.
+ * squares fit (exponentially weighted, about the last `memory` records) replaces each stamp's noise by the
+ * fit's, as the Lab Streaming Layer does. A stamp far off the line starts a new run: a gap in time without
+ * a gap in sequence (a camera outage), a reset of the sequence, or a clock step; none of these is a clock
+ * step by itself. Its state is five sums and an origin, so it checkpoints in a few numbers.
  */
 export class StampDejitter {
-  private n = 0; private ss = 0; private sd = 0; private sss = 0; private ssd = 0;
-  private readonly ring: Array<[number, number]> = [];
+  private w = 0; private ss = 0; private sd = 0; private sss = 0; private ssd = 0;
   private s0 = 0; private d0 = 0;
+  private readonly keep: number;
 
-  constructor(private readonly windowSamples = 600, private readonly breakMs = 500) {}
+  constructor(memory = 600, private readonly breakMs = 500) { this.keep = 1 - 1 / memory; }
 
   /** The fitted stamp of record `seq` stamped `d`, after taking it into the fit. */
   fit(seq: number, d: number): number {
     const pred = this.predict(seq);
     if (pred === null || Math.abs(d - pred) > this.breakMs) this.reset(seq, d);
+    // Keep the origin near the newest record, so the sums stay small and exact.
+    if (Math.abs(seq - this.s0) > 256) this.shift(seq, d);
     const x = seq - this.s0, y = d - this.d0;
-    this.ring.push([x, y]);
-    this.n++; this.ss += x; this.sd += y; this.sss += x * x; this.ssd += x * y;
-    if (this.ring.length > this.windowSamples) {
-      const [ox, oy] = this.ring.shift()!;
-      this.n--; this.ss -= ox; this.sd -= oy; this.sss -= ox * ox; this.ssd -= ox * oy;
-    }
+    const k = this.keep;
+    this.w = this.w * k + 1; this.ss = this.ss * k + x; this.sd = this.sd * k + y;
+    this.sss = this.sss * k + x * x; this.ssd = this.ssd * k + x * y;
     return this.predict(seq) ?? d;
   }
 
-  private predict(seq: number): number | null {
-    if (this.n === 0) return null;
+  toJSON(): number[] { return [this.w, this.ss, this.sd, this.sss, this.ssd, this.s0, this.d0]; }
+  static fromJSON(a: number[], memory = 600, breakMs = 500): StampDejitter {
+    const j = new StampDejitter(memory, breakMs);
+    [j.w, j.ss, j.sd, j.sss, j.ssd, j.s0, j.d0] = a;
+    return j;
+  }
+
+  /** The fitted stamp of `seq` without taking anything into the fit. */
+  predict(seq: number): number | null {
+    if (this.w === 0) return null;
     const x = seq - this.s0;
-    const den = this.n * this.sss - this.ss * this.ss;
-    if (this.n < 2 || den === 0) return this.d0 + this.sd / this.n;
-    const p = (this.n * this.ssd - this.ss * this.sd) / den;
-    const c = (this.sd - p * this.ss) / this.n;
+    const den = this.w * this.sss - this.ss * this.ss;
+    if (this.w < 1.5 || Math.abs(den) < 1e-9) return this.d0 + this.sd / this.w;
+    const p = (this.w * this.ssd - this.ss * this.sd) / den;
+    const c = (this.sd - p * this.ss) / this.w;
     return this.d0 + c + p * x;
   }
 
+  /** Moves the origin to (seq, d) without changing the fit. */
+  private shift(seq: number, d: number): void {
+    const dx = seq - this.s0, dy = d - this.d0;
+    this.sss = this.sss - 2 * dx * this.ss + dx * dx * this.w;
+    this.ssd = this.ssd - dx * this.sd - dy * this.ss + dx * dy * this.w;
+    this.ss -= dx * this.w;
+    this.sd -= dy * this.w;
+    this.s0 = seq; this.d0 = d;
+  }
+
   private reset(seq: number, d: number): void {
-    this.n = this.ss = this.sd = this.sss = this.ssd = 0;
-    this.ring.length = 0;
+    this.w = this.ss = this.sd = this.sss = this.ssd = 0;
     this.s0 = seq; this.d0 = d;
   }
 }
@@ -234,30 +276,33 @@ export class StampDejitter {
 export class AdaptiveClock {
   private readonly raw: DeviceClock;
   private readonly smooth: DeviceClock;
-  private readonly dejitter = new StampDejitter();
-  private seen = new Map<number, number>();
+  private dejitter = new StampDejitter();
+  /** Fitted stamps of recent sequence numbers: a later `correct` must not use a run that began after it. */
+  private readonly recent = new Map<number, number>();
 
   constructor(opts: ClockOptions = DEFAULT_CLOCK) {
     this.raw = new DeviceClock(opts);
     this.smooth = new DeviceClock(opts);
   }
 
-  observe(d: number, r: number, seq?: number): void {
+  /** Observes one record (`d` stamped, seen at `r`) and returns its corrected time. */
+  process(d: number, r: number, seq?: number): Correction {
     this.raw.observe(d, r);
-    if (seq === undefined) return;
-    let fitted = this.seen.get(seq);
-    if (fitted === undefined) {
-      fitted = this.dejitter.fit(seq, d);
-      this.seen.set(seq, fitted);
-      if (this.seen.size > 4096) this.seen.delete(this.seen.keys().next().value!);
-    }
+    const raw = this.raw.correct(d, r);
+    if (seq === undefined) return raw;
+    const fitted = this.recent.get(seq) ?? this.dejitter.fit(seq, d);
+    this.recent.set(seq, fitted);
+    if (this.recent.size > 1024) this.recent.delete(this.recent.keys().next().value!);
     this.smooth.observe(fitted, r);
+    const smooth = this.smooth.correct(fitted, r);
+    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
   }
 
+  /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
     const raw = this.raw.correct(d, r);
-    const fitted = seq === undefined ? undefined : this.seen.get(seq);
-    if (fitted === undefined) return raw;
+    const fitted = seq === undefined ? null : this.recent.get(seq) ?? this.dejitter.predict(seq);
+    if (fitted === null) return raw;
     const smooth = this.smooth.correct(fitted, r);
     return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
   }
@@ -265,5 +310,14 @@ export class AdaptiveClock {
   state(): ClockState {
     const raw = this.raw.state(), smooth = this.smooth.state();
     return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+  }
+
+  toJSON(): unknown { return { raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON() }; }
+  static fromJSON(j: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }, opts: ClockOptions = DEFAULT_CLOCK): AdaptiveClock {
+    const c = new AdaptiveClock(opts);
+    c.raw.load(j.raw);
+    c.smooth.load(j.smooth);
+    c.dejitter = StampDejitter.fromJSON(j.dejitter);
+    return c;
   }
 }
