@@ -168,7 +168,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         continue;
       }
       if (!d.ok) continue;
-      const r = s.op.add(d.record, m.offset, replay);
+      const r = s.op.add(d.record, m.offset, replay, m.timestamp);
       if (replay) continue;
       if (d.record.modality === 'images') out.images.push(d.record.value);
       else if (d.record.modality === 'notes') out.notes.push(d.record.value);

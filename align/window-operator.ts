@@ -2,7 +2,8 @@
  * Window operator: event-time tumbling windows per asset for the assets of one partition.
  *
  * Pieces, named as stream engines name them:
- * - timestamp assigner: event time = the device's timestamp (+ clock correction, 0 until the align issue);
+ * - timestamp assigner: event time = the device's timestamp corrected by that device's clock estimate
+ *   (align/clock.ts) against the record's reference time, while the estimate is plausible;
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
  * - watermark combiner: the minimum over the asset's active streams; a stream silent for idleTimeoutMs of
  *   processing time is ignored, so a dead camera cannot stall the sensors. The camera is expected from an
@@ -27,6 +28,7 @@
  * (offset ≤ the snapshot's processed mark) only re-enters an open window; everything else it did is
  * already in the snapshot or the store.
  */
+import { AdaptiveClock, type DeviceClockJSON } from './clock.js';
 import { resample } from './resample.js';
 import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
 
@@ -55,6 +57,8 @@ interface AssetState {
   images: TupleImage[];
   notes: TupleNote[];
   late: number;
+  /** Clock of each device and camera of the asset, and the correction last applied to it. */
+  clocks: Map<string, { clock: AdaptiveClock; appliedMs: number; trusted: boolean }>;
 }
 
 export interface AlignSnapshot {
@@ -69,6 +73,7 @@ export interface AlignSnapshot {
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
+    clocks?: Record<string, { clock: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }; appliedMs: number; trusted: boolean }>;
   }>;
 }
 
@@ -106,6 +111,7 @@ export class WindowOperator {
         images: a.images,
         notes: a.notes,
         late: a.late,
+        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted }])),
       });
       for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
@@ -124,6 +130,7 @@ export class WindowOperator {
         notes: a.notes,
         late: a.late,
         revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
+        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON() as never, appliedMs: c.appliedMs, trusted: c.trusted }])),
       };
     }
     return { assets };
@@ -134,15 +141,40 @@ export class WindowOperator {
    * `replay` marks a record already processed before the snapshot was taken.
    * `asset` is the record's asset (its Kafka key); notes without one are not windowed.
    */
-  add(rec: InputRecord, offset: number, replay = false): AddResult {
+  add(rec: InputRecord, offset: number, replay = false, refTs?: number): AddResult {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
-    if (rec.modality === 'sensors') return this.addSensors(assetId, a, rec.value, offset, replay);
-    if (replay) return { result: 'replayed', late: 0 };
-    if (rec.modality === 'images') this.addImage(a, rec.value);
-    else this.addNote(a, rec.value);
+    if (rec.modality === 'sensors') {
+      const r = rec.value;
+      const shift = this.correction(a, r.device, 'values' in r ? r.ts : r.t0, r.seq, refTs, replay);
+      return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay);
+    }
+    if (replay) {
+      if (rec.modality === 'images') this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, true);
+      return { result: 'replayed', late: 0 };
+    }
+    if (rec.modality === 'images') {
+      const shift = this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, false);
+      this.addImage(a, shift === 0 ? rec.value : { ...rec.value, ts: rec.value.ts + shift });
+    } else this.addNote(a, rec.value);
     return ok;
+  }
+
+  /**
+   * Timestamp assigner: how far to move a device's stamp `d` (seen at reference time `refTs`). A replayed
+   * record is corrected with the restored clock but not observed again (the clock already saw it).
+   */
+  private correction(a: AssetState, device: string, d: number, seq: number | undefined, refTs: number | undefined, replay: boolean): number {
+    const c = this.cfg.clock;
+    if (c.reference === 'none' || refTs === undefined) return 0;
+    let entry = a.clocks.get(device);
+    if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false }; a.clocks.set(device, entry); }
+    const corr = replay ? entry.clock.correct(d, refTs, seq) : entry.clock.process(d, refTs, seq);
+    const st = entry.clock.state();
+    entry.trusted = Number.isFinite(st.uncertaintyMs) && st.uncertaintyMs <= c.maxUncertaintyMs && Math.abs(st.driftPpm ?? Infinity) <= c.maxDriftPpm;
+    entry.appliedMs = entry.trusted ? corr.ts - d : 0;
+    return entry.appliedMs;
   }
 
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
@@ -191,7 +223,7 @@ export class WindowOperator {
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
       const images = { maxTs: -Infinity, lastSeenAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0 };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map() };
       this.assets.set(id, a);
     }
     return a;
@@ -317,6 +349,20 @@ export class WindowOperator {
     a.images = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
   }
 
+  private clockQuality(a: AssetState, w: OpenWindow): { offset: number; clocks: NonNullable<WindowTuple['quality']['clocks']> } {
+    const clocks: NonNullable<WindowTuple['quality']['clocks']> = {};
+    let offset = 0;
+    for (const s of w.channels.values()) {
+      const e = a.clocks.get(s.device);
+      if (!e || clocks[s.device]) continue;
+      const st = e.clock.state();
+      const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+      clocks[s.device] = { offsetMs: fin(e.appliedMs), driftPpm: fin(st.driftPpm), uncertaintyMs: fin(st.uncertaintyMs), corrected: e.trusted };
+      if (Math.abs(e.appliedMs) > Math.abs(offset)) offset = e.appliedMs;
+    }
+    return { offset, clocks };
+  }
+
   private toTuple(asset: string, a: AssetState, w: OpenWindow): WindowTuple {
     const end = w.start + this.cfg.windowMs;
     const channels: WindowTuple['channels'] = {};
@@ -356,7 +402,8 @@ export class WindowOperator {
         late,
         images: image ? 1 : 0,
         notes: notes.length,
-        clockOffsetMs: 0,
+        clockOffsetMs: this.clockQuality(a, w).offset,
+        clocks: this.clockQuality(a, w).clocks,
       },
     };
   }

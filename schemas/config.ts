@@ -52,6 +52,17 @@ export const Config = z.strictObject({
     /** A stream silent this long (processing time) stops holding the asset's watermark back. */
     idleTimeoutMs: ms(30_000),
     imageMaxAgeMs: ms(120_000),
+    /**
+     * Device clock correction against the Kafka record timestamp (the broker's append time when the topic
+     * uses LogAppendTime, else the producer's): 'record', or 'none' to take device times as given. A
+     * device's correction is used only while its fit is plausible (a replay of history, where record times
+     * are all "now", is not), otherwise its stamps are taken as given.
+     */
+    clock: z.strictObject({
+      reference: z.enum(['record', 'none']).default('record'),
+      maxDriftPpm: z.number().positive().default(1_000),
+      maxUncertaintyMs: z.number().positive().default(1_000),
+    }).prefault({}),
     /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
     gridMs: z.number().int().min(1).default(1_000),
     /** Per channel: 'linear' interpolation (the default) or the 'last' value (counters, states, set-points). */

@@ -36,8 +36,12 @@ export const TupleQuality = z.object({
   late: z.number().int(),
   images: z.number().int(),
   notes: z.number().int(),
-  /** Clock correction applied (foundation: none yet, so 0 ± unknown). */
+  /** The largest clock correction applied to a contributing device (corrected − device time). */
   clockOffsetMs: z.number(),
+  /** Per contributing device: its clock's offset, drift and uncertainty, and whether it was applied. */
+  clocks: z.record(z.string(), z.object({
+    offsetMs: z.number().nullable(), driftPpm: z.number().nullable(), uncertaintyMs: z.number().nullable(), corrected: z.boolean(),
+  })).optional(),
 });
 export type TupleQuality = z.infer<typeof TupleQuality>;
 

@@ -229,3 +229,47 @@ test('every tuple carries its channels on the fixed grid with a presence mask, p
   assert.deepEqual(t.grid.channels.x, { v: [0.5, 5.5, 10, 10], mask: [true, false, true, false] }); // centres 1.25, 3.75, 6.25, 8.75 s
   assert.deepEqual(t.grid.channels.state.v, [1, 1, 2, 2]);
 });
+
+test('timestamp assigner: skewed device clocks are corrected against the record time before windowing', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  const skew: Record<string, number> = { fast: 20_000, slow: -15_000 };
+  const tuples = [];
+  for (let k = 0; k < 1200; k++) { // two minutes at 10 Hz per device
+    const t = T0 + k * 100;
+    for (const [device, off] of Object.entries(skew)) {
+      op.add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device, seq: k, ts: t + off, values: { [device]: t } } }, k, false, t + 20 + (k % 5) * 7);
+    }
+    op.add(img(t), k, false, t + 20); // the camera's clock is right
+    tuples.push(...op.fire());
+  }
+  const late = tuples.filter((x) => x.windowStart >= T0 + 60_000); // after a minute of warm-up
+  assert.ok(late.length >= 5);
+  for (const t of late) {
+    for (const ch of ['fast', 'slow']) {
+      // Each sample's value is its true time: it must lie in the window it was put in.
+      assert.ok(t.channels[ch].v.every((truth) => truth >= t.windowStart && truth < t.windowEnd), `${ch} in ${t.windowStart - T0}`);
+    }
+    assert.equal(t.quality.clocks?.fast.corrected, true);
+    assert.ok(Math.abs(t.quality.clocks!.fast.offsetMs! + 20_000 - 20) < 30, `fast offset ${t.quality.clocks!.fast.offsetMs}`);
+    assert.ok(Math.abs(t.quality.clocks!.slow.offsetMs! - 15_000 - 20) < 30, `slow offset ${t.quality.clocks!.slow.offsetMs}`);
+  }
+});
+
+test('a replay of history (every record time "now") leaves device times as given', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  for (let k = 0; k < 600; k++) op.add(s(T0 + k * 100, k), k, false, Date.UTC(2027, 0, 1) + Math.floor(k / 100));
+  const ts = op.flush();
+  assert.deepEqual(ts.map((t) => t.windowStart), [0, 1, 2, 3, 4, 5].map((i) => T0 + i * 10_000));
+  assert.equal(ts[5].quality.clocks?.d1.corrected, false);
+  assert.equal(ts[5].quality.clockOffsetMs, 0);
+});
+
+test('with clock correction off, device times are taken as given', () => {
+  const run = (reference: 'none' | 'record') => {
+    const op = new WindowOperator({ ...cfg, clock: { ...cfg.clock, reference } }, () => 0);
+    for (let k = 0; k < 300; k++) op.add(s(T0 + 30_000 + k * 100), k, false, T0 + k * 100);
+    return op.flush().map((t) => t.windowStart - T0);
+  };
+  assert.deepEqual(run('none'), [30_000, 40_000, 50_000]);
+  assert.ok(run('record').includes(20_000), 'corrected, the 30 s fast clock lands 30 s earlier');
+});
