@@ -46,22 +46,38 @@ class Segment {
   line: Line | null = null;
   uncertaintyMs = Infinity;
   private dirty = false;
+  private lastFitD = -Infinity;
 
   constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number) {}
 
   add(p: Point): void {
     const k = Math.floor(p.d / this.opts.binMs);
     const cur = this.bins.get(k);
-    if (!cur || p.y < cur.y) { this.bins.set(k, p); this.dirty = true; }
-    // Forget bins older than the horizon (device time).
+    if (!cur) { this.bins.set(k, p); this.dirty = true; }
+    else if (p.y < cur.y) {
+      this.bins.set(k, p);
+      // A lower minimum in a known bin refits at most every eighth of a bin (a replay of history lowers
+      // it on every record); a new bin always refits.
+      if (p.d - this.lastFitD >= this.opts.binMs / 8 || p.d < this.lastFitD) this.dirty = true;
+    }
+    // Forget bins older than the horizon (device time). Bins are created in time order (a straggler's
+    // bin at the end waits until it is first), so the oldest are at the front.
     const oldest = Math.floor((p.d - this.opts.horizonMs) / this.opts.binMs);
-    for (const key of this.bins.keys()) if (key < oldest) { this.bins.delete(key); this.dirty = true; }
+    for (const key of this.bins.keys()) {
+      if (key >= oldest) break;
+      this.bins.delete(key);
+      this.dirty = true;
+    }
   }
 
   fit(): Line | null {
     if (!this.dirty) return this.line;
     this.dirty = false;
-    const pts = [...this.bins.values()].sort((p, q) => p.d - q.d);
+    const pts = [...this.bins.values()];
+    let ordered = true;
+    for (let i = 1; i < pts.length && ordered; i++) ordered = pts[i - 1].d <= pts[i].d;
+    if (!ordered) pts.sort((p, q) => p.d - q.d);
+    this.lastFitD = pts.length ? pts[pts.length - 1].d : -Infinity;
     if (pts.length === 0) return (this.line = null);
     if (pts.length === 1) {
       const [p] = pts;
@@ -76,8 +92,10 @@ class Segment {
     const p = hull[i], q = hull[i + 1];
     const b = (q.y - p.y) / (q.d - p.d);
     this.line = { a: p.y - b * p.d, b };
-    const gaps = pts.map((x) => x.y - (this.line!.a + b * x.d)).sort((u, v) => u - v);
-    this.uncertaintyMs = Math.max(1, gaps[Math.floor(gaps.length / 2)]);
+    // Uncertainty: the mean gap of the bin minima above the line (how tight the envelope is).
+    let gap = 0;
+    for (const x of pts) gap += x.y - (this.line.a + b * x.d);
+    this.uncertaintyMs = Math.max(1, gap / pts.length);
     return this.line;
   }
 
