@@ -33,9 +33,15 @@ export interface ClockOptions {
   confirmMs: number;
   /** Known minimum delay of the path to the reference clock, subtracted from corrected times. */
   minDelayMs: number;
+  /** Drift is estimated once the bins span this much device time (before: offset only, drift carried). */
+  minDriftSpanMs: number;
+  /** Oscillators drift tens of ppm; a fitted slope beyond this is clamped (delay noise, not drift). */
+  maxDriftPpm: number;
 }
 
-export const DEFAULT_CLOCK: ClockOptions = { binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, minDelayMs: 0 };
+export const DEFAULT_CLOCK: ClockOptions = {
+  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000,
+};
 
 interface Line { a: number; b: number }
 interface Point { d: number; y: number }
@@ -85,18 +91,31 @@ class Segment {
       this.uncertaintyMs = Infinity;
       return this.line;
     }
-    const hull = lowerHull(pts);
-    const meanD = pts.reduce((s, p) => s + p.d, 0) / pts.length;
-    let i = 0;
-    while (i < hull.length - 2 && hull[i + 1].d < meanD) i++;
-    const p = hull[i], q = hull[i + 1];
-    const b = (q.y - p.y) / (q.d - p.d);
-    this.line = { a: p.y - b * p.d, b };
+    let b = this.driftB;
+    if (pts[pts.length - 1].d - pts[0].d >= this.opts.minDriftSpanMs) {
+      const hull = lowerHull(pts);
+      const meanD = pts.reduce((s, p) => s + p.d, 0) / pts.length;
+      let i = 0;
+      while (i < hull.length - 2 && hull[i + 1].d < meanD) i++;
+      const p = hull[i], q = hull[i + 1];
+      const maxB = this.opts.maxDriftPpm * 1e-6;
+      b = Math.max(-maxB, Math.min(maxB, (q.y - p.y) / (q.d - p.d)));
+    }
+    // The highest line of that slope below every bin minimum (the hull edge itself when not clamped).
+    let a = Infinity;
+    for (const x of pts) a = Math.min(a, x.y - b * x.d);
+    this.line = { a, b };
     // Uncertainty: the mean gap of the bin minima above the line (how tight the envelope is).
     let gap = 0;
     for (const x of pts) gap += x.y - (this.line.a + b * x.d);
     this.uncertaintyMs = Math.max(1, gap / pts.length);
     return this.line;
+  }
+
+  spanMs(): number {
+    let lo = Infinity, hi = -Infinity;
+    for (const p of this.bins.values()) { if (p.d < lo) lo = p.d; if (p.d > hi) hi = p.d; }
+    return hi >= lo ? hi - lo : 0;
   }
 
   predict(d: number): number | null {
@@ -126,7 +145,8 @@ export interface DeviceClockJSON {
   suspects: number[][];
   steps: number;
 }
-export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number }
+/** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
+export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number; spanMs: number }
 
 export class DeviceClock {
   private current: Segment | null = null;
@@ -192,6 +212,7 @@ export class DeviceClock {
       driftPpm: l ? -l.b * 1e6 : null,
       uncertaintyMs: this.current?.uncertaintyMs ?? Infinity,
       steps: this.steps,
+      spanMs: this.current?.spanMs() ?? 0,
     };
   }
 

@@ -172,7 +172,7 @@ export class WindowOperator {
     if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false }; a.clocks.set(device, entry); }
     const corr = replay ? entry.clock.correct(d, refTs, seq) : entry.clock.process(d, refTs, seq);
     const st = entry.clock.state();
-    entry.trusted = Number.isFinite(st.uncertaintyMs) && st.uncertaintyMs <= c.maxUncertaintyMs && Math.abs(st.driftPpm ?? Infinity) <= c.maxDriftPpm;
+    entry.trusted = st.spanMs >= c.minEvidenceMs && st.uncertaintyMs <= c.maxUncertaintyMs;
     entry.appliedMs = entry.trusted ? corr.ts - d : 0;
     return entry.appliedMs;
   }

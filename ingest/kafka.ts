@@ -182,7 +182,8 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
 
 /** A plain producer keyed by asset id: used by the simulator's Kafka output and by tests. */
 export interface RecordProducer {
-  send(topic: string, records: Array<{ key: string | null; value: string | Buffer; headers?: Record<string, string> }>): Promise<void>;
+  /** `timestamp` (epoch ms) sets the record's CreateTime; by default the client's clock. */
+  send(topic: string, records: Array<{ key: string | null; value: string | Buffer; headers?: Record<string, string>; timestamp?: number }>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -193,7 +194,9 @@ export async function createRecordProducer(brokers: string[], logger: Logger, cl
   await p.connect();
   return {
     async send(topic, records) {
-      if (records.length) await p.send({ topic, acks: -1, messages: records });
+      if (records.length) {
+        await p.send({ topic, acks: -1, messages: records.map(({ timestamp, ...m }) => (timestamp === undefined ? m : { ...m, timestamp: String(timestamp) })) });
+      }
     },
     close: () => p.disconnect(),
   };

@@ -60,8 +60,9 @@ export const Config = z.strictObject({
      */
     clock: z.strictObject({
       reference: z.enum(['record', 'none']).default('record'),
-      maxDriftPpm: z.number().positive().default(1_000),
-      maxUncertaintyMs: z.number().positive().default(1_000),
+      /** A device's correction is applied once its estimate rests on this much time and is this tight. */
+      minEvidenceMs: z.number().int().min(0).default(20_000),
+      maxUncertaintyMs: z.number().positive().default(500),
     }).prefault({}),
     /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
     gridMs: z.number().int().min(1).default(1_000),
