@@ -21,9 +21,14 @@ sed -e "s#@DATA@#$WORK/data#g" -e "s#@PORT@#$PORT#g" -e "s#@CPORT@#$CPORT#g" \
 
 JAVA_COMMON=(-Djava.awt.headless=true -Dkafka.logs.dir="$WORK/logs"
   "-Dlog4j.configuration=file:$HERE/log4j.properties" -cp "$HERE/lib/*")
-CLUSTER_ID="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# A random 16-byte id in URL-safe base64, as Kafka's Uuid; like Kafka, never one starting with '-' (the
+# format tool would read it as an option).
+CLUSTER_ID="-"
+while [ "${CLUSTER_ID#-}" != "$CLUSTER_ID" ]; do
+  CLUSTER_ID="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 java -Xmx256m -XX:TieredStopAtLevel=1 "${JAVA_COMMON[@]}" kafka.tools.StorageTool format \
-  -t "$CLUSTER_ID" -c "$WORK/server.properties" >"$WORK/logs/format.out" 2>&1 \
+  --cluster-id="$CLUSTER_ID" -c "$WORK/server.properties" >"$WORK/logs/format.out" 2>&1 \
   || { cat "$WORK/logs/format.out" >&2; exit 1; }
 
 HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
