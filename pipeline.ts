@@ -176,7 +176,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         late++;
         out.late.push({
           key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: d.record.value.plant, asset: d.record.value.asset ?? null,
-          reason: r.result === 'late' ? 'window already closed' : `${r.late} of its samples fell in windows already closed`,
+          reason: r.result === 'future' ? `stamped more than ${cfg.align.clock.maxFutureMs} ms ahead of its record time (quarantined)`
+            : r.result === 'late' ? 'window already closed' : `${r.late} of its samples fell in windows already closed`,
           value: d.record.value,
         });
       }

@@ -15,10 +15,11 @@
  *
  * Steps. States of one device clock:
  *
- *   tracking ──(a point ≥ stepMs below the line: the clock jumped forward)──▶ new segment (at once)
- *   tracking ──(every point for confirmMs of device time ≥ stepMs above it)──▶ new segment (backward jump;
- *              until confirmed the points are "suspect" and kept out of the fit, so one slow packet or a
- *              burst of them cannot move the clock)
+ *   tracking ──(every point for confirmMs of device time ≥ stepMs below the line)──▶ new segment (the
+ *              clock jumped forward)
+ *   tracking ──(every point for confirmMs of device time ≥ stepMs above it)──▶ new segment (backward jump)
+ *   Until confirmed the points are "suspect" and kept out of the fit, so one glitched stamp, one slow
+ *   packet or a burst of them cannot move the clock.
  *
  * A new segment keeps the drift (an oscillator's property) and forgets the offset. The previous segment is
  * kept, so a record stamped before the step and delivered after it is still corrected by the clock that
@@ -166,21 +167,21 @@ export class DeviceClock {
       const ep = p.y - (this.previous.predict(d) ?? Infinity);
       if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(p); return false; }
     }
-    if (e <= -this.opts.stepMs) {
-      this.startSegment(d, [p]);
-      return true;
-    }
-    if (e >= this.opts.stepMs) {
+    if (Math.abs(e) >= this.opts.stepMs) {
+      // Off the line by a step in one direction: suspect until it lasts confirmMs of device time, so one
+      // glitched stamp (or one very slow packet) cannot move the clock.
+      const sign = Math.sign(e);
+      if (this.suspects.length && Math.sign(this.suspects[0].y - this.current.predict(this.suspects[0].d)!) !== sign) this.suspects = [];
       this.suspects.push(p);
-      const span = Math.max(...this.suspects.map((s) => s.d)) - Math.min(...this.suspects.map((s) => s.d));
-      if (span >= this.opts.confirmMs) {
-        const pts = this.suspects;
-        this.startSegment(Math.min(...pts.map((s) => s.d)), pts);
+      let lo = Infinity, hi = -Infinity;
+      for (const x of this.suspects) { if (x.d < lo) lo = x.d; if (x.d > hi) hi = x.d; }
+      if (hi - lo >= this.opts.confirmMs) {
+        this.startSegment(lo, this.suspects);
         return true;
       }
       return false;
     }
-    // An on-line point newer than the suspects proves them delay outliers; an older one is a straggler.
+    // An on-line point newer than the suspects proves them glitches or delay outliers; an older one is a straggler.
     if (this.suspects.length && d > Math.max(...this.suspects.map((x) => x.d))) this.suspects = [];
     this.current.add(p);
     return false;

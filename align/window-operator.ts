@@ -78,7 +78,7 @@ export interface AlignSnapshot {
 }
 
 /** What became of a record: `late` counts its samples that fell in windows already fired (a block may be partly late). */
-export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed'; late: number }
+export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'future'; late: number }
 const ok: AddResult = { result: 'accepted', late: 0 };
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
@@ -148,6 +148,11 @@ export class WindowOperator {
     if (rec.modality === 'sensors') {
       const r = rec.value;
       const shift = this.correction(a, r.device, 'values' in r ? r.ts : r.t0, r.seq, refTs, replay);
+      const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
+      if (this.isFuture(last + shift, refTs)) {
+        const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
+        return { result: replay ? 'replayed' : 'future', late: replay ? 0 : n };
+      }
       return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay);
     }
     if (replay) {
@@ -156,9 +161,15 @@ export class WindowOperator {
     }
     if (rec.modality === 'images') {
       const shift = this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, false);
+      if (this.isFuture(rec.value.ts + shift, refTs)) return { result: 'future', late: 1 };
       this.addImage(a, shift === 0 ? rec.value : { ...rec.value, ts: rec.value.ts + shift });
     } else this.addNote(a, rec.value);
     return ok;
+  }
+
+  /** Stamped further ahead of its record time than maxFutureMs (record times ≤ 0 are unknown). */
+  private isFuture(ts: number, refTs: number | undefined): boolean {
+    return this.cfg.clock.reference === 'record' && refTs !== undefined && refTs > 0 && ts - refTs > this.cfg.clock.maxFutureMs;
   }
 
   /**

@@ -63,6 +63,11 @@ export const Config = z.strictObject({
       /** A device's correction is applied once its estimate rests on this much time and is this tight. */
       minEvidenceMs: z.number().int().min(0).default(20_000),
       maxUncertaintyMs: z.number().positive().default(500),
+      /**
+       * A record whose (corrected) time is further ahead of its record time than this is quarantined in the
+       * late log instead of windowed: one future-dated stamp must not move event time forward.
+       */
+      maxFutureMs: z.number().int().min(0).default(60_000),
     }).prefault({}),
     /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
     gridMs: z.number().int().min(1).default(1_000),

@@ -273,3 +273,11 @@ test('with clock correction off, device times are taken as given', () => {
   assert.deepEqual(run('none'), [30_000, 40_000, 50_000]);
   assert.ok(run('record').includes(20_000), 'corrected, the 30 s fast clock lands 30 s earlier');
 });
+
+test('one future-dated record is quarantined and does not move event time forward', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20);
+  assert.deepEqual(op.add(s(T0 + 86_400_000), 100, false, T0 + 10_020), { result: 'future', late: 1 });
+  for (let k = 101; k < 200; k++) assert.equal(op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20).result, 'accepted');
+  assert.deepEqual(op.flush().map((t) => t.windowStart), [T0, T0 + 10_000]);
+});
