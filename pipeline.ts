@@ -12,7 +12,7 @@
  *   - a record above it is new.
  */
 import type { Logger } from 'pino';
-import { WindowOperator, type AlignSnapshot } from './align/index.js';
+import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
 import { evaluate, initialRuleState, type RuleState } from './alerts/index.js';
 import { scoreBaseline, type AssetModelState } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
@@ -52,6 +52,11 @@ export interface PipelineDeps {
   logger: Logger;
   /** Kafka mode: the dead-letter topic. Embedded mode: null, and rejects go to the dead_letters table. */
   deadLetter: ((records: DeadLetter[]) => Promise<void>) | null;
+  /**
+   * Kafka mode: publishes a note whose asset was resolved from its text back to the notes topic, keyed by
+   * the asset, so the instance owning that asset's partition windows it. Embedded mode: absent (one partition).
+   */
+  republish?: (modality: Modality, records: Array<{ key: string; value: string }>) => Promise<void>;
   topics: Record<Modality, string>;
   now?: () => number;
   /** Called after each committed transaction (wakes the webhook sender). */
@@ -153,6 +158,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const s = await stateOf(b.partitionKey);
     const out = emptyBatch();
     const dead: DeadLetter[] = [];
+    const rekeyed: Array<{ key: string; value: string }> = [];
     const mark = s.processed[b.modality] ?? -1;
     let late = 0;
 
@@ -168,17 +174,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         continue;
       }
       if (!d.ok) continue;
-      const r = s.op.add(d.record, m.offset, replay, m.timestamp);
+      let rec = d.record;
+      if (rec.modality === 'notes' && !rec.value.asset) {
+        const asset = resolveNoteAsset(rec.value.plant, rec.value.text, cfg.align.aliases);
+        if (asset) {
+          rec = { modality: 'notes', value: { ...rec.value, asset } };
+          if (deps.republish) {
+            if (!replay) rekeyed.push({ key: asset, value: JSON.stringify(rec.value) });
+            continue;
+          }
+        }
+      }
+      const r = s.op.add(rec, m.offset, replay, m.timestamp);
       if (replay) continue;
-      if (d.record.modality === 'images') out.images.push(d.record.value);
-      else if (d.record.modality === 'notes') out.notes.push(d.record.value);
+      if (rec.modality === 'images') out.images.push(rec.value);
+      else if (rec.modality === 'notes') out.notes.push(rec.value);
       if (r.late > 0) {
         late++;
         out.late.push({
-          key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: d.record.value.plant, asset: d.record.value.asset ?? null,
+          key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: rec.value.plant, asset: rec.value.asset ?? null,
           reason: r.result === 'future' ? `stamped more than ${cfg.align.clock.maxFutureMs} ms ahead of its record time (quarantined)`
             : r.result === 'late' ? 'window already closed' : `${r.late} of its samples fell in windows already closed`,
-          value: d.record.value,
+          value: rec.value,
         });
       }
     }
@@ -212,6 +229,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
     };
 
+    if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed));
     if (dead.length) {
       if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead));
       else out.deadLetters = dead.map((x) => ({ key: `${x.source.topic}:${x.source.partition}:${x.source.offset}`, source: x.source.topic, code: x.code, reason: x.reason, value: x.value }));

@@ -67,6 +67,7 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
     const pipeline = createPipeline({
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
+      ...(ingest ? { republish: (m: Modality, r: Array<{ key: string; value: string }>) => ingest.republish(m, r) } : {}),
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,
     });

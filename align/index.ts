@@ -4,3 +4,5 @@ export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './cloc
 export type { ClockOptions, ClockState, Correction } from './clock.js';
 export { resample } from './resample.js';
 export type { GridSeries, Interpolation } from './resample.js';
+export { resolveNoteAsset } from './notes.js';
+export type { AliasTable } from './notes.js';

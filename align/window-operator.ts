@@ -334,10 +334,12 @@ export class WindowOperator {
 
   private addNote(a: AssetState, n: OperatorNote): void {
     const note = { author: n.author, ts: n.ts, slackMs: this.cfg.noteSlackMs, text: n.text };
+    // The same note twice (a re-keyed note published again after a crash) is one note.
+    if (a.notes.some((x) => x.ts === note.ts && x.author === note.author && x.text === note.text)) return;
     a.notes.push(note);
     // A note about a window that already fired (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
-      if (w.revision >= 0 && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs >= w.start) w.dirty = true;
+      if (w.revision >= 0 && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs > w.start) w.dirty = true;
     }
   }
 
@@ -393,7 +395,7 @@ export class WindowOperator {
     for (const im of a.images) {
       if (im.ts < end && end - im.ts <= this.cfg.imageMaxAgeMs) image = { ...im, ageMs: end - im.ts };
     }
-    const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs >= w.start);
+    const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs > w.start);
     w.emittedImageTs = image?.ts ?? null;
     const late = a.late;
     a.late = 0;

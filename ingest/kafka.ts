@@ -35,6 +35,8 @@ export interface KafkaIngest {
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
   deadLetter(records: DeadLetter[]): Promise<void>;
+  /** Publishes records to an input topic again, keyed by asset (a note whose asset was resolved from its text). */
+  republish(modality: Modality, records: Array<{ key: string; value: string }>): Promise<void>;
   isJoined(): boolean;
   stop(): Promise<void>;
 }
@@ -68,6 +70,13 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
   let consumer: Consumer | null = null;
   let producer: Producer | null = null;
   let joined = false;
+  const getProducer = async (): Promise<Producer> => {
+    if (!producer) {
+      producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+    }
+    return producer;
+  };
 
   return {
     async ensureTopics() {
@@ -149,9 +158,14 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       } finally { await admin.disconnect(); }
     },
 
+    async republish(modality, records) {
+      if (!records.length) return;
+      await (await getProducer()).send({ topic: topicOf[modality], acks: -1, messages: records });
+    },
+
     async deadLetter(records) {
       if (!records.length) return;
-      if (!producer) { producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }); await producer.connect(); }
+      const producer = await getProducer();
       await producer.send({
         topic: cfg.topics.deadLetter,
         acks: -1,

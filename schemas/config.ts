@@ -74,6 +74,11 @@ export const Config = z.strictObject({
     /** Per channel: 'linear' interpolation (the default) or the 'last' value (counters, states, set-points). */
     interpolation: z.record(z.string(), z.enum(['linear', 'last'])).default({}),
     noteSlackMs: ms(300_000),
+    /**
+     * Per plant, every name operators use for an asset (its id included) → the asset id. A note without an
+     * asset is attached to the asset its text names; with no match it stays a plant-level note.
+     */
+    aliases: z.record(z.string(), z.record(z.string().min(1), z.string().min(1))).default({}),
   }).prefault({}),
   scorer: z.strictObject({
     /** Windows per asset used to fit the baseline (median/MAD) before scoring starts. */

@@ -39,7 +39,7 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
   const svc = await startServiceProcess({
     kafka: { brokers: kafka.brokers, topics, groupId: uniqueName('g'), sessionTimeoutMs: 6_000 },
     database: { url: db.url, poolSize: 2 },
-    align: { windowMs: W, outOfOrdernessMs: 2_000, allowedLatenessMs: 20_000, imageMaxAgeMs: 15_000 },
+    align: { windowMs: W, outOfOrdernessMs: 2_000, allowedLatenessMs: 20_000, imageMaxAgeMs: 15_000, noteSlackMs: 60_000, aliases: { p1: { 'pump two': 'pump-02' } } },
     scorer: { referenceWindows: 5 },
     api: { port: 0 },
   });
@@ -56,6 +56,8 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
       }
     }
     await producer.send(topics.images, frames);
+    // A note that names its pump only in the text, keyed by the plant (another partition than pump-02's).
+    await producer.send(topics.notes, [{ key: 'p1', value: JSON.stringify({ v: 1, plant: 'p1', author: 'a.kumar', ts: T0 + 100_000, text: 'Pump Two: seal weeping again' }) }]);
     await c.connect();
     await waitFor('frames stored', async () => Number((await c.query('SELECT count(*) FROM images')).rows[0].count) === frames.length);
 
@@ -130,6 +132,11 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
       const r = (await c.query(`SELECT v FROM readings WHERE asset = 'pump-03' AND channel = 'truth_s' AND window_start = $1`, [new Date(T0 + k * W)])).rows[0];
       assert.ok((r.v as number[]).includes((k * W + 5_500) / 1000), 'the stored readings are the amended ones');
     }
+    // 4. The note reached pump-02's windows around its time (± 60 s), through the notes topic keyed by pump-02.
+    assert.deepEqual((await c.query(`SELECT asset FROM notes`)).rows, [{ asset: 'pump-02' }]);
+    const noted = (await c.query(`SELECT DISTINCT extract(epoch FROM window_start) * 1000 - $1 AS w FROM scores
+      WHERE asset = 'pump-02' AND note_count > 0 ORDER BY 1`, [T0])).rows.map((r) => Number(r.w));
+    assert.deepEqual(noted, [40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150].map((x) => x * 1000));
     const api = await (await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0 + LATE_WINDOWS[0] * W).toISOString()}&to=${new Date(T0 + LATE_WINDOWS[0] * W + 1).toISOString()}`)).json() as { rows: Array<{ revision: number }> };
     assert.deepEqual(api.rows.map((r) => r.revision), [1], 'history reads the latest revision');
   } finally {

@@ -87,3 +87,18 @@ test('a sample for a closed window lands in the late log with its reason, once, 
   assert.deepEqual(late.map((l) => [l.record_key, l.reason, l.value.ts]), [['s:0:70', 'window already closed', lateSample.ts]]);
   await x.store.close();
 });
+
+test('a note without an asset is windowed with the asset its text names (embedded mode: in place)', async () => {
+  const store = await openStore(cfg.database);
+  const withAliases = Config.parse({ ...cfg, align: { ...cfg.align, aliases: { p1: { 'pump one': 'pump-01' } } } });
+  const p = createPipeline({ cfg: withAliases, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics });
+  const note: { asset?: string } = { v: 1, plant: 'p1', author: 'j.doe', ts: T0 + 15_000, text: 'Pump One: smell of hot oil' } as { asset?: string };
+  await feed(p, 'notes', msgs([note]));
+  await feed(p, 'sensors', S.slice(0, 70));
+  await feed(p, 'images', I);
+  const stored = (await store.db.query<{ asset: string | null }>('SELECT asset FROM notes')).rows;
+  assert.deepEqual(stored, [{ asset: 'pump-01' }]);
+  const counts = (await store.db.query<{ n: number }>(`SELECT note_count AS n FROM scores WHERE window_start = $1`, [new Date(T0 + 10_000)])).rows;
+  assert.deepEqual(counts, [{ n: 1 }]);
+  await store.close();
+});
