@@ -9,7 +9,8 @@
  *   processing time is ignored, so a dead camera cannot stall the sensors. The camera is expected from an
  *   asset's first record (an asset without one waits idleTimeoutMs once); nothing advances before the
  *   sensor stream has been seen (a camera read first must not close windows). Notes never hold it back;
- * - window assigner: tumbling [k·windowMs, (k+1)·windowMs);
+ * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
+ *   slideMs, a sample then belonging to windowMs / slideMs windows;
  * - trigger: a window fires (revision 0) when the combined watermark passes its end; it is kept until the
  *   watermark passes end + allowedLatenessMs, and a sample that arrives meanwhile amends it: it fires
  *   again as revision n + 1 at the next `fire()`;
@@ -93,7 +94,10 @@ export class WindowOperator {
   /** Revisions of fired windows from a restored snapshot, applied when their samples are replayed. */
   private readonly restoredRevisions = new Map<string, number>();
 
-  constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {}
+  constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
+    const slide = cfg.slideMs ?? cfg.windowMs;
+    if (cfg.windowMs % slide !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${slide})`);
+  }
 
   /** Restores watermarks, images and notes; open windows refill from replayed records. */
   static restore(cfg: AlignConfig, snap: AlignSnapshot | null, now: () => number = Date.now): WindowOperator {
@@ -286,30 +290,34 @@ export class WindowOperator {
 
   private addPoint(asset: string, a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
     counts: { accepted: number; late: number; dup: number; replayed: number }): void {
-    const start = windowStartOf(ts, this.cfg.windowMs);
-    if (this.isClosed(a, start)) {
-      if (replay) counts.replayed++; else counts.late++;
-      return;
+    // Window assigner: every window [start, start + windowMs) with start a multiple of slideMs that holds ts.
+    const slide = this.cfg.slideMs ?? this.cfg.windowMs;
+    let open = 0, closed = 0, dup = 0;
+    for (let start = windowStartOf(ts, slide); start > ts - this.cfg.windowMs; start -= slide) {
+      if (this.isClosed(a, start)) { closed++; continue; }
+      open++;
+      let w = a.windows.get(start);
+      if (!w) {
+        const restored = this.restoredRevisions.get(`${asset}@${start}`);
+        if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
+        w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false, emittedImageTs: null };
+        a.windows.set(start, w);
+      }
+      let series = w.channels.get(ch);
+      if (!series) { series = { device, t: [], v: [], seen: new Set() }; w.channels.set(ch, series); }
+      // Duplicates: the same channel at the same time (from any device of the asset).
+      if (series.seen.has(ts)) { w.duplicates++; dup++; continue; }
+      series.seen.add(ts);
+      if (offset < w.minOffset) w.minOffset = offset;
+      series.t.push(ts);
+      series.v.push(v);
+      w.samples++;
+      // A new sample for a window that already fired amends it (a replayed one only refills it).
+      if (w.revision >= 0 && !replay) w.dirty = true;
     }
-    let w = a.windows.get(start);
-    if (!w) {
-      const restored = this.restoredRevisions.get(`${asset}@${start}`);
-      if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
-      w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false, emittedImageTs: null };
-      a.windows.set(start, w);
-    }
-    let series = w.channels.get(ch);
-    if (!series) { series = { device, t: [], v: [], seen: new Set() }; w.channels.set(ch, series); }
-    // Duplicates: the same channel at the same time (from any device of the asset).
-    if (series.seen.has(ts)) { w.duplicates++; counts.dup++; return; }
-    series.seen.add(ts);
-    if (offset < w.minOffset) w.minOffset = offset;
-    series.t.push(ts);
-    series.v.push(v);
-    w.samples++;
-    counts.accepted++;
-    // A new sample for a window that already fired amends it (a replayed one only refills it).
-    if (w.revision >= 0 && !replay) w.dirty = true;
+    if (open === 0 && closed > 0) { if (replay) counts.replayed++; else counts.late++; }
+    else if (open > 0 && dup === open) counts.dup++;
+    else if (open > 0) counts.accepted++;
   }
 
   private addImage(a: AssetState, f: ImageFrame): void {
@@ -404,6 +412,7 @@ export class WindowOperator {
       asset,
       windowStart: w.start,
       windowEnd: end,
+      slideMs: this.cfg.slideMs ?? this.cfg.windowMs,
       revision: w.revision,
       channels,
       grid: { stepMs: this.cfg.gridMs, channels: grid },

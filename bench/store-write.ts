@@ -24,7 +24,7 @@ function tuples(assets: number, windows: number, channels: number, perWindow: nu
         const t = Array.from({ length: perWindow }, (_, i) => start + Math.floor((i * 10_000) / perWindow));
         ch[`ch${c}`] = { device: `d${a}`, t, v: t.map((_, i) => Math.round(Math.sin(i + a + c) * 1e4) / 1e4) };
       }
-      out.push({ plant: 'p1', asset: `a${a}`, windowStart: start, windowEnd: start + 10_000, revision: 0, channels: ch, grid: { stepMs: 1000, channels: {} }, image: null, notes: [],
+      out.push({ plant: 'p1', asset: `a${a}`, windowStart: start, windowEnd: start + 10_000, revision: 0, slideMs: 10_000, channels: ch, grid: { stepMs: 1000, channels: {} }, image: null, notes: [],
         quality: { samples: channels * perWindow, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 } });
     }
   }

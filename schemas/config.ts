@@ -45,6 +45,8 @@ export const Config = z.strictObject({
   }).prefault({}),
   align: z.strictObject({
     windowMs: z.number().int().min(100).default(10_000),
+    /** Sliding (hop) windows: a window of windowMs starts every slideMs (a divisor of windowMs). Absent: tumbling. */
+    slideMs: z.number().int().min(100).optional(),
     /** Bounded out-of-orderness of the watermark generator. */
     outOfOrdernessMs: ms(2_000),
     /** A window fires when the watermark passes its end plus this. */
@@ -79,7 +81,9 @@ export const Config = z.strictObject({
      * asset is attached to the asset its text names; with no match it stays a plant-level note.
      */
     aliases: z.record(z.string(), z.record(z.string().min(1), z.string().min(1))).default({}),
-  }).prefault({}),
+  }).prefault({}).refine((a) => a.slideMs === undefined || a.windowMs % a.slideMs === 0, {
+    message: 'windowMs must be a multiple of slideMs', path: ['slideMs'],
+  }),
   scorer: z.strictObject({
     /** Windows per asset used to fit the baseline (median/MAD) before scoring starts. */
     referenceWindows: z.number().int().min(3).default(20),

@@ -54,6 +54,8 @@ export const WindowTuple = z.object({
   asset: z.string(),
   windowStart: z.number(),
   windowEnd: z.number(),
+  /** The hop between window starts (= the window's length for tumbling windows). */
+  slideMs: z.number(),
   /** 0 when the window first fires; +1 each time late samples (within the allowed lateness) amend it. */
   revision: z.number().int().min(0),
   channels: z.record(z.string(), ChannelSeries),

@@ -70,10 +70,15 @@ const OUTBOX: Columns = { event_id: 'text', endpoint_url: 'text', event_type: 't
 const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'text', params: 'jsonb', reference_to: 'timestamptz' };
 
 export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
-  await insertRows(tx, 'readings', READINGS, b.tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => ({
-    plant: t.plant, asset: t.asset, device: s.device, channel, window_start: iso(t.windowStart),
-    n: s.v.length, t_offset_ms: s.t.map((x) => x - t.windowStart), v: s.v,
-  }))), 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v');
+  // Readings are stored once: each window writes the samples of its first slide (all of them when tumbling).
+  await insertRows(tx, 'readings', READINGS, b.tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => {
+    let n = s.t.length;
+    while (n > 0 && s.t[n - 1] >= t.windowStart + t.slideMs) n--;
+    return {
+      plant: t.plant, asset: t.asset, device: s.device, channel, window_start: iso(t.windowStart),
+      n, t_offset_ms: s.t.slice(0, n).map((x) => x - t.windowStart), v: s.v.slice(0, n),
+    };
+  }).filter((r) => r.n > 0)), 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v');
 
   await insertRows(tx, 'scores', SCORES, b.scores.map((s) => ({
     plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,

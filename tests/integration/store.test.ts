@@ -13,7 +13,7 @@ import { createTestDatabase } from '../helpers/pg.js';
 
 const T0 = Date.UTC(2026, 10, 1);
 const tuple = (asset: string, i: number): WindowTuple => ({
-  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0, grid: { stepMs: 1000, channels: {} },
+  plant: 'p1', asset, windowStart: T0 + i * 10_000, windowEnd: T0 + (i + 1) * 10_000, revision: 0, slideMs: 10_000, grid: { stepMs: 1000, channels: {} },
   channels: { vib: { device: 'd1', t: [T0 + i * 10_000 + 5, T0 + i * 10_000 + 1005], v: [0.1, 0.2] } },
   image: null, notes: [], quality: { samples: 2, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
 });
@@ -144,5 +144,18 @@ test('an amended window is stored as a new revision; history reads the latest', 
   assert.equal(await countRows(store.db, 'scores'), 3, 'every revision is kept');
   const r = await store.db.query<{ n: number }>(`SELECT n FROM readings WHERE asset = 'r1' AND window_start = $1`, [new Date(T0 + 10_000)]);
   assert.equal(r.rows[0].n, 3, 'the readings row holds the amended samples (2 before)');
+  await store.close();
+});
+
+test('with sliding windows each sample is stored once, by the window whose first slide holds it', async () => {
+  const store = await openStore({ ...Config.parse({}).database, dataDir: ':memory:' });
+  const { writeBatch } = await import('../../store/index.js');
+  const b = emptyBatch();
+  const w = (start: number, t: number[]) => ({ ...tuple('s1', 0), windowStart: T0 + start, windowEnd: T0 + start + 10_000, slideMs: 5_000,
+    channels: { vib: { device: 'd1', t: t.map((x) => T0 + x), v: t } } });
+  b.tuples = [w(0, [1_000, 7_000]), w(5_000, [7_000, 12_000])];
+  await store.db.transaction((tx) => writeBatch(tx, b));
+  const r = await store.db.query<{ v: number[] }>(`SELECT v FROM readings WHERE asset = 's1' ORDER BY window_start`);
+  assert.deepEqual(r.rows.map((x) => x.v), [[1_000], [7_000]]);
   await store.close();
 });

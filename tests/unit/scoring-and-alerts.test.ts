@@ -6,7 +6,7 @@ import { fitRobust, median, scoreBaseline, scoreFeatures, type AssetModelState }
 import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
 
 const tuple = (i: number, x: number[]): WindowTuple => ({
-  plant: 'p1', asset: 'a1', windowStart: i * 10_000, windowEnd: (i + 1) * 10_000, revision: 0, grid: { stepMs: 1000, channels: {} },
+  plant: 'p1', asset: 'a1', windowStart: i * 10_000, windowEnd: (i + 1) * 10_000, revision: 0, slideMs: 10_000, grid: { stepMs: 1000, channels: {} },
   channels: { x: { device: 'd', t: x.map((_, k) => i * 10_000 + k), v: x } }, image: null, notes: [],
   quality: { samples: x.length, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
 });

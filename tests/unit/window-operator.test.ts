@@ -281,3 +281,17 @@ test('one future-dated record is quarantined and does not move event time forwar
   for (let k = 101; k < 200; k++) assert.equal(op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20).result, 'accepted');
   assert.deepEqual(op.flush().map((t) => t.windowStart), [T0, T0 + 10_000]);
 });
+
+test('sliding (hop) windows: a sample lands in windowMs / slideMs windows, each fires on its own', () => {
+  const op = new WindowOperator({ ...cfg, slideMs: 5_000 }, () => 0);
+  for (const [k, t] of [1_000, 7_000, 12_000].entries()) op.add(s(T0 + t, t), k);
+  const ts = op.flush();
+  assert.deepEqual(ts.map((t) => [t.windowStart - T0, t.windowEnd - T0, t.channels.x.v]), [
+    [-5_000, 5_000, [1_000]],
+    [0, 10_000, [1_000, 7_000]],
+    [5_000, 15_000, [7_000, 12_000]],
+    [10_000, 20_000, [12_000]],
+  ]);
+  assert.ok(ts.every((t) => t.slideMs === 5_000));
+  assert.throws(() => new WindowOperator({ ...cfg, slideMs: 3_000 }), /multiple of align.slideMs/);
+});
