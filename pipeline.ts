@@ -193,7 +193,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         late++;
         out.late.push({
           key: `${b.topic}:${b.partition}:${m.offset}`, modality: b.modality, plant: rec.value.plant, asset: rec.value.asset ?? null,
-          reason: r.result === 'future' ? `stamped more than ${cfg.align.clock.maxFutureMs} ms ahead of its record time (quarantined)`
+          reason: r.result === 'quarantined' ? `quarantined: ${r.reason}`
             : r.result === 'late' ? 'window already closed' : `${r.late} of its samples fell in windows already closed`,
           value: rec.value,
         });

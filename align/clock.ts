@@ -55,7 +55,8 @@ class Segment {
   private dirty = false;
   private lastFitD = -Infinity;
 
-  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number) {}
+  /** `priorUncertaintyMs`: what a one-bin estimate is worth (after a step: the previous segment's). */
+  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity) {}
 
   add(p: Point): void {
     const k = Math.floor(p.d / this.opts.binMs);
@@ -89,7 +90,7 @@ class Segment {
     if (pts.length === 1) {
       const [p] = pts;
       this.line = { a: p.y - this.driftB * p.d, b: this.driftB };
-      this.uncertaintyMs = Infinity;
+      this.uncertaintyMs = this.priorUncertaintyMs;
       return this.line;
     }
     let b = this.driftB;
@@ -112,6 +113,8 @@ class Segment {
     this.uncertaintyMs = Math.max(1, gap / pts.length);
     return this.line;
   }
+
+  prior(): number | null { return Number.isFinite(this.priorUncertaintyMs) ? this.priorUncertaintyMs : null; }
 
   spanMs(): number {
     let lo = Infinity, hi = -Infinity;
@@ -141,8 +144,8 @@ function lowerHull(pts: Point[]): Point[] {
 
 export interface Correction { ts: number; uncertaintyMs: number }
 export interface DeviceClockJSON {
-  current: { startD: number; driftB: number; bins: number[][] } | null;
-  previous: { startD: number; driftB: number; bins: number[][] } | null;
+  current: { startD: number; driftB: number; prior?: number | null; bins: number[][] } | null;
+  previous: { startD: number; driftB: number; prior?: number | null; bins: number[][] } | null;
   suspects: number[][];
   steps: number;
 }
@@ -219,14 +222,14 @@ export class DeviceClock {
 
   /** Compact state for checkpoints: the current segment's bin minima, the previous segment's line. */
   toJSON(): DeviceClockJSON {
-    const seg = (x: Segment | null) => x && { startD: x.startD, driftB: x.driftB, bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
+    const seg = (x: Segment | null) => x && { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
     return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
   }
 
   load(j: DeviceClockJSON): void {
     const seg = (x: DeviceClockJSON['current']) => {
       if (!x) return null;
-      const s = new Segment(x.startD, this.opts, x.driftB);
+      const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity);
       for (const [d, y] of x.bins) s.add({ d, y });
       return s;
     };
@@ -239,7 +242,9 @@ export class DeviceClock {
   private startSegment(startD: number, pts: Point[]): void {
     const drift = this.current?.fit()?.b ?? 0;
     this.previous = this.current;
-    this.current = new Segment(startD, this.opts, this.current && this.current.bins.size > 1 ? drift : 0);
+    // A clock that stepped keeps its oscillator: the drift, and (for a one-bin estimate) the uncertainty.
+    const prior = this.current ? this.current.fit() && this.current.uncertaintyMs : Infinity;
+    this.current = new Segment(startD, this.opts, this.current && this.current.bins.size > 1 ? drift : 0, prior || Infinity);
     for (const p of pts) this.current.add(p);
     this.suspects = [];
     this.steps++;

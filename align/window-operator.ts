@@ -59,7 +59,7 @@ interface AssetState {
   notes: TupleNote[];
   late: number;
   /** Clock of each device and camera of the asset, and the correction last applied to it. */
-  clocks: Map<string, { clock: AdaptiveClock; appliedMs: number; trusted: boolean }>;
+  clocks: Map<string, { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean }>;
 }
 
 export interface AlignSnapshot {
@@ -74,12 +74,12 @@ export interface AlignSnapshot {
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
-    clocks?: Record<string, { clock: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }; appliedMs: number; trusted: boolean }>;
+    clocks?: Record<string, { clock: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }; appliedMs: number; trusted: boolean; live?: boolean }>;
   }>;
 }
 
 /** What became of a record: `late` counts its samples that fell in windows already fired (a block may be partly late). */
-export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'future'; late: number }
+export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'quarantined'; late: number; reason?: string }
 const ok: AddResult = { result: 'accepted', late: 0 };
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
@@ -115,7 +115,7 @@ export class WindowOperator {
         images: a.images,
         notes: a.notes,
         late: a.late,
-        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted }])),
+        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted }])),
       });
       for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
@@ -134,7 +134,7 @@ export class WindowOperator {
         notes: a.notes,
         late: a.late,
         revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
-        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON() as never, appliedMs: c.appliedMs, trusted: c.trusted }])),
+        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON() as never, appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
       };
     }
     return { assets };
@@ -153,9 +153,10 @@ export class WindowOperator {
       const r = rec.value;
       const shift = this.correction(a, r.device, 'values' in r ? r.ts : r.t0, r.seq, refTs, replay);
       const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
-      if (this.isFuture(last + shift, refTs)) {
+      const why = this.quarantine(a, r.device, last, last + shift, refTs);
+      if (why) {
         const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
-        return { result: replay ? 'replayed' : 'future', late: replay ? 0 : n };
+        return replay ? { result: 'replayed', late: 0 } : { result: 'quarantined', late: n, reason: why };
       }
       return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay);
     }
@@ -165,15 +166,25 @@ export class WindowOperator {
     }
     if (rec.modality === 'images') {
       const shift = this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, false);
-      if (this.isFuture(rec.value.ts + shift, refTs)) return { result: 'future', late: 1 };
+      const why = this.quarantine(a, rec.value.camera, rec.value.ts, rec.value.ts + shift, refTs);
+      if (why) return { result: 'quarantined', late: 1, reason: why };
       this.addImage(a, shift === 0 ? rec.value : { ...rec.value, ts: rec.value.ts + shift });
     } else this.addNote(a, rec.value);
     return ok;
   }
 
-  /** Stamped further ahead of its record time than maxFutureMs (record times ≤ 0 are unknown). */
-  private isFuture(ts: number, refTs: number | undefined): boolean {
-    return this.cfg.clock.reference === 'record' && refTs !== undefined && refTs > 0 && ts - refTs > this.cfg.clock.maxFutureMs;
+  /**
+   * Why a record's (corrected) time cannot be trusted to window it, or null. Record times ≤ 0 are unknown.
+   * See align.clock.maxFutureMs, maxDelayMs and maxUntrustedSkewMs.
+   */
+  private quarantine(a: AssetState, device: string, d: number, ts: number, refTs: number | undefined): string | null {
+    const c = this.cfg.clock;
+    if (c.reference !== 'record' || refTs === undefined || refTs <= 0) return null;
+    if (ts - refTs > c.maxFutureMs) return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time`;
+    const e = a.clocks.get(device);
+    if (e?.trusted && refTs - ts > c.maxDelayMs) return `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed`;
+    if (e && !e.trusted && Math.abs(d - refTs) > c.maxUntrustedSkewMs) return `device clock ${Math.round(Math.abs(d - refTs) / 86_400_000)} days off and not yet re-estimated`;
+    return null;
   }
 
   /**
@@ -184,10 +195,13 @@ export class WindowOperator {
     const c = this.cfg.clock;
     if (c.reference === 'none' || refTs === undefined) return 0;
     let entry = a.clocks.get(device);
-    if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false }; a.clocks.set(device, entry); }
+    if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false, live: false }; a.clocks.set(device, entry); }
     const corr = replay ? entry.clock.correct(d, refTs, seq) : entry.clock.process(d, refTs, seq);
     const st = entry.clock.state();
-    entry.trusted = st.spanMs >= c.minEvidenceMs && st.uncertaintyMs <= c.maxUncertaintyMs;
+    // Trusted once the estimate rests on minEvidenceMs (a replay of history never gets there), or at once
+    // after a confirmed step of a clock that was trusted (the device is live; the step kept its oscillator).
+    entry.trusted = st.uncertaintyMs <= c.maxUncertaintyMs && (st.spanMs >= c.minEvidenceMs || (entry.live && st.steps > 0));
+    if (entry.trusted) entry.live = true;
     entry.appliedMs = entry.trusted ? corr.ts - d : 0;
     return entry.appliedMs;
   }

@@ -70,6 +70,13 @@ export const Config = z.strictObject({
        * late log instead of windowed: one future-dated stamp must not move event time forward.
        */
       maxFutureMs: z.number().int().min(0).default(60_000),
+      /**
+       * Quarantined too: a record a trusted clock places further in the past than this (its stamp does not
+       * fit the device's clock: a step not yet confirmed), and, while a device's clock is not yet trusted, a
+       * stamp this far from its record time (a device that booted at 1970; a replay of history is closer).
+       */
+      maxDelayMs: z.number().int().min(0).default(3_600_000),
+      maxUntrustedSkewMs: z.number().int().min(0).default(365 * 86_400_000),
     }).prefault({}),
     /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
     gridMs: z.number().int().min(1).default(1_000),

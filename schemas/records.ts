@@ -6,8 +6,11 @@
  */
 import { z } from 'zod';
 
-/** Earliest and latest device time we accept (2000-01-01 .. 2100-01-01): outside is a broken clock or a typo. */
-export const MIN_TS_MS = Date.UTC(2000, 0, 1);
+/**
+ * Earliest and latest device time we accept (1970-01-01 .. 2100-01-01). A device that booted without its
+ * clock stamps 1970: align/ quarantines and re-estimates it; later than 2100 is a typo.
+ */
+export const MIN_TS_MS = 0;
 export const MAX_TS_MS = Date.UTC(2100, 0, 1);
 
 const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:\-/]+$/, 'letters, digits and . _ : - / only');
@@ -21,7 +24,7 @@ export const Timestamp = z
   .transform((t, ctx) => {
     const ms = typeof t === 'number' ? t : Date.parse(t);
     if (!Number.isFinite(ms) || ms < MIN_TS_MS || ms >= MAX_TS_MS) {
-      ctx.addIssue({ code: 'custom', message: 'time outside 2000-01-01 .. 2100-01-01' });
+      ctx.addIssue({ code: 'custom', message: 'time outside 1970-01-01 .. 2100-01-01' });
       return z.NEVER;
     }
     return Math.round(ms);

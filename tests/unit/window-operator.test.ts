@@ -257,7 +257,7 @@ test('timestamp assigner: skewed device clocks are corrected against the record 
 
 test('a replay of history (every record time "now") leaves device times as given', () => {
   const op = new WindowOperator(cfg, () => 0);
-  for (let k = 0; k < 600; k++) op.add(s(T0 + k * 100, k), k, false, Date.UTC(2027, 0, 1) + Math.floor(k / 100));
+  for (let k = 0; k < 600; k++) op.add(s(T0 + k * 100, k), k, false, T0 + 30 * 86_400_000 + Math.floor(k / 100)); // a month later
   const ts = op.flush();
   assert.deepEqual(ts.map((t) => t.windowStart), [0, 1, 2, 3, 4, 5].map((i) => T0 + i * 10_000));
   assert.equal(ts[5].quality.clocks?.d1.corrected, false);
@@ -277,7 +277,7 @@ test('with clock correction off, device times are taken as given', () => {
 test('one future-dated record is quarantined and does not move event time forward', () => {
   const op = new WindowOperator(cfg, () => 0);
   for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20);
-  assert.deepEqual(op.add(s(T0 + 86_400_000), 100, false, T0 + 10_020), { result: 'future', late: 1 });
+  assert.deepEqual(op.add(s(T0 + 86_400_000), 100, false, T0 + 10_020), { result: 'quarantined', late: 1, reason: 'stamped 86390 s ahead of its record time' });
   for (let k = 101; k < 200; k++) assert.equal(op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20).result, 'accepted');
   assert.deepEqual(op.flush().map((t) => t.windowStart), [T0, T0 + 10_000]);
 });
@@ -294,4 +294,37 @@ test('sliding (hop) windows: a sample lands in windowMs / slideMs windows, each 
   ]);
   assert.ok(ts.every((t) => t.slideMs === 5_000));
   assert.throws(() => new WindowOperator({ ...cfg, slideMs: 3_000 }), /multiple of align.slideMs/);
+});
+
+test('a live device that reboots to 1970: its stamps are re-estimated, nothing is windowed in 1970, nothing is lost', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  const results: string[] = [];
+  const tuples = [];
+  for (let k = 0; k < 1200; k++) {
+    const t = T0 + k * 100;
+    const d = k < 600 ? t + 3_000 : 5_000 + (k - 600) * 100; // at 60 s the device restarts at 1970-01-01T00:00:05
+    results.push(op.add(s(d, t), k, false, t + 20).result);
+    op.add(img(t), k, false, t + 20);
+    tuples.push(...op.fire());
+  }
+  tuples.push(...op.flush());
+  assert.ok(tuples.every((x) => x.windowStart >= T0 - 10_000), 'no window in 1970');
+  const quarantined = results.filter((r) => r === 'quarantined').length;
+  assert.ok(quarantined > 0 && quarantined <= 15, `only the samples before the step is confirmed are quarantined (${quarantined})`);
+  const after = tuples.filter((x) => x.windowStart >= T0 + 70_000);
+  assert.ok(after.length >= 4 && after.every((x) => x.channels.x.v.every((truth) => truth >= x.windowStart && truth < x.windowEnd)), 'after the step, samples sit in their true windows');
+});
+
+test('a device that boots at 1970 is quarantined until its clock is estimated, then corrected', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  const results: string[] = [];
+  for (let k = 0; k < 600; k++) {
+    const t = T0 + k * 100;
+    results.push(op.add(s(5_000 + k * 100, t), k, false, t + 20).result);
+  }
+  const firstAccepted = results.indexOf('accepted');
+  assert.ok(firstAccepted > 0 && results.slice(0, firstAccepted).every((r) => r === 'quarantined'));
+  assert.ok(firstAccepted <= 220, `accepted after about minEvidenceMs (${firstAccepted})`);
+  const ts = op.flush();
+  assert.ok(ts.length > 0 && ts.every((x) => x.windowStart > T0 - 10_000 && x.quality.clocks?.d1.corrected));
 });
