@@ -63,6 +63,11 @@ export interface PipelineDeps {
   onDurable?: (summary: BatchSummary) => void;
   /** Stops retries of a failing write when the service shuts down. */
   isStopping?: () => boolean;
+  /** Reports counts and device clocks (to Prometheus metrics). */
+  report?: {
+    batch(s: BatchSummary & { modality: Modality }): void;
+    clocks(readings: ReturnType<WindowOperator['clockStates']>): void;
+  };
 }
 
 export interface BatchSummary {
@@ -240,6 +245,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
     logger.debug({ ...summary, modality: b.modality, first: b.messages[0]?.offset, last, mark, open: s.op.openWindows() }, 'batch durable');
     deps.onDurable?.(summary);
+    if (deps.report) {
+      deps.report.batch({ ...summary, modality: b.modality });
+      if (b.modality !== 'notes') deps.report.clocks(s.op.clockStates());
+    }
     return commitsFor(s, b.partition);
   }
 

@@ -19,7 +19,7 @@
  * Shutdown runs the registered cleanups in reverse order.
  */
 import type { Logger } from 'pino';
-import { buildApi } from './api/index.js';
+import { buildApi, createMetrics } from './api/index.js';
 import { startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
@@ -64,7 +64,9 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
     const kafkaMode = cfg.kafka.brokers.length > 0;
     const ingest: KafkaIngest | null = kafkaMode ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' })) : null;
     const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
+    const metrics = createMetrics();
     const pipeline = createPipeline({
+      report: metrics,
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
       ...(ingest ? { republish: (m: Modality, r: Array<{ key: string; value: string }>) => ingest.republish(m, r) } : {}),
@@ -94,6 +96,7 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
 
     const api = buildApi({
       db: store.db,
+      metrics,
       readiness: {
         database: async () => { await store.db.query('SELECT 1'); return true; },
         ...(ingest ? { kafka: () => ingest.isJoined() } : {}),

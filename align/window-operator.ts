@@ -239,6 +239,19 @@ export class WindowOperator {
     return min;
   }
 
+  /** Every device clock of the partition's assets, for metrics. */
+  clockStates(): Array<{ plant: string; asset: string; device: string; offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number | null; steps: number; corrected: boolean }> {
+    const out = [];
+    const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null);
+    for (const [asset, a] of this.assets) {
+      for (const [device, e] of a.clocks) {
+        const st = e.clock.state();
+        out.push({ plant: a.plant, asset, device, offsetMs: e.appliedMs, driftPpm: fin(st.driftPpm), uncertaintyMs: fin(st.uncertaintyMs), steps: st.steps, corrected: e.trusted });
+      }
+    }
+    return out;
+  }
+
   openWindows(): number {
     let n = 0;
     for (const a of this.assets.values()) n += a.windows.size;

@@ -2,11 +2,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AnomaliesQuery } from '../schemas/index.js';
 import { queryAnomalies, type Queryable } from '../store/index.js';
+import type { Metrics } from './metrics.js';
 
 export interface ApiDeps {
   db: Queryable;
   /** Readiness checks by name: each answers true when that dependency is usable. */
   readiness: Record<string, () => boolean | Promise<boolean>>;
+  metrics?: Metrics;
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -21,6 +23,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     const ready = Object.values(checks).every(Boolean);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    if (!deps.metrics) return reply.code(404).send({ error: 'not_found' });
+    return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
   app.get('/v1/anomalies', async (req, reply) => {

@@ -132,6 +132,14 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
       const r = (await c.query(`SELECT v FROM readings WHERE asset = 'pump-03' AND channel = 'truth_s' AND window_start = $1`, [new Date(T0 + k * W)])).rows[0];
       assert.ok((r.v as number[]).includes((k * W + 5_500) / 1000), 'the stored readings are the amended ones');
     }
+    // Device clocks are exposed as Prometheus metrics.
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const gauge = (name: string, asset: string) => Number(new RegExp(`^${name}\\{plant="p1",asset="${asset}",device="${asset}-vib"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    assert.ok(Math.abs(gauge('tributary_clock_offset_ms', 'pump-01') + 20_000) < 250, 'pump-01 offset metric');
+    assert.ok(Math.abs(gauge('tributary_clock_offset_ms', 'pump-02') - 12_000) < 250, 'pump-02 offset metric');
+    assert.equal(gauge('tributary_clock_corrected', 'pump-03'), 1);
+    assert.ok(Number.isFinite(gauge('tributary_clock_uncertainty_ms', 'pump-01')));
+
     // 4. The note reached pump-02's windows around its time (± 60 s), through the notes topic keyed by pump-02.
     assert.deepEqual((await c.query(`SELECT asset FROM notes`)).rows, [{ asset: 'pump-02' }]);
     const noted = (await c.query(`SELECT DISTINCT extract(epoch FROM window_start) * 1000 - $1 AS w FROM scores

@@ -206,6 +206,9 @@ test('records from three real topics become scores, one alert, a signed webhook 
   const res = await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0).toISOString()}&to=${new Date(T_END).toISOString()}&minScore=6`);
   const body = await res.json() as { rows: Array<{ asset: string; score: number }> };
   assert.ok(body.rows.length >= 3 && body.rows.every((r) => r.asset === 'pump-03' && r.score >= 6));
+  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  assert.match(metrics, /^tributary_dead_letters_total\{modality="sensors"\} 6$/m);
+  assert.match(metrics, /^tributary_alerts_opened_total 1$/m);
   const bad = await fetch(`${svc.url}/v1/anomalies?from=yesterday`);
   assert.equal(bad.status, 400);
   assert.equal((await bad.json() as { field: string }).field, 'from');
