@@ -12,7 +12,8 @@
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
  *   slideMs, a sample then belonging to windowMs / slideMs windows;
  * - trigger: a window fires (revision 0) when the combined watermark passes its end; it is kept until the
- *   watermark passes end + allowedLatenessMs, and a sample that arrives meanwhile amends it: it fires
+ *   watermark passes end + the longest allowed lateness (per modality: allowedLatenessMs for samples,
+ *   imageLatenessMs, noteLatenessMs), and a record within its modality's lateness amends it: it fires
  *   again as revision n + 1 at the next `fire()`;
  * - late data: a sample for a window past its allowed lateness is returned as `late` (the caller logs it
  *   durably) and counted on the asset's next tuple. A frame or a note that arrives while a window it
@@ -224,7 +225,7 @@ export class WindowOperator {
     for (const [asset, a] of this.assets) {
       const last = Math.max(...[...a.windows.keys()].map((s) => s + this.cfg.windowMs), a.firedWm);
       // Past every window's lateness: everything fires and is evicted.
-      a.firedWm = last + this.cfg.allowedLatenessMs;
+      a.firedWm = last + this.retentionMs();
       this.fireUpTo(asset, a, a.firedWm, out);
     }
     return out;
@@ -284,8 +285,19 @@ export class WindowOperator {
     return any ? wm : -Infinity;
   }
 
-  private isClosed(a: AssetState, windowStart: number): boolean {
-    return windowStart + this.cfg.windowMs + this.cfg.allowedLatenessMs <= a.firedWm;
+  /** Per-modality allowed lateness; a window is kept for the longest. */
+  private latenessMs(m: 'sensors' | 'images' | 'notes'): number {
+    const c = this.cfg;
+    return m === 'images' ? c.imageLatenessMs ?? c.allowedLatenessMs : m === 'notes' ? c.noteLatenessMs ?? c.allowedLatenessMs : c.allowedLatenessMs;
+  }
+
+  private retentionMs(): number {
+    return Math.max(this.latenessMs('sensors'), this.latenessMs('images'), this.latenessMs('notes'));
+  }
+
+  /** Past the allowed lateness of this modality for the window starting at `windowStart`. */
+  private isClosed(a: AssetState, windowStart: number, m: 'sensors' | 'images' | 'notes' = 'sensors'): boolean {
+    return windowStart + this.cfg.windowMs + this.latenessMs(m) <= a.firedWm;
   }
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
@@ -363,7 +375,7 @@ export class WindowOperator {
     // A frame for a window that fired without it (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
       const end = w.start + this.cfg.windowMs;
-      if (w.revision >= 0 && f.ts < end && end - f.ts <= this.cfg.imageMaxAgeMs && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
+      if (w.revision >= 0 && !this.isClosed(a, w.start, 'images') && f.ts < end && end - f.ts <= this.cfg.imageMaxAgeMs && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
     }
   }
 
@@ -374,12 +386,12 @@ export class WindowOperator {
     a.notes.push(note);
     // A note about a window that already fired (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
-      if (w.revision >= 0 && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs > w.start) w.dirty = true;
+      if (w.revision >= 0 && !this.isClosed(a, w.start, 'notes') && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs > w.start) w.dirty = true;
     }
   }
 
   private fireUpTo(asset: string, a: AssetState, wm: number, out: WindowTuple[]): void {
-    const W = this.cfg.windowMs, L = this.cfg.allowedLatenessMs;
+    const W = this.cfg.windowMs, L = this.retentionMs();
     for (const start of [...a.windows.keys()].sort((x, y) => x - y)) {
       if (start + W > wm) break;
       const w = a.windows.get(start)!;

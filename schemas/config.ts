@@ -49,8 +49,12 @@ export const Config = z.strictObject({
     slideMs: z.number().int().min(100).optional(),
     /** Bounded out-of-orderness of the watermark generator. */
     outOfOrdernessMs: ms(2_000),
-    /** A window fires when the watermark passes its end plus this. */
+    /** How long after a window fired a late sensor sample still amends it (then: the late log). */
     allowedLatenessMs: ms(3_000),
+    /** The same for a camera frame and for an operator's note (default: allowedLatenessMs). A window is kept
+     *  for the longest of the three. */
+    imageLatenessMs: z.number().int().min(0).optional(),
+    noteLatenessMs: z.number().int().min(0).optional(),
     /** A stream silent this long (processing time) stops holding the asset's watermark back. */
     idleTimeoutMs: ms(30_000),
     imageMaxAgeMs: ms(120_000),

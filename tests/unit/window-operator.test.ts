@@ -328,3 +328,17 @@ test('a device that boots at 1970 is quarantined until its clock is estimated, t
   const ts = op.flush();
   assert.ok(ts.length > 0 && ts.every((x) => x.windowStart > T0 - 10_000 && x.quality.clocks?.d1.corrected));
 });
+
+test('allowed lateness per modality: a note may amend a window for longer than a sample may', () => {
+  const { op, add } = sensorsOnly({ ...cfg, allowedLatenessMs: 2_000, noteLatenessMs: 30_000, noteSlackMs: 1_000 });
+  add(s(T0 + 1_000), 0);
+  add(s(T0 + 11_000), 1);
+  assert.equal(op.fire().length, 1); // wm 10 s: [T0, T0+10 s) fires
+  add(s(T0 + 21_000), 2); // wm 20 s: past the samples' lateness (12 s), within the notes' (40 s)
+  op.fire();
+  assert.equal(add(s(T0 + 9_000), 3).result, 'late');
+  add(note(T0 + 8_000, 'oil on the floor'), 4);
+  const amended = op.fire().find((t) => t.windowStart === T0);
+  assert.equal(amended?.revision, 1);
+  assert.deepEqual(amended?.notes.map((n) => n.text), ['oil on the floor']);
+});
