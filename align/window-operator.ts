@@ -463,6 +463,11 @@ export class WindowOperator {
         late,
         images: image ? 1 : 0,
         notes: notes.length,
+        coverage: {
+          sensors: Object.keys(grid).length ? Math.round(1000 * Object.values(grid).reduce((m, g) => m + g.mask.filter(Boolean).length / g.mask.length, 0) / Object.keys(grid).length) / 1000 : 0,
+          images: image ? 1 : 0,
+          notes: notes.length ? 1 : 0,
+        },
         clockOffsetMs: this.clockQuality(a, w).offset,
         clocks: this.clockQuality(a, w).clocks,
       },

@@ -36,6 +36,11 @@ export const TupleQuality = z.object({
   late: z.number().int(),
   images: z.number().int(),
   notes: z.number().int(),
+  /**
+   * Share of the window each modality covers: sensors, the mean over channels of grid cells holding a
+   * sample; images, 1 with a frame within its maximum age; notes, 1 with at least one note.
+   */
+  coverage: z.object({ sensors: z.number(), images: z.number(), notes: z.number() }).optional(),
   /** The largest clock correction applied to a contributing device (corrected − device time). */
   clockOffsetMs: z.number(),
   /** Per contributing device: its clock's offset, drift and uncertainty, and whether it was applied. */

@@ -228,6 +228,7 @@ test('every tuple carries its channels on the fixed grid with a presence mask, p
   assert.equal(t.grid.stepMs, 2_500);
   assert.deepEqual(t.grid.channels.x, { v: [0.5, 5.5, 10, 10], mask: [true, false, true, false] }); // centres 1.25, 3.75, 6.25, 8.75 s
   assert.deepEqual(t.grid.channels.state.v, [1, 1, 2, 2]);
+  assert.deepEqual(t.quality.coverage, { sensors: 0.5, images: 0, notes: 0 });
 });
 
 test('timestamp assigner: skewed device clocks are corrected against the record time before windowing', () => {
