@@ -9,7 +9,10 @@
  * A restarted instance therefore closes, scores and alerts on exactly the windows an undisturbed one would:
  *   - a record at or below the processed mark is a replay: it refills its window if that window is still
  *     open, and does nothing else (its dead letter, late-log row, image or note are already stored);
- *   - a record above it is new.
+ *   - a record above it is new;
+ *   - nothing fires until the sensor replay has reached the processed mark.
+ * (Device clock corrections are restored too; a replayed record is corrected, not observed again, so a
+ * correction after a restart equals the undisturbed one within the clock's uncertainty.)
  */
 import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';

@@ -1,5 +1,5 @@
 /**
- * Window operator: event-time tumbling windows per asset for the assets of one partition.
+ * Window operator: event-time windows per asset for the assets of one partition.
  *
  * Pieces, named as stream engines name them:
  * - timestamp assigner: event time = the device's timestamp corrected by that device's clock estimate
@@ -20,15 +20,15 @@
  *   belongs to is within its lateness amends it too; after that they are stored, not re-windowed.
  *
  * States of one window:
- *   open ──(watermark ≥ end)──▶ fired ──(sample within lateness)──▶ amended ──(fire)──▶ fired (revision+1)
- *   fired ──(watermark ≥ end + allowedLateness)──▶ evicted (only `firedWm` remains)
+ *   open ──(watermark ≥ end)──▶ fired ──(record within its lateness)──▶ amended ──(fire)──▶ fired (revision+1)
+ *   fired ──(watermark ≥ end + the longest lateness)──▶ evicted (only `firedWm` remains)
  * A final watermark (`flush`) fires and evicts every window at the end of a finite input.
  *
- * Recovery contract (see service.ts): `snapshot()` is small (watermarks, last images, pending notes,
- * no samples); the samples of open windows are rebuilt by replaying their records from Kafka, so
- * `heldOffset('sensors')` tells the caller how far back its commit must stay. A replayed record
- * (offset ≤ the snapshot's processed mark) only re-enters an open window; everything else it did is
- * already in the snapshot or the store.
+ * Recovery contract (see pipeline.ts): `snapshot()` holds no samples (watermarks, recent frames, pending
+ * notes, revisions of retained windows, device clocks); the samples of retained windows are rebuilt by
+ * replaying their records from Kafka, so `heldSensorOffset()` tells the caller how far back its commit
+ * must stay. A replayed record (offset ≤ the snapshot's processed mark) only re-enters its window;
+ * everything else it did is already in the snapshot or the store.
  */
 import { AdaptiveClock, type DeviceClockJSON } from './clock.js';
 import { resample } from './resample.js';
