@@ -152,8 +152,9 @@ export class WindowOperator {
     const a = this.asset(assetId, rec.value.plant);
     if (rec.modality === 'sensors') {
       const r = rec.value;
-      const shift = this.correction(a, r.device, 'values' in r ? r.ts : r.t0, r.seq, refTs, replay);
+      // A block is sent after its last sample: that stamp is the one to hold against the record time.
       const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
+      const shift = this.correction(a, r.device, last, r.seq, refTs, replay);
       const why = this.quarantine(a, r.device, last, last + shift, refTs);
       if (why) {
         const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);

@@ -343,3 +343,20 @@ test('allowed lateness per modality: a note may amend a window for longer than a
   assert.equal(amended?.revision, 1);
   assert.deepEqual(amended?.notes.map((n) => n.text), ['oil on the floor']);
 });
+
+test('a block is corrected by its last sample, the one sent with it (no bias by the block length)', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  let t = [];
+  for (let k = 0; k < 300; k++) { // one-second blocks of 100 samples, device clock 7 s fast, sent 15 ms after the last sample
+    const t0 = T0 + k * 1000;
+    op.add({ modality: 'sensors', value: { v: 1, plant: 'p1', asset: 'a1', device: 'd', seq: k, t0: t0 + 7_000, periodMs: 10, channels: { x: Array.from({ length: 100 }, (_, i) => t0 + i * 10) } } }, k, false, t0 + 990 + 15);
+    op.add(img(t0), k, false, t0 + 15);
+    t.push(...op.fire());
+  }
+  t = t.filter((x) => x.windowStart >= T0 + 60_000);
+  assert.ok(t.length >= 10);
+  for (const w of t) {
+    const errs = w.channels.x.t.map((ts, i) => ts - w.channels.x.v[i]);
+    assert.ok(errs.every((e) => e >= 0 && e <= 30), `corrected − true within [0, 30] ms, got ${Math.min(...errs)}..${Math.max(...errs)}`);
+  }
+});
