@@ -97,6 +97,7 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
     const api = buildApi({
       db: store.db,
       metrics,
+      threshold: cfg.alerts.threshold,
       readiness: {
         database: async () => { await store.db.query('SELECT 1'); return true; },
         ...(ingest ? { kafka: () => ingest.isJoined() } : {}),

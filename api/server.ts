@@ -1,7 +1,7 @@
 /** HTTP API (Fastify): health, readiness and anomaly history, read through store/. */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AnomaliesQuery } from '../schemas/index.js';
-import { queryAnomalies, type Queryable } from '../store/index.js';
+import { InvalidCursorError, queryAnomalies, queryAnomalyBuckets, type Queryable } from '../store/index.js';
 import type { Metrics } from './metrics.js';
 
 export interface ApiDeps {
@@ -9,6 +9,8 @@ export interface ApiDeps {
   /** Readiness checks by name: each answers true when that dependency is usable. */
   readiness: Record<string, () => boolean | Promise<boolean>>;
   metrics?: Metrics;
+  /** The score at or above which a window counts as anomalous in bucketed history (the alert threshold). */
+  threshold: number;
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -46,8 +48,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) {
       return reply.code(400).send({ error: 'invalid_query', field: 'to', message: 'to: must be after from' });
     }
-    const rows = await queryAnomalies(deps.db, q);
-    return { count: rows.length, rows };
+    if (q.bucket) {
+      const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, q.threshold ?? deps.threshold);
+      return { count: buckets.length, bucket: q.bucket, threshold: q.threshold ?? deps.threshold, buckets };
+    }
+    try {
+      const page = await queryAnomalies(deps.db, q);
+      return { count: page.rows.length, rows: page.rows, nextCursor: page.nextCursor };
+    } catch (e) {
+      if (e instanceof InvalidCursorError) return reply.code(400).send({ error: 'invalid_query', field: 'cursor', message: e.message });
+      throw e;
+    }
   });
 
   return app;

@@ -125,5 +125,10 @@ export const AnomaliesQuery = z.strictObject({
   to: z.iso.datetime({ offset: true }).optional(),
   minScore: z.coerce.number().finite().optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Raw windows: the `nextCursor` of the previous page. */
+  cursor: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cursor from a previous page').optional(),
+  /** Aggregate into buckets of this length (e.g. 15m, 1h, 1d): max and mean score, windows at or above `threshold`. */
+  bucket: z.string().regex(/^[1-9][0-9]{0,4}(s|m|h|d)$/, 'a length such as 30s, 15m, 1h or 1d').optional(),
+  threshold: z.coerce.number().finite().optional(),
 });
 export type AnomaliesQuery = z.infer<typeof AnomaliesQuery>;

@@ -10,33 +10,94 @@ export interface AnomalyRow {
 
 const isoOf = (d: unknown) => (d instanceof Date ? d.toISOString() : d === null ? null : new Date(String(d)).toISOString());
 
-export async function queryAnomalies(db: Queryable, q: AnomaliesQuery): Promise<AnomalyRow[]> {
-  // Filters on the window go inside (they pick rows before the latest revision is chosen); the score
-  // filter goes outside (it applies to the latest revision only).
-  const params: unknown[] = [];
-  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+/** The position after the last row of a page: (window start, asset, model version), newest first. */
+interface Cursor { ws: string; asset: string; mv: string }
+const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify([c.ws, c.asset, c.mv])).toString('base64url');
+function decodeCursor(s: string): Cursor | null {
+  try {
+    const [ws, asset, mv] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as string[];
+    return typeof ws === 'string' && typeof asset === 'string' && typeof mv === 'string' && Number.isFinite(Date.parse(ws)) ? { ws, asset, mv } : null;
+  } catch { return null; }
+}
+
+export class InvalidCursorError extends Error {
+  constructor() { super('cursor: not a cursor from a previous page'); }
+}
+
+/** The latest revision of each window matching the window filters, as a SQL subquery. */
+function latestWindows(q: AnomaliesQuery, p: (v: unknown) => string): string {
   const inner: string[] = [];
   if (q.asset) inner.push(`asset = ${p(q.asset)}`);
   if (q.plant) inner.push(`plant = ${p(q.plant)}`);
   if (q.from) inner.push(`window_start >= ${p(q.from)}::timestamptz`);
   if (q.to) inner.push(`window_start < ${p(q.to)}::timestamptz`);
-  const outer = q.minScore !== undefined ? [`score >= ${p(q.minScore)}`] : [];
-  const where = (c: string[]) => (c.length ? `WHERE ${c.join(' AND ')}` : '');
-  const r = await db.query<Record<string, unknown>>(`
-    SELECT * FROM (
-      SELECT DISTINCT ON (asset, window_start, model_version)
+  return `(SELECT DISTINCT ON (asset, window_start, model_version)
              plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count
-        FROM scores ${where(inner)}
-       ORDER BY asset, window_start, model_version, revision DESC) latest
-     ${where(outer)}
-     ORDER BY window_start DESC, asset
-     LIMIT ${p(q.limit)}`, params);
-  return r.rows.map((x) => ({
+        FROM scores ${inner.length ? `WHERE ${inner.join(' AND ')}` : ''}
+       ORDER BY asset, window_start, model_version, revision DESC)`;
+}
+
+export async function queryAnomalies(db: Queryable, q: AnomaliesQuery): Promise<{ rows: AnomalyRow[]; nextCursor: string | null }> {
+  // Window filters pick rows before the latest revision is chosen; the score filter and the cursor apply
+  // to the latest revision.
+  const params: unknown[] = [];
+  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+  const latest = latestWindows(q, p);
+  const outer: string[] = [];
+  if (q.minScore !== undefined) outer.push(`score >= ${p(q.minScore)}`);
+  if (q.cursor) {
+    const c = decodeCursor(q.cursor);
+    if (!c) throw new InvalidCursorError();
+    const ws = p(c.ws);
+    outer.push(`(window_start < ${ws}::timestamptz OR (window_start = ${ws}::timestamptz AND (asset, model_version) > (${p(c.asset)}, ${p(c.mv)})))`);
+  }
+  const r = await db.query<Record<string, unknown>>(`
+    SELECT * FROM ${latest} latest
+     ${outer.length ? `WHERE ${outer.join(' AND ')}` : ''}
+     ORDER BY window_start DESC, asset, model_version
+     LIMIT ${p(q.limit + 1)}`, params);
+  const more = r.rows.length > q.limit;
+  const rows = r.rows.slice(0, q.limit).map((x) => ({
     plant: x.plant as string, asset: x.asset as string,
     windowStart: isoOf(x.window_start)!, windowEnd: isoOf(x.window_end)!, revision: x.revision as number,
     modelVersion: x.model_version as string, status: x.status as string,
     score: x.score as number | null, contributions: x.contributions as Record<string, number>,
     quality: x.quality as Record<string, number>, imageTs: isoOf(x.image_ts), noteCount: x.note_count as number,
+  }));
+  const last = rows[rows.length - 1];
+  return { rows, nextCursor: more && last ? encodeCursor({ ws: last.windowStart, asset: last.asset, mv: last.modelVersion }) : null };
+}
+
+export interface AnomalyBucket {
+  bucketStart: string; plant: string; asset: string; windows: number;
+  maxScore: number | null; meanScore: number | null; aboveThreshold: number;
+}
+
+const UNITS: Record<string, string> = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days' };
+
+/**
+ * Anomaly history in buckets per asset (latest revisions, scored windows): max and mean score and the
+ * windows at or above the threshold. date_bin works on TimescaleDB and plain PostgreSQL alike.
+ */
+export async function queryAnomalyBuckets(db: Queryable, q: AnomaliesQuery & { bucket: string }, threshold: number): Promise<AnomalyBucket[]> {
+  const params: unknown[] = [];
+  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+  const m = /^(\d+)([smhd])$/.exec(q.bucket)!;
+  const interval = `${m[1]} ${UNITS[m[2]]}`;
+  const latest = latestWindows(q, p);
+  const r = await db.query<Record<string, unknown>>(`
+    SELECT date_bin(${p(interval)}::interval, window_start, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, plant, asset,
+           count(*)::int AS windows, max(score) AS max_score, avg(score) AS mean_score,
+           count(*) FILTER (WHERE score >= ${p(threshold)})::int AS above
+      FROM ${latest} latest
+     WHERE status = 'scored'
+     GROUP BY 1, plant, asset
+     ORDER BY 1 DESC, asset
+     LIMIT ${p(q.limit)}`, params);
+  return r.rows.map((x) => ({
+    bucketStart: isoOf(x.bucket)!, plant: x.plant as string, asset: x.asset as string, windows: x.windows as number,
+    maxScore: x.max_score as number | null, meanScore: x.mean_score === null ? null : Math.round((x.mean_score as number) * 1e6) / 1e6,
+    aboveThreshold: x.above as number,
   }));
 }
 

@@ -209,6 +209,13 @@ test('records from three real topics become scores, one alert, a signed webhook 
   const metrics = await (await fetch(`${svc.url}/metrics`)).text();
   assert.match(metrics, /^tributary_dead_letters_total\{modality="sensors"\} 6$/m);
   assert.match(metrics, /^tributary_alerts_opened_total 1$/m);
+  const hourly = await (await fetch(`${svc.url}/v1/anomalies?bucket=1h&from=${new Date(T0).toISOString()}`)).json() as { buckets: Array<{ asset: string; aboveThreshold: number }> };
+  assert.deepEqual(hourly.buckets.map((b) => [b.asset, b.aboveThreshold > 0]).sort(), [['pump-01', false], ['pump-02', false], ['pump-03', true]]);
+  const page = await (await fetch(`${svc.url}/v1/anomalies?limit=5`)).json() as { rows: unknown[]; nextCursor: string };
+  const next = await (await fetch(`${svc.url}/v1/anomalies?limit=5&cursor=${page.nextCursor}`)).json() as { rows: Array<{ windowStart: string }> };
+  assert.equal(page.rows.length, 5);
+  assert.equal(next.rows.length, 5);
+  assert.equal((await (await fetch(`${svc.url}/v1/anomalies?bucket=fortnight`)).json() as { field: string }).field, 'bucket');
   const bad = await fetch(`${svc.url}/v1/anomalies?from=yesterday`);
   assert.equal(bad.status, 400);
   assert.equal((await bad.json() as { field: string }).field, 'from');

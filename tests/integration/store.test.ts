@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
-import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, claimDeliveries, settleDelivery, type Store } from '../../store/index.js';
+import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, queryAnomalyBuckets, claimDeliveries, settleDelivery, type Store } from '../../store/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -66,17 +66,34 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       b.scores.push(bad);
       await assert.rejects(ctx.store.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, b)));
       assert.equal(await loadCheckpoint(ctx.store.db, 'p9'), null);
-      assert.equal((await queryAnomalies(ctx.store.db, { asset: 'a9', limit: 10 })).length, 0);
+      assert.equal((await queryAnomalies(ctx.store.db, { asset: 'a9', limit: 10 })).rows.length, 0);
     });
 
     test('anomaly history filters by asset, time range and score, newest first', async () => {
-      const all = await queryAnomalies(ctx.store.db, { asset: 'a2', limit: 100 });
+      const all = (await queryAnomalies(ctx.store.db, { asset: 'a2', limit: 100 })).rows;
       assert.deepEqual(all.map((r) => r.score), [12, 11, 10]);
-      const ranged = await queryAnomalies(ctx.store.db, { plant: 'p1', from: new Date(T0 + 10_000).toISOString(), to: new Date(T0 + 20_000).toISOString(), limit: 100 });
+      const ranged = (await queryAnomalies(ctx.store.db, { plant: 'p1', from: new Date(T0 + 10_000).toISOString(), to: new Date(T0 + 20_000).toISOString(), limit: 100 })).rows;
       assert.deepEqual(ranged.map((r) => [r.asset, r.score]), [['a1', 1], ['a2', 11]]);
-      const high = await queryAnomalies(ctx.store.db, { minScore: 11, limit: 100 });
+      const high = (await queryAnomalies(ctx.store.db, { minScore: 11, limit: 100 })).rows;
       assert.equal(high.length, 2);
       assert.equal(all[0].windowStart, new Date(T0 + 20_000).toISOString());
+    });
+
+    test('raw history pages with an opaque cursor; buckets give max, mean and windows over the threshold', async () => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 5; page++) {
+        const r = await queryAnomalies(ctx.store.db, { plant: 'p1', limit: 4, ...(cursor ? { cursor } : {}) });
+        seen.push(...r.rows.map((x) => `${x.asset}@${x.windowStart}`));
+        if (!r.nextCursor) break;
+        cursor = r.nextCursor;
+      }
+      assert.equal(seen.length, 6, 'every window once');
+      assert.equal(new Set(seen).size, 6);
+      await assert.rejects(queryAnomalies(ctx.store.db, { limit: 4, cursor: 'bm90LWEtY3Vyc29y' }), /cursor/);
+      const b = await queryAnomalyBuckets(ctx.store.db, { plant: 'p1', limit: 100, bucket: '1h' }, 11);
+      assert.deepEqual(b.map((x) => [x.asset, x.windows, x.maxScore, x.meanScore, x.aboveThreshold]), [['a1', 3, 2, 1, 0], ['a2', 3, 12, 11, 2]]);
+      assert.equal(b[0].bucketStart, new Date(Math.floor(T0 / 3_600_000) * 3_600_000).toISOString());
     });
 
     test('the outbox hands a due row to one claimer and honours the retry time', async () => {
@@ -138,9 +155,9 @@ test('an amended window is stored as a new revision; history reads the latest', 
   amended.scores = [{ ...score('r1', 1, 9), revision: 1 }];
   amended.tuples = [{ ...tuple('r1', 1), revision: 1, channels: { vib: { device: 'd1', t: [T0 + 10_005, T0 + 10_500, T0 + 11_005], v: [0.1, 0.15, 0.2] } } }];
   await store.db.transaction((tx) => writeBatch(tx, amended));
-  const rows = await queryAnomalies(store.db, { asset: 'r1', limit: 10 });
+  const rows = (await queryAnomalies(store.db, { asset: 'r1', limit: 10 })).rows;
   assert.deepEqual(rows.map((r) => [r.revision, r.score]), [[1, 9], [0, 2]]);
-  assert.deepEqual((await queryAnomalies(store.db, { asset: 'r1', minScore: 3, limit: 10 })).map((r) => r.score), [9], 'the score filter sees the latest revision only');
+  assert.deepEqual((await queryAnomalies(store.db, { asset: 'r1', minScore: 3, limit: 10 })).rows.map((r) => r.score), [9], 'the score filter sees the latest revision only');
   assert.equal(await countRows(store.db, 'scores'), 3, 'every revision is kept');
   const r = await store.db.query<{ n: number }>(`SELECT n FROM readings WHERE asset = 'r1' AND window_start = $1`, [new Date(T0 + 10_000)]);
   assert.equal(r.rows[0].n, 3, 'the readings row holds the amended samples (2 before)');
