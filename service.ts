@@ -94,7 +94,7 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
       cleanups.push({ name: 'simulator', fn: () => sim.stop() });
     }
 
-    const api = buildApi({
+    const api = await buildApi({
       db: store.db,
       metrics,
       threshold: cfg.alerts.threshold,

@@ -1,5 +1,8 @@
 /** HTTP API (Fastify): health, readiness and anomaly history, read through store/. */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { AnomaliesQuery } from '../schemas/index.js';
 import { InvalidCursorError, queryAnomalies, queryAnomalyBuckets, type Queryable } from '../store/index.js';
 import type { Metrics } from './metrics.js';
@@ -13,12 +16,27 @@ export interface ApiDeps {
   threshold: number;
 }
 
-export function buildApi(deps: ApiDeps): FastifyInstance {
+/** A zod schema as the JSON Schema of an OpenAPI parameter set (documentation only: zod validates). */
+function doc(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return js;
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
+  // Route schemas document the API (OpenAPI at /docs/json, interactive docs at /docs); requests are
+  // validated by the zod schemas in the handlers, whose errors name the field.
+  app.setValidatorCompiler(() => (data) => ({ value: data }));
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tributary', version: '0.1.0', description: 'Multimodal anomaly detection for plant equipment: history, health and metrics.' },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { summary: 'The process is alive', tags: ['health'] } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', { schema: { summary: 'Database reachable and (Kafka mode) consumer joined: 200, else 503', tags: ['health'] } }, async (_req, reply) => {
     const checks: Record<string, boolean> = {};
     for (const [name, check] of Object.entries(deps.readiness)) {
       try { checks[name] = await check(); } catch { checks[name] = false; }
@@ -27,12 +45,18 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_req, reply) => {
     if (!deps.metrics) return reply.code(404).send({ error: 'not_found' });
     return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  app.get('/v1/anomalies', async (req, reply) => {
+  app.get('/v1/anomalies', {
+    schema: {
+      summary: 'Anomaly history: score rows (latest revision, newest first, cursor pages) or per-asset buckets',
+      tags: ['history'],
+      querystring: doc(AnomaliesQuery),
+    },
+  }, async (req, reply) => {
     const parsed = AnomaliesQuery.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -216,6 +216,10 @@ test('records from three real topics become scores, one alert, a signed webhook 
   assert.equal(page.rows.length, 5);
   assert.equal(next.rows.length, 5);
   assert.equal((await (await fetch(`${svc.url}/v1/anomalies?bucket=fortnight`)).json() as { field: string }).field, 'bucket');
+  const openapi = await (await fetch(`${svc.url}/docs/json`)).json() as { openapi: string; paths: Record<string, { get: { parameters: Array<{ name: string }> } }> };
+  assert.match(openapi.openapi, /^3\./);
+  assert.ok(openapi.paths['/v1/anomalies'].get.parameters.some((x) => x.name === 'bucket'), 'the OpenAPI document lists the query parameters');
+  assert.equal((await fetch(`${svc.url}/docs`)).status < 400, true, 'interactive docs are served');
   const bad = await fetch(`${svc.url}/v1/anomalies?from=yesterday`);
   assert.equal(bad.status, 400);
   assert.equal((await bad.json() as { field: string }).field, 'from');
