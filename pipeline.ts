@@ -66,11 +66,8 @@ export interface PipelineDeps {
   onDurable?: (summary: BatchSummary) => void;
   /** Stops retries of a failing write when the service shuts down. */
   isStopping?: () => boolean;
-  /** Reports counts and device clocks (to Prometheus metrics). */
-  report?: {
-    batch(s: BatchSummary & { modality: Modality }): void;
-    clocks(readings: ReturnType<WindowOperator['clockStates']>): void;
-  };
+  /** Reports counts (to Prometheus metrics). */
+  report?: { batch(s: BatchSummary & { modality: Modality }): void };
 }
 
 export interface BatchSummary {
@@ -83,7 +80,8 @@ export interface Pipeline {
   nextOffset(partitionKey: string, modality: Modality): Promise<number>;
   /** Drops the state of partitions this instance no longer owns (or must rebuild). */
   forget(partitions: number[]): void;
-  openWindows(): number;
+  /** Every device clock of every partition held here (read by the metrics at scrape time). */
+  clockStates(): ReturnType<WindowOperator['clockStates']>;
 }
 
 /**
@@ -246,12 +244,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     s.processed = processed;
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
-    logger.debug({ ...summary, modality: b.modality, first: b.messages[0]?.offset, last, mark, open: s.op.openWindows() }, 'batch durable');
-    deps.onDurable?.(summary);
-    if (deps.report) {
-      deps.report.batch({ ...summary, modality: b.modality });
-      if (b.modality !== 'notes') deps.report.clocks(s.op.clockStates());
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ ...summary, modality: b.modality, first: b.messages[0]?.offset, last, mark, open: s.op.openWindows() }, 'batch durable');
     }
+    deps.onDurable?.(summary);
+    deps.report?.batch({ ...summary, modality: b.modality });
     return commitsFor(s, b.partition);
   }
 
@@ -274,6 +271,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     handle,
     async nextOffset(key, modality) { return ((await stateOf(key)).processed[modality] ?? -1) + 1; },
     forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
-    openWindows() { let n = 0; for (const s of states.values()) n += s.op.openWindows(); return n; },
+    clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
   };
 }

@@ -69,10 +69,11 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
       report: metrics,
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
-      ...(ingest ? { republish: (m: Modality, r: Array<{ key: string; value: string }>) => ingest.republish(m, r) } : {}),
+      republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,
     });
+    metrics.watchClocks(() => pipeline.clockStates());
 
     if (ingest) {
       await ingest.ensureTopics();

@@ -33,12 +33,11 @@ function retryAfterMs(h: string | null): number | null {
   return Number.isFinite(t) ? Math.max(0, t - Date.now()) : null;
 }
 
-export interface DeliveryWorker { wake(): void; stop(): Promise<void>; deliveredCount(): number }
+export interface DeliveryWorker { wake(): void; stop(): Promise<void> }
 
 export function startDeliveryWorker(db: Queryable, cfg: Config, logger: Logger): DeliveryWorker {
   const secrets = new Map(cfg.webhooks.map((w) => [w.url, w.secret]));
   let stopped = false;
-  let delivered = 0;
   let timer: NodeJS.Timeout | null = null;
   let wakeUp: (() => void) | null = null;
   const leaseMs = cfg.delivery.timeoutMs * 3;
@@ -60,7 +59,6 @@ export function startDeliveryWorker(db: Queryable, cfg: Config, logger: Logger):
       const res = await fetch(d.endpointUrl, { method: 'POST', headers, body, signal: AbortSignal.timeout(cfg.delivery.timeoutMs) });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) {
-        delivered++;
         await settleDelivery(db, d, { ok: true, status: res.status, error: null, retryInMs: null });
         logger.info({ eventId: d.eventId, url: d.endpointUrl, status: res.status }, 'webhook delivered');
         return;
@@ -91,6 +89,5 @@ export function startDeliveryWorker(db: Queryable, cfg: Config, logger: Logger):
   return {
     wake() { wakeUp?.(); },
     async stop() { stopped = true; if (timer) clearTimeout(timer); wakeUp?.(); await loop; },
-    deliveredCount: () => delivered,
   };
 }

@@ -1,7 +1,7 @@
 /**
- * Device clock correction: maps a device's timestamps to reference time (the broker's append time, or the
- * time the consumer received the record) with an uncertainty, under offset, drift, network delay, clock
- * steps and reordering.
+ * Device clock correction: maps a device's timestamps to reference time (the Kafka record time: the
+ * broker's append time, or the producer's create time) with an uncertainty, under offset, drift, network
+ * delay, clock steps and reordering.
  *
  * Model. A device stamps a sample taken at true time t with d = t + θ + ρ·(t − t₀) (+ a step S after a
  * reset); the reference sees it at r = t + δ with a delay δ ≥ δ_min. So y = r − d = δ + (t − d) lies on or
@@ -149,6 +149,7 @@ export interface DeviceClockJSON {
   suspects: number[][];
   steps: number;
 }
+export interface AdaptiveClockJSON { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }
 /** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
 export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number; spanMs: number }
 
@@ -220,7 +221,7 @@ export class DeviceClock {
     };
   }
 
-  /** Compact state for checkpoints: the current segment's bin minima, the previous segment's line. */
+  /** State for checkpoints: the bin minima of the current and the previous segment, and the suspects. */
   toJSON(): DeviceClockJSON {
     const seg = (x: Segment | null) => x && { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
     return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
@@ -240,11 +241,14 @@ export class DeviceClock {
   }
 
   private startSegment(startD: number, pts: Point[]): void {
-    const drift = this.current?.fit()?.b ?? 0;
-    this.previous = this.current;
-    // A clock that stepped keeps its oscillator: the drift, and (for a one-bin estimate) the uncertainty.
-    const prior = this.current ? this.current.fit() && this.current.uncertaintyMs : Infinity;
-    this.current = new Segment(startD, this.opts, this.current && this.current.bins.size > 1 ? drift : 0, prior || Infinity);
+    // A clock that stepped keeps its oscillator: the drift (when it was measured), and the uncertainty a
+    // one-bin estimate is worth.
+    const old = this.current;
+    const line = old?.fit() ?? null;
+    const drift = line && old!.bins.size > 1 ? line.b : 0;
+    const prior = line ? old!.uncertaintyMs : Infinity;
+    this.previous = old;
+    this.current = new Segment(startD, this.opts, drift, prior);
     for (const p of pts) this.current.add(p);
     this.suspects = [];
     this.steps++;
@@ -333,14 +337,13 @@ export class AdaptiveClock {
   /** Observes one record (`d` stamped, seen at `r`) and returns its corrected time. */
   process(d: number, r: number, seq?: number): Correction {
     this.raw.observe(d, r);
-    const raw = this.raw.correct(d, r);
-    if (seq === undefined) return raw;
-    const fitted = this.recent.get(seq) ?? this.dejitter.fit(seq, d);
-    this.recent.set(seq, fitted);
-    if (this.recent.size > 1024) this.recent.delete(this.recent.keys().next().value!);
-    this.smooth.observe(fitted, r);
-    const smooth = this.smooth.correct(fitted, r);
-    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+    if (seq !== undefined) {
+      const fitted = this.recent.get(seq) ?? this.dejitter.fit(seq, d);
+      this.recent.set(seq, fitted);
+      if (this.recent.size > 1024) this.recent.delete(this.recent.keys().next().value!);
+      this.smooth.observe(fitted, r);
+    }
+    return this.correct(d, r, seq);
   }
 
   /** The corrected time of a record observed earlier, with what is known now. */
@@ -357,8 +360,8 @@ export class AdaptiveClock {
     return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
   }
 
-  toJSON(): unknown { return { raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON() }; }
-  static fromJSON(j: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }, opts: ClockOptions = DEFAULT_CLOCK): AdaptiveClock {
+  toJSON(): AdaptiveClockJSON { return { raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON() }; }
+  static fromJSON(j: AdaptiveClockJSON, opts: ClockOptions = DEFAULT_CLOCK): AdaptiveClock {
     const c = new AdaptiveClock(opts);
     c.raw.load(j.raw);
     c.smooth.load(j.smooth);

@@ -1,7 +1,7 @@
-export { WindowOperator, windowStartOf } from './window-operator.js';
+export { WindowOperator } from './window-operator.js';
 export type { AlignSnapshot, AlignConfig, AddResult } from './window-operator.js';
 export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './clock.js';
-export type { ClockOptions, ClockState, Correction } from './clock.js';
+export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';
 export { resample } from './resample.js';
 export type { GridSeries, Interpolation } from './resample.js';
 export { resolveNoteAsset } from './notes.js';

@@ -30,7 +30,7 @@
  * must stay. A replayed record (offset ≤ the snapshot's processed mark) only re-enters its window;
  * everything else it did is already in the snapshot or the store.
  */
-import { AdaptiveClock, type DeviceClockJSON } from './clock.js';
+import { AdaptiveClock, type AdaptiveClockJSON } from './clock.js';
 import { resample } from './resample.js';
 import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
 
@@ -75,11 +75,14 @@ export interface AlignSnapshot {
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
-    clocks?: Record<string, { clock: { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }; appliedMs: number; trusted: boolean; live?: boolean }>;
+    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean }>;
   }>;
 }
 
-/** What became of a record: `late` counts its samples that fell in windows already fired (a block may be partly late). */
+/**
+ * What became of a record: `late` counts its samples that went to the late log: past their window's
+ * lateness (a block may be partly late), or all of them when the record is quarantined (`reason`).
+ */
 export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'quarantined'; late: number; reason?: string }
 const ok: AddResult = { result: 'accepted', late: 0 };
 
@@ -95,9 +98,12 @@ export class WindowOperator {
   /** Revisions of fired windows from a restored snapshot, applied when their samples are replayed. */
   private readonly restoredRevisions = new Map<string, number>();
 
+  /** The hop between window starts (the window's length when tumbling). */
+  private readonly slideMs: number;
+
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
-    const slide = cfg.slideMs ?? cfg.windowMs;
-    if (cfg.windowMs % slide !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${slide})`);
+    this.slideMs = cfg.slideMs ?? cfg.windowMs;
+    if (cfg.windowMs % this.slideMs !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`);
   }
 
   /** Restores watermarks, images and notes; open windows refill from replayed records. */
@@ -135,7 +141,7 @@ export class WindowOperator {
         notes: a.notes,
         late: a.late,
         revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
-        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON() as never, appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
+        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
       };
     }
     return { assets };
@@ -331,9 +337,8 @@ export class WindowOperator {
   private addPoint(asset: string, a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
     counts: { accepted: number; late: number; dup: number; replayed: number }): void {
     // Window assigner: every window [start, start + windowMs) with start a multiple of slideMs that holds ts.
-    const slide = this.cfg.slideMs ?? this.cfg.windowMs;
     let open = 0, closed = 0, dup = 0;
-    for (let start = windowStartOf(ts, slide); start > ts - this.cfg.windowMs; start -= slide) {
+    for (let start = windowStartOf(ts, this.slideMs); start > ts - this.cfg.windowMs; start -= this.slideMs) {
       if (this.isClosed(a, start)) { closed++; continue; }
       open++;
       let w = a.windows.get(start);
@@ -371,7 +376,8 @@ export class WindowOperator {
       maxC = toC(m);
     }
     a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC });
-    a.images.sort((x, y) => x.ts - y.ts);
+    // Frames mostly arrive in time order: sort only when one does not.
+    if (a.images.length > 1 && a.images[a.images.length - 2].ts > f.ts) a.images.sort((x, y) => x.ts - y.ts);
     if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);
     // A frame for a window that fired without it (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
@@ -447,12 +453,13 @@ export class WindowOperator {
     w.emittedImageTs = image?.ts ?? null;
     const late = a.late;
     a.late = 0;
+    const clock = this.clockQuality(a, w);
     return {
       plant: a.plant,
       asset,
       windowStart: w.start,
       windowEnd: end,
-      slideMs: this.cfg.slideMs ?? this.cfg.windowMs,
+      slideMs: this.slideMs,
       revision: w.revision,
       channels,
       grid: { stepMs: this.cfg.gridMs, channels: grid },
@@ -469,8 +476,8 @@ export class WindowOperator {
           images: image ? 1 : 0,
           notes: notes.length ? 1 : 0,
         },
-        clockOffsetMs: this.clockQuality(a, w).offset,
-        clocks: this.clockQuality(a, w).clocks,
+        clockOffsetMs: clock.offset,
+        clocks: clock.clocks,
       },
     };
   }

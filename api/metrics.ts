@@ -12,7 +12,8 @@ export interface ClockReading {
 export interface Metrics {
   registry: Registry;
   batch(s: { modality: string; records: number; rejected: number; late: number; windows: number; alertsOpened: number }): void;
-  clocks(readings: ClockReading[]): void;
+  /** Where the device clocks are read from at scrape time. */
+  watchClocks(read: () => ClockReading[]): void;
 }
 
 export function createMetrics(): Metrics {
@@ -23,12 +24,23 @@ export function createMetrics(): Metrics {
   const late = new Counter({ name: 'tributary_late_records_total', help: 'Records written to the late log (late or quarantined)', labelNames: ['modality'], registers: [registry] });
   const windows = new Counter({ name: 'tributary_windows_total', help: 'Window tuples emitted (revisions included)', registers: [registry] });
   const alerts = new Counter({ name: 'tributary_alerts_opened_total', help: 'Alerts opened', registers: [registry] });
-  const labels = ['plant', 'asset', 'device'];
-  const offset = new Gauge({ name: 'tributary_clock_offset_ms', help: 'Correction applied to a device clock (corrected − device time)', labelNames: labels, registers: [registry] });
-  const drift = new Gauge({ name: 'tributary_clock_drift_ppm', help: 'Estimated drift of a device clock', labelNames: labels, registers: [registry] });
-  const uncertainty = new Gauge({ name: 'tributary_clock_uncertainty_ms', help: 'Uncertainty of a device clock estimate', labelNames: labels, registers: [registry] });
-  const steps = new Gauge({ name: 'tributary_clock_steps', help: 'Clock steps detected on a device', labelNames: labels, registers: [registry] });
-  const corrected = new Gauge({ name: 'tributary_clock_corrected', help: '1 while a device clock correction is applied', labelNames: labels, registers: [registry] });
+  // Device clocks are read when Prometheus scrapes, not on every batch.
+  let readClocks: () => ClockReading[] = () => [];
+  const clockGauge = (name: string, help: string, value: (r: ClockReading) => number | null) => new Gauge({
+    name, help, labelNames: ['plant', 'asset', 'device'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of readClocks()) {
+        const v = value(r);
+        if (v !== null) this.set({ plant: r.plant, asset: r.asset, device: r.device }, v);
+      }
+    },
+  });
+  clockGauge('tributary_clock_offset_ms', 'Correction applied to a device clock (corrected − device time)', (r) => r.offsetMs);
+  clockGauge('tributary_clock_drift_ppm', 'Estimated drift of a device clock', (r) => r.driftPpm);
+  clockGauge('tributary_clock_uncertainty_ms', 'Uncertainty of a device clock estimate', (r) => r.uncertaintyMs);
+  clockGauge('tributary_clock_steps', 'Clock steps detected on a device', (r) => r.steps);
+  clockGauge('tributary_clock_corrected', '1 while a device clock correction is applied', (r) => (r.corrected ? 1 : 0));
   return {
     registry,
     batch(s) {
@@ -38,15 +50,6 @@ export function createMetrics(): Metrics {
       if (s.windows) windows.inc(s.windows);
       if (s.alertsOpened) alerts.inc(s.alertsOpened);
     },
-    clocks(readings) {
-      for (const r of readings) {
-        const l = { plant: r.plant, asset: r.asset, device: r.device };
-        if (r.offsetMs !== null) offset.set(l, r.offsetMs);
-        if (r.driftPpm !== null) drift.set(l, r.driftPpm);
-        if (r.uncertaintyMs !== null) uncertainty.set(l, r.uncertaintyMs);
-        steps.set(l, r.steps);
-        corrected.set(l, r.corrected ? 1 : 0);
-      }
-    },
+    watchClocks(read) { readClocks = read; },
   };
 }

@@ -84,7 +84,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       await admin.connect();
       try {
         const existing = new Set(await admin.listTopics());
-        const inputs = [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes];
+        const inputs = Object.values(topicOf);
         const missing = [...inputs, cfg.topics.deadLetter].filter((t) => !existing.has(t));
         if (missing.length && cfg.createTopics) {
           await admin.createTopics({
@@ -119,7 +119,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       c.on(c.events.CRASH, (e) => { joined = false; logger.error({ err: e.payload.error }, 'consumer crashed; kafkajs restarts it'); });
       c.on(c.events.STOP, () => { joined = false; });
       await c.connect();
-      await c.subscribe({ topics: [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes], fromBeginning: cfg.fromBeginning });
+      await c.subscribe({ topics: Object.values(topicOf), fromBeginning: cfg.fromBeginning });
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: true,

@@ -105,8 +105,6 @@ export type InputRecord =
   | { modality: 'images'; value: ImageFrame }
   | { modality: 'notes'; value: OperatorNote };
 
-export const RECORD_SCHEMAS = { sensors: SensorRecord, images: ImageFrame, notes: OperatorNote } as const;
-
 /**
  * The one variant a JSON value claims to be, chosen by its shape, so a validation error names the
  * offending field instead of "matches no variant of the union".
