@@ -2,35 +2,79 @@
 /**
  * tributary start [--config FILE]      run the service (embedded simulator + PGlite without configuration)
  * tributary schemas [--out DIR]        write the JSON Schemas of the wire format for producers
- * tributary sim --brokers H:P [...]    publish simulated plant records to Kafka
+ * tributary sim ...                    simulate a scenario to Kafka or to JSONL files
+ * tributary replay ...                 replay a CSV dataset (or SKAB) into the sensor topic
+ * tributary eval --suite ...           measure detection quality (SKAB protocol, simulator ablation)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
+import { ablationTable, baselineDetectors, evaluateSkab, progress, runSuite, skabTable } from './eval/index.js';
 import { createRecordProducer } from './ingest/index.js';
 import { jsonSchemas, type Config } from './schemas/index.js';
 import { startService } from './service.js';
-import { generate } from './sim/index.js';
+import {
+  jsonlSink, kafkaSink, labelsOf, loadScenario, loadSkab, planOf, pump, readCsv, ScenarioError, shiftPlan, stream, toSamples,
+  type Delivery, type ReplaySeries, type Sink,
+} from './sim/index.js';
 
-const USAGE = `usage: tributary <start|schemas|sim> [options]
-  start   [--config FILE]                run the service
-  schemas [--out DIR]                    write JSON Schema files (default schemas/json)
-  sim     --brokers H:P [--from ISO] [--minutes N] [--assets N] [--seed N] [--prefix tributary]
-                                         publish simulated records to Kafka`;
+const USAGE = `usage: tributary <command> [options]
+  start   [--config FILE]                 run the service
+  schemas [--out DIR]                     write JSON Schema files (default schemas/json)
+  sim     [--scenario NAME|FILE] [--seed N] [--start ISO|now] [--hours N] [--speed N]
+          (--brokers H:P [--prefix tributary] | --out DIR)
+                                          simulate a scenario (sim/scenarios) to Kafka or to
+                                          DIR/records.jsonl with DIR/labels.json; speed 0 = as fast as
+                                          possible (default), 1 = real time, N = N× faster
+  replay  (--csv FILE [--asset A] [--plant P] [--time-column C] | --skab DIR) --brokers H:P
+          [--prefix tributary] [--speed N] [--shift-to ISO|now] [--labels FILE]
+                                          replay a dataset into the sensor topic, labels kept aside
+  eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
+          [--skab-dir DIR] [--window-ms N]   evaluate the baseline scorer`;
+
+const OPTIONS = {
+  config: { type: 'string' }, out: { type: 'string' }, brokers: { type: 'string' }, prefix: { type: 'string' },
+  scenario: { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' }, hours: { type: 'string' }, speed: { type: 'string' },
+  csv: { type: 'string' }, skab: { type: 'string' }, asset: { type: 'string' }, plant: { type: 'string' }, 'time-column': { type: 'string' },
+  'shift-to': { type: 'string' }, labels: { type: 'string' },
+  suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' },
+} as const;
+
+class UsageError extends Error {}
+
+const num = (v: string | undefined, name: string, dflt: number): number => {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(v)}`);
+  return x;
+};
+const time = (v: string, name: string): number => {
+  const t = v === 'now' ? Date.now() : Date.parse(v);
+  if (!Number.isFinite(t)) throw new UsageError(`--${name} must be an ISO time or "now", got ${JSON.stringify(v)}`);
+  return t;
+};
+const topicsOf = (prefix: string) => ({ sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes` });
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'start', ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string' }, out: { type: 'string' }, brokers: { type: 'string' }, from: { type: 'string' },
-      minutes: { type: 'string' }, assets: { type: 'string' }, seed: { type: 'string' }, prefix: { type: 'string' },
-    },
-    strict: true,
-  });
+  let values: Partial<Record<keyof typeof OPTIONS, string>>;
+  try {
+    values = parseArgs({ args: rest, options: OPTIONS, strict: true }).values as typeof values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await run(cmd, values);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ScenarioError) { process.stderr.write(`${e.message}\n`); return 2; }
+    throw e;
+  }
+}
 
+async function run(cmd: string, values: Partial<Record<keyof typeof OPTIONS, string>>): Promise<number> {
   if (cmd === 'start') {
     let cfg: Config;
     try {
@@ -60,26 +104,79 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (cmd === 'sim') {
-    if (!values.brokers) { process.stderr.write(`--brokers is required\n${USAGE}\n`); return 2; }
-    const logger = pino({ level: 'warn' });
-    const prefix = values.prefix ?? 'tributary';
-    const from = values.from ? Date.parse(values.from) : Date.now() - 3_600_000;
-    const minutes = Number(values.minutes ?? 60);
-    const assets = Number(values.assets ?? 3);
-    if (!Number.isFinite(from) || !Number.isFinite(minutes) || !Number.isInteger(assets)) { process.stderr.write(`${USAGE}\n`); return 2; }
-    const to = from + minutes * 60_000;
-    const recs = generate({
-      seed: Number(values.seed ?? 7), assets, sampleMs: 1000,
-      fault: assets > 1 ? { asset: 1, onsetMs: from + (to - from) / 3, fullMs: to } : null,
-    }, from, to);
-    const p = await createRecordProducer(values.brokers.split(','), logger);
-    for (const [m, list] of Object.entries(recs) as Array<[string, Array<{ asset?: string }>]>) {
-      for (let i = 0; i < list.length; i += 500) {
-        await p.send(`${prefix}.${m}`, list.slice(i, i + 500).map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) })));
-      }
-      process.stdout.write(`${m}: ${list.length} records\n`);
+    if (!values.brokers === !values.out) throw new UsageError(`give exactly one of --brokers and --out\n${USAGE}`);
+    const scenario = loadScenario(values.scenario ?? 'bearing-wear');
+    const speed = num(values.speed, 'speed', 0);
+    let plan = planOf(scenario, num(values.seed, 'seed', scenario.seed));
+    // To Kafka the default start is "now" (ending now when as fast as possible), so record times are current.
+    const startAt = values.start ? time(values.start, 'start') : values.brokers ? Date.now() - (speed > 0 ? 0 : plan.endMs - plan.startMs) : null;
+    if (startAt !== null) plan = shiftPlan(plan, startAt);
+    const endMs = values.hours ? Math.min(plan.endMs, plan.startMs + num(values.hours, 'hours', 0) * 3_600_000) : plan.endMs;
+    let sink: Sink;
+    if (values.out) sink = jsonlSink(values.out, { 'labels.json': labelsOf(plan), 'scenario.json': { ...scenario, seed: plan.seed, start: new Date(plan.startMs).toISOString() } });
+    else sink = kafkaSink(await createRecordProducer(values.brokers!.split(','), pino({ level: 'warn' })), topicsOf(values.prefix ?? 'tributary'));
+    const bar = progress(`sim ${scenario.name}`);
+    const sent = await pump(stream(plan, 3_600_000, plan.startMs, endMs), sink, {
+      speed, startMs: plan.startMs, onProgress: (t) => bar.update(Math.min(1, (t - plan.startMs) / (endMs - plan.startMs))),
+    });
+    bar.done();
+    await sink.close();
+    const labels = labelsOf(plan);
+    process.stdout.write(`${scenario.name} seed ${plan.seed}: ${sent} records from ${new Date(plan.startMs).toISOString()} to ${new Date(endMs).toISOString()}; ${labels.length} labelled fault(s)\n`);
+    for (const l of labels) process.stdout.write(`  ${l.asset} ${l.fault}${l.channel ? ` (${l.channel})` : ''}: onset ${new Date(l.onsetMs).toISOString()}, ${l.kind === 'equipment' ? 'failure' : 'end'} ${new Date(l.failureMs).toISOString()}\n`);
+    return 0;
+  }
+
+  if (cmd === 'replay') {
+    if (!values.brokers) throw new UsageError(`--brokers is required\n${USAGE}`);
+    if (!values.csv === !values.skab) throw new UsageError(`give exactly one of --csv and --skab\n${USAGE}`);
+    const series: ReplaySeries[] = values.skab ? loadSkab(values.skab)
+      : [readCsv(values.csv!, { asset: values.asset, plant: values.plant, timeColumn: values['time-column'] })];
+    const shiftTo = values['shift-to'] ? time(values['shift-to'], 'shift-to') : null;
+    const deliveries: Delivery[] = series.flatMap((s) => toSamples(s, shiftTo === null ? 0 : shiftTo - s.ts[0]))
+      .map((r) => ({ topic: 'sensors' as const, arrivalMs: r.ts, record: r }))
+      .sort((a, b) => a.arrivalMs - b.arrivalMs);
+    if (values.labels) {
+      writeFileSync(values.labels, `${JSON.stringify(series.map((s) => ({
+        name: s.name, plant: s.plant, asset: s.asset, ts: s.ts.map((t) => t + (shiftTo === null ? 0 : shiftTo - s.ts[0])), labels: s.labels,
+      })))}\n`);
     }
-    await p.close();
+    // The record time is left to the producer (now): a replay of history is not a clock to correct.
+    const sink = kafkaSink(await createRecordProducer(values.brokers.split(','), pino({ level: 'warn' })), topicsOf(values.prefix ?? 'tributary'), { keepTimestamps: false });
+    const chunks: Delivery[][] = [];
+    for (let i = 0; i < deliveries.length; i += 5000) chunks.push(deliveries.slice(i, i + 5000));
+    const bar = progress('replay');
+    const sent = await pump(chunks, sink, { speed: num(values.speed, 'speed', 0), startMs: deliveries[0]?.arrivalMs ?? 0, onProgress: (_, n) => bar.update(n / deliveries.length) });
+    bar.done();
+    await sink.close();
+    process.stdout.write(`replayed ${sent} samples of ${series.length} series (${series.map((s) => s.asset).slice(0, 5).join(', ')}${series.length > 5 ? ', …' : ''})\n`);
+    return 0;
+  }
+
+  if (cmd === 'eval') {
+    const suite = values.suite;
+    if (!suite) throw new UsageError(`--suite is required\n${USAGE}`);
+    const threshold = num(values.threshold, 'threshold', 6);
+    let report: unknown;
+    if (suite === 'skab') {
+      const dir = values['skab-dir'] ?? process.env.SKAB_DIR ?? '../shared/data/skab';
+      const bar = progress('skab');
+      const r = evaluateSkab(dir, { threshold, windowMs: num(values['window-ms'], 'window-ms', 10_000) }, (i, n, name) => bar.update(i / n, name));
+      bar.update(1, 'done');
+      bar.done();
+      process.stdout.write(`SKAB outlier detection, baseline-robustz-1 at threshold ${threshold}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
+      process.stdout.write(`${skabTable(r, `Tributary baseline (robust z ≥ ${threshold})`)}\n`);
+      report = { suite, threshold, f1: r.f1, far: r.far, mar: r.mar, nab: r.nab, testRows: r.testRows, anomalous: r.anomalous, changepoints: r.changepoints, files: r.files };
+    } else {
+      const bar = progress(suite);
+      const rep = runSuite(suite, baselineDetectors(threshold), (d, what) => bar.update(d, what));
+      bar.done();
+      const windows = rep.runs.reduce((a, r) => a + r.windows, 0);
+      process.stdout.write(`${suite}: ${rep.runs.length} runs, ${windows} windows; baseline-robustz-1 at threshold ${threshold}, alert rule 3 windows\n`);
+      process.stdout.write(`${ablationTable(rep.metrics)}\n`);
+      report = rep;
+    }
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
     return 0;
   }
 

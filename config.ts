@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Config } from './schemas/index.js';
+import { loadScenario } from './sim/scenarios.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -22,6 +23,7 @@ export const ENV_VARS: Record<string, { path: string[]; kind: 'string' | 'number
   TRIBUTARY_PORT: { path: ['api', 'port'], kind: 'number' },
   TRIBUTARY_WEBHOOK_URLS: { path: ['webhooks'], kind: 'webhooks' },
   TRIBUTARY_SIM: { path: ['sim', 'enabled'], kind: 'boolean' },
+  TRIBUTARY_SIM_SCENARIO: { path: ['sim', 'scenario'], kind: 'string' },
   TRIBUTARY_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
 };
 
@@ -76,6 +78,13 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
       const at = i.path.join('.') || '(root)';
       const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
       problems.push(`${at}: ${i.message}${keys}`);
+    }
+  }
+  if (parsed.success && parsed.data.sim.scenario) {
+    try {
+      loadScenario(parsed.data.sim.scenario);
+    } catch (e) {
+      problems.push(`sim.scenario: ${(e as Error).message.replace(/\n\s*/g, '; ')}`);
     }
   }
   if (problems.length) throw new ConfigError(problems);

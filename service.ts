@@ -24,7 +24,7 @@ import { startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, type Config, type Modality } from './schemas/index.js';
-import { generate, type PlantOptions } from './sim/index.js';
+import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
 import { latestWindowEnd, openStore, type Store } from './store/index.js';
 
 export interface Service {
@@ -34,7 +34,13 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(cfg: Config, logger: Logger): Promise<Service> {
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  const wallStart = Date.now();
+  const simPlan = (config.sim.enabled ?? config.kafka.brokers.length === 0) ? embeddedPlan(config, wallStart) : null;
+  // A scenario's notes may name their asset only in the text: its alias table joins the configured one.
+  const cfg: Config = simPlan && config.sim.scenario
+    ? { ...config, align: { ...config.align, aliases: { ...aliasTable(simPlan), ...config.align.aliases } } }
+    : config;
   const cleanups: Array<{ name: string; fn: () => Promise<void> | void }> = [];
   let stopping = false;
   const stop = async () => {
@@ -90,8 +96,8 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
       logger.info({ brokers: cfg.kafka.brokers, groupId: cfg.kafka.groupId }, 'consuming');
     }
 
-    if (cfg.sim.enabled ?? !kafkaMode) {
-      const sim = await startEmbeddedSimulator(cfg, store, pipeline, logger.child({ stage: 'sim' }), () => stopping);
+    if (simPlan) {
+      const sim = await startEmbeddedSimulator(cfg, simPlan, wallStart, store, pipeline, logger.child({ stage: 'sim' }), () => stopping);
       cleanups.push({ name: 'simulator', fn: () => sim.stop() });
     }
 
@@ -121,15 +127,18 @@ export async function startService(cfg: Config, logger: Logger): Promise<Service
  * through the same pipeline (partition "embedded"). It replays `backfillMs` of history at `speed`×, then
  * runs in real time; after a restart it resumes after the last stored window.
  */
-async function startEmbeddedSimulator(cfg: Config, store: Store, pipeline: Pipeline, logger: Logger, isStopping: () => boolean) {
-  const wallStart = Date.now();
-  const resumeAt = await latestWindowEnd(store.db);
-  const simStart = Math.max(wallStart - cfg.sim.backfillMs, resumeAt ?? -Infinity);
-  const opts: PlantOptions = {
+function embeddedPlan(cfg: Config, wallStart: number): SimPlan {
+  if (cfg.sim.scenario) return shiftPlan(planOf(loadScenario(cfg.sim.scenario), cfg.sim.seed), wallStart - cfg.sim.backfillMs);
+  return simplePlan({
     seed: cfg.sim.seed, assets: cfg.sim.assets, sampleMs: cfg.sim.sampleMs, imageMs: cfg.align.windowMs, loadCycle: 0.005,
     // One fault: bearing wear on the second asset, starting a third of the way into the backfill.
     fault: cfg.sim.assets > 1 ? { asset: 1, onsetMs: wallStart - (2 * cfg.sim.backfillMs) / 3, fullMs: wallStart - cfg.sim.backfillMs / 6 } : null,
-  };
+  });
+}
+
+async function startEmbeddedSimulator(cfg: Config, plan: SimPlan, wallStart: number, store: Store, pipeline: Pipeline, logger: Logger, isStopping: () => boolean) {
+  const resumeAt = await latestWindowEnd(store.db);
+  const simStart = Math.max(wallStart - cfg.sim.backfillMs, resumeAt ?? -Infinity);
   let cursor = simStart;
   let stopped = false;
   logger.info({ from: new Date(simStart).toISOString(), speed: cfg.sim.speed, assets: cfg.sim.assets }, 'simulator started');
@@ -138,16 +147,21 @@ async function startEmbeddedSimulator(cfg: Config, store: Store, pipeline: Pipel
       const elapsed = Date.now() - wallStart;
       const target = Math.min(Date.now(), simStart + elapsed * cfg.sim.speed);
       if (target > cursor) {
-        const recs = generate(opts, cursor, target);
+        const recs = generate(plan, cursor, target);
         cursor = target;
+        // A scenario's records come as the broker would get them (device clocks, network); the default
+        // plant's as they were measured.
+        const deliveries = cfg.sim.scenario ? deliver(plan, recs) : null;
         for (const m of MODALITIES) {
-          const values = recs[m];
-          if (!values.length) continue;
+          const list = deliveries
+            ? deliveries.filter((d) => d.topic === m).map((d) => ({ v: d.record, ts: d.arrivalMs }))
+            : recs[m].map((v) => ({ v, ts: Date.now() }));
+          if (!list.length) continue;
           const first = await pipeline.nextOffset('embedded', m);
           await pipeline.handle({
             partitionKey: 'embedded', partition: 0, modality: m, topic: `sim.${m}`,
-            messages: values.map((v, i) => ({
-              offset: first + i, key: Buffer.from(v.asset ?? ''), value: Buffer.from(JSON.stringify(v)), timestamp: Date.now(), headers: {},
+            messages: list.map(({ v, ts }, i) => ({
+              offset: first + i, key: Buffer.from((v as { asset?: string }).asset ?? ''), value: Buffer.from(JSON.stringify(v)), timestamp: ts, headers: {},
             })),
           }).catch((e) => logger.error({ err: (e as Error).message }, 'simulated batch failed'));
         }

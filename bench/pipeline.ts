@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { createKafkaIngest, createRecordProducer, drainTopics } from '../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { Config, type Modality } from '../schemas/index.js';
-import { generate } from '../sim/index.js';
+import { generate, simplePlan } from '../sim/index.js';
 import { openStore } from '../store/index.js';
 import { uniqueName, type TestKafka } from '../tests/helpers/kafka.js';
 import { createTestDatabase } from '../tests/helpers/pg.js';
@@ -22,7 +22,7 @@ export async function runPipelineBench(kafka: TestKafka, opts = { assets: 20, mi
   const ingest = createKafkaIngest(cfg.kafka, logger);
   await ingest.ensureTopics();
   const T0 = Date.UTC(2026, 0, 1);
-  const recs = generate({ seed: 1, assets: opts.assets, sampleMs: opts.sampleMs, imageMs: 10_000, noteMs: 600_000 }, T0, T0 + opts.minutes * 60_000);
+  const recs = generate(simplePlan({ seed: 1, assets: opts.assets, sampleMs: opts.sampleMs, imageMs: 10_000, noteMs: 600_000 }), T0, T0 + opts.minutes * 60_000);
   const producer = await createRecordProducer(kafka.brokers, logger);
   const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
   for (const m of ['sensors', 'images', 'notes'] as const) {

@@ -15,9 +15,19 @@ import type { ScoreRow, WindowTuple } from '../schemas/index.js';
 
 export type Features = Record<string, number>;
 export interface RobustParams { [feature: string]: { median: number; scale: number } }
-export interface AssetModelState { reference: Features[]; params: RobustParams | null }
+export interface AssetModelState {
+  reference: Features[];
+  params: RobustParams | null;
+  /** Words of the reference period's notes (sorted), fixed with the params. */
+  vocab?: string[];
+}
 
-export function featuresOf(t: WindowTuple): Features {
+export const NOTE_WORDS_PER_SIGMA = 3;
+
+/** Lower-case words of three letters or more. */
+export const words = (text: string): string[] => text.toLowerCase().match(/[a-z]{3,}/g) ?? [];
+
+export function featuresOf(t: WindowTuple, vocab?: ReadonlySet<string>): Features {
   const f: Features = {};
   for (const [ch, s] of Object.entries(t.channels)) {
     const n = s.v.length;
@@ -31,6 +41,11 @@ export function featuresOf(t: WindowTuple): Features {
     f[`${ch}:std`] = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
   }
   if (t.image?.maxC != null) f['image:max'] = t.image.maxC;
+  if (t.image?.meanC != null) f['image:mean'] = t.image.meanC;
+  if (vocab && t.notes.length) {
+    const novel = new Set(t.notes.flatMap((n) => words(n.text)).filter((w) => !vocab.has(w)));
+    f['notes:novel'] = novel.size;
+  }
   return f;
 }
 
@@ -72,7 +87,16 @@ export function scoreFeatures(f: Features, p: RobustParams): { score: number; co
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
-export interface BaselineOptions { referenceWindows: number; modelVersion: string }
+export interface BaselineOptions {
+  referenceWindows: number;
+  modelVersion: string;
+  /**
+   * Score the notes' novel words too. Off in the service by default: notes do not hold the watermark, so
+   * which window a note reaches can depend on when it is read, and a restarted instance could then score a
+   * window differently; the evaluation harness turns it on to measure what notes add.
+   */
+  noteNovelty?: boolean;
+}
 
 export interface ScoreResult {
   row: ScoreRow;
@@ -80,9 +104,16 @@ export interface ScoreResult {
   fitted: RobustParams | null;
 }
 
+const vocabCache = new WeakMap<string[], Set<string>>();
+function vocabSet(state: AssetModelState): Set<string> {
+  const v = state.vocab ?? [];
+  let set = vocabCache.get(v);
+  if (!set) { set = new Set(v); vocabCache.set(v, set); }
+  return set;
+}
+
 /** Scores one tuple and advances the asset's model state (mutated in place). */
 export function scoreBaseline(t: WindowTuple, state: AssetModelState, opts: BaselineOptions): ScoreResult {
-  const f = featuresOf(t);
   const base = {
     plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision,
     modelVersion: opts.modelVersion, quality: t.quality,
@@ -91,15 +122,21 @@ export function scoreBaseline(t: WindowTuple, state: AssetModelState, opts: Base
   if (!state.params) {
     // Only a window's first emission feeds the fit: an amended revision would count it twice.
     if (t.revision > 0) return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted: null };
-    state.reference.push(f);
+    state.reference.push(featuresOf(t));
+    if (opts.noteNovelty && t.notes.length) {
+      const vocab = new Set(state.vocab);
+      for (const n of t.notes) for (const w of words(n.text)) vocab.add(w);
+      state.vocab = [...vocab].sort();
+    }
     let fitted: RobustParams | null = null;
     if (state.reference.length >= opts.referenceWindows) {
       fitted = fitRobust(state.reference);
+      if (opts.noteNovelty) fitted['notes:novel'] = { median: 0, scale: NOTE_WORDS_PER_SIGMA };
       state.params = fitted;
       state.reference = [];
     }
     return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted };
   }
-  const { score, contributions } = scoreFeatures(f, state.params);
+  const { score, contributions } = scoreFeatures(featuresOf(t, opts.noteNovelty ? vocabSet(state) : undefined), state.params);
   return { row: { ...base, status: 'scored', score, contributions }, fitted: null };
 }

@@ -133,6 +133,11 @@ export const Config = z.strictObject({
     /** Simulated history before now, replayed at `speed`× before the simulator runs in real time. */
     backfillMs: ms(3_600_000),
     speed: z.number().positive().default(60),
+    /**
+     * A scenario (a name in sim/scenarios or a JSON file) to simulate instead of the default plant: its
+     * faults, device clocks and network disturbances, moved to start `backfillMs` before now.
+     */
+    scenario: z.string().min(1).optional(),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,3 +18,4 @@ export * from './records.js';
 export * from './tuple.js';
 export * from './config.js';
 export * from './json-schema.js';
+export * from './scenario.js';

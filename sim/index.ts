@@ -1,2 +1,5 @@
-export { generate, assetName, faultLevel } from './plant.js';
-export type { PlantOptions, SimRecords } from './plant.js';
+export * from './plant.js';
+export * from './scenarios.js';
+export { Rng, key, strHash, uniformAt } from './random.js';
+export * from './replay.js';
+export * from './publish.js';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { skabDir } from '../helpers/skab.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), ...args], {
@@ -31,4 +32,45 @@ test('an unknown command prints the usage and exits 2', () => {
   const r = cli(['frobnicate']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /usage: tributary/);
+});
+
+test('`tributary sim --out` writes the deliveries as JSONL with the ground truth beside', () => {
+  const out = mkdtempSync(join(tmpdir(), 'sim-'));
+  const r = cli(['sim', '--scenario', 'disturbed-bearing-wear', '--seed', '4', '--hours', '0.25', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = readFileSync(join(out, 'records.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { topic: string; ts: number; key: string | null; value: { ts: number } });
+  assert.match(r.stdout, new RegExp(`disturbed-bearing-wear seed 4: ${lines.length} records`));
+  assert.ok(lines.length > 3000);
+  assert.deepEqual(new Set(lines.map((l) => l.topic)), new Set(['sensors', 'images']), 'no notes in the first quarter hour');
+  for (let i = 1; i < lines.length; i++) assert.ok(lines[i].ts >= lines[i - 1].ts, 'arrival order');
+  const labels = JSON.parse(readFileSync(join(out, 'labels.json'), 'utf8')) as Array<{ asset: string; fault: string; seed: number }>;
+  assert.deepEqual(labels.map((l) => [l.asset, l.fault, l.seed]), [['pump-01', 'bearing_wear', 4]]);
+  assert.equal(JSON.parse(readFileSync(join(out, 'scenario.json'), 'utf8')).seed, 4);
+});
+
+test('a bad scenario or suite is a clear error with exit status 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scn-'));
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ name: 'bad', start: 'yesterday', durationH: 0, plants: [] }));
+  const r = cli(['sim', '--scenario', file, '--out', dir]);
+  assert.equal(r.status, 2);
+  for (const want of ['start', 'durationH', 'plants']) assert.match(r.stderr, new RegExp(`  ${want}:`));
+  const e = cli(['eval', '--suite', 'nope']);
+  assert.equal(e.status, 2);
+  assert.match(e.stderr, /unknown suite nope/);
+  const c = cli(['start'], { TRIBUTARY_SIM_SCENARIO: 'no-such-scenario' });
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /sim\.scenario: .*no-such-scenario/);
+});
+
+test('`tributary eval --suite skab` prints the baseline beside the leaderboard and writes JSON', () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'eval-')), 'skab.json');
+  const r = cli(['eval', '--suite', 'skab', '--skab-dir', skabDir(), '--json', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /34 files, 23801 test rows \(12771 anomalous\), 127 changepoints/);
+  assert.match(r.stdout, /Conv-AE +0\.78 +13\.55 +28\.02/);
+  const j = JSON.parse(readFileSync(out, 'utf8')) as { f1: number; far: number; mar: number; nab: Record<string, number> };
+  assert.match(r.stdout, new RegExp(`▶ Tributary baseline .* ${j.f1.toFixed(2)} +${j.far.toFixed(2)} +${j.mar.toFixed(2)}`));
+  assert.ok(j.f1 > 0.3 && j.f1 < 1 && j.far > 0 && j.mar > 0, JSON.stringify(j));
+  assert.deepEqual(Object.keys(j.nab), ['Standard', 'LowFP', 'LowFN']);
 });

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { CommitRequest, IncomingMessage } from '../../ingest/index.js';
 import { createPipeline, type Pipeline } from '../../pipeline.js';
 import { Config, type Modality } from '../../schemas/index.js';
-import { generate } from '../../sim/index.js';
+import { generate, simplePlan } from '../../sim/index.js';
 import { openStore, type Store } from '../../store/index.js';
 
 const W = 10_000;
@@ -20,7 +20,7 @@ const cfg = Config.parse({
   alerts: { threshold: 3, openAfter: 2 },
 });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
-const data = generate({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } }, T0, T0 + 150_000);
+const data = generate(simplePlan({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } }), T0, T0 + 150_000);
 const msgs = (xs: Array<{ asset?: string }>, from = 0): IncomingMessage[] =>
   xs.map((x, i) => ({ offset: from + i, key: Buffer.from(x.asset ?? ''), value: Buffer.from(JSON.stringify(x)), timestamp: 0, headers: {} }));
 const S = msgs(data.sensors);
