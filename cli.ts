@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
-import { ablationTable, baselineDetectors, evaluateSkab, progress, runSuite, skabTable } from './eval/index.js';
+import { ablationTable, baselineDetectors, evaluateSkab, progress, runEndToEnd, runSuite, skabTable, table, type DetectorMetrics } from './eval/index.js';
 import { createRecordProducer } from './ingest/index.js';
 import { jsonSchemas, type Config } from './schemas/index.js';
 import { startService } from './service.js';
 import {
-  jsonlSink, kafkaSink, labelsOf, loadScenario, loadSkab, planOf, pump, readCsv, ScenarioError, shiftPlan, stream, toSamples,
+  jsonlSink, kafkaSink, labelsOf, loadScenario, loadSkab, loadSuite, planOf, pump, readCsv, ScenarioError, shiftPlan, stream, toSamples,
   type Delivery, type ReplaySeries, type Sink,
 } from './sim/index.js';
 
@@ -32,7 +32,10 @@ const USAGE = `usage: tributary <command> [options]
           [--prefix tributary] [--speed N] [--shift-to ISO|now] [--labels FILE]
                                           replay a dataset into the sensor topic, labels kept aside
   eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
-          [--skab-dir DIR] [--window-ms N]   evaluate the baseline scorer`;
+          [--skab-dir DIR] [--window-ms N]  evaluate the baseline scorer (in-process)
+  eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
+                                          the same through Kafka and the database, beside the
+                                          in-process run on the same plan`;
 
 const OPTIONS = {
   config: { type: 'string' }, out: { type: 'string' }, brokers: { type: 'string' }, prefix: { type: 'string' },
@@ -40,9 +43,11 @@ const OPTIONS = {
   csv: { type: 'string' }, skab: { type: 'string' }, asset: { type: 'string' }, plant: { type: 'string' }, 'time-column': { type: 'string' },
   'shift-to': { type: 'string' }, labels: { type: 'string' },
   suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' },
+  e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
+type Values = Partial<Record<Exclude<keyof typeof OPTIONS, 'e2e'>, string>> & { e2e?: boolean };
 
 const num = (v: string | undefined, name: string, dflt: number): number => {
   if (v === undefined) return dflt;
@@ -59,7 +64,7 @@ const topicsOf = (prefix: string) => ({ sensors: `${prefix}.sensors`, images: `$
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'start', ...rest] = argv;
-  let values: Partial<Record<keyof typeof OPTIONS, string>>;
+  let values: Values;
   try {
     values = parseArgs({ args: rest, options: OPTIONS, strict: true }).values as typeof values;
   } catch (e) {
@@ -74,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function run(cmd: string, values: Partial<Record<keyof typeof OPTIONS, string>>): Promise<number> {
+async function run(cmd: string, values: Values): Promise<number> {
   if (cmd === 'start') {
     let cfg: Config;
     try {
@@ -155,9 +160,27 @@ async function run(cmd: string, values: Partial<Record<keyof typeof OPTIONS, str
 
   if (cmd === 'eval') {
     const suite = values.suite;
-    if (!suite) throw new UsageError(`--suite is required\n${USAGE}`);
     const threshold = num(values.threshold, 'threshold', 6);
     let report: unknown;
+    if (values.e2e) {
+      if (!values.brokers) throw new UsageError(`--e2e needs --brokers\n${USAGE}`);
+      if (!suite === !values.scenario || suite === 'skab') throw new UsageError(`--e2e needs one of --suite sim-… and --scenario\n${USAGE}`);
+      const runs = suite ? loadSuite(suite) : [{ scenario: loadScenario(values.scenario!), seed: num(values.seed, 'seed', 101), split: 'test' as const }];
+      const logger = pino({ level: 'warn' });
+      const rows: Array<Array<string | number>> = [];
+      const results = [];
+      for (const r of runs) {
+        const res = await runEndToEnd(r, { brokers: values.brokers.split(','), databaseUrl: values['database-url'], threshold, onProgress: (w) => process.stderr.write(`${r.scenario.name}#${r.seed}: ${w}\n`) }, logger);
+        results.push({ run: `${r.scenario.name}#${r.seed}`, ...res });
+        const row = (how: string, m: DetectorMetrics) => [`${r.scenario.name}#${r.seed}`, how, m.windows, m.aucRoc.toFixed(3), m.aucPr.toFixed(3), (100 * m.far).toFixed(2), (100 * m.mar).toFixed(2), `${m.faultsDetected}/${m.faults}`];
+        rows.push(row('in-process', res.inProcess), row('Kafka + database', res.endToEnd));
+        process.stdout.write(`${r.scenario.name}#${r.seed}: ${res.published} records published; ${res.identical}/${res.compared} windows scored identically\n`);
+      }
+      process.stdout.write(`${table(['run', 'path', 'windows', 'AUC-ROC', 'AUC-PR', 'FAR %', 'MAR %', 'detected'], rows)}\n`);
+      if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+      return 0;
+    }
+    if (!suite) throw new UsageError(`--suite is required\n${USAGE}`);
     if (suite === 'skab') {
       const dir = values['skab-dir'] ?? process.env.SKAB_DIR ?? '../shared/data/skab';
       const bar = progress('skab');

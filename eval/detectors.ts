@@ -31,7 +31,7 @@ const ALL: readonly Modality[] = ['sensors', 'images', 'notes'];
  * The foundation's baseline scorer (robust z) with its note-novelty feature on, optionally restricted to some modalities (trained and
  * scored on those only) or with modalities removed at test time only (trained on everything).
  */
-export function baselineDetector(name: string, o: { referenceWindows: number; threshold: number; use?: readonly Modality[]; removeAtTest?: readonly Modality[] }): Detector {
+export function baselineDetector(name: string, o: { referenceWindows: number; threshold: number; use?: readonly Modality[]; removeAtTest?: readonly Modality[]; noteNovelty?: boolean }): Detector {
   const states = new Map<string, AssetModelState>();
   const unused = ALL.filter((m) => !(o.use ?? ALL).includes(m));
   return {
@@ -42,7 +42,7 @@ export function baselineDetector(name: string, o: { referenceWindows: number; th
       if (!st) states.set(t.asset, (st = { reference: [], params: null }));
       const fitted = st.params !== null;
       const input = withoutModalities(t, fitted ? [...unused, ...(o.removeAtTest ?? [])] : unused);
-      const { row } = scoreBaseline(input, st, { referenceWindows: o.referenceWindows, modelVersion: name, noteNovelty: true });
+      const { row } = scoreBaseline(input, st, { referenceWindows: o.referenceWindows, modelVersion: name, noteNovelty: o.noteNovelty ?? true });
       return { score: row.status === 'scored' ? row.score : null, contributions: row.contributions };
     },
   };

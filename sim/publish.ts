@@ -26,8 +26,14 @@ export function kafkaSink(p: ProducerLike, topics: Record<Topic, string>, o: { k
         const key = (d.record as { asset?: string }).asset ?? null;
         by.get(d.topic)!.push(o.keepTimestamps === false ? { key, value: JSON.stringify(d.record) } : { key, value: JSON.stringify(d.record), timestamp: d.arrivalMs });
       }
+      // Requests stay well under the broker's default 1 MiB message-batch limit (thermal frames are ~4 KB).
       for (const [topic, recs] of by) {
-        for (let i = 0; i < recs.length; i += 1000) await p.send(topics[topic], recs.slice(i, i + 1000));
+        let from = 0, bytes = 0;
+        for (let i = 0; i < recs.length; i++) {
+          bytes += recs[i].value.length + 64;
+          if (bytes > 512 * 1024 || i - from >= 2000) { await p.send(topics[topic], recs.slice(from, i)); from = i; bytes = recs[i].value.length + 64; }
+        }
+        if (from < recs.length) await p.send(topics[topic], recs.slice(from));
       }
     },
     close: () => p.close(),
