@@ -16,17 +16,17 @@
  */
 import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
-import { evaluate, initialRuleState, type RuleState } from './alerts/index.js';
+import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
 import { scoreBaseline, type AssetModelState } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
-import { MODALITIES, type AlertEvent, type Config, type Modality, type WindowTuple } from './schemas/index.js';
-import { emptyBatch, loadCheckpoint, writeBatch, type Db } from './store/index.js';
-import { createHash } from 'node:crypto';
+import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type WindowTuple } from './schemas/index.js';
+import { emptyBatch, eventIdOf, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 interface Checkpoint {
   align: AlignSnapshot;
   models: Record<string, AssetModelState>;
-  rules: Record<string, RuleState>;
+  /** Per asset: rule id → the rule engine's state. */
+  rules: Record<string, AssetRuleStates>;
   processed: Partial<Record<Modality, number>>;
 }
 
@@ -66,6 +66,8 @@ export interface PipelineDeps {
   onDurable?: (summary: BatchSummary) => void;
   /** Stops retries of a failing write when the service shuts down. */
   isStopping?: () => boolean;
+  /** The alert rules in force (configuration and API); default: the configured ones. */
+  rules?: () => AlertRule[];
   /** Reports counts (to Prometheus metrics). */
   report?: { batch(s: BatchSummary & { modality: Modality }): void };
 }
@@ -82,6 +84,7 @@ export interface Pipeline {
   forget(partitions: number[]): void;
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
+  streamStates(): ReturnType<WindowOperator['streamStates']>;
 }
 
 /**
@@ -133,11 +136,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  function eventOf(type: AlertEvent['type'], alert: AlertEvent['data'], windowMs: number): AlertEvent {
-    // The event time is the window's, not the wall clock's, so a replay produces the identical payload.
-    const t = type === 'alert.opened' ? alert.lastWindow : alert.resolvedWindow ?? alert.lastWindow;
-    return { type, timestamp: new Date(t + windowMs).toISOString(), data: alert };
-  }
+  const EVENT: Record<string, AlertEventType | null> = { opened: 'alert.opened', escalated: 'alert.escalated', resolved: 'alert.resolved', updated: null };
+  const rules = (): AlertRule[] => deps.rules?.() ?? configuredRules(cfg.alerts);
 
   // Batches of one partition number (from any of the three topics) share state: one at a time, in order.
   const locks = new Map<string, Promise<unknown>>();
@@ -216,18 +216,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       out.scores.push(row);
       if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
       // Alert rules count windows as they first fire; an amended revision corrects the stored score only.
-      const decision = t.revision === 0 ? evaluate(row, (s.rules[t.asset] ??= initialRuleState()), cfg.alerts) : null;
-      if (!decision) continue;
-      out.alerts.push(decision.alert);
-      if (decision.kind === 'updated') continue;
-      if (decision.kind === 'opened') alertsOpened++;
-      const event = eventOf(decision.kind === 'opened' ? 'alert.opened' : 'alert.resolved', decision.alert, cfg.align.windowMs);
-      const eventId = `evt_${createHash('sha256').update(`${decision.alert.id}:${event.type}`).digest('hex').slice(0, 26)}`;
-      for (const w of cfg.webhooks) out.outbox.push({ eventId, endpointUrl: w.url, event });
+      if (t.revision !== 0) continue;
+      // A checkpoint from before rule sets (one state per asset) starts the asset's rules afresh.
+      let states = s.rules[t.asset];
+      if (!states || 'above' in states) states = s.rules[t.asset] = {};
+      for (const d of evaluateRules(row, states, rules(), { publicUrl: cfg.alerts.publicUrl, notes: t.notes })) {
+        const type = EVENT[d.kind];
+        if (d.kind === 'opened') alertsOpened++;
+        // Event ids and times come from the decision and its window, so a replay writes nothing new.
+        out.alerts.push({
+          alert: d.alert, type, by: `rule:${d.alert.rule}`,
+          eventId: type ? eventIdOf(d.alert.id, type, type === 'alert.escalated' ? d.alert.severity : '') : null,
+          at: (d.kind === 'resolved' ? d.alert.resolvedWindow ?? d.alert.lastWindow : d.alert.lastWindow) + t.slideMs,
+        });
+      }
     }
     out.tuples = tuples;
-    // An alert opened and updated in the same batch is written once, in its latest state.
-    out.alerts = [...new Map(out.alerts.map((a) => [a.id, a])).values()];
 
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
     out.checkpoint = {
@@ -272,5 +276,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     async nextOffset(key, modality) { return ((await stateOf(key)).processed[modality] ?? -1) + 1; },
     forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
     clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
+    streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
   };
 }

@@ -20,12 +20,12 @@
  */
 import type { Logger } from 'pino';
 import { buildApi, createMetrics } from './api/index.js';
-import { startDeliveryWorker } from './alerts/index.js';
+import { configuredRules, startAlertJobs, startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
-import { latestWindowEnd, openStore, type Store } from './store/index.js';
+import { latestWindowEnd, openStore, syncConfigEndpoints, syncConfigRules, type Store } from './store/index.js';
 
 export interface Service {
   store: Store;
@@ -64,8 +64,19 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       cleanups.push({ name: 'policies', fn: () => clearInterval(t) });
     }
 
+    // Configured endpoints and rules join those made through the API.
+    await syncConfigEndpoints(store.db, cfg.webhooks);
+    await syncConfigRules(store.db, cfg.alerts.rules.length ? cfg.alerts.rules : configuredRules(cfg.alerts));
     const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }));
     cleanups.push({ name: 'webhooks', fn: () => delivery.stop() });
+    let pipelineRef: Pipeline | null = null;
+    const jobs = startAlertJobs({
+      db: store.db, cfg, logger: logger.child({ stage: 'alerts' }),
+      streams: () => pipelineRef?.streamStates() ?? [], clocks: () => pipelineRef?.clockStates() ?? [],
+      onChange: () => delivery.wake(),
+    });
+    await jobs.refreshRules();
+    cleanups.push({ name: 'alert jobs', fn: () => jobs.stop() });
 
     const kafkaMode = cfg.kafka.brokers.length > 0;
     const ingest: KafkaIngest | null = kafkaMode ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' })) : null;
@@ -78,7 +89,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,
+      rules: () => jobs.rules(),
     });
+    pipelineRef = pipeline;
     metrics.watchClocks(() => pipeline.clockStates());
 
     if (ingest) {
@@ -103,6 +116,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
     const api = await buildApi({
       db: store.db,
+      alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
       metrics,
       threshold: cfg.alerts.threshold,
       readiness: {

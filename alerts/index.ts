@@ -1,4 +1,5 @@
-export { evaluate, initialRuleState, alertId, RULE } from './rules.js';
-export type { RuleState, AlertDecision } from './rules.js';
-export { startDeliveryWorker, sign, backoffMs } from './webhooks.js';
-export type { DeliveryWorker } from './webhooks.js';
+export * from './rules.js';
+export * from './lifecycle.js';
+export * from './quality.js';
+export { startDeliveryWorker, sign, retryDelayMs, isPrivateAddress, type DeliveryWorker, type Clock } from './webhooks.js';
+export { startAlertJobs, type AlertJobs } from './jobs.js';

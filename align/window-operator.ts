@@ -260,6 +260,12 @@ export class WindowOperator {
     return out;
   }
 
+  /** When each asset's sensor and camera streams were last heard from (processing time; null: never). */
+  streamStates(): Array<{ plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }> {
+    const seen = (s: StreamWm | undefined) => (s && Number.isFinite(s.maxTs) ? s.lastSeenAt : null);
+    return [...this.assets].map(([asset, a]) => ({ plant: a.plant, asset, sensorsLastSeen: seen(a.streams.sensors), imagesLastSeen: seen(a.streams.images) }));
+  }
+
   openWindows(): number {
     let n = 0;
     for (const a of this.assets.values()) n += a.windows.size;

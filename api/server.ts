@@ -4,11 +4,14 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AnomaliesQuery } from '../schemas/index.js';
-import { InvalidCursorError, queryAnomalies, queryAnomalyBuckets, type Queryable } from '../store/index.js';
+import { InvalidCursorError, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
+import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
 import type { Metrics } from './metrics.js';
 
 export interface ApiDeps {
-  db: Queryable;
+  db: Db;
+  /** Alert and webhook routes (absent: not served). */
+  alerts?: AlertApiDeps;
   /** Readiness checks by name: each answers true when that dependency is usable. */
   readiness: Record<string, () => boolean | Promise<boolean>>;
   metrics?: Metrics;
@@ -84,6 +87,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       throw e;
     }
   });
+
+  if (deps.alerts) registerAlertRoutes(app, deps.db, deps.alerts);
 
   return app;
 }

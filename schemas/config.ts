@@ -7,6 +7,42 @@ import { z } from 'zod';
 const ms = (d: number) => z.number().int().min(0).default(d);
 const topic = (d: string) => z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/).default(d);
 
+/** Which events an endpoint receives (empty or absent: all). */
+export const WebhookFilters = z.strictObject({
+  plants: z.array(z.string().min(1)).optional(),
+  /** Asset ids or patterns with `*` (e.g. `pump-*`). */
+  assets: z.array(z.string().min(1)).optional(),
+  minSeverity: z.enum(['warning', 'major', 'critical']).optional(),
+  eventTypes: z.array(z.string().regex(/^[a-z_]+\.[a-z_]+$/)).optional(),
+});
+export type WebhookFilters = z.infer<typeof WebhookFilters>;
+
+/**
+ * An alert rule: open when the score is ≥ openAbove in openK of the last openN windows; resolve after
+ * closeM consecutive windows below closeBelow (hysteresis: between the two counts as neither); then no
+ * new alert for cooldownWindows windows. Severity: warning, raised to major / critical by score or by how
+ * many windows the alert has been anomalous.
+ */
+export const AlertRule = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'lower-case letters, digits, _ . -'),
+  description: z.string().default(''),
+  plants: z.array(z.string().min(1)).default([]),
+  assets: z.array(z.string().min(1)).default([]),
+  openAbove: z.number().finite(),
+  openK: z.number().int().min(1).default(3),
+  openN: z.number().int().min(1).default(3),
+  closeBelow: z.number().finite(),
+  closeM: z.number().int().min(1).default(6),
+  cooldownWindows: z.number().int().min(0).default(0),
+  severity: z.strictObject({
+    major: z.strictObject({ above: z.number().finite().optional(), windows: z.number().int().min(1).optional() }).default({}),
+    critical: z.strictObject({ above: z.number().finite().optional(), windows: z.number().int().min(1).optional() }).default({}),
+  }).prefault({}),
+  enabled: z.boolean().default(true),
+}).refine((r) => r.openN >= r.openK, { message: 'openN must be ≥ openK', path: ['openN'] })
+  .refine((r) => r.closeBelow <= r.openAbove, { message: 'closeBelow must be ≤ openAbove', path: ['closeBelow'] });
+export type AlertRule = z.output<typeof AlertRule>;
+
 export const Config = z.strictObject({
   kafka: z.strictObject({
     /** Empty: no Kafka; the built-in simulator feeds the pipeline in-process. */
@@ -101,24 +137,47 @@ export const Config = z.strictObject({
     modelVersion: z.string().min(1).default('baseline-robustz-1'),
   }).prefault({}),
   alerts: z.strictObject({
-    /** Score (max robust z over channels) above which a window counts as anomalous. */
+    /**
+     * The default rule (id `default`), used when `rules` is empty: open after `openAfter` consecutive
+     * windows with a score ≥ threshold (the model's score: the anomaly probability once a calibrated model
+     * is active, the largest robust z for the baseline), resolve after `resolveAfter` windows below it.
+     */
     threshold: z.number().positive().default(6),
-    /** Consecutive anomalous windows that open an alert. */
     openAfter: z.number().int().min(1).default(3),
-    /** Consecutive normal windows that resolve it. */
     resolveAfter: z.number().int().min(1).default(6),
+    /** Rules per plant and asset pattern; more can be added through the API. */
+    rules: z.array(AlertRule).default([]),
+    /** Data-quality alerts: a stream silent this long (processing time) opens `dq:sensors-silent` / `dq:camera-silent`. */
+    silentAfterMs: ms(600_000),
+    /** A device whose clock uncertainty exceeds this opens `dq:clock-uncertain` (0: off). */
+    clockUncertaintyMs: z.number().min(0).default(2_000),
+    /** An alert nobody acknowledged for this long is escalated once (0: never). */
+    escalateUnacknowledgedMs: z.number().int().min(0).default(3_600_000),
+    /** How often snoozes, escalations and data quality are checked. */
+    checkEveryMs: ms(15_000),
+    /** Base of the timeline link in alert payloads (this service's public URL). */
+    publicUrl: z.url().default('http://127.0.0.1:8080'),
   }).prefault({}),
   webhooks: z.array(z.strictObject({
     url: z.url({ protocol: /^https?$/ }),
     /** Standard Webhooks secret ("whsec_" + base64); unsigned deliveries without it. */
     secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'whsec_<base64>').optional(),
+    filters: WebhookFilters.optional(),
   })).default([]),
   delivery: z.strictObject({
-    maxAttempts: z.number().int().min(1).default(12),
-    initialBackoffMs: ms(1_000),
-    maxBackoffMs: ms(3_600_000),
+    /**
+     * Waits after each failed attempt (ms, ±20 % jitter): the default is Svix's schedule, 5 s, 5 min,
+     * 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 27 hours. Then the message fails.
+     */
+    schedule: z.array(z.number().int().min(0)).min(1).default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
+    /** A Retry-After (429/503) longer than this is capped to it. */
+    maxRetryAfterMs: ms(3_600_000),
+    /** An endpoint failing continuously this long is disabled. */
+    disableAfterMs: ms(5 * 86_400_000),
     timeoutMs: z.number().int().min(100).default(10_000),
     pollMs: z.number().int().min(10).default(1_000),
+    /** Deliver to loopback and private addresses (off: refused, against SSRF). */
+    allowPrivateNetworks: z.boolean().default(false),
   }).prefault({}),
   api: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),

@@ -19,3 +19,4 @@ export * from './tuple.js';
 export * from './config.js';
 export * from './json-schema.js';
 export * from './scenario.js';
+export * from './api.js';

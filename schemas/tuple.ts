@@ -92,28 +92,61 @@ export const ScoreRow = z.object({
 });
 export type ScoreRow = z.infer<typeof ScoreRow>;
 
-export const AlertState = z.enum(['open', 'resolved']);
+export const Severity = z.enum(['warning', 'major', 'critical']);
+export type Severity = z.infer<typeof Severity>;
+export const SEVERITY_RANK: Record<Severity, number> = { warning: 0, major: 1, critical: 2 };
+
+/** open → acknowledged → resolved (by its rule, or by a person); a snooze silences notifications until a time. */
+export const AlertState = z.enum(['open', 'acknowledged', 'resolved']);
+export type AlertState = z.infer<typeof AlertState>;
+
 export const Alert = z.object({
   id: z.string(),
   plant: z.string(),
   asset: z.string(),
+  /** The rule's id; data-quality rules are `dq:…`. */
   rule: z.string(),
+  kind: z.enum(['anomaly', 'data_quality']),
   state: AlertState,
-  /** Start of the first window of the run that opened the alert. */
+  severity: Severity,
+  /** Start of the first anomalous window of the run that opened the alert (data quality: when it began). */
   openedWindow: z.number(),
   lastWindow: z.number(),
   resolvedWindow: z.number().nullable(),
   peakScore: z.number(),
   modelVersion: z.string(),
+  /** Share of the peak score per channel (`image` and `notes` count as channels). */
   contributions: z.record(z.string(), z.number()),
+  topModality: z.enum(['sensors', 'images', 'notes']).nullable(),
+  topChannel: z.string().nullable(),
+  /** Operators' notes in the windows that opened the alert. */
+  notes: z.array(z.object({ ts: z.number(), author: z.string(), text: z.string() })),
+  acknowledgedBy: z.string().nullable(),
+  acknowledgedAt: z.number().nullable(),
+  snoozedUntil: z.number().nullable(),
+  /** null: resolved by its rule. */
+  resolvedBy: z.string().nullable(),
+  /** Data-quality alerts: what is wrong. */
+  reason: z.string().nullable(),
+  links: z.object({ timeline: z.string() }),
 });
 export type Alert = z.infer<typeof Alert>;
 
-/** The JSON body POSTed to webhook endpoints. */
+export const ALERT_EVENT_TYPES = [
+  'alert.opened', 'alert.escalated', 'alert.acknowledged', 'alert.snoozed', 'alert.snooze_expired', 'alert.resolved',
+  'alert.feedback', 'webhook.test',
+] as const;
+export const AlertEventType = z.enum(ALERT_EVENT_TYPES);
+export type AlertEventType = z.infer<typeof AlertEventType>;
+
+/** The JSON body POSTed to webhook endpoints (Standard Webhooks: type, timestamp, data). */
 export const AlertEvent = z.object({
-  type: z.enum(['alert.opened', 'alert.resolved']),
+  type: AlertEventType,
   timestamp: z.string(),
   data: Alert,
+  /** Who caused it: `rule:<id>` for the rule engine, the person for an action. */
+  by: z.string(),
+  comment: z.string().nullable(),
 });
 export type AlertEvent = z.infer<typeof AlertEvent>;
 

@@ -5,12 +5,12 @@
  * The checkpoint row commits with the effects it describes.
  */
 import { createHash } from 'node:crypto';
-import type { Alert, AlertEvent, ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
+import type { ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
+import { writeAlertChanges, type AlertChange } from './alerts.js';
 import type { Queryable } from './db.js';
 
 export interface LateRecord { key: string; modality: string; plant: string; asset: string | null; reason: string; value: unknown }
 export interface DeadLetterRow { key: string; source: string; code: string; reason: string; value: Uint8Array | null }
-export interface OutboxRow { eventId: string; endpointUrl: string; event: AlertEvent }
 export interface ModelParamsRow { modelVersion: string; asset: string; kind: string; params: unknown; referenceTo: number }
 
 export interface BatchWrite {
@@ -20,14 +20,14 @@ export interface BatchWrite {
   notes: OperatorNote[];
   late: LateRecord[];
   deadLetters: DeadLetterRow[];
-  alerts: Alert[];
-  outbox: OutboxRow[];
+  /** The rule engine's decisions: alert rows, their events and (fanned out to endpoints) outbox rows. */
+  alerts: AlertChange[];
   modelParams: ModelParamsRow[];
   checkpoint: { partitionKey: string; state: unknown } | null;
 }
 
 export const emptyBatch = (): BatchWrite => ({
-  tuples: [], scores: [], images: [], notes: [], late: [], deadLetters: [], alerts: [], outbox: [], modelParams: [], checkpoint: null,
+  tuples: [], scores: [], images: [], notes: [], late: [], deadLetters: [], alerts: [], modelParams: [], checkpoint: null,
 });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -39,7 +39,7 @@ type Columns = Record<string, string>;
  * One statement for all rows: INSERT … SELECT FROM jsonb_to_recordset($1), so the batch costs one round
  * trip per table whatever its size. `onConflict` makes the write idempotent.
  */
-async function insertRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string): Promise<void> {
+export async function insertRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string): Promise<void> {
   if (rows.length === 0) return;
   const names = Object.keys(columns);
   const decoded = names.map((n) => (columns[n] === 'bytea' ? `decode(${n}, 'base64')` : n));
@@ -62,11 +62,6 @@ const IMAGES: Columns = {
 const NOTES: Columns = { id: 'text', plant: 'text', asset: 'text', author: 'text', ts: 'timestamptz', text: 'text' };
 const LATE: Columns = { record_key: 'text', modality: 'text', plant: 'text', asset: 'text', reason: 'text', value: 'jsonb' };
 const DEAD: Columns = { record_key: 'text', source: 'text', code: 'text', reason: 'text', value: 'bytea' };
-const ALERTS: Columns = {
-  id: 'text', plant: 'text', asset: 'text', rule: 'text', state: 'text', opened_window: 'timestamptz', last_window: 'timestamptz',
-  resolved_window: 'timestamptz', peak_score: 'float8', model_version: 'text', contributions: 'jsonb',
-};
-const OUTBOX: Columns = { event_id: 'text', endpoint_url: 'text', event_type: 'text', payload: 'jsonb' };
 const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'text', params: 'jsonb', reference_to: 'timestamptz' };
 
 export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
@@ -106,17 +101,7 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     value: d.value ? Buffer.from(d.value).toString('base64') : null,
   })), 'ON CONFLICT DO NOTHING');
 
-  await insertRows(tx, 'alerts', ALERTS, b.alerts.map((a) => ({
-    id: a.id, plant: a.plant, asset: a.asset, rule: a.rule, state: a.state, opened_window: iso(a.openedWindow),
-    last_window: iso(a.lastWindow), resolved_window: iso(a.resolvedWindow), peak_score: a.peakScore,
-    model_version: a.modelVersion, contributions: a.contributions,
-  })), `ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, last_window = EXCLUDED.last_window,
-      resolved_window = EXCLUDED.resolved_window, peak_score = EXCLUDED.peak_score,
-      contributions = EXCLUDED.contributions, updated_at = now()`);
-
-  await insertRows(tx, 'webhook_outbox', OUTBOX, b.outbox.map((o) => ({
-    event_id: o.eventId, endpoint_url: o.endpointUrl, event_type: o.event.type, payload: o.event,
-  })), 'ON CONFLICT DO NOTHING');
+  await writeAlertChanges(tx, b.alerts);
 
   await insertRows(tx, 'model_params', MODEL_PARAMS, b.modelParams.map((m) => ({
     model_version: m.modelVersion, asset: m.asset, kind: m.kind, params: m.params, reference_to: iso(m.referenceTo),

@@ -163,6 +163,84 @@ ALTER TABLE scores DROP CONSTRAINT scores_pkey;
 ALTER TABLE scores ADD PRIMARY KEY (asset, window_start, model_version, revision);
 `,
   },
+  {
+    id: 3,
+    name: 'alert lifecycle and webhook endpoints',
+    // Alerts: acknowledged state, severity, snooze, data-quality kind; the document holds what the rule
+    // engine decided, the columns what people did. Every transition is an event. Endpoints move from the
+    // configuration into a table (the API manages them); deliveries point at them and log each attempt.
+    sql: `
+ALTER TABLE alerts DROP CONSTRAINT alerts_state_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_state_check CHECK (state IN ('open', 'acknowledged', 'resolved'));
+ALTER TABLE alerts ADD COLUMN kind text NOT NULL DEFAULT 'anomaly';
+ALTER TABLE alerts ADD COLUMN severity text NOT NULL DEFAULT 'warning';
+ALTER TABLE alerts ADD COLUMN acknowledged_by text;
+ALTER TABLE alerts ADD COLUMN acknowledged_at timestamptz;
+ALTER TABLE alerts ADD COLUMN snoozed_until timestamptz;
+ALTER TABLE alerts ADD COLUMN resolved_by text;
+ALTER TABLE alerts ADD COLUMN unack_escalated boolean NOT NULL DEFAULT false;
+ALTER TABLE alerts ADD COLUMN doc jsonb;
+DROP INDEX alerts_one_open;
+CREATE UNIQUE INDEX alerts_one_active ON alerts (asset, rule) WHERE state <> 'resolved';
+CREATE INDEX alerts_recent ON alerts (created_at DESC, id);
+CREATE TABLE alert_events (
+  event_id text PRIMARY KEY,
+  alert_id text NOT NULL,
+  type     text NOT NULL,
+  at       timestamptz NOT NULL DEFAULT now(),
+  by       text NOT NULL,
+  comment  text,
+  data     jsonb NOT NULL
+);
+CREATE INDEX alert_events_alert ON alert_events (alert_id, at);
+CREATE TABLE alert_feedback (
+  id           bigserial PRIMARY KEY,
+  alert_id     text NOT NULL,
+  at           timestamptz NOT NULL DEFAULT now(),
+  by           text NOT NULL,
+  label        text NOT NULL CHECK (label IN ('true_positive', 'false_positive')),
+  failure_mode text,
+  comment      text
+);
+CREATE INDEX alert_feedback_alert ON alert_feedback (alert_id);
+CREATE TABLE alert_rules (
+  id         text PRIMARY KEY,
+  rule       jsonb NOT NULL,
+  source     text NOT NULL CHECK (source IN ('config', 'api')),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE webhook_endpoints (
+  id              text PRIMARY KEY,
+  url             text NOT NULL,
+  description     text NOT NULL DEFAULT '',
+  secrets         jsonb NOT NULL DEFAULT '[]',
+  filters         jsonb NOT NULL DEFAULT '{}',
+  enabled         boolean NOT NULL DEFAULT true,
+  disabled_reason text,
+  failing_since   timestamptz,
+  source          text NOT NULL CHECK (source IN ('config', 'api')),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE webhook_outbox ADD COLUMN endpoint_id text;
+UPDATE webhook_outbox SET endpoint_id = 'ep_' || left(md5(endpoint_url), 16);
+INSERT INTO webhook_endpoints (id, url, source) SELECT DISTINCT endpoint_id, endpoint_url, 'config' FROM webhook_outbox;
+ALTER TABLE webhook_outbox ALTER COLUMN endpoint_id SET NOT NULL;
+ALTER TABLE webhook_outbox DROP CONSTRAINT webhook_outbox_pkey;
+ALTER TABLE webhook_outbox ADD PRIMARY KEY (event_id, endpoint_id);
+CREATE TABLE webhook_attempts (
+  event_id    text NOT NULL,
+  endpoint_id text NOT NULL,
+  attempt     integer NOT NULL,
+  at          timestamptz NOT NULL,
+  status      integer,
+  error       text,
+  duration_ms integer NOT NULL,
+  PRIMARY KEY (event_id, endpoint_id, attempt)
+);
+CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, at DESC);
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

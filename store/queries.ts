@@ -1,5 +1,5 @@
 /** Reads of the store, and the outbox's claim and settle: all SQL outside batch writes and migrations. */
-import type { AlertEvent, AnomaliesQuery } from '../schemas/index.js';
+import type { AnomaliesQuery } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
 export interface AnomalyRow {
@@ -112,34 +112,9 @@ export async function latestWindowEnd(db: Queryable): Promise<number | null> {
   return r.rows[0]?.t ? new Date(r.rows[0].t).getTime() : null;
 }
 
-export interface DueDelivery { eventId: string; endpointUrl: string; event: AlertEvent; attempts: number }
 
 /** Claims due outbox rows with a lease, so a crashed sender's rows come back and two senders never share one. */
-export async function claimDeliveries(db: Queryable, limit: number, leaseMs: number): Promise<DueDelivery[]> {
-  const r = await db.query<{ event_id: string; endpoint_url: string; payload: AlertEvent; attempts: number }>(`
-    UPDATE webhook_outbox o SET next_attempt_at = now() + ($2::int * interval '1 millisecond')
-     WHERE (o.event_id, o.endpoint_url) IN (
-       SELECT event_id, endpoint_url FROM webhook_outbox
-        WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
-        ORDER BY created_at, event_id LIMIT $1 FOR UPDATE SKIP LOCKED)
-    RETURNING o.event_id, o.endpoint_url, o.payload, o.attempts`, [limit, leaseMs]);
-  return r.rows.map((x) => ({ eventId: x.event_id, endpointUrl: x.endpoint_url, event: x.payload, attempts: x.attempts }));
-}
-
-export async function settleDelivery(
-  db: Queryable, d: { eventId: string; endpointUrl: string },
-  outcome: { ok: boolean; status: number | null; error: string | null; retryInMs: number | null },
-): Promise<void> {
-  await db.query(`
-    UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $3, last_error = $4,
-           delivered_at = CASE WHEN $5::boolean THEN now() END,
-           failed_at = CASE WHEN NOT $5::boolean AND $6::int IS NULL THEN now() END,
-           next_attempt_at = CASE WHEN $6::int IS NOT NULL THEN now() + ($6::int * interval '1 millisecond') ELSE next_attempt_at END
-     WHERE event_id = $1 AND endpoint_url = $2`,
-    [d.eventId, d.endpointUrl, outcome.status, outcome.error, outcome.ok, outcome.retryInMs]);
-}
-
-export async function countRows(db: Queryable, table: 'scores' | 'alerts' | 'readings' | 'late_records' | 'dead_letters' | 'webhook_outbox'): Promise<number> {
+export async function countRows(db: Queryable, table: 'scores' | 'alerts' | 'readings' | 'late_records' | 'dead_letters' | 'webhook_outbox' | 'webhook_attempts' | 'alert_events'): Promise<number> {
   const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
   return r.rows[0].n;
 }

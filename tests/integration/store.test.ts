@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
-import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, queryAnomalyBuckets, claimDeliveries, settleDelivery, type Store } from '../../store/index.js';
+import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, queryAnomalyBuckets, claimDeliveries, settleDelivery, syncConfigEndpoints, type Store } from '../../store/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -44,8 +44,15 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       b.tuples = [0, 1, 2].flatMap((i) => [tuple('a1', i), tuple('a2', i)]);
       b.scores = [0, 1, 2].flatMap((i) => [score('a1', i, i), score('a2', i, 10 + i)]);
       b.late = [{ key: 't:0:5', modality: 'sensors', plant: 'p1', asset: 'a1', reason: 'window already closed', value: { x: 1 } }];
-      b.alerts = [{ id: 'al1', plant: 'p1', asset: 'a2', rule: 'r', state: 'open', openedWindow: T0, lastWindow: T0 + 20_000, resolvedWindow: null, peakScore: 12, modelVersion: 'm1', contributions: { vib: 1 } }];
-      b.outbox = [{ eventId: 'evt1', endpointUrl: 'http://127.0.0.1:9/h', event: { type: 'alert.opened', timestamp: new Date(T0).toISOString(), data: b.alerts[0] } }];
+      await syncConfigEndpoints(ctx.store.db, [{ url: 'http://127.0.0.1:9/h' }]);
+      b.alerts = [{
+        alert: {
+          id: 'al1', plant: 'p1', asset: 'a2', rule: 'r', kind: 'anomaly', state: 'open', severity: 'warning', openedWindow: T0, lastWindow: T0 + 20_000,
+          resolvedWindow: null, peakScore: 12, modelVersion: 'm1', contributions: { vib: 1 }, topModality: 'sensors', topChannel: 'vib', notes: [],
+          acknowledgedBy: null, acknowledgedAt: null, snoozedUntil: null, resolvedBy: null, reason: null, links: { timeline: 'x' },
+        },
+        type: 'alert.opened', eventId: 'evt1', by: 'rule:r', at: T0,
+      }];
       b.checkpoint = { partitionKey: 'p0', state: { processed: { sensors: 41 } } };
       for (let k = 0; k < 2; k++) await ctx.store.db.transaction(async (tx) => (await import('../../store/index.js')).writeBatch(tx, b));
       assert.equal(await countRows(ctx.store.db, 'scores'), 6);
@@ -97,15 +104,18 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     });
 
     test('the outbox hands a due row to one claimer and honours the retry time', async () => {
-      const [d] = await claimDeliveries(ctx.store.db, 10, 60_000);
+      const now = Date.now() + 1000;
+      const [d] = await claimDeliveries(ctx.store.db, 10, 60_000, now);
       assert.equal(d.eventId, 'evt1');
       assert.equal(d.event.type, 'alert.opened');
-      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 60_000), [], 'leased rows are not handed out twice');
-      await settleDelivery(ctx.store.db, d, { ok: false, status: 500, error: 'HTTP 500', retryInMs: 0 });
-      const [again] = await claimDeliveries(ctx.store.db, 10, 60_000);
+      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 60_000, now), [], 'leased rows are not handed out twice');
+      await settleDelivery(ctx.store.db, d, { ok: false, status: 500, error: 'HTTP 500', retryInMs: 5000, durationMs: 3 }, now, 86_400_000);
+      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 60_000, now + 4000), [], 'not before its retry time');
+      const [again] = await claimDeliveries(ctx.store.db, 10, 60_000, now + 5000);
       assert.equal(again.attempts, 1);
-      await settleDelivery(ctx.store.db, again, { ok: true, status: 200, error: null, retryInMs: null });
-      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 0), []);
+      await settleDelivery(ctx.store.db, again, { ok: true, status: 200, error: null, retryInMs: null, durationMs: 2 }, now + 5000, 86_400_000);
+      assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 0, now + 99_000), []);
+      assert.equal(await countRows(ctx.store.db, 'webhook_attempts'), 2, 'each attempt logged');
     });
 
     if (timescale) {

@@ -1,0 +1,163 @@
+/**
+ * Routes for alerts (list, get, acknowledge, snooze, resolve, feedback), alert rules, and webhook
+ * endpoints (create, update, delete, rotate the secret, test, delivery log, redeliver).
+ * A bad body or query gets a 400 naming the field; an unknown id a 404; a state that does not allow the
+ * action (acknowledging a resolved alert) a 409.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { applyAction, LifecycleError, type AlertAction } from '../alerts/index.js';
+import {
+  AcknowledgeBody, AlertRule, AlertsQuery, AttemptsQuery, Config, EndpointCreate, EndpointPatch, FeedbackBody, RedeliverBody, ResolveBody,
+  RotateBody, SnoozeBody,
+} from '../schemas/index.js';
+import {
+  addFeedback, changeAlert, createEndpoint, deleteEndpoint, deleteRule, getAlert, getEndpoint, InvalidAlertCursorError, listAlerts,
+  listAttempts, listEndpoints, listRules, putRule, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
+} from '../store/index.js';
+
+export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
+
+function doc(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return js;
+}
+
+/** The value, or a 400 naming the first bad field (sent) and undefined. */
+function valid<T>(schema: z.ZodType<T>, data: unknown, reply: FastifyReply, where: 'query' | 'body'): T | undefined {
+  const r = schema.safeParse(data ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({ field: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.join('.') || '(body)', message: i.message }));
+  void reply.code(400).send({ error: `invalid_${where}`, field: issues[0].field, message: `${issues[0].field}: ${issues[0].message}`, issues });
+  return undefined;
+}
+
+const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ error: 'not_found', message: `${what} not found` });
+const publicEndpoint = (e: EndpointRow) => ({ ...e, secrets: e.secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt, prefix: `${s.secret.slice(0, 10)}…` })) });
+
+export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApiDeps): void {
+  const tags = ['alerts'];
+  app.get('/v1/alerts', { schema: { summary: 'Alerts, newest first, with filters and cursor pages', tags, querystring: doc(AlertsQuery) } }, async (req, reply) => {
+    const q = valid(AlertsQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    try {
+      const page = await listAlerts(db, { ...q, state: q.state?.split(',') });
+      return { count: page.alerts.length, alerts: page.alerts, nextCursor: page.nextCursor };
+    } catch (e) {
+      if (e instanceof InvalidAlertCursorError) return reply.code(400).send({ error: 'invalid_query', field: 'cursor', message: e.message });
+      throw e;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/alerts/:id', { schema: { summary: 'One alert with its events and feedback', tags } }, async (req, reply) => {
+    const a = await getAlert(db, req.params.id);
+    return a ?? notFound(reply, `alert ${req.params.id}`);
+  });
+
+  const action = (path: string, schema: z.ZodType<Record<string, unknown>>, summary: string, make: (b: Record<string, unknown>) => AlertAction) => {
+    app.post<{ Params: { id: string } }>(`/v1/alerts/:id/${path}`, { schema: { summary, tags, body: doc(schema) } }, async (req, reply) => {
+      const b = valid(schema, req.body, reply, 'body');
+      if (!b) return reply;
+      const act = make(b);
+      const now = Date.now();
+      try {
+        const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null }));
+        if (!a) return notFound(reply, `alert ${req.params.id}`);
+        deps.wake();
+        return a;
+      } catch (e) {
+        if (e instanceof LifecycleError) return reply.code(e.status).send({ error: e.status === 409 ? 'conflict' : 'invalid_body', message: e.message, ...(e.status === 400 ? { field: 'until' } : {}) });
+        throw e;
+      }
+    });
+  };
+  action('acknowledge', AcknowledgeBody, 'Acknowledge (with a comment)', (b) => ({ type: 'acknowledge', by: b.by as string, comment: (b.comment as string) ?? null }));
+  action('snooze', SnoozeBody, 'Hold notifications until a time', (b) => ({ type: 'snooze', by: b.by as string, until: Date.parse(b.until as string), comment: (b.comment as string) ?? null }));
+  action('resolve', ResolveBody, 'Resolve by hand', (b) => ({ type: 'resolve', by: b.by as string, comment: (b.comment as string) ?? null }));
+
+  app.post<{ Params: { id: string } }>('/v1/alerts/:id/feedback', { schema: { summary: 'True or false positive, failure mode, comment (training labels)', tags, body: doc(FeedbackBody) } }, async (req, reply) => {
+    const b = valid(FeedbackBody, req.body, reply, 'body');
+    if (!b) return reply;
+    if (!(await addFeedback(db, req.params.id, b))) return notFound(reply, `alert ${req.params.id}`);
+    deps.wake();
+    return reply.code(201).send({ status: 'recorded' });
+  });
+
+  app.get('/v1/alert-rules', { schema: { summary: 'Alert rules (from the configuration and the API)', tags } }, async () => ({ rules: await listRules(db) }));
+  app.put<{ Params: { id: string } }>('/v1/alert-rules/:id', { schema: { summary: 'Create or replace a rule', tags, body: doc(AlertRule) } }, async (req, reply) => {
+    const r = valid(AlertRule, { ...(req.body as object), id: req.params.id }, reply, 'body');
+    if (!r) return reply;
+    const res = await putRule(db, r);
+    if (res === 'config') return reply.code(409).send({ error: 'conflict', message: `rule ${r.id} comes from the configuration` });
+    await deps.rulesChanged();
+    return reply.code(res === 'created' ? 201 : 200).send({ rule: r, source: 'api' });
+  });
+  app.delete<{ Params: { id: string } }>('/v1/alert-rules/:id', { schema: { summary: 'Delete a rule made through the API', tags } }, async (req, reply) => {
+    const res = await deleteRule(db, req.params.id);
+    if (res === 'missing') return notFound(reply, `rule ${req.params.id}`);
+    if (res === 'config') return reply.code(409).send({ error: 'conflict', message: `rule ${req.params.id} comes from the configuration` });
+    await deps.rulesChanged();
+    return reply.code(204).send();
+  });
+
+  const wtags = ['webhooks'];
+  app.get('/v1/webhooks', { schema: { summary: 'Webhook endpoints (secrets shown by prefix only)', tags: wtags } }, async () => ({ endpoints: (await listEndpoints(db)).map(publicEndpoint) }));
+  app.post('/v1/webhooks', { schema: { summary: 'Create an endpoint; its secret is returned once', tags: wtags, body: doc(EndpointCreate) } }, async (req, reply) => {
+    const b = valid(EndpointCreate, req.body, reply, 'body');
+    if (!b) return reply;
+    const e = await createEndpoint(db, b);
+    return reply.code(201).send({ ...publicEndpoint(e), secret: e.secrets[0].secret });
+  });
+  app.get<{ Params: { id: string } }>('/v1/webhooks/:id', { schema: { summary: 'One endpoint', tags: wtags } }, async (req, reply) => {
+    const e = await getEndpoint(db, req.params.id);
+    return e ? publicEndpoint(e) : notFound(reply, `endpoint ${req.params.id}`);
+  });
+  app.patch<{ Params: { id: string } }>('/v1/webhooks/:id', { schema: { summary: 'Change URL, filters, description; enable or disable', tags: wtags, body: doc(EndpointPatch) } }, async (req, reply) => {
+    const b = valid(EndpointPatch, req.body, reply, 'body');
+    if (!b) return reply;
+    const e = await updateEndpoint(db, req.params.id, b);
+    if (!e) return notFound(reply, `endpoint ${req.params.id}`);
+    if (b.enabled) deps.wake();
+    return publicEndpoint(e);
+  });
+  app.delete<{ Params: { id: string } }>('/v1/webhooks/:id', { schema: { summary: 'Delete an endpoint (its pending messages fail)', tags: wtags } }, async (req, reply) => {
+    return (await deleteEndpoint(db, req.params.id)) ? reply.code(204).send() : notFound(reply, `endpoint ${req.params.id}`);
+  });
+  app.post<{ Params: { id: string } }>('/v1/webhooks/:id/rotate-secret', { schema: { summary: 'A new secret; the old one keeps signing for graceMs', tags: wtags, body: doc(RotateBody) } }, async (req, reply) => {
+    const b = valid(RotateBody, req.body, reply, 'body');
+    if (!b) return reply;
+    const r = await rotateSecret(db, req.params.id, b.graceMs);
+    return r ?? notFound(reply, `endpoint ${req.params.id}`);
+  });
+  app.post<{ Params: { id: string } }>('/v1/webhooks/:id/test', { schema: { summary: 'Queue a webhook.test message to this endpoint', tags: wtags } }, async (req, reply) => {
+    const e = await getEndpoint(db, req.params.id);
+    if (!e) return notFound(reply, `endpoint ${req.params.id}`);
+    const now = Date.now();
+    const eventId = `evt_test_${now.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const data = {
+      id: 'test', plant: 'test', asset: 'test', rule: 'test', kind: 'anomaly' as const, state: 'open' as const, severity: 'warning' as const,
+      openedWindow: now, lastWindow: now, resolvedWindow: null, peakScore: 0, modelVersion: '', contributions: {}, topModality: null, topChannel: null,
+      notes: [], acknowledgedBy: null, acknowledgedAt: null, snoozedUntil: null, resolvedBy: null, reason: 'a test message', links: { timeline: '' },
+    };
+    await recordEvents(db, [{ eventId, event: { type: 'webhook.test', timestamp: new Date(now).toISOString(), data, by: 'api', comment: null } }], now, e.id);
+    deps.wake();
+    return reply.code(202).send({ eventId });
+  });
+  app.get<{ Params: { id: string } }>('/v1/webhooks/:id/deliveries', { schema: { summary: 'The delivery log: every attempt, newest first', tags: wtags, querystring: doc(AttemptsQuery) } }, async (req, reply) => {
+    const q = valid(AttemptsQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    if (!(await getEndpoint(db, req.params.id))) return notFound(reply, `endpoint ${req.params.id}`);
+    return { attempts: await listAttempts(db, req.params.id, q.limit) };
+  });
+  app.post<{ Params: { id: string } }>('/v1/webhooks/:id/redeliver', { schema: { summary: 'Send one message again, or everything since a time', tags: wtags, body: doc(RedeliverBody) } }, async (req, reply) => {
+    const b = valid(RedeliverBody, req.body, reply, 'body');
+    if (!b) return reply;
+    const e = await getEndpoint(db, req.params.id);
+    if (!e) return notFound(reply, `endpoint ${req.params.id}`);
+    if (!e.enabled) return reply.code(409).send({ error: 'conflict', message: `endpoint ${e.id} is disabled (${e.disabledReason}); enable it first` });
+    const n = await redeliver(db, e.id, 'eventId' in b ? { eventId: b.eventId } : { since: Date.parse(b.since) });
+    if ('eventId' in b && n === 0) return notFound(reply, `message ${b.eventId} for endpoint ${e.id}`);
+    deps.wake();
+    return reply.code(202).send({ queued: n });
+  });
+}
