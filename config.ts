@@ -24,6 +24,8 @@ export const ENV_VARS: Record<string, { path: string[]; kind: 'string' | 'number
   TRIBUTARY_WEBHOOK_URLS: { path: ['webhooks'], kind: 'webhooks' },
   TRIBUTARY_SIM: { path: ['sim', 'enabled'], kind: 'boolean' },
   TRIBUTARY_SIM_SCENARIO: { path: ['sim', 'scenario'], kind: 'string' },
+  TRIBUTARY_WEBHOOKS_ALLOW_PRIVATE: { path: ['delivery', 'allowPrivateNetworks'], kind: 'boolean' },
+  TRIBUTARY_PUBLIC_URL: { path: ['alerts', 'publicUrl'], kind: 'string' },
   TRIBUTARY_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
 };
 

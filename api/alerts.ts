@@ -9,11 +9,11 @@ import { z } from 'zod';
 import { applyAction, LifecycleError, type AlertAction } from '../alerts/index.js';
 import {
   AcknowledgeBody, AlertRule, AlertsQuery, AttemptsQuery, Config, EndpointCreate, EndpointPatch, FeedbackBody, RedeliverBody, ResolveBody,
-  RotateBody, SnoozeBody,
+  RotateBody, SnoozeBody, TimelineQuery,
 } from '../schemas/index.js';
 import {
   addFeedback, changeAlert, createEndpoint, deleteEndpoint, deleteRule, getAlert, getEndpoint, InvalidAlertCursorError, listAlerts,
-  listAttempts, listEndpoints, listRules, putRule, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
+  listAttempts, listEndpoints, listRules, putRule, queryTimeline, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
 } from '../store/index.js';
 
 export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
@@ -98,6 +98,20 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     if (res === 'config') return reply.code(409).send({ error: 'conflict', message: `rule ${req.params.id} comes from the configuration` });
     await deps.rulesChanged();
     return reply.code(204).send();
+  });
+
+  app.get<{ Params: { asset: string } }>('/v1/assets/:asset/timeline', {
+    schema: { summary: "An asset's timeline: readings at a resolution, scores with contributions, notes, frames, alerts", tags: ['history'], querystring: doc(TimelineQuery) },
+  }, async (req, reply) => {
+    const q = valid(TimelineQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    const to = q.to ? Date.parse(q.to) : Date.now();
+    const from = q.from ? Date.parse(q.from) : to - 6 * 3_600_000;
+    if (from >= to) return reply.code(400).send({ error: 'invalid_query', field: 'to', message: 'to: must be after from' });
+    if (to - from > 31 * 86_400_000) return reply.code(400).send({ error: 'invalid_query', field: 'from', message: 'from: at most 31 days before to' });
+    const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+    const res = q.resolution ? Number(q.resolution.slice(0, -1)) * unit[q.resolution.slice(-1)] : Math.max(1000, Math.ceil((to - from) / 500 / 1000) * 1000);
+    return queryTimeline(db, req.params.asset, from, to, res);
   });
 
   const wtags = ['webhooks'];

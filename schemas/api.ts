@@ -44,3 +44,11 @@ export const RedeliverBody = z.union([
 ], { error: 'give eventId or since' });
 export const AttemptsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 export { AlertState };
+
+/** GET /v1/assets/{asset}/timeline: a range (default: the last 6 hours up to `to`) at a resolution. */
+export const TimelineQuery = z.strictObject({
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  /** Reading buckets (e.g. 10s, 1m, 15m, 1h); default: the range / 500. */
+  resolution: z.string().regex(/^[1-9][0-9]{0,4}(s|m|h)$/, 'a length such as 10s, 1m or 1h').optional(),
+});

@@ -118,3 +118,48 @@ export async function countRows(db: Queryable, table: 'scores' | 'alerts' | 'rea
   const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
   return r.rows[0].n;
 }
+
+export interface Timeline {
+  asset: string; from: string; to: string; resolutionMs: number;
+  /** Per channel: bucket start and the mean, min and max of the samples in it. */
+  readings: Record<string, Array<{ t: string; mean: number; min: number; max: number; n: number }>>;
+  scores: Array<{ windowStart: string; windowEnd: string; revision: number; status: string; score: number | null; contributions: Record<string, number>; modelVersion: string }>;
+  notes: Array<{ ts: string; author: string; text: string }>;
+  frames: Array<{ ts: string; camera: string; kind: string; maxC: number | null; meanC: number | null }>;
+  alerts: Array<{ id: string; rule: string; state: string; severity: string; openedWindow: string; resolvedWindow: string | null }>;
+}
+
+/** One asset over [from, to): readings downsampled to `resolutionMs`, scores, notes, frames and alerts. */
+export async function queryTimeline(db: Queryable, asset: string, from: number, to: number, resolutionMs: number): Promise<Timeline> {
+  const f = new Date(from).toISOString(), t = new Date(to).toISOString();
+  const readings = await db.query<{ channel: string; b: Date; mean: number; min: number; max: number; n: number }>(`
+    SELECT channel, date_bin($4::bigint * interval '1 millisecond', ts, 'epoch'::timestamptz) AS b,
+           avg(v)::float8 AS mean, min(v)::float8 AS min, max(v)::float8 AS max, count(*)::int AS n
+      FROM (SELECT r.channel, r.window_start + u.o * interval '1 millisecond' AS ts, u.v
+              FROM readings r, unnest(r.t_offset_ms, r.v) AS u(o, v)
+             WHERE r.asset = $1 AND r.window_start >= $2::timestamptz - interval '1 day' AND r.window_start < $3::timestamptz) x
+     WHERE ts >= $2::timestamptz AND ts < $3::timestamptz
+     GROUP BY channel, b ORDER BY channel, b`, [asset, f, t, resolutionMs]);
+  const out: Timeline['readings'] = {};
+  for (const r of readings.rows) (out[r.channel] ??= []).push({ t: new Date(r.b).toISOString(), mean: r.mean, min: r.min, max: r.max, n: r.n });
+  const scores = await db.query<{ window_start: Date; window_end: Date; revision: number; status: string; score: number | null; contributions: Record<string, number>; model_version: string }>(`
+    SELECT DISTINCT ON (window_start, model_version) window_start, window_end, revision, status, score, contributions, model_version
+      FROM scores WHERE asset = $1 AND window_start >= $2::timestamptz AND window_start < $3::timestamptz
+     ORDER BY window_start, model_version, revision DESC`, [asset, f, t]);
+  const notes = await db.query<{ ts: Date; author: string; text: string }>(
+    `SELECT ts, author, text FROM notes WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts`, [asset, f, t]);
+  const frames = await db.query<{ ts: Date; camera: string; kind: string; maxc: number | null; meanc: number | null }>(`
+    SELECT ts, camera, kind, (SELECT max(x) FROM unnest(data) x)::float8 AS maxc, (SELECT avg(x) FROM unnest(data) x)::float8 AS meanc
+      FROM images WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts LIMIT 10000`, [asset, f, t]);
+  const alerts = await db.query<{ id: string; rule: string; state: string; severity: string; opened_window: Date; resolved_window: Date | null }>(`
+    SELECT id, rule, state, severity, opened_window, resolved_window FROM alerts
+     WHERE asset = $1 AND opened_window < $3::timestamptz AND (resolved_window IS NULL OR resolved_window >= $2::timestamptz) ORDER BY opened_window`, [asset, f, t]);
+  const iso = (d: Date) => new Date(d).toISOString();
+  return {
+    asset, from: f, to: t, resolutionMs, readings: out,
+    scores: scores.rows.map((s) => ({ windowStart: iso(s.window_start), windowEnd: iso(s.window_end), revision: s.revision, status: s.status, score: s.score, contributions: s.contributions, modelVersion: s.model_version })),
+    notes: notes.rows.map((n) => ({ ts: iso(n.ts), author: n.author, text: n.text })),
+    frames: frames.rows.map((x) => ({ ts: iso(x.ts), camera: x.camera, kind: x.kind, maxC: x.maxc, meanC: x.meanc })),
+    alerts: alerts.rows.map((a) => ({ id: a.id, rule: a.rule, state: a.state, severity: a.severity, openedWindow: iso(a.opened_window), resolvedWindow: a.resolved_window ? iso(a.resolved_window) : null })),
+  };
+}
