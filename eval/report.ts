@@ -24,7 +24,7 @@ export function ablationTable(ms: DetectorMetrics[]): string {
 }
 
 export function skabTable(ours: SkabResult, name: string): string {
-  const rows: Array<Array<string | number>> = SKAB_LEADERBOARD.map((r) => [r.algorithm, r.f1.toFixed(2), r.far.toFixed(2), r.mar.toFixed(2), '']);
+  const rows: Array<Array<string | number>> = SKAB_LEADERBOARD.map((r) => [r.algorithm, r.f1.toFixed(2), r.far.toFixed(2), r.mar.toFixed(2), r.nab ? r.nab.map((x) => x.toFixed(2)).join(' / ') : '–']);
   const mine = [`▶ ${name}`, ours.f1.toFixed(2), ours.far.toFixed(2), ours.mar.toFixed(2),
     `${ours.nab.Standard.toFixed(2)} / ${ours.nab.LowFP.toFixed(2)} / ${ours.nab.LowFN.toFixed(2)}`];
   const at = rows.findIndex((r) => Number(r[1]) < ours.f1);
