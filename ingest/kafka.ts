@@ -8,9 +8,10 @@
  * committed offsets move only when the handler says so (`commit`), after its effects are durable.
  * When a handler throws, kafkajs fetches the same batch again; the handler rolls its state back first.
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type Admin, type IHeaders } from 'kafkajs';
+import { AssignerProtocol, Kafka, Partitioners, logLevel, type Consumer, type Producer, type Admin, type IHeaders, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config, Modality } from '../schemas/index.js';
+import { coPartition } from './copartition.js';
 
 export interface IncomingMessage {
   offset: number;
@@ -61,6 +62,22 @@ const headerText = (h: IHeaders | undefined): Record<string, string> => {
   return out;
 };
 
+/** The kafkajs assigner around `coPartition`: one member owns partition p of all three input topics. */
+const CoPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
+  name: 'TributaryCoPartitioned',
+  version: 1,
+  async assign({ members, topics }) {
+    const parts = Object.fromEntries(topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]));
+    const plan = coPartition(members.map((m) => m.memberId), parts);
+    return Object.entries(plan).map(([memberId, assignment]) => ({
+      memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData: Buffer.alloc(0) }),
+    }));
+  },
+  protocol({ topics }) {
+    return { name: 'TributaryCoPartitioned', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+  },
+});
+
 export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIngest {
   const kafka = client(cfg.brokers, cfg.clientId, logger);
   const modalityOf = new Map<string, Modality>([
@@ -105,7 +122,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     },
 
     async run(handle, onRevoked) {
-      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
+      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, partitionAssigners: [CoPartitionedAssigner], sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
       consumer = c;
       let assigned = new Set<number>();
       c.on(c.events.GROUP_JOIN, (e) => {
