@@ -62,6 +62,25 @@ const headerText = (h: IHeaders | undefined): Record<string, string> => {
   return out;
 };
 
+/**
+ * Splits records into produce requests well under the broker's default 1 MiB limit: one request of many
+ * dead letters (each up to the record size limit, plus headers) must not be refused as a whole, which
+ * kafkajs reports as non-retriable and would stall the partition.
+ */
+export function requestSized<T>(records: T[], bytesOf: (r: T) => Buffer | string | null, maxBytes = 512 * 1024): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [], size = 0;
+  for (const r of records) {
+    const v = bytesOf(r);
+    const n = (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length) + 512;
+    if (cur.length && size + n > maxBytes) { out.push(cur); cur = []; size = 0; }
+    cur.push(r);
+    size += n;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
 /** The kafkajs assigner around `coPartition`: one member owns partition p of all three input topics. */
 const CoPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   name: 'TributaryCoPartitioned',
@@ -176,29 +195,31 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     },
 
     async republish(modality, records) {
-      if (!records.length) return;
-      await (await getProducer()).send({ topic: topicOf[modality], acks: -1, messages: records });
+      const producer = await getProducer();
+      for (const part of requestSized(records, (r) => r.value)) await producer.send({ topic: topicOf[modality], acks: -1, messages: part });
     },
 
     async deadLetter(records) {
       if (!records.length) return;
       const producer = await getProducer();
-      await producer.send({
-        topic: cfg.topics.deadLetter,
-        acks: -1,
-        messages: records.map((r) => ({
-          key: r.key,
-          value: r.value,
-          headers: {
-            'tributary-error-code': r.code,
-            'tributary-reason': r.reason,
-            'tributary-source-topic': r.source.topic,
-            'tributary-source-partition': String(r.source.partition),
-            'tributary-source-offset': String(r.source.offset),
-            'tributary-source-timestamp': String(r.source.timestamp),
-          },
-        })),
-      });
+      for (const part of requestSized(records, (r) => r.value)) {
+        await producer.send({
+          topic: cfg.topics.deadLetter,
+          acks: -1,
+          messages: part.map((r) => ({
+            key: r.key,
+            value: r.value,
+            headers: {
+              'tributary-error-code': r.code,
+              'tributary-reason': r.reason,
+              'tributary-source-topic': r.source.topic,
+              'tributary-source-partition': String(r.source.partition),
+              'tributary-source-offset': String(r.source.offset),
+              'tributary-source-timestamp': String(r.source.timestamp),
+            },
+          })),
+        });
+      }
     },
 
     isJoined: () => joined,

@@ -17,3 +17,15 @@ test('co-partitioned assignment: a member owns partition p of every input topic;
   const many = coPartition(['a', 'b', 'c'], { s: [0], i: [0], n: [0] });
   assert.deepEqual(many, { a: { s: [0], i: [0], n: [0] }, b: {}, c: {} });
 });
+
+test('dead letters and re-published notes go out in requests under the broker limit', async () => {
+  const { requestSized } = await import('../../ingest/kafka.js');
+  const recs = Array.from({ length: 1000 }, (_, i) => ({ i, value: Buffer.alloc(4096) }));
+  const parts = requestSized(recs, (r) => r.value);
+  assert.ok(parts.length >= 8);
+  assert.ok(parts.every((p) => p.reduce((s, r) => s + r.value.length + 512, 0) <= 512 * 1024));
+  assert.deepEqual(parts.flat().map((r) => r.i), recs.map((r) => r.i), 'all, in order');
+  assert.deepEqual(requestSized([], (r: { value: Buffer }) => r.value), []);
+  // One record bigger than the limit still goes (alone): the broker judges it.
+  assert.equal(requestSized([{ value: Buffer.alloc(600_000) }, { value: Buffer.alloc(10) }], (r) => r.value).length, 2);
+});
