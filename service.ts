@@ -105,7 +105,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           if (!stopping) ingest.seek(b.partition, await ingest.committedOffsets(b.partition));
           throw e;
         }
-      }, (revoked) => pipeline.forget(revoked));
+      }, (held) => pipeline.forget(held));
       logger.info({ brokers: cfg.kafka.brokers, groupId: cfg.kafka.groupId }, 'consuming');
     }
 

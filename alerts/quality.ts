@@ -2,14 +2,16 @@
  * Data-quality alerts, decided on processing time (a silent stream produces no windows to score):
  * - `dq:sensors-silent`: no sensor record for silentAfterMs;
  * - `dq:camera-silent`: an asset whose camera has delivered frames has sent none for silentAfterMs;
- * - `dq:clock-uncertain`: a device's clock correction is less certain than clockUncertaintyMs.
+ * - `dq:clock-uncertain`: a device whose clock correction is in use has become less certain than
+ *   clockUncertaintyMs.
  * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at).
  */
 import type { Alert, Config } from '../schemas/index.js';
 import { alertId, timelineLink } from './rules.js';
 
 export interface StreamState { plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }
-export interface ClockState { plant: string; asset: string; device: string; uncertaintyMs: number | null }
+/** `corrected`: the correction is in use (a replay of history, whose stamps are kept as given, is not judged). */
+export interface ClockState { plant: string; asset: string; device: string; uncertaintyMs: number | null; corrected?: boolean }
 export type QualityDecision = { kind: 'opened' | 'resolved'; alert: Alert };
 
 export function qualityChecks(
@@ -27,7 +29,7 @@ export function qualityChecks(
   }
   if (cfg.clockUncertaintyMs > 0) {
     for (const c of clocks) {
-      if (c.uncertaintyMs !== null && c.uncertaintyMs > cfg.clockUncertaintyMs && !want.has(`${c.asset}\u0000dq:clock-uncertain`)) {
+      if (c.corrected !== false && c.uncertaintyMs !== null && c.uncertaintyMs > cfg.clockUncertaintyMs && !want.has(`${c.asset}\u0000dq:clock-uncertain`)) {
         put(c.plant, c.asset, 'dq:clock-uncertain', now, `clock of ${c.device} uncertain by ${Math.round(c.uncertaintyMs)} ms`);
       }
     }

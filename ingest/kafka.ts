@@ -31,7 +31,7 @@ export interface DeadLetter {
 
 export interface KafkaIngest {
   ensureTopics(): Promise<void>;
-  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRevoked?: (partitions: number[]) => void): Promise<void>;
+  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRebalance?: (heldBefore: number[]) => void): Promise<void>;
   /** Rewinds one partition number of all three input topics to the given offsets. */
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
@@ -140,7 +140,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       }
     },
 
-    async run(handle, onRevoked) {
+    async run(handle, onRebalance) {
       const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, partitionAssigners: [CoPartitionedAssigner], sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
       consumer = c;
       let assigned = new Set<number>();
@@ -148,9 +148,13 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         joined = true;
         const now = new Set<number>();
         for (const parts of Object.values(e.payload.memberAssignment)) for (const p of parts) now.add(p);
-        const revoked = [...assigned].filter((p) => !now.has(p));
+        // After a rebalance the consumer resumes every assigned partition from its committed offset, which
+        // is held back behind the in-memory state: the state of every partition held before (kept or not)
+        // is dropped, to be restored from its checkpoint. Keeping a partition's state would replay records
+        // into windows that already hold them.
+        const before = [...assigned];
         assigned = now;
-        if (revoked.length) onRevoked?.(revoked);
+        if (before.length) onRebalance?.(before);
       });
       c.on(c.events.CRASH, (e) => { joined = false; logger.error({ err: e.payload.error }, 'consumer crashed; kafkajs restarts it'); });
       c.on(c.events.STOP, () => { joined = false; });

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { createKafkaIngest, createRecordProducer, readTopic, type RecordProducer } from '../../ingest/index.js';
@@ -17,6 +16,7 @@ import { generate, simplePlan } from '../../sim/index.js';
 import { useKafka, uniqueName, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
 import { startServiceProcess, waitFor } from '../helpers/service.js';
+import { decided, snapshot } from '../helpers/snapshot.js';
 
 const logger = pino({ level: 'silent' });
 const W = 10_000;
@@ -110,22 +110,6 @@ function serviceConfig(k: ConfigInput['kafka'], dbUrl: string, hookUrl: string, 
     api: { port: 0 },
     log: { level: 'debug' },
   };
-}
-
-async function snapshot(url: string) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    // The latest revision of each window, as the history API reads it (a note that arrives after its
-    // window fired amends it as a new revision).
-    const scores = (await c.query(`SELECT DISTINCT ON (asset, window_start) asset, extract(epoch FROM window_start) * 1000 AS ws,
-      revision, status, score, contributions, quality, note_count, image_ts
-      FROM scores ORDER BY asset, window_start, revision DESC`)).rows.map((r) => ({ ...r, ws: Number(r.ws) }));
-    const alerts = (await c.query(`SELECT id, asset, rule, state, opened_window, last_window, resolved_window, peak_score, contributions FROM alerts ORDER BY id`)).rows;
-    const outbox = (await c.query(`SELECT event_id, event_type, delivered_at IS NOT NULL AS delivered FROM webhook_outbox ORDER BY event_id`)).rows;
-    const readings = Number((await c.query(`SELECT count(*) FROM readings`)).rows[0].count);
-    return { scores, alerts, outbox, readings };
-  } finally { await c.end(); }
 }
 
 /** Fresh topics holding the first part of the input (and the malformed records), a database, a webhook receiver. */
@@ -279,10 +263,7 @@ test('SIGKILL mid-stream and restart: the same score rows and alerts, no duplica
   step('webhook delivered');
   const snap = await snapshot(db.url);
 
-  // Everything decided by the sensors and the camera (which hold the watermark) is identical. Notes do not
-  // hold it (they are sparse), so which window a note reaches depends on when it is read: not compared.
-  const decided = (rows: typeof snap.scores) => rows.map(({ ws, asset, status, score, contributions, image_ts, quality }) =>
-    ({ ws, asset, status, score, contributions, image_ts, samples: quality.samples, duplicates: quality.duplicates, late: quality.late, images: quality.images }));
+  // Everything decided by the sensors and the camera is identical (tests/helpers/snapshot.ts).
   assert.equal(snap.scores.length, reference.scores.length);
   assert.deepEqual(decided(snap.scores), decided(reference.scores));
   assert.deepEqual(snap.alerts, reference.alerts);

@@ -120,7 +120,11 @@ test('data quality: a silent sensor stream, an offline camera and an uncertain c
     { plant: 'p1', asset: 'a2', sensorsLastSeen: now - 1000, imagesLastSeen: now - 900_000 },
     { plant: 'p1', asset: 'a3', sensorsLastSeen: now - 1000, imagesLastSeen: null },
   ];
-  const clocks = [{ plant: 'p1', asset: 'a3', device: 'd3', uncertaintyMs: 5000 }, { plant: 'p1', asset: 'a1', device: 'd1', uncertaintyMs: 20 }];
+  const clocks = [
+    { plant: 'p1', asset: 'a3', device: 'd3', uncertaintyMs: 5000, corrected: true }, { plant: 'p1', asset: 'a1', device: 'd1', uncertaintyMs: 20, corrected: true },
+    // A replay of history: its stamps are kept as given, its clock is not judged.
+    { plant: 'p1', asset: 'a2', device: 'd2', uncertaintyMs: 9e9, corrected: false },
+  ];
   const ds = qualityChecks(streams, clocks, [], now, cfg);
   assert.deepEqual(ds.map((d) => [d.kind, d.alert.asset, d.alert.rule, d.alert.kind]).sort(), [
     ['opened', 'a1', 'dq:sensors-silent', 'data_quality'], ['opened', 'a2', 'dq:camera-silent', 'data_quality'], ['opened', 'a3', 'dq:clock-uncertain', 'data_quality'],
