@@ -14,6 +14,7 @@ import { generate, simplePlan } from '../../sim/index.js';
 import { uniqueName, useKafka, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
 import { startServiceProcess, waitFor, type RunningService } from '../helpers/service.js';
+import { tcpProxy } from '../helpers/proxy.js';
 import { decided, snapshot, type Snapshot } from '../helpers/snapshot.js';
 
 const logger = pino({ level: 'silent' });
@@ -117,3 +118,38 @@ for (const n of [2, 3]) {
     for (const l of lives.slice(1)) await l.kill('SIGTERM');
   });
 }
+
+test('PostgreSQL unreachable for 60 s mid-stream: the service waits, readiness says so, nothing is lost', { timeout: 240_000 }, async (t) => {
+  assert.ok(reference, 'needs the reference run');
+  const tp = await topics('pgdown');
+  await publish(tp, T0, MID);
+  const db = await createTestDatabase('pgdown');
+  cleanups.push(() => db.drop());
+  const direct = new URL(db.url);
+  const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
+  cleanups.push(() => proxy.close());
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  const svc = await start(config(tp, viaProxy.toString(), uniqueName('g')));
+  await waitFor('the first half scored', async () => (await scored(db.url)) >= total / 2 - ASSETS, 120_000, 100);
+  await proxy.cut();
+  const cutAt = Date.now();
+  await publish(tp, MID, T_END);
+  await waitFor('readiness reports the database', async () => (await fetch(`${svc.url}/readyz`)).status === 503, 30_000, 200);
+  const body = (await (await fetch(`${svc.url}/readyz`)).json()) as { checks: Record<string, boolean> };
+  assert.equal(body.checks.database, false);
+  assert.equal((await fetch(`${svc.url}/healthz`)).status, 200, 'alive all the while');
+  await new Promise((r) => setTimeout(r, Math.max(0, 60_000 - (Date.now() - cutAt))));
+  const during = await scored(db.url);
+  await proxy.restore();
+  t.diagnostic(`database cut for ${Math.round((Date.now() - cutAt) / 1000)} s with ${during} of ${total} windows stored`);
+  await waitFor('every closed window scored after the database returned', async () => (await scored(db.url)) >= total, 120_000, 200);
+  await waitFor('ready again', async () => (await fetch(`${svc.url}/readyz`)).status === 200, 30_000, 200);
+  await new Promise((r) => setTimeout(r, 1000));
+  const snap = await snapshot(db.url);
+  assert.equal(snap.duplicates, 0);
+  assert.deepEqual(decided(snap.scores), decided(reference!.scores));
+  assert.deepEqual(snap.alerts, reference!.alerts);
+  assert.ok(svc.logs.some((l) => /failed; retrying/.test(String(l.msg))), 'it waited and retried');
+  await svc.kill('SIGTERM');
+});
