@@ -47,6 +47,8 @@ export interface BatchInput {
   modality: Modality;
   topic: string;
   messages: IncomingMessage[];
+  /** Called while the batch waits out a failure, so the consumer keeps its group membership. */
+  heartbeat?: () => Promise<void>;
 }
 
 export interface PipelineDeps {
@@ -103,7 +105,13 @@ export function isRetriable(e: unknown): boolean {
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { cfg, db, logger } = deps;
-  const now = deps.now ?? Date.now;
+  // Processing time for the window operators (idle streams), not counting the time spent waiting out a
+  // failed write: after a database outage every stream would otherwise look idle and windows would close
+  // without the camera.
+  // Partitions wait concurrently: the stalled time is the union of their waits.
+  let stalledMs = 0, waiting = 0, waitingSince = 0;
+  const wallNow = deps.now ?? Date.now;
+  const now = () => wallNow() - stalledMs - (waiting > 0 ? wallNow() - waitingSince : 0);
   const states = new Map<string, PartitionState>();
 
   async function stateOf(key: string): Promise<PartitionState> {
@@ -125,13 +133,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** Retries a durable write until it succeeds (back-pressure: the consumer waits) or the service stops. */
-  async function durably(what: string, fn: () => Promise<void>): Promise<void> {
+  async function durably(what: string, fn: () => Promise<void>, heartbeat?: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try { return await fn(); } catch (e) {
         if (!isRetriable(e) || deps.isStopping?.() || attempt >= 1000) throw e;
         const wait = Math.min(10_000, 200 * 2 ** Math.min(attempt, 6));
         logger.warn({ err: (e as Error).message, attempt, wait }, `${what} failed; retrying`);
-        await new Promise((r) => setTimeout(r, wait));
+        // Wait in slices, heartbeating, so a long outage does not cost the partitions (session time-out).
+        if (waiting++ === 0) waitingSince = wallNow();
+        try {
+          for (let left = wait; left > 0; left -= 1000) {
+            await new Promise((r) => setTimeout(r, Math.min(1000, left)));
+            await heartbeat?.().catch((err: Error) => logger.warn({ err: err.message }, 'heartbeat while waiting failed'));
+          }
+        } finally {
+          if (--waiting === 0) stalledMs += wallNow() - waitingSince;
+        }
       }
     }
   }
@@ -239,12 +256,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
     };
 
-    if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed));
+    if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b.heartbeat);
     if (dead.length) {
-      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead));
+      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead), b.heartbeat);
       else out.deadLetters = dead.map((x) => ({ key: `${x.source.topic}:${x.source.partition}:${x.source.offset}`, source: x.source.topic, code: x.code, reason: x.reason, value: x.value }));
     }
-    await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)));
+    await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b.heartbeat);
     s.processed = processed;
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };

@@ -21,7 +21,11 @@ export interface IncomingMessage {
   headers: Record<string, string>;
 }
 
-export interface IncomingBatch { topic: string; modality: Modality; partition: number; messages: IncomingMessage[] }
+export interface IncomingBatch {
+  topic: string; modality: Modality; partition: number; messages: IncomingMessage[];
+  /** Keeps the group membership alive while the batch waits (a database outage must not cost the partition). */
+  heartbeat?: () => Promise<void>;
+}
 export interface CommitRequest { topic: string; partition: number; offset: number }
 
 export interface DeadLetter {
@@ -167,7 +171,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         eachBatch: async ({ batch, heartbeat }) => {
           const modality = modalityOf.get(batch.topic)!;
           const commits = await handle({
-            topic: batch.topic, modality, partition: batch.partition,
+            topic: batch.topic, modality, partition: batch.partition, heartbeat,
             messages: batch.messages.map((m) => ({
               offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
             })),

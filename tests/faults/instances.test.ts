@@ -143,7 +143,12 @@ test('PostgreSQL unreachable for 60 s mid-stream: the service waits, readiness s
   const during = await scored(db.url);
   await proxy.restore();
   t.diagnostic(`database cut for ${Math.round((Date.now() - cutAt) / 1000)} s with ${during} of ${total} windows stored`);
-  await waitFor('every closed window scored after the database returned', async () => (await scored(db.url)) >= total, 120_000, 200);
+  await waitFor('every closed window scored after the database returned', async () => (await scored(db.url)) >= total, 120_000, 200)
+    .catch((e) => {
+      const warn = svc.logs.filter((l) => Number(l.level) >= 40).map(({ time, hostname, pid, service, ...rest }) => JSON.stringify(rest).slice(0, 300));
+      t.diagnostic(`scored ${during}+; warnings: ${warn.slice(0, 6).join(' | ')} … ${warn.slice(-8).join(' | ')}`);
+      throw e;
+    });
   await waitFor('ready again', async () => (await fetch(`${svc.url}/readyz`)).status === 200, 30_000, 200);
   await new Promise((r) => setTimeout(r, 1000));
   const snap = await snapshot(db.url);
