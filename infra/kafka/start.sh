@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a throw-away single-node KRaft broker on 127.0.0.1 from the Maven jars and wait until it serves.
 # Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (PORT+1), KAFKA_WORK (state dir; default a folder under
-# $TMPDIR named for the port), KAFKA_HEAP_OPTS, KAFKA_START_TIMEOUT (seconds, 90).
+# $TMPDIR named for the port), KAFKA_HEAP_OPTS, KAFKA_START_TIMEOUT (seconds, 90), KAFKA_RESUME=1 (restart on
+# the state already in KAFKA_WORK, topics and offsets kept, instead of beginning empty).
 # Prints "kafka ready on 127.0.0.1:PORT (pid N)" and exits 0 once the broker logged "Kafka Server started".
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -14,13 +15,17 @@ TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 if [ -f "$WORK/kafka.pid" ] && kill -0 "$(cat "$WORK/kafka.pid")" 2>/dev/null; then
   echo "kafka already running on 127.0.0.1:$PORT (pid $(cat "$WORK/kafka.pid"))"; exit 0
 fi
+JAVA_COMMON=(-Djava.awt.headless=true -Dkafka.logs.dir="$WORK/logs"
+  "-Dlog4j.configuration=file:$HERE/log4j.properties" -cp "$HERE/lib/*")
+if [ "${KAFKA_RESUME:-0}" = 1 ] && [ -f "$WORK/data/meta.properties" ]; then
+  # Restart on the kept state: only the old log goes (its "started" line would end the wait at once).
+  mv -f "$WORK/logs/server.log" "$WORK/logs/server.log.previous" 2>/dev/null || true
+else
 # A stale meta.properties with another cluster id makes the broker refuse to start: always begin empty.
 rm -rf "$WORK"; mkdir -p "$WORK/data" "$WORK/logs"
 sed -e "s#@DATA@#$WORK/data#g" -e "s#@PORT@#$PORT#g" -e "s#@CPORT@#$CPORT#g" \
   "$HERE/server.properties.in" > "$WORK/server.properties"
 
-JAVA_COMMON=(-Djava.awt.headless=true -Dkafka.logs.dir="$WORK/logs"
-  "-Dlog4j.configuration=file:$HERE/log4j.properties" -cp "$HERE/lib/*")
 # A random 16-byte id in URL-safe base64, as Kafka's Uuid; like Kafka, never one starting with '-' (the
 # format tool would read it as an option).
 CLUSTER_ID="-"
@@ -30,6 +35,7 @@ done
 java -Xmx256m -XX:TieredStopAtLevel=1 "${JAVA_COMMON[@]}" kafka.tools.StorageTool format \
   --cluster-id="$CLUSTER_ID" -c "$WORK/server.properties" >"$WORK/logs/format.out" 2>&1 \
   || { cat "$WORK/logs/format.out" >&2; exit 1; }
+fi
 
 HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 # setsid: the broker outlives this script and is not killed with the caller's process group.

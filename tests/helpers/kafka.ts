@@ -41,3 +41,21 @@ export async function useKafka(): Promise<TestKafka> {
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+/** A broker of this test's own (whatever TRIBUTARY_TEST_KAFKA says), which it may stop and restart on its kept state. */
+export async function ownKafka(): Promise<TestKafka & { halt(): void; resume(): void }> {
+  const env = {
+    ...process.env,
+    KAFKA_PORT: String(await freePort()),
+    KAFKA_CONTROLLER_PORT: String(await freePort()),
+    KAFKA_WORK: mkdtempSync(join(tmpdir(), 'tributary-kafka-')),
+  };
+  execFileSync(join(ROOT, 'infra/kafka/start.sh'), { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = () => execFileSync(join(ROOT, 'infra/kafka/stop.sh'), { env, stdio: 'ignore' });
+  return {
+    brokers: [`127.0.0.1:${env.KAFKA_PORT}`],
+    stop: async () => { stop(); },
+    halt: () => execFileSync(join(ROOT, 'infra/kafka/stop.sh'), { env: { ...env, KAFKA_KEEP: '1' }, stdio: 'ignore' }),
+    resume: () => { execFileSync(join(ROOT, 'infra/kafka/start.sh'), { env: { ...env, KAFKA_RESUME: '1' }, stdio: ['ignore', 'ignore', 'inherit'] }); },
+  };
+}
