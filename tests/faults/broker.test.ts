@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { createKafkaIngest, createRecordProducer } from '../../ingest/index.js';
+import { createKafkaIngest } from '../../ingest/index.js';
 import { Config, type ConfigInput } from '../../schemas/index.js';
-import { generate, simplePlan } from '../../sim/index.js';
-import { ownKafka, uniqueName } from '../helpers/kafka.js';
+import { simplePlan } from '../../sim/index.js';
+import { ownKafka, publishPlan, uniqueName } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
 import { startServiceProcess, waitFor, type RunningService } from '../helpers/service.js';
 import { decided, snapshot } from '../helpers/snapshot.js';
@@ -29,15 +29,7 @@ async function run(name: string, disturb: (svc: RunningService, publishRest: () 
   const prefix = uniqueName(name);
   const t = { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
   await createKafkaIngest(Config.parse({ kafka: { brokers: kafka.brokers, topics: t, partitions: 2 } }).kafka, logger).ensureTopics();
-  const publish = async (from: number, to: number) => {
-    const recs = generate(plan, from, to);
-    const p = await createRecordProducer(kafka.brokers, logger);
-    const msgs = (xs: Array<{ asset?: string }>) => xs.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) }));
-    await p.send(t.images, msgs(recs.images));
-    await p.send(t.notes, msgs(recs.notes));
-    await p.send(t.sensors, msgs(recs.sensors));
-    await p.close();
-  };
+  const publish = (from: number, to: number) => publishPlan(kafka.brokers, t, plan, from, to);
   await publish(T0, MID);
   const db = await createTestDatabase(name);
   cleanups.push(() => db.drop());

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { createKafkaIngest, createRecordProducer } from '../../ingest/index.js';
+import { createKafkaIngest } from '../../ingest/index.js';
 import { Config, type ConfigInput } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
-import { uniqueName, useKafka, type TestKafka } from '../helpers/kafka.js';
+import { publishPlan, uniqueName, useKafka, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
 import { startServiceProcess, waitFor, type RunningService } from '../helpers/service.js';
 import { tcpProxy } from '../helpers/proxy.js';
@@ -49,15 +49,7 @@ async function topics(name: string) {
   await createKafkaIngest(Config.parse({ kafka: { brokers: kafka.brokers, topics: t, partitions: 3 } }).kafka, logger).ensureTopics();
   return t;
 }
-async function publish(t: { sensors: string; images: string; notes: string }, from: number, to: number) {
-  const recs = generate(plan, from, to);
-  const p = await createRecordProducer(kafka.brokers, logger);
-  const msgs = (xs: Array<{ asset?: string }>) => xs.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) }));
-  await p.send(t.images, msgs(recs.images));
-  await p.send(t.notes, msgs(recs.notes));
-  await p.send(t.sensors, msgs(recs.sensors));
-  await p.close();
-}
+const publish = (t: { sensors: string; images: string; notes: string }, from: number, to: number) => publishPlan(kafka.brokers, t, plan, from, to);
 const config = (t: Awaited<ReturnType<typeof topics>>, db: string, group: string): ConfigInput => ({
   kafka: { brokers: kafka.brokers, topics: t, partitions: 3, groupId: group, sessionTimeoutMs: 6_000 },
   database: { url: db, poolSize: 2 }, align, scorer: { referenceWindows: 10 }, api: { port: 0 }, sim: { enabled: false }, log: { level: 'info' },
