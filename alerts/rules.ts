@@ -11,7 +11,7 @@
  * a new alert opens only once the condition has cleared and come back.
  */
 import { createHash } from 'node:crypto';
-import { SEVERITY_RANK, type Alert, type AlertRule, type Config, type ScoreRow, type Severity, type TupleNote } from '../schemas/index.js';
+import { matchesAny, modalityOfChannel, SEVERITY_RANK, type Alert, type AlertRule, type Config, type ScoreRow, type Severity, type TupleNote } from '../schemas/index.js';
 
 export interface RuleRunState {
   /** The last openN windows: [window start, anomalous]. */
@@ -44,16 +44,7 @@ export function configuredRules(a: Config['alerts']): AlertRule[] {
   }];
 }
 
-const globRe = new Map<string, RegExp>();
-export function matches(patterns: string[], value: string): boolean {
-  if (patterns.length === 0) return true;
-  return patterns.some((p) => {
-    let re = globRe.get(p);
-    if (!re) globRe.set(p, (re = new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)));
-    return re.test(value);
-  });
-}
-export const ruleApplies = (r: AlertRule, plant: string, asset: string) => r.enabled && matches(r.plants, plant) && matches(r.assets, asset);
+export const ruleApplies = (r: AlertRule, plant: string, asset: string) => r.enabled && matchesAny(r.plants, plant) && matchesAny(r.assets, asset);
 
 export function severityOf(r: AlertRule, peak: number, anomalous: number): Severity {
   const hit = (l: { above?: number; windows?: number }) => (l.above !== undefined && peak >= l.above) || (l.windows !== undefined && anomalous >= l.windows);
@@ -64,7 +55,7 @@ export function severityOf(r: AlertRule, peak: number, anomalous: number): Sever
 export function topOf(contributions: Record<string, number>): { topModality: Alert['topModality']; topChannel: string | null } {
   const top = Object.entries(contributions).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
   if (!top) return { topModality: null, topChannel: null };
-  return { topModality: top[0] === 'image' ? 'images' : top[0] === 'notes' ? 'notes' : 'sensors', topChannel: top[0] };
+  return { topModality: modalityOfChannel(top[0]), topChannel: top[0] };
 }
 
 export const timelineLink = (publicUrl: string, asset: string, from: number) =>

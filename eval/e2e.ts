@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { createKafkaIngest, createRecordProducer } from '../ingest/index.js';
-import { Config, type ConfigInput } from '../schemas/index.js';
+import { Config, modalityOfChannel, type ConfigInput } from '../schemas/index.js';
 import { startService } from '../service.js';
 import { aliasTable, kafkaSink, planOf, pump, shiftPlan, stream, type SuiteRun } from '../sim/index.js';
 import { baselineDetector, type Detector } from './detectors.js';
@@ -118,7 +118,7 @@ async function storedWindows(db: { query<T>(sql: string, params?: unknown[]): Pr
     const top = Object.entries(r.contributions ?? {}).sort((a, b) => b[1] - a[1])[0];
     out.push({
       ...l, scores: [r.status === 'scored' ? r.score : null],
-      top: [top && r.status === 'scored' ? { modality: top[0] === 'image' ? 'images' : top[0] === 'notes' ? 'notes' : 'sensors', channel: top[0] } : null],
+      top: [top && r.status === 'scored' ? { modality: modalityOfChannel(top[0]), channel: top[0] } : null],
     });
   }
   return out;

@@ -8,7 +8,7 @@
  * reported apart); 0 otherwise. Windows of an asset's reference period have no score and are left out.
  */
 import { WindowOperator, resolveNoteAsset } from '../align/index.js';
-import { Config, SENSOR_FAULTS, type ConfigInput, type InputRecord, type Modality, type WindowTuple } from '../schemas/index.js';
+import { Config, modalityOfChannel, SENSOR_FAULTS, type ConfigInput, type InputRecord, type Modality, type WindowTuple } from '../schemas/index.js';
 import { aliasTable, labelsOf, planOf, stream, type SimPlan } from '../sim/index.js';
 import type { SuiteRun } from '../sim/index.js';
 import type { Detector } from './detectors.js';
@@ -33,7 +33,6 @@ export const EVAL_ALIGN: ConfigInput['align'] = {
   windowMs: 60_000, outOfOrdernessMs: 3_000, allowedLatenessMs: 10_000, idleTimeoutMs: 30_000, imageMaxAgeMs: 120_000,
 };
 
-const modalityOf = (channel: string): Modality => (channel === 'image' ? 'images' : channel === 'notes' ? 'notes' : 'sensors');
 
 /** Runs one scenario with one seed through align and the detectors. `onProgress` gets the share done. */
 export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: ConfigInput['align']; onProgress?: (done: number) => void } = {}): RunResult {
@@ -60,7 +59,7 @@ export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: Con
         if (prev && prev.scores[i] === null) return;
         w.scores[i] = res.score;
         const top = Object.entries(res.contributions).sort((a, b) => b[1] - a[1])[0];
-        w.top[i] = top && res.score !== null ? { modality: modalityOf(top[0]), channel: top[0] } : null;
+        w.top[i] = top && res.score !== null ? { modality: modalityOfChannel(top[0]), channel: top[0] } : null;
       });
       byKey.set(key, w);
     }

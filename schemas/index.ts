@@ -20,3 +20,4 @@ export * from './config.js';
 export * from './json-schema.js';
 export * from './scenario.js';
 export * from './api.js';
+export * from './patterns.js';

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  SEVERITY_RANK, type Alert, type AlertEvent, type AlertEventType, type AlertRule, type Severity, type WebhookFilters,
+  matchesAny, SEVERITY_RANK, type Alert, type AlertEvent, type AlertEventType, type AlertRule, type Severity, type WebhookFilters,
 } from '../schemas/index.js';
 import { insertRows } from './batch.js';
 import type { Db, Queryable } from './db.js';
@@ -194,13 +194,10 @@ const endpointOf = (r: Record<string, unknown>): EndpointRow => ({
   createdAt: new Date(r.created_at as string).toISOString(),
 });
 
-const globMatch = (patterns: string[] | undefined, v: string) =>
-  !patterns?.length || patterns.some((p) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(v));
-
 export function endpointWants(f: WebhookFilters, e: AlertEvent): boolean {
   if (e.type === 'webhook.test') return true;
   if (f.eventTypes?.length && !f.eventTypes.includes(e.type)) return false;
-  if (!globMatch(f.plants, e.data.plant) || !globMatch(f.assets, e.data.asset)) return false;
+  if (!matchesAny(f.plants, e.data.plant) || !matchesAny(f.assets, e.data.asset)) return false;
   if (f.minSeverity && SEVERITY_RANK[e.data.severity] < SEVERITY_RANK[f.minSeverity]) return false;
   return true;
 }

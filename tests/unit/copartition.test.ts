@@ -12,7 +12,7 @@ test('co-partitioned assignment: a member owns partition p of every input topic;
   const three = coPartition(['x', 'y', 'z'], topics);
   const owned = Object.values(three).map((a) => a.s ?? []);
   assert.deepEqual(owned.flat().sort(), [0, 1, 2, 3, 4], 'every partition once');
-  for (const a of Object.values(three)) assert.deepEqual(a.s, a.i ?? a.s) ;
+  for (const a of Object.values(three)) { assert.deepEqual(a.i, a.s); assert.deepEqual(a.n, a.s); }
   // More members than partitions: the extra ones idle.
   const many = coPartition(['a', 'b', 'c'], { s: [0], i: [0], n: [0] });
   assert.deepEqual(many, { a: { s: [0], i: [0], n: [0] }, b: {}, c: {} });
