@@ -5,6 +5,7 @@
  * tributary sim ...                    simulate a scenario to Kafka or to JSONL files
  * tributary replay ...                 replay a CSV dataset (or SKAB) into the sensor topic
  * tributary eval --suite ...           measure detection quality (SKAB protocol, simulator ablation)
+ * tributary keys create|list|revoke     manage API keys in the configured store
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { ablationTable, baselineDetectors, evaluateSkab, progress, runEndToEnd, 
 import { createRecordProducer } from './ingest/index.js';
 import { jsonSchemas, type Config } from './schemas/index.js';
 import { startService } from './service.js';
+import { createApiKey, listApiKeys, openStore, revokeApiKey, SCOPES, type Scope } from './store/index.js';
 import {
   jsonlSink, kafkaSink, labelsOf, loadScenario, loadSkab, loadSuite, planOf, pump, readCsv, ScenarioError, shiftPlan, stream, toSamples,
   type Delivery, type ReplaySeries, type Sink,
@@ -35,7 +37,12 @@ const USAGE = `usage: tributary <command> [options]
           [--skab-dir DIR] [--window-ms N]  evaluate the baseline scorer (in-process)
   eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
                                           the same through Kafka and the database, beside the
-                                          in-process run on the same plan`;
+                                          in-process run on the same plan
+  keys    create --name NAME [--scopes read|write|admin,…] [--plants P1,P2] [--config FILE]
+                                          make an API key (printed once; scopes default read;
+                                          no --plants: every plant)
+  keys    list [--config FILE]            the keys (never their secrets)
+  keys    revoke --id ID [--config FILE]  stop a key working (within 10 s on running services)`;
 
 const OPTIONS = {
   config: { type: 'string' }, out: { type: 'string' }, brokers: { type: 'string' }, prefix: { type: 'string' },
@@ -44,6 +51,7 @@ const OPTIONS = {
   'shift-to': { type: 'string' }, labels: { type: 'string' },
   suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' },
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
+  name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -63,7 +71,9 @@ const time = (v: string, name: string): number => {
 const topicsOf = (prefix: string) => ({ sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes` });
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd = 'start', ...rest] = argv;
+  const [cmd = 'start', ...rest0] = argv;
+  const sub = cmd === 'keys' ? rest0[0] : undefined;
+  const rest = cmd === 'keys' ? rest0.slice(1) : rest0;
   let values: Values;
   try {
     values = parseArgs({ args: rest, options: OPTIONS, strict: true }).values as typeof values;
@@ -72,10 +82,48 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await run(cmd, values);
+    return cmd === 'keys' ? await keys(sub, values) : await run(cmd, values);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ScenarioError) { process.stderr.write(`${e.message}\n`); return 2; }
     throw e;
+  }
+}
+
+async function keys(sub: string | undefined, values: Values): Promise<number> {
+  let cfg: Config;
+  try {
+    cfg = loadConfig({ file: values.config });
+  } catch (e) {
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
+    throw e;
+  }
+  if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new UsageError(`keys: give create, list or revoke\n${USAGE}`);
+  const store = await openStore(cfg.database);
+  try {
+    if (sub === 'create') {
+      if (!values.name) throw new UsageError('keys create: --name is required');
+      const scopes = (values.scopes ?? 'read').split(',').map((x) => x.trim()).filter(Boolean);
+      const bad = scopes.filter((x) => !(SCOPES as readonly string[]).includes(x));
+      if (bad.length || !scopes.length) throw new UsageError(`keys create: --scopes must be read, write and/or admin, got ${JSON.stringify(values.scopes)}`);
+      const plants = values.plants ? values.plants.split(',').map((x) => x.trim()).filter(Boolean) : [];
+      const k = await createApiKey(store.db, { name: values.name, scopes: scopes as Scope[], plants });
+      process.stdout.write(`${k.key}\n`);
+      process.stderr.write(`key ${k.id} "${k.name}": scopes ${k.scopes.join(', ')}; plants ${k.plants.length ? k.plants.join(', ') : 'all'}. Shown once: store it now.\n`);
+      return 0;
+    }
+    if (sub === 'list') {
+      const list = await listApiKeys(store.db);
+      process.stdout.write(`${table(['id', 'name', 'scopes', 'plants', 'created', 'last used', 'revoked'], list.map((k) => [
+        k.id, k.name, k.scopes.join(','), k.plants.length ? k.plants.join(',') : 'all', k.createdAt, k.lastUsedAt ?? '–', k.revokedAt ?? '–',
+      ]))}\n`);
+      return 0;
+    }
+    if (!values.id) throw new UsageError('keys revoke: --id is required');
+    if (!(await revokeApiKey(store.db, values.id))) { process.stderr.write(`no active key ${values.id}\n`); return 1; }
+    process.stdout.write(`revoked ${values.id}\n`);
+    return 0;
+  } finally {
+    await store.close();
   }
 }
 

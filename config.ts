@@ -21,6 +21,7 @@ export const ENV_VARS: Record<string, { path: string[]; kind: 'string' | 'number
   TRIBUTARY_DATA_DIR: { path: ['database', 'dataDir'], kind: 'string' },
   TRIBUTARY_HOST: { path: ['api', 'host'], kind: 'string' },
   TRIBUTARY_PORT: { path: ['api', 'port'], kind: 'number' },
+  TRIBUTARY_API_KEY: { path: ['api', 'auth', 'key'], kind: 'string' },
   TRIBUTARY_WEBHOOK_URLS: { path: ['webhooks'], kind: 'webhooks' },
   TRIBUTARY_SIM: { path: ['sim', 'enabled'], kind: 'boolean' },
   TRIBUTARY_SIM_SCENARIO: { path: ['sim', 'scenario'], kind: 'string' },

@@ -19,7 +19,7 @@ import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/in
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
 import { scoreBaseline, type AssetModelState } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
-import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type WindowTuple } from './schemas/index.js';
+import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
 import { emptyBatch, eventIdOf, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 interface Checkpoint {
@@ -71,7 +71,21 @@ export interface PipelineDeps {
   /** The alert rules in force (configuration and API); default: the configured ones. */
   rules?: () => AlertRule[];
   /** Reports counts (to Prometheus metrics). */
-  report?: { batch(s: BatchSummary & { modality: Modality }): void };
+  report?: { batch(s: BatchSummary & { modality: Modality }): void; scored?(s: ScoredSummary): void };
+  /**
+   * The models to score with (the registry's active one and those in shadow); default: the configured
+   * baseline, active. Only the active model's scores reach the alert rules.
+   */
+  models?: () => RunningModel[];
+}
+
+export interface RunningModel { version: string; active: boolean; referenceWindows: number }
+
+export interface ScoredSummary {
+  /** Each window's close (processing time when it fired) → its score row committed, in ms. */
+  closeToCommitMs: number[];
+  /** Windows scored in the batch and the time scoring took. */
+  scored: number; scoringMs: number;
 }
 
 export interface BatchSummary {
@@ -227,13 +241,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (b.modality === 'sensors' && s.replayingUntil !== null && last >= s.replayingUntil) s.replayingUntil = null;
     const tuples: WindowTuple[] = s.replayingUntil === null ? s.op.fire() : [];
     let alertsOpened = 0;
+    const firedAt = Date.now();
+    const running = deps.models?.() ?? [{ version: cfg.scorer.modelVersion, active: true, referenceWindows: cfg.scorer.referenceWindows }];
+    const scoreStart = performance.now();
     for (const t of tuples) {
-      const model = (s.models[t.asset] ??= { reference: [], params: null });
-      const { row, fitted } = scoreBaseline(t, model, cfg.scorer);
-      out.scores.push(row);
-      if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
+      let activeRow: ScoreRow | null = null;
+      for (const m of running) {
+        // The configured baseline keeps its state under the asset (checkpoints from before the registry);
+        // other versions under version + asset.
+        const key = m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}\u0000${t.asset}`;
+        const model = (s.models[key] ??= { reference: [], params: null });
+        const { row, fitted } = scoreBaseline(t, model, { referenceWindows: m.referenceWindows, modelVersion: m.version });
+        out.scores.push(row);
+        if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
+        if (m.active) activeRow = row;
+      }
       // Alert rules count windows as they first fire; an amended revision corrects the stored score only.
-      if (t.revision !== 0) continue;
+      if (t.revision !== 0 || !activeRow) continue;
+      const row = activeRow;
       // A checkpoint from before rule sets (one state per asset) starts the asset's rules afresh.
       let states = s.rules[t.asset];
       if (!states || 'above' in states) states = s.rules[t.asset] = {};
@@ -248,9 +273,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
       }
     }
+    const scoringMs = performance.now() - scoreStart;
+    out.activeModel = running.find((m) => m.active)?.version;
     out.tuples = tuples;
 
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
+    out.threshold = cfg.alerts.threshold;
     out.checkpoint = {
       partitionKey: b.partitionKey,
       state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
@@ -270,6 +298,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     deps.onDurable?.(summary);
     deps.report?.batch({ ...summary, modality: b.modality });
+    if (tuples.length) {
+      const committed = Date.now();
+      deps.report?.scored?.({ closeToCommitMs: tuples.map(() => committed - firedAt), scored: tuples.length, scoringMs });
+    }
     return commitsFor(s, b.partition);
   }
 

@@ -25,7 +25,11 @@ import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
-import { latestWindowEnd, openStore, syncConfigEndpoints, syncConfigRules, type Store } from './store/index.js';
+import type { RunningModel } from './pipeline.js';
+import {
+  countActiveKeys, createApiKey, ensureConfiguredKey, latestWindowEnd, listModels, openStore, rebuildRollups, registerModel, syncConfigEndpoints,
+  syncConfigRules, type Db, type Store,
+} from './store/index.js';
 
 export interface Service {
   store: Store;
@@ -64,10 +68,40 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       cleanups.push({ name: 'policies', fn: () => clearInterval(t) });
     }
 
+    // Roll-ups count windows above the alert threshold: rebuilt when it changed since they were written.
+    const stale = await store.db.query('SELECT 1 FROM score_rollup_1h WHERE threshold <> $1 LIMIT 1', [cfg.alerts.threshold]);
+    if (stale.rows.length) {
+      logger.info({ threshold: cfg.alerts.threshold }, 'alert threshold changed: rebuilding the score roll-ups');
+      await store.db.transaction((tx) => rebuildRollups(tx, cfg.alerts.threshold));
+    }
+
+    // API keys: the configured one; with none usable, a bootstrap admin key, logged once.
+    if (cfg.api.auth.key) await ensureConfiguredKey(store.db, cfg.api.auth.key, ['admin']);
+    let bootstrapKey: string | null = null;
+    if (cfg.api.auth.bootstrap && (await countActiveKeys(store.db)) === 0) {
+      bootstrapKey = (await createApiKey(store.db, { name: 'bootstrap admin', scopes: ['admin'] })).key;
+    }
+
+    // The model registry: the configured baseline is registered (active when it is the first model);
+    // every non-retired baseline version is scored, the active one alerts.
+    await registerModel(store.db, {
+      version: cfg.scorer.modelVersion, kind: 'baseline-robustz', params: { referenceWindows: cfg.scorer.referenceWindows },
+      card: `Robust z-score baseline: per asset, the median and MAD of each window feature over the first ${cfg.scorer.referenceWindows} windows; the score is the largest |z|, contributions by channel.`,
+    });
+    const models = await modelTracker(store.db, logger);
+    const modelTimer = setInterval(() => { models.refresh().catch((e) => logger.warn({ err: (e as Error).message }, 'model registry read failed')); }, 10_000);
+    modelTimer.unref();
+    cleanups.push({ name: 'models', fn: () => clearInterval(modelTimer) });
+
     // Configured endpoints and rules join those made through the API.
     await syncConfigEndpoints(store.db, cfg.webhooks);
     await syncConfigRules(store.db, cfg.alerts.rules.length ? cfg.alerts.rules : configuredRules(cfg.alerts));
-    const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }));
+    const kafkaMode = cfg.kafka.brokers.length > 0;
+    const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
+    const metrics = createMetrics(topics);
+    metrics.watchAlerts(async () => (await store.db.query<{ state: string; severity: string; n: number }>(
+      'SELECT state, severity, count(*)::int AS n FROM alerts GROUP BY state, severity')).rows);
+    const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }), { report: (o) => metrics.delivery(o) });
     cleanups.push({ name: 'webhooks', fn: () => delivery.stop() });
     let pipelineRef: Pipeline | null = null;
     const jobs = startAlertJobs({
@@ -78,10 +112,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     await jobs.refreshRules();
     cleanups.push({ name: 'alert jobs', fn: () => jobs.stop() });
 
-    const kafkaMode = cfg.kafka.brokers.length > 0;
     const ingest: KafkaIngest | null = kafkaMode ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' })) : null;
-    const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
-    const metrics = createMetrics();
     const pipeline = createPipeline({
       report: metrics,
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
@@ -90,6 +121,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,
       rules: () => jobs.rules(),
+      models: () => models.running(),
     });
     pipelineRef = pipeline;
     metrics.watchClocks(() => pipeline.clockStates());
@@ -98,6 +130,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       await ingest.ensureTopics();
       cleanups.push({ name: 'kafka', fn: () => ingest.stop() });
       await ingest.run(async (b) => {
+        if (b.lag !== undefined) metrics.lag(b.topic, b.partition, b.lag);
         try {
           return await pipeline.handle({ ...b, partitionKey: `p${b.partition}` });
         } catch (e) {
@@ -119,6 +152,11 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
       metrics,
       threshold: cfg.alerts.threshold,
+      rollupThreshold: cfg.alerts.threshold,
+      rateLimit: cfg.api.rateLimit,
+      streamPollMs: cfg.api.streamPollMs,
+      activeModel: () => models.active(),
+      modelsChanged: () => models.refresh(),
       readiness: {
         database: async () => { await store.db.query('SELECT 1'); return true; },
         ...(ingest ? { kafka: () => ingest.isJoined() } : {}),
@@ -129,11 +167,41 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const addr = api.server.address();
     const apiUrl = typeof addr === 'object' && addr ? `http://${cfg.api.host}:${addr.port}` : `http://${cfg.api.host}:${cfg.api.port}`;
     logger.info({ url: apiUrl }, 'api listening');
+    if (bootstrapKey) {
+      // Shown once: only its hash is stored. The fragment never reaches a server.
+      logger.warn({ key: bootstrapKey, dashboard: `${apiUrl}/#key=${bootstrapKey}` },
+        'no API keys existed: made an admin key (shown once; `tributary keys create` makes more, `tributary keys revoke` retires this one)');
+    }
     return { store, pipeline, apiUrl, stop };
   } catch (e) {
     await stop();
     throw e;
   }
+}
+
+/** The registry's models as the pipeline runs them: every non-retired baseline version, the active one alerting. */
+async function modelTracker(db: Db, logger: Logger) {
+  let running: RunningModel[] = [];
+  let activeVersion: string | undefined;
+  const skipped = new Set<string>();
+  const refresh = async () => {
+    const list = await listModels(db);
+    const next: RunningModel[] = [];
+    for (const m of list) {
+      if (m.state === 'retired') continue;
+      const ref = Number(m.params.referenceWindows);
+      if (m.kind !== 'baseline-robustz' || !Number.isInteger(ref) || ref < 3) {
+        if (!skipped.has(m.version)) logger.warn({ version: m.version, kind: m.kind }, 'model kind not runnable by this service: not scored');
+        skipped.add(m.version);
+        continue;
+      }
+      next.push({ version: m.version, active: m.state === 'active', referenceWindows: ref });
+    }
+    running = next;
+    activeVersion = list.find((m) => m.state === 'active')?.version;
+  };
+  await refresh();
+  return { refresh, running: () => running, active: () => activeVersion };
 }
 
 /**

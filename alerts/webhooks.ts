@@ -105,7 +105,10 @@ export interface DeliveryWorker {
   stop(): Promise<void>;
 }
 
-export function startDeliveryWorker(db: Db, cfg: Config, logger: Logger, o: { clock?: Clock; autostart?: boolean; random?: () => number } = {}): DeliveryWorker {
+/** What one attempt came to: delivered, retrying later, failed for good, or the endpoint disabled. */
+export type DeliveryOutcome = 'delivered' | 'retry' | 'failed' | 'disabled';
+
+export function startDeliveryWorker(db: Db, cfg: Config, logger: Logger, o: { clock?: Clock; autostart?: boolean; random?: () => number; report?: (outcome: DeliveryOutcome) => void } = {}): DeliveryWorker {
   const clock = o.clock ?? systemClock;
   const d = cfg.delivery;
   let stopped = false;
@@ -125,8 +128,10 @@ export function startDeliveryWorker(db: Db, cfg: Config, logger: Logger, o: { cl
     if (x.secrets.length) headers['webhook-signature'] = x.secrets.map((s) => sign(s, x.eventId, ts, body)).join(' ');
     const attempts = x.attempts + 1;
     const started = performance.now();
-    const settle = (outcome: Omit<Parameters<typeof settleDelivery>[2], 'durationMs'>) =>
-      settleDelivery(db, x, { ...outcome, durationMs: performance.now() - started }, clock.now(), d.disableAfterMs);
+    const settle = async (outcome: Omit<Parameters<typeof settleDelivery>[2], 'durationMs'>) => {
+      await settleDelivery(db, x, { ...outcome, durationMs: performance.now() - started }, clock.now(), d.disableAfterMs);
+      o.report?.(outcome.ok ? 'delivered' : outcome.disable ? 'disabled' : outcome.retryInMs === null ? 'failed' : 'retry');
+    };
     try {
       const res = await post(x.url, headers, body, d.timeoutMs, d.allowPrivateNetworks);
       if (res.status >= 200 && res.status < 300) {

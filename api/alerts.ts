@@ -4,7 +4,8 @@
  * A bad body or query gets a 400 naming the field; an unknown id a 404; a state that does not allow the
  * action (acknowledging a resolved alert) a 409.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { z } from 'zod';
 import { applyAction, LifecycleError, type AlertAction } from '../alerts/index.js';
 import {
@@ -13,7 +14,7 @@ import {
 } from '../schemas/index.js';
 import {
   addFeedback, changeAlert, createEndpoint, deleteEndpoint, deleteRule, getAlert, getEndpoint, InvalidAlertCursorError, listAlerts,
-  listAttempts, listEndpoints, listRules, putRule, queryTimeline, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
+  listAttempts, listEndpoints, listRules, plantOfAsset, putRule, queryTimeline, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
 } from '../store/index.js';
 
 export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
@@ -40,8 +41,10 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   app.get('/v1/alerts', { schema: { summary: 'Alerts, newest first, with filters and cursor pages', tags, querystring: doc(AlertsQuery) } }, async (req, reply) => {
     const q = valid(AlertsQuery, req.query, reply, 'query');
     if (!q) return reply;
+    if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
+    if (q.asset && !maySee(req, await plantOfAsset(db, q.asset))) return forbiddenPlant(reply, await plantOfAsset(db, q.asset));
     try {
-      const page = await listAlerts(db, { ...q, state: q.state?.split(',') });
+      const page = await listAlerts(db, { ...q, state: q.state?.split(','), plants: allowedPlants(req) ?? undefined });
       return { count: page.alerts.length, alerts: page.alerts, nextCursor: page.nextCursor };
     } catch (e) {
       if (e instanceof InvalidAlertCursorError) return reply.code(400).send({ error: 'invalid_query', field: 'cursor', message: e.message });
@@ -51,14 +54,26 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
 
   app.get<{ Params: { id: string } }>('/v1/alerts/:id', { schema: { summary: 'One alert with its events and feedback', tags } }, async (req, reply) => {
     const a = await getAlert(db, req.params.id);
-    return a ?? notFound(reply, `alert ${req.params.id}`);
+    if (!a) return notFound(reply, `alert ${req.params.id}`);
+    return maySee(req, a.alert.plant) ? a : forbiddenPlant(reply, a.alert.plant);
   });
+
+  /** The alert's plant check: null when the request may act on it (else the reply is sent). */
+  const guard = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<boolean> => {
+    const a = await getAlert(db, req.params.id);
+    if (!a) { void notFound(reply, `alert ${req.params.id}`); return false; }
+    if (!maySee(req, a.alert.plant)) { void forbiddenPlant(reply, a.alert.plant); return false; }
+    return true;
+  };
+  /** Who acts: the body's `by`, else the API key's name. */
+  const actor = (req: FastifyRequest, b: Record<string, unknown>) => ({ ...b, by: (b.by as string | undefined) ?? req.apiKey?.name ?? 'api' });
 
   const action = (path: string, schema: z.ZodType<Record<string, unknown>>, summary: string, make: (b: Record<string, unknown>) => AlertAction) => {
     app.post<{ Params: { id: string } }>(`/v1/alerts/:id/${path}`, { schema: { summary, tags, body: doc(schema) } }, async (req, reply) => {
-      const b = valid(schema, req.body, reply, 'body');
-      if (!b) return reply;
-      const act = make(b);
+      const parsed = valid(schema, req.body, reply, 'body');
+      if (!parsed) return reply;
+      if (!(await guard(req, reply))) return reply;
+      const act = make(actor(req, parsed));
       const now = Date.now();
       try {
         const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null }));
@@ -76,8 +91,10 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   action('resolve', ResolveBody, 'Resolve by hand', (b) => ({ type: 'resolve', by: b.by as string, comment: (b.comment as string) ?? null }));
 
   app.post<{ Params: { id: string } }>('/v1/alerts/:id/feedback', { schema: { summary: 'True or false positive, failure mode, comment (training labels)', tags, body: doc(FeedbackBody) } }, async (req, reply) => {
-    const b = valid(FeedbackBody, req.body, reply, 'body');
-    if (!b) return reply;
+    const parsed = valid(FeedbackBody, req.body, reply, 'body');
+    if (!parsed) return reply;
+    if (!(await guard(req, reply))) return reply;
+    const b = actor(req, parsed) as typeof parsed & { by: string };
     if (!(await addFeedback(db, req.params.id, b))) return notFound(reply, `alert ${req.params.id}`);
     deps.wake();
     return reply.code(201).send({ status: 'recorded' });
@@ -111,6 +128,9 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     if (to - from > 31 * 86_400_000) return reply.code(400).send({ error: 'invalid_query', field: 'from', message: 'from: at most 31 days before to' });
     const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
     const res = q.resolution ? Number(q.resolution.slice(0, -1)) * unit[q.resolution.slice(-1)] : Math.max(1000, Math.ceil((to - from) / 500 / 1000) * 1000);
+    const plant = await plantOfAsset(db, req.params.asset);
+    if (plant === null) return notFound(reply, `asset ${req.params.asset}`);
+    if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
     return queryTimeline(db, req.params.asset, from, to, res);
   });
 

@@ -1,8 +1,9 @@
 /**
- * Prometheus metrics (prom-client), served at /metrics. The pipeline reports through the `Metrics`
- * interface; nothing else imports prom-client.
+ * Prometheus metrics (prom-client), served at /metrics. The pipeline, the consumer, the webhook sender
+ * and the API report through the `Metrics` interface; nothing else imports prom-client.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface ClockReading {
   plant: string; asset: string; device: string;
@@ -12,18 +13,46 @@ export interface ClockReading {
 export interface Metrics {
   registry: Registry;
   batch(s: { modality: string; records: number; rejected: number; late: number; windows: number; alertsOpened: number }): void;
+  /** Windows scored in one batch: close → committed latencies, batch size, scoring time. */
+  scored(s: { closeToCommitMs: number[]; scored: number; scoringMs: number }): void;
+  /** Records left on a partition after a batch (consumer lag). */
+  lag(topic: string, partition: number, records: number): void;
+  delivery(outcome: string): void;
   /** Where the device clocks are read from at scrape time. */
   watchClocks(read: () => ClockReading[]): void;
+  /** Where alert counts by state and severity are read from at scrape time (the store). */
+  watchAlerts(read: () => Promise<Array<{ state: string; severity: string; n: number }>>): void;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(topics: Record<string, string> = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tributary_process_' });
-  const records = new Counter({ name: 'tributary_records_total', help: 'Input records handled, by modality', labelNames: ['modality'], registers: [registry] });
+  const records = new Counter({ name: 'tributary_records_total', help: 'Input records handled, by modality and topic (rate() gives records per second)', labelNames: ['modality', 'topic'], registers: [registry] });
   const rejected = new Counter({ name: 'tributary_dead_letters_total', help: 'Records sent to the dead-letter topic or table', labelNames: ['modality'], registers: [registry] });
   const late = new Counter({ name: 'tributary_late_records_total', help: 'Records written to the late log (late or quarantined)', labelNames: ['modality'], registers: [registry] });
   const windows = new Counter({ name: 'tributary_windows_total', help: 'Window tuples emitted (revisions included)', registers: [registry] });
   const alerts = new Counter({ name: 'tributary_alerts_opened_total', help: 'Alerts opened', registers: [registry] });
+  const lagGauge = new Gauge({ name: 'tributary_consumer_lag_records', help: 'Records on a partition not yet consumed (after the latest batch)', labelNames: ['topic', 'partition'], registers: [registry] });
+  const closeToCommit = new Histogram({
+    name: 'tributary_window_close_to_commit_seconds', help: 'From a window closing to its score committed in the store', registers: [registry],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+  });
+  const batchSize = new Histogram({ name: 'tributary_scoring_batch_windows', help: 'Windows scored together in one batch', registers: [registry], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000] });
+  const scoringTime = new Histogram({ name: 'tributary_scoring_seconds', help: 'Time to score one batch of windows', registers: [registry], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
+  const deliveries = new Counter({ name: 'tributary_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome (delivered, retry, failed, disabled)', labelNames: ['outcome'], registers: [registry] });
+  let elu = performance.eventLoopUtilization();
+  new Gauge({
+    name: 'tributary_event_loop_utilization', help: 'Share of time the event loop was busy since the previous scrape', registers: [registry],
+    collect() { const now = performance.eventLoopUtilization(); this.set(performance.eventLoopUtilization(now, elu).utilization); elu = now; },
+  });
+  let readAlerts: () => Promise<Array<{ state: string; severity: string; n: number }>> = async () => [];
+  new Gauge({
+    name: 'tributary_alerts', help: 'Alerts by state and severity', labelNames: ['state', 'severity'], registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await readAlerts().catch(() => [])) this.set({ state: r.state, severity: r.severity }, r.n);
+    },
+  });
   // Device clocks are read when Prometheus scrapes, not on every batch.
   let readClocks: () => ClockReading[] = () => [];
   const clockGauge = (name: string, help: string, value: (r: ClockReading) => number | null) => new Gauge({
@@ -44,12 +73,20 @@ export function createMetrics(): Metrics {
   return {
     registry,
     batch(s) {
-      records.inc({ modality: s.modality }, s.records);
+      records.inc({ modality: s.modality, topic: topics[s.modality] ?? s.modality }, s.records);
       if (s.rejected) rejected.inc({ modality: s.modality }, s.rejected);
       if (s.late) late.inc({ modality: s.modality }, s.late);
       if (s.windows) windows.inc(s.windows);
       if (s.alertsOpened) alerts.inc(s.alertsOpened);
     },
+    scored(s) {
+      for (const ms of s.closeToCommitMs) closeToCommit.observe(ms / 1000);
+      batchSize.observe(s.scored);
+      scoringTime.observe(s.scoringMs / 1000);
+    },
+    lag(topic, partition, n) { lagGauge.set({ topic, partition: String(partition) }, n); },
+    delivery(outcome) { deliveries.inc({ outcome }); },
     watchClocks(read) { readClocks = read; },
+    watchAlerts(read) { readAlerts = read; },
   };
 }

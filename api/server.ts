@@ -4,9 +4,17 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AnomaliesQuery } from '../schemas/index.js';
-import { InvalidCursorError, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
+import { InvalidCursorError, plantOfAsset, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
+import { allowedPlants, forbiddenPlant, maySee, registerAuth } from './auth.js';
+import { registerCatalogRoutes } from './catalog.js';
+import { DASHBOARD_HTML } from './dashboard.js';
 import type { Metrics } from './metrics.js';
+import { createEventHub, type EventHub } from './stream.js';
+
+declare module 'fastify' {
+  interface FastifyInstance { hub: EventHub }
+}
 
 export interface ApiDeps {
   db: Db;
@@ -17,6 +25,16 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** The score at or above which a window counts as anomalous in bucketed history (the alert threshold). */
   threshold: number;
+  /** The threshold the score roll-ups count against (bucketed history reads them when it is the one asked). */
+  rollupThreshold?: number;
+  /** API keys: per-key rate limit. */
+  rateLimit?: { perMinute: number; burst: number };
+  /** The live stream's poll interval (default 1 s). */
+  streamPollMs?: number;
+  /** The active model version (history's default model). */
+  activeModel?: () => string | undefined;
+  /** Called after a model is activated, rolled back or retired. */
+  modelsChanged?: () => Promise<void> | void;
 }
 
 /** A zod schema as the JSON Schema of an OpenAPI parameter set (documentation only: zod validates). */
@@ -32,10 +50,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(() => (data) => ({ value: data }));
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Tributary', version: '0.1.0', description: 'Multimodal anomaly detection for plant equipment: history, health and metrics.' },
+      info: { title: 'Tributary', version: '0.1.0', description: 'Multimodal anomaly detection for plant equipment: history, alerts, webhooks, models, health and metrics. Every route but /healthz, /readyz, the dashboard page and these docs needs an API key: `Authorization: Bearer <key>` (`tributary keys create`).' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `tributary keys create`' } } },
+      security: [{ apiKey: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  const auth = registerAuth(app, { db: deps.db, rateLimit: deps.rateLimit ?? { perMinute: 1200, burst: 200 } });
+  const hub = createEventHub(deps.db, { pollMs: deps.streamPollMs ?? 1000 });
+  app.addHook('onClose', async () => { auth.stop(); hub.stop(); });
+
+  const page = async (_req: unknown, reply: import('fastify').FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(DASHBOARD_HTML);
+  app.get('/', { schema: { hide: true } }, page);
+  app.get('/dashboard', { schema: { summary: 'The dashboard page (static; it asks for an API key)', tags: ['dashboard'] } }, page);
 
   app.get('/healthz', { schema: { summary: 'The process is alive', tags: ['health'] } }, async () => ({ status: 'ok' }));
 
@@ -71,13 +98,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         issues: parsed.error.issues.map((i) => ({ field: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.join('.'), message: i.message })),
       });
     }
-    const q = parsed.data;
+    const q = { ...parsed.data, model: parsed.data.model ?? deps.activeModel?.(), plants: allowedPlants(req) ?? undefined };
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) {
       return reply.code(400).send({ error: 'invalid_query', field: 'to', message: 'to: must be after from' });
     }
+    if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
+    if (q.asset && allowedPlants(req)) {
+      const plant = await plantOfAsset(deps.db, q.asset);
+      if (plant !== null && !maySee(req, plant)) return forbiddenPlant(reply, plant);
+    }
     if (q.bucket) {
-      const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, q.threshold ?? deps.threshold);
-      return { count: buckets.length, bucket: q.bucket, threshold: q.threshold ?? deps.threshold, buckets };
+      const threshold = q.threshold ?? deps.threshold;
+      const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, threshold, deps.rollupThreshold);
+      return { count: buckets.length, bucket: q.bucket, threshold, model: q.model ?? null, buckets };
     }
     try {
       const page = await queryAnomalies(deps.db, q);
@@ -89,6 +122,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   if (deps.alerts) registerAlertRoutes(app, deps.db, deps.alerts);
+  registerCatalogRoutes(app, deps.db, { threshold: deps.threshold, hub, modelsChanged: () => deps.modelsChanged?.() });
 
+  app.decorate('hub', hub);
   return app;
 }

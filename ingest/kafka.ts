@@ -23,6 +23,8 @@ export interface IncomingMessage {
 
 export interface IncomingBatch {
   topic: string; modality: Modality; partition: number; messages: IncomingMessage[];
+  /** Records on the partition after this batch (the broker's high watermark − the next offset). */
+  lag?: number;
   /** Keeps the group membership alive while the batch waits (a database outage must not cost the partition). */
   heartbeat?: () => Promise<void>;
 }
@@ -172,6 +174,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
           const modality = modalityOf.get(batch.topic)!;
           const commits = await handle({
             topic: batch.topic, modality, partition: batch.partition, heartbeat,
+            lag: Math.max(0, Number(batch.highWatermark) - (batch.messages.length ? Number(batch.messages[batch.messages.length - 1].offset) + 1 : Number(batch.highWatermark))),
             messages: batch.messages.map((m) => ({
               offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
             })),

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { WebhookFilters } from './config.js';
 import { AlertState, Severity } from './tuple.js';
 
-const who = z.string().min(1).max(128);
+/** Who acts (default: the API key's name). */
+const who = z.string().min(1).max(128).optional();
 const comment = z.string().max(4000);
 
 export const AlertsQuery = z.strictObject({
@@ -52,3 +53,23 @@ export const TimelineQuery = z.strictObject({
   /** Reading buckets (e.g. 10s, 1m, 15m, 1h); default: the range / 500. */
   resolution: z.string().regex(/^[1-9][0-9]{0,4}(s|m|h)$/, 'a length such as 10s, 1m or 1h').optional(),
 });
+
+/** GET /v1/assets: the asset catalogue with each asset's latest score and open alerts. */
+export const AssetsQuery = z.strictObject({
+  plant: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cursor from a previous page').optional(),
+});
+/** GET /v1/stream: Server-Sent Events of scores and alert events. */
+export const StreamQuery = z.strictObject({ plant: z.string().min(1).optional(), asset: z.string().min(1).optional() });
+/** GET /v1/assets/{asset}/frame.png: a camera frame (default: the latest) as a PNG thumbnail. */
+export const FrameQuery = z.strictObject({
+  camera: z.string().min(1).optional(),
+  /** The frame's time (exact, as in the timeline); default: the latest frame at or before now. */
+  ts: z.iso.datetime({ offset: true }).optional(),
+  scale: z.coerce.number().int().min(1).max(16).default(4),
+  /** Colour range in the frame's unit (default: the frame's own range). */
+  lo: z.coerce.number().finite().optional(),
+  hi: z.coerce.number().finite().optional(),
+}).refine((q) => q.lo === undefined || q.hi === undefined || q.hi > q.lo, { message: 'hi must be above lo', path: ['hi'] });
+export const ModelActionBody = z.strictObject({ by: who, comment: comment.optional() });

@@ -182,6 +182,25 @@ export const Config = z.strictObject({
   api: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
+    auth: z.strictObject({
+      /**
+       * A key given here (at least 32 characters) works with the admin scope, kept hashed in the store
+       * like any other: for automation that cannot run `tributary keys create`.
+       */
+      key: z.string().min(32, 'at least 32 characters').optional(),
+      /**
+       * With no usable key in the store, make an admin key at start-up and log it once (with the
+       * dashboard link), so a fresh `npm start` can be used at once.
+       */
+      bootstrap: z.boolean().default(true),
+    }).prefault({}),
+    /** Per API key: a burst of `burst` requests, refilled at `perMinute`. */
+    rateLimit: z.strictObject({
+      perMinute: z.number().int().min(1).default(1200),
+      burst: z.number().int().min(1).default(200),
+    }).prefault({}),
+    /** How often the live stream reads new scores and alert events. */
+    streamPollMs: z.number().int().min(50).default(1000),
   }).prefault({}),
   sim: z.strictObject({
     /** Run the built-in plant simulator; defaults to on when no Kafka brokers are configured. */

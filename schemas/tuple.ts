@@ -163,5 +163,7 @@ export const AnomaliesQuery = z.strictObject({
   /** Aggregate into buckets of this length (e.g. 15m, 1h, 1d): max and mean score, windows at or above `threshold`. */
   bucket: z.string().regex(/^[1-9][0-9]{0,4}(s|m|h|d)$/, 'a length such as 30s, 15m, 1h or 1d').optional(),
   threshold: z.coerce.number().finite().optional(),
+  /** A model version (default: the active model). */
+  model: z.string().min(1).max(128).optional(),
 });
 export type AnomaliesQuery = z.infer<typeof AnomaliesQuery>;

@@ -100,7 +100,7 @@ export async function getAlert(db: Queryable, id: string): Promise<{ alert: Aler
   return { alert: a, events, feedback };
 }
 
-export interface AlertFilter { state?: string[]; plant?: string; asset?: string; severity?: Severity; kind?: string; rule?: string; limit: number; cursor?: string }
+export interface AlertFilter { state?: string[]; plant?: string; plants?: string[]; asset?: string; severity?: Severity; kind?: string; rule?: string; limit: number; cursor?: string }
 
 export class InvalidAlertCursorError extends Error { constructor() { super('cursor: not a cursor from a previous page'); } }
 
@@ -111,6 +111,7 @@ export async function listAlerts(db: Queryable, f: AlertFilter): Promise<{ alert
   const where: string[] = [];
   if (f.state?.length) where.push(`state = ANY(${p(f.state)}::text[])`);
   if (f.plant) where.push(`plant = ${p(f.plant)}`);
+  if (f.plants?.length) where.push(`plant = ANY(${p(f.plants)}::text[])`);
   if (f.asset) where.push(`asset = ${p(f.asset)}`);
   if (f.kind) where.push(`kind = ${p(f.kind)}`);
   if (f.rule) where.push(`rule = ${p(f.rule)}`);

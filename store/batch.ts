@@ -24,6 +24,10 @@ export interface BatchWrite {
   alerts: AlertChange[];
   modelParams: ModelParamsRow[];
   checkpoint: { partitionKey: string; state: unknown } | null;
+  /** The threshold the roll-ups count windows above (the alert threshold). */
+  threshold?: number;
+  /** The active model: its scores are the asset catalogue's latest (default: every model's). */
+  activeModel?: string;
 }
 
 export const emptyBatch = (): BatchWrite => ({
@@ -80,6 +84,8 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
     quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount,
   })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING');
+  await updateRollups(tx, b.scores, b.threshold ?? 6);
+  await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 
   await insertRows(tx, 'images', IMAGES, b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,
@@ -113,6 +119,89 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
       ON CONFLICT (partition_key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
       [b.checkpoint.partitionKey, JSON.stringify(b.checkpoint.state)]);
   }
+}
+
+/**
+ * Recomputes the minute and hour roll-ups of the (asset, model version, bucket) cells this batch's scores
+ * fall in, from the latest revision of each window: exact under revisions and replays, and a few rows per
+ * batch. Cells of different assets never collide, so instances owning different partitions never wait
+ * on each other here.
+ */
+export async function updateRollups(tx: Queryable, scores: Array<{ asset: string; modelVersion: string; windowStart: number }>, threshold: number): Promise<void> {
+  if (!scores.length) return;
+  const cells = new Map<string, { asset: string; mv: string; m: string }>();
+  for (const s of scores) {
+    const m = iso(Math.floor(s.windowStart / 60_000) * 60_000)!;
+    cells.set(`${s.asset}\u0000${s.modelVersion}\u0000${m}`, { asset: s.asset, mv: s.modelVersion, m });
+  }
+  const list = JSON.stringify([...cells.values()]);
+  await tx.query(`
+    INSERT INTO score_rollup_1m AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+    SELECT l.plant, l.asset, l.model_version, c.m, count(*)::int, coalesce(sum(l.score), 0), max(l.score), (count(*) FILTER (WHERE l.score >= $2))::int, $2
+      FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)
+      CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (window_start) plant, asset, model_version, status, score FROM scores s
+         WHERE s.asset = c.asset AND s.model_version = c.mv AND s.window_start >= c.m AND s.window_start < c.m + interval '1 minute'
+         ORDER BY window_start, revision DESC) l
+     WHERE l.status = 'scored'
+     GROUP BY l.plant, l.asset, l.model_version, c.m
+    ON CONFLICT (asset, model_version, bucket) DO UPDATE SET windows = EXCLUDED.windows, sum_score = EXCLUDED.sum_score,
+      max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
+  await tx.query(`
+    INSERT INTO score_rollup_1h AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+    SELECT m.plant, m.asset, m.model_version, h.h, sum(windows)::int, sum(sum_score), max(max_score), sum(above)::int, $2
+      FROM (SELECT DISTINCT asset, mv, date_bin('1 hour', m, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS h FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) h
+      JOIN score_rollup_1m m ON m.asset = h.asset AND m.model_version = h.mv AND m.bucket >= h.h AND m.bucket < h.h + interval '1 hour'
+     GROUP BY m.plant, m.asset, m.model_version, h.h
+    ON CONFLICT (asset, model_version, bucket) DO UPDATE SET windows = EXCLUDED.windows, sum_score = EXCLUDED.sum_score,
+      max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
+}
+
+/** The asset catalogue: each asset's plant, first and latest window, and its latest score. */
+async function updateAssets(tx: Queryable, scores: ScoreRow[]): Promise<void> {
+  const latest = new Map<string, ScoreRow>();
+  for (const s of scores) {
+    const cur = latest.get(s.asset);
+    if (!cur || s.windowStart > cur.windowStart || (s.windowStart === cur.windowStart && s.revision > cur.revision)) latest.set(s.asset, s);
+  }
+  if (!latest.size) return;
+  const first = new Map<string, number>();
+  for (const s of scores) first.set(s.asset, Math.min(first.get(s.asset) ?? Infinity, s.windowStart));
+  await tx.query(`
+    INSERT INTO assets AS a (plant, asset, first_window, last_window, last_status, last_score, last_model, contributions)
+    SELECT plant, asset, first_window, last_window, last_status, last_score, last_model, contributions
+      FROM jsonb_to_recordset($1::jsonb) AS x(plant text, asset text, first_window timestamptz, last_window timestamptz, last_status text,
+           last_score float8, last_model text, contributions jsonb)
+    ON CONFLICT (asset) DO UPDATE SET
+      plant = EXCLUDED.plant,
+      first_window = least(a.first_window, EXCLUDED.first_window),
+      last_window = greatest(a.last_window, EXCLUDED.last_window),
+      last_status = CASE WHEN EXCLUDED.last_window >= a.last_window THEN EXCLUDED.last_status ELSE a.last_status END,
+      last_score = CASE WHEN EXCLUDED.last_window >= a.last_window THEN EXCLUDED.last_score ELSE a.last_score END,
+      last_model = CASE WHEN EXCLUDED.last_window >= a.last_window THEN EXCLUDED.last_model ELSE a.last_model END,
+      contributions = CASE WHEN EXCLUDED.last_window >= a.last_window THEN EXCLUDED.contributions ELSE a.contributions END,
+      updated_at = now()`,
+  [JSON.stringify([...latest.values()].map((s) => ({
+    plant: s.plant, asset: s.asset, first_window: iso(first.get(s.asset)!), last_window: iso(s.windowStart), last_status: s.status,
+    last_score: s.score, last_model: s.modelVersion, contributions: s.contributions,
+  })))]);
+}
+
+/** Rebuilds every roll-up from the scores (start-up does it when the alert threshold changed). */
+export async function rebuildRollups(tx: Queryable, threshold: number): Promise<void> {
+  await tx.query('DELETE FROM score_rollup_1m');
+  await tx.query('DELETE FROM score_rollup_1h');
+  await tx.query(`
+    INSERT INTO score_rollup_1m (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+    SELECT plant, asset, model_version, date_bin('1 minute', window_start, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+           count(*), coalesce(sum(score), 0), max(score), count(*) FILTER (WHERE score >= $1), $1
+      FROM (SELECT DISTINCT ON (asset, window_start, model_version) * FROM scores ORDER BY asset, window_start, model_version, revision DESC) l
+     WHERE status = 'scored' GROUP BY 1, 2, 3, 4`, [threshold]);
+  await tx.query(`
+    INSERT INTO score_rollup_1h (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+    SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+           sum(windows), sum(sum_score), max(max_score), sum(above), $1
+      FROM score_rollup_1m GROUP BY 1, 2, 3, 4`, [threshold]);
 }
 
 export function noteId(n: OperatorNote): string {

@@ -33,3 +33,7 @@ export type { BatchWrite, LateRecord, DeadLetterRow, ModelParamsRow } from './ba
 export * from './queries.js';
 export { migrate } from './migrations.js';
 export * from './alerts.js';
+export * from './keys.js';
+export * from './models.js';
+export * from './catalog.js';
+export { rebuildRollups, updateRollups } from './batch.js';

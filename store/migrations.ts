@@ -241,6 +241,92 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, at DESC);
 `,
   },
+  {
+    id: 4,
+    name: 'api keys, asset catalogue, score roll-ups, model registry',
+    // Roll-ups: per asset, model version and minute (and hour), the latest revision of each scored window,
+    // kept in the batch transaction that writes the scores, so history queries read a few rows per bucket.
+    // TimescaleDB's continuous aggregates cannot pick a window's latest revision (no DISTINCT ON), so the
+    // same tables serve both back-ends; on TimescaleDB they are hypertables.
+    sql: `
+CREATE TABLE api_keys (
+  id           text PRIMARY KEY,
+  name         text NOT NULL,
+  hash         text NOT NULL UNIQUE,
+  scopes       text[] NOT NULL,
+  plants       text[] NOT NULL DEFAULT '{}',
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz,
+  revoked_at   timestamptz
+);
+CREATE TABLE assets (
+  plant        text NOT NULL,
+  asset        text PRIMARY KEY,
+  first_window timestamptz NOT NULL,
+  last_window  timestamptz NOT NULL,
+  last_status  text NOT NULL,
+  last_score   double precision,
+  last_model   text NOT NULL,
+  contributions jsonb NOT NULL DEFAULT '{}',
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX assets_plant ON assets (plant, asset);
+CREATE TABLE score_rollup_1m (
+  plant         text NOT NULL,
+  asset         text NOT NULL,
+  model_version text NOT NULL,
+  bucket        timestamptz NOT NULL,
+  windows       integer NOT NULL,
+  sum_score     double precision NOT NULL,
+  max_score     double precision,
+  above         integer NOT NULL,
+  threshold     double precision NOT NULL,
+  PRIMARY KEY (asset, model_version, bucket)
+);
+CREATE INDEX score_rollup_1m_plant ON score_rollup_1m (plant, bucket);
+CREATE TABLE score_rollup_1h (LIKE score_rollup_1m INCLUDING ALL);
+CREATE TABLE models (
+  version      text PRIMARY KEY,
+  kind         text NOT NULL,
+  state        text NOT NULL CHECK (state IN ('active', 'shadow', 'retired')),
+  params       jsonb NOT NULL DEFAULT '{}',
+  metrics      jsonb NOT NULL DEFAULT '{}',
+  card         text NOT NULL DEFAULT '',
+  trained_from timestamptz,
+  trained_to   timestamptz,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  activated_at timestamptz
+);
+CREATE UNIQUE INDEX models_one_active ON models (state) WHERE state = 'active';
+CREATE TABLE model_activations (
+  id       bigserial PRIMARY KEY,
+  version  text NOT NULL,
+  previous text,
+  action   text NOT NULL CHECK (action IN ('activate', 'rollback', 'register')),
+  by       text NOT NULL,
+  at       timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE alert_events ADD COLUMN recorded_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX alert_events_recorded ON alert_events (recorded_at);
+CREATE INDEX assets_updated ON assets (updated_at);
+INSERT INTO assets (plant, asset, first_window, last_window, last_status, last_score, last_model, contributions)
+SELECT DISTINCT ON (asset) plant, asset, (SELECT min(window_start) FROM scores f WHERE f.asset = s.asset), window_start, status, score, model_version, contributions
+  FROM scores s ORDER BY asset, window_start DESC, revision DESC;
+INSERT INTO score_rollup_1m (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+SELECT plant, asset, model_version, date_bin('1 minute', window_start, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       count(*), coalesce(sum(score), 0), max(score), count(*) FILTER (WHERE score >= 6), 6
+  FROM (SELECT DISTINCT ON (asset, window_start, model_version) * FROM scores ORDER BY asset, window_start, model_version, revision DESC) l
+ WHERE status = 'scored' GROUP BY 1, 2, 3, 4;
+INSERT INTO score_rollup_1h (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
+SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       sum(windows), sum(sum_score), max(max_score), sum(above), 6
+  FROM score_rollup_1m GROUP BY 1, 2, 3, 4;
+`,
+    timescale: () => [
+      `SELECT create_hypertable('score_rollup_1m', by_range('bucket', INTERVAL '30 days'), migrate_data => true)`,
+      `SELECT create_hypertable('score_rollup_1h', by_range('bucket', INTERVAL '365 days'), migrate_data => true)`,
+    ],
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

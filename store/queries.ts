@@ -24,20 +24,25 @@ export class InvalidCursorError extends Error {
   constructor() { super('cursor: not a cursor from a previous page'); }
 }
 
-/** The latest revision of each window matching the window filters, as a SQL subquery. */
-function latestWindows(q: AnomaliesQuery, p: (v: unknown) => string): string {
+/** Filters the history queries take beyond the request: the plants a key may see, the model version. */
+export type HistoryQuery = AnomaliesQuery & { plants?: string[] };
+
+/** The latest revision of each window matching the window filters (over [from, to)), as a SQL subquery. */
+function latestWindows(q: HistoryQuery, p: (v: unknown) => string, range: { from?: string; to?: string } = q): string {
   const inner: string[] = [];
   if (q.asset) inner.push(`asset = ${p(q.asset)}`);
   if (q.plant) inner.push(`plant = ${p(q.plant)}`);
-  if (q.from) inner.push(`window_start >= ${p(q.from)}::timestamptz`);
-  if (q.to) inner.push(`window_start < ${p(q.to)}::timestamptz`);
+  if (q.plants?.length) inner.push(`plant = ANY(${p(q.plants)}::text[])`);
+  if (q.model) inner.push(`model_version = ${p(q.model)}`);
+  if (range.from) inner.push(`window_start >= ${p(range.from)}::timestamptz`);
+  if (range.to) inner.push(`window_start < ${p(range.to)}::timestamptz`);
   return `(SELECT DISTINCT ON (asset, window_start, model_version)
              plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count
         FROM scores ${inner.length ? `WHERE ${inner.join(' AND ')}` : ''}
        ORDER BY asset, window_start, model_version, revision DESC)`;
 }
 
-export async function queryAnomalies(db: Queryable, q: AnomaliesQuery): Promise<{ rows: AnomalyRow[]; nextCursor: string | null }> {
+export async function queryAnomalies(db: Queryable, q: HistoryQuery): Promise<{ rows: AnomalyRow[]; nextCursor: string | null }> {
   // Window filters pick rows before the latest revision is chosen; the score filter and the cursor apply
   // to the latest revision.
   const params: unknown[] = [];
@@ -73,32 +78,72 @@ export interface AnomalyBucket {
   maxScore: number | null; meanScore: number | null; aboveThreshold: number;
 }
 
-const UNITS: Record<string, string> = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days' };
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export const bucketMs = (bucket: string) => { const m = /^(\d+)([smhd])$/.exec(bucket)!; return Number(m[1]) * UNIT_MS[m[2]]; };
+const ROLLUPS = [{ table: 'score_rollup_1h', ms: 3_600_000 }, { table: 'score_rollup_1m', ms: 60_000 }];
+const ORIGIN = `TIMESTAMPTZ '2000-01-01 00:00:00+00'`;
 
 /**
  * Anomaly history in buckets per asset (latest revisions, scored windows): max and mean score and the
- * windows at or above the threshold. date_bin works on TimescaleDB and plain PostgreSQL alike.
+ * windows at or above the threshold. Whole roll-up cells inside [from, to) come from the hour or minute
+ * roll-up (the coarsest that divides the bucket), the ragged edges from the score rows, so the answer
+ * equals a scan of the scores. Roll-ups count windows above the threshold they were built with; another
+ * threshold reads the scores.
  */
-export async function queryAnomalyBuckets(db: Queryable, q: AnomaliesQuery & { bucket: string }, threshold: number): Promise<AnomalyBucket[]> {
+export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { bucket: string }, threshold: number, rollupThreshold?: number): Promise<AnomalyBucket[]> {
   const params: unknown[] = [];
   const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
-  const m = /^(\d+)([smhd])$/.exec(q.bucket)!;
-  const interval = `${m[1]} ${UNITS[m[2]]}`;
-  const latest = latestWindows(q, p);
+  const size = bucketMs(q.bucket);
+  const interval = p(`${size / 1000} seconds`);
+  let thrParam: string | null = null;
+  const thr = () => (thrParam ??= p(threshold));
+  const raw = (range: { from?: string; to?: string }) => `
+    SELECT date_bin(${interval}::interval, window_start, ${ORIGIN}) AS bucket, plant, asset, count(*)::int AS windows,
+           coalesce(sum(score), 0) AS sum_score, max(score) AS max_score, count(*) FILTER (WHERE score >= ${thr()})::int AS above
+      FROM ${latestWindows(q, p, range)} latest WHERE status = 'scored' GROUP BY 1, plant, asset`;
+  const level = rollupThreshold === threshold ? ROLLUPS.find((r) => size % r.ms === 0) : undefined;
+  const fromMs = q.from ? Date.parse(q.from) : null, toMs = q.to ? Date.parse(q.to) : null;
+  const parts: string[] = [];
+  if (!level) parts.push(raw(q));
+  else {
+    const a = fromMs === null ? null : Math.ceil(fromMs / level.ms) * level.ms;
+    const b = toMs === null ? null : Math.floor(toMs / level.ms) * level.ms;
+    const iso = (t: number) => new Date(t).toISOString();
+    if (a !== null && b !== null && a >= b) parts.push(raw(q));
+    else {
+      if (a !== null && a > fromMs!) parts.push(raw({ from: q.from, to: iso(a) }));
+      if (b !== null && b < toMs!) parts.push(raw({ from: iso(b), to: q.to }));
+      const where: string[] = [];
+      if (q.asset) where.push(`asset = ${p(q.asset)}`);
+      if (q.plant) where.push(`plant = ${p(q.plant)}`);
+      if (q.plants?.length) where.push(`plant = ANY(${p(q.plants)}::text[])`);
+      if (q.model) where.push(`model_version = ${p(q.model)}`);
+      if (a !== null) where.push(`bucket >= ${p(iso(a))}::timestamptz`);
+      if (b !== null) where.push(`bucket < ${p(iso(b))}::timestamptz`);
+      parts.push(`
+        SELECT date_bin(${interval}::interval, bucket, ${ORIGIN}) AS bucket, plant, asset, sum(windows)::int AS windows,
+               sum(sum_score) AS sum_score, max(max_score) AS max_score, sum(above)::int AS above
+          FROM ${level.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1, plant, asset`);
+    }
+  }
   const r = await db.query<Record<string, unknown>>(`
-    SELECT date_bin(${p(interval)}::interval, window_start, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, plant, asset,
-           count(*)::int AS windows, max(score) AS max_score, avg(score) AS mean_score,
-           count(*) FILTER (WHERE score >= ${p(threshold)})::int AS above
-      FROM ${latest} latest
-     WHERE status = 'scored'
-     GROUP BY 1, plant, asset
-     ORDER BY 1 DESC, asset
+    SELECT bucket, plant, asset, sum(windows)::int AS windows, max(max_score) AS max_score,
+           sum(sum_score) / nullif(sum(windows), 0) AS mean_score, sum(above)::int AS above
+      FROM (${parts.join(' UNION ALL ')}) parts
+     GROUP BY bucket, plant, asset
+     ORDER BY bucket DESC, asset
      LIMIT ${p(q.limit)}`, params);
   return r.rows.map((x) => ({
     bucketStart: isoOf(x.bucket)!, plant: x.plant as string, asset: x.asset as string, windows: x.windows as number,
     maxScore: x.max_score as number | null, meanScore: x.mean_score === null ? null : Math.round((x.mean_score as number) * 1e6) / 1e6,
     aboveThreshold: x.above as number,
   }));
+}
+
+/** The threshold the roll-ups were built with (null: none built yet, or mixed). */
+export async function rollupThreshold(db: Queryable): Promise<number | null> {
+  const r = await db.query<{ t: number }>('SELECT DISTINCT threshold AS t FROM score_rollup_1h LIMIT 2');
+  return r.rows.length === 1 ? r.rows[0].t : null;
 }
 
 export async function loadCheckpoint(db: Queryable, partitionKey: string): Promise<unknown | null> {

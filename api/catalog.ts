@@ -1,0 +1,138 @@
+/**
+ * Routes for plants and assets (the catalogue, frames as thumbnails), models (list, get, activate,
+ * roll back, retire, metrics) and the live event stream.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { AssetsQuery, FrameQuery, ModelActionBody, StreamQuery } from '../schemas/index.js';
+import {
+  activateModel, getModel, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
+  type Db,
+} from '../store/index.js';
+import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
+import { thermalPng } from './png.js';
+import type { EventHub } from './stream.js';
+
+export interface CatalogDeps { threshold: number; hub: EventHub; modelsChanged(): Promise<void> | void }
+
+function doc(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return js;
+}
+function valid<T>(schema: z.ZodType<T>, data: unknown, reply: FastifyReply, where: 'query' | 'body'): T | undefined {
+  const r = schema.safeParse(data ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({ field: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.join('.') || '(body)', message: i.message }));
+  void reply.code(400).send({ error: `invalid_${where}`, field: issues[0].field, message: `${issues[0].field}: ${issues[0].message}`, issues });
+  return undefined;
+}
+const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ error: 'not_found', message: `${what} not found` });
+
+export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: CatalogDeps): void {
+  app.get('/v1/plants', { schema: { summary: 'Plants: assets, latest window, assets above the threshold, open alerts', tags: ['assets'] } }, async (req) => ({
+    plants: await listPlants(db, { plants: allowedPlants(req) ?? undefined, threshold: deps.threshold }),
+  }));
+
+  app.get('/v1/assets', { schema: { summary: "Assets with each one's latest score, contributions and open alerts (cursor pages)", tags: ['assets'], querystring: doc(AssetsQuery) } }, async (req, reply) => {
+    const q = valid(AssetsQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
+    const page = await listAssets(db, { ...q, plants: allowedPlants(req) ?? undefined });
+    return { count: page.assets.length, threshold: deps.threshold, assets: page.assets, nextCursor: page.nextCursor };
+  });
+
+  app.get<{ Params: { asset: string } }>('/v1/assets/:asset', { schema: { summary: 'One asset: latest score, contributions, open alerts', tags: ['assets'] } }, async (req, reply) => {
+    const page = await listAssets(db, { asset: req.params.asset, limit: 1 });
+    const a = page.assets[0];
+    if (!a) return notFound(reply, `asset ${req.params.asset}`);
+    return maySee(req, a.plant) ? { ...a, threshold: deps.threshold } : forbiddenPlant(reply, a.plant);
+  });
+
+  app.get<{ Params: { asset: string } }>('/v1/assets/:asset/frame.png', {
+    schema: { summary: 'A camera frame as a PNG thumbnail (thermal matrices through a colour map); default: the latest', tags: ['assets'], querystring: doc(FrameQuery) },
+  }, async (req, reply) => {
+    const q = valid(FrameQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    const plant = await plantOfAsset(db, req.params.asset);
+    if (plant === null) return notFound(reply, `asset ${req.params.asset}`);
+    if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
+    const params: unknown[] = [req.params.asset];
+    let where = 'asset = $1';
+    if (q.camera) { params.push(q.camera); where += ` AND camera = $${params.length}`; }
+    if (q.ts) { params.push(q.ts); where += ` AND ts = $${params.length}::timestamptz`; }
+    const r = await db.query<{ ts: Date; kind: string; width: number | null; height: number | null; data: number[] | null; encoding: string | null; base64: string | null; uri: string | null }>(
+      `SELECT ts, kind, width, height, data, encoding, base64, uri FROM images WHERE ${where} ORDER BY ts DESC LIMIT 1`, params);
+    const f = r.rows[0];
+    if (!f) return notFound(reply, `frame of ${req.params.asset}${q.ts ? ` at ${q.ts}` : ''}`);
+    void reply.header('cache-control', 'private, max-age=60').header('x-frame-ts', new Date(f.ts).toISOString());
+    if (f.data && f.width && f.height) return reply.type('image/png').send(thermalPng(f.data, f.width, f.height, { scale: q.scale, lo: q.lo, hi: q.hi }));
+    if (f.base64 && f.encoding) return reply.type(`image/${f.encoding}`).send(Buffer.from(f.base64, 'base64'));
+    return reply.code(404).send({ error: 'not_found', message: `the frame is stored by reference only: ${f.uri}` });
+  });
+
+  app.get('/v1/stream', {
+    schema: { summary: 'Live Server-Sent Events: `score` (each asset\'s latest window) and `alert` (every alert event)', tags: ['stream'], querystring: doc(StreamQuery) },
+  }, async (req, reply) => {
+    const q = valid(StreamQuery, req.query, reply, 'query');
+    if (!q) return reply;
+    if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
+    if (q.asset) {
+      const plant = await plantOfAsset(db, q.asset);
+      if (plant !== null && !maySee(req, plant)) return forbiddenPlant(reply, plant);
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(`retry: 2000\n: connected\n\n`);
+    let n = 0;
+    const unsubscribe = deps.hub.subscribe({
+      plants: allowedPlants(req), plant: q.plant, asset: q.asset,
+      send(e) { res.write(`id: ${++n}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`); },
+    });
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const close = () => { clearInterval(ping); unsubscribe(); };
+    req.raw.on('close', close);
+    res.on('error', close);
+  });
+
+  const mtags = ['models'];
+  app.get('/v1/models', { schema: { summary: 'Model versions: the active one first, then shadow and retired', tags: mtags } }, async () => ({
+    models: await listModels(db), activations: await modelActivations(db, 20),
+  }));
+  app.get<{ Params: { version: string } }>('/v1/models/:version', { schema: { summary: 'One model version with its card', tags: mtags } }, async (req, reply) => {
+    return (await getModel(db, req.params.version)) ?? notFound(reply, `model ${req.params.version}`);
+  });
+  app.get<{ Params: { version: string } }>('/v1/models/:version/metrics', { schema: { summary: 'Training metrics, and what the model did in service (windows, alerts, feedback)', tags: mtags } }, async (req, reply) => {
+    const m = await getModel(db, req.params.version);
+    if (!m) return notFound(reply, `model ${req.params.version}`);
+    return { version: m.version, training: m.metrics, service: await modelMetrics(db, m.version) };
+  });
+  const modelAction = (path: string, summary: string, act: (version: string, by: string) => Promise<unknown>) => {
+    app.post<{ Params: { version: string } }>(path, { schema: { summary, tags: mtags, body: doc(ModelActionBody) } }, async (req, reply) => {
+      const b = valid(ModelActionBody, req.body, reply, 'body');
+      if (!b) return reply;
+      try {
+        const out = await act(req.params.version, b.by ?? req.apiKey?.name ?? 'api');
+        await deps.modelsChanged();
+        return out;
+      } catch (e) {
+        if (e instanceof ModelStateError) return reply.code(e.status).send({ error: e.status === 404 ? 'not_found' : 'conflict', message: e.message });
+        throw e;
+      }
+    });
+  };
+  modelAction('/v1/models/:version/activate', 'Make this version active (the current one goes to shadow); no restart', (v, by) => activateModel(db, v, by));
+  modelAction('/v1/models/:version/retire', 'Stop scoring with a shadow version', (v) => retireModel(db, v));
+  app.post('/v1/models/rollback', { schema: { summary: 'Return to the model active before the current one', tags: mtags, body: doc(ModelActionBody) } }, async (req, reply) => {
+    const b = valid(ModelActionBody, req.body, reply, 'body');
+    if (!b) return reply;
+    try {
+      const m = await rollbackModel(db, b.by ?? req.apiKey?.name ?? 'api');
+      await deps.modelsChanged();
+      return m;
+    } catch (e) {
+      if (e instanceof ModelStateError) return reply.code(e.status).send({ error: 'conflict', message: e.message });
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,53 @@
+/** Plants and assets as the service has seen them: the catalogue the batch writer keeps, with open alerts. */
+import type { Queryable } from './db.js';
+
+export interface AssetSummary {
+  plant: string; asset: string; firstWindow: string; lastWindow: string; status: string; score: number | null; model: string;
+  contributions: Record<string, number>; openAlerts: number; worstSeverity: string | null;
+}
+export interface PlantSummary { plant: string; assets: number; lastWindow: string; anomalous: number; openAlerts: number }
+
+const iso = (d: unknown) => new Date(d as string).toISOString();
+
+export async function listPlants(db: Queryable, o: { plants?: string[]; threshold: number }): Promise<PlantSummary[]> {
+  const r = await db.query<{ plant: string; assets: number; last: Date; anomalous: number; open: number }>(`
+    SELECT a.plant, count(*)::int AS assets, max(a.last_window) AS last,
+           count(*) FILTER (WHERE a.last_score >= $1)::int AS anomalous,
+           coalesce(sum(o.n), 0)::int AS open
+      FROM assets a LEFT JOIN (SELECT asset, count(*) AS n FROM alerts WHERE state <> 'resolved' GROUP BY asset) o ON o.asset = a.asset
+     ${o.plants?.length ? 'WHERE a.plant = ANY($2::text[])' : ''}
+     GROUP BY a.plant ORDER BY a.plant`, o.plants?.length ? [o.threshold, o.plants] : [o.threshold]);
+  return r.rows.map((x) => ({ plant: x.plant, assets: x.assets, lastWindow: iso(x.last), anomalous: x.anomalous, openAlerts: x.open }));
+}
+
+export async function listAssets(db: Queryable, o: { plant?: string; plants?: string[]; asset?: string; limit: number; cursor?: string }): Promise<{ assets: AssetSummary[]; nextCursor: string | null }> {
+  const params: unknown[] = [];
+  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+  const where: string[] = [];
+  if (o.plant) where.push(`a.plant = ${p(o.plant)}`);
+  if (o.plants?.length) where.push(`a.plant = ANY(${p(o.plants)}::text[])`);
+  if (o.asset) where.push(`a.asset = ${p(o.asset)}`);
+  if (o.cursor) where.push(`a.asset > ${p(Buffer.from(o.cursor, 'base64url').toString('utf8'))}`);
+  const r = await db.query<Record<string, unknown>>(`
+    SELECT a.*, coalesce(o.n, 0)::int AS open_alerts, o.worst
+      FROM assets a LEFT JOIN (
+        SELECT asset, count(*) AS n, (array_agg(severity ORDER BY CASE severity WHEN 'critical' THEN 2 WHEN 'major' THEN 1 ELSE 0 END DESC))[1] AS worst
+          FROM alerts WHERE state <> 'resolved' GROUP BY asset) o ON o.asset = a.asset
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY a.asset LIMIT ${p(o.limit + 1)}`, params);
+  const rows = r.rows.slice(0, o.limit).map((x): AssetSummary => ({
+    plant: x.plant as string, asset: x.asset as string, firstWindow: iso(x.first_window), lastWindow: iso(x.last_window),
+    status: x.last_status as string, score: x.last_score as number | null, model: x.last_model as string,
+    contributions: x.contributions as Record<string, number>, openAlerts: x.open_alerts as number, worstSeverity: (x.worst as string | null) ?? null,
+  }));
+  const more = r.rows.length > o.limit;
+  return { assets: rows, nextCursor: more ? Buffer.from(rows[rows.length - 1].asset).toString('base64url') : null };
+}
+
+/** The plant an asset belongs to (null: never seen). */
+export async function plantOfAsset(db: Queryable, asset: string): Promise<string | null> {
+  const r = await db.query<{ plant: string }>('SELECT plant FROM assets WHERE asset = $1', [asset]);
+  if (r.rows[0]) return r.rows[0].plant;
+  const a = await db.query<{ plant: string }>('SELECT plant FROM alerts WHERE asset = $1 LIMIT 1', [asset]);
+  return a.rows[0]?.plant ?? null;
+}
