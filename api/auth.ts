@@ -21,7 +21,7 @@ declare module 'fastify' {
   interface FastifyRequest { apiKey: ApiKey | null }
 }
 
-const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/docs(\/|$)/, /^\/$/, /^\/dashboard(\/|$)/];
+const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/favicon\.ico$/, /^\/docs(\/|$)/, /^\/$/, /^\/dashboard(\/|$)/];
 
 /** The scope a route needs (null: public). */
 export function scopeFor(method: string, route: string): Scope | null {

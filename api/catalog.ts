@@ -29,6 +29,10 @@ function valid<T>(schema: z.ZodType<T>, data: unknown, reply: FastifyReply, wher
 const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ error: 'not_found', message: `${what} not found` });
 
 export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: CatalogDeps): void {
+  // Open event streams end when the server closes (they would hold it open).
+  const streams = new Set<import('node:http').ServerResponse>();
+  app.addHook('preClose', async () => { for (const s of streams) s.end(); streams.clear(); });
+
   app.get('/v1/plants', { schema: { summary: 'Plants: assets, latest window, assets above the threshold, open alerts', tags: ['assets'] } }, async (req) => ({
     plants: await listPlants(db, { plants: allowedPlants(req) ?? undefined, threshold: deps.threshold }),
   }));
@@ -85,12 +89,13 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`retry: 2000\n: connected\n\n`);
     let n = 0;
+    streams.add(res);
     const unsubscribe = deps.hub.subscribe({
       plants: allowedPlants(req), plant: q.plant, asset: q.asset,
       send(e) { res.write(`id: ${++n}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`); },
     });
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-    const close = () => { clearInterval(ping); unsubscribe(); };
+    const close = () => { clearInterval(ping); unsubscribe(); streams.delete(res); };
     req.raw.on('close', close);
     res.on('error', close);
   });

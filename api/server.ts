@@ -62,6 +62,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   const page = async (_req: unknown, reply: import('fastify').FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(DASHBOARD_HTML);
   app.get('/', { schema: { hide: true } }, page);
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) => reply.code(204).send());
   app.get('/dashboard', { schema: { summary: 'The dashboard page (static; it asks for an API key)', tags: ['dashboard'] } }, page);
 
   app.get('/healthz', { schema: { summary: 'The process is alive', tags: ['health'] } }, async () => ({ status: 'ok' }));

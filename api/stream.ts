@@ -35,8 +35,9 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
     try {
       // Start from the database's clock, so the cursor and the rows' stamps share one clock.
       const now = new Date((await db.query<{ t: Date }>('SELECT now() AS t')).rows[0].t).getTime();
-      if (cursor === null) { cursor = now; return 0; }
-      const since = new Date(cursor - OVERLAP_MS).toISOString();
+      // The first poll only learns what is already there (the overlap would otherwise replay it).
+      const priming = cursor === null;
+      const since = new Date((cursor ?? now) - OVERLAP_MS).toISOString();
       const scores = await db.query<{ plant: string; asset: string; last_window: Date; last_status: string; last_score: number | null; last_model: string; contributions: Record<string, number>; updated_at: Date }>(
         'SELECT plant, asset, last_window, last_status, last_score, last_model, contributions, updated_at FROM assets WHERE updated_at >= $1 ORDER BY updated_at', [since]);
       const events = await db.query<{ event_id: string; alert_id: string; type: string; at: Date; by: string; comment: string | null; data: Record<string, unknown>; plant: string; asset: string; recorded_at: Date }>(`
@@ -61,6 +62,7 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
       for (const [k, t] of seen) if (t >= now - 2 * OVERLAP_MS && !next.has(k)) next.set(k, t);
       seen = next;
       cursor = now;
+      if (priming) return 0;
       for (const e of out) for (const c of clients) if (matches(c, e)) c.send(e);
       return out.length;
     } finally {

@@ -17,10 +17,15 @@ export interface RunningService {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The admin key every test service is configured with (api.auth.key). */
+export const TEST_API_KEY = 'trb_test_admin_key_0123456789abcdefghijklmnop';
+/** Request options with the test key. */
+export const withKey = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${TEST_API_KEY}` } });
+
 export async function startServiceProcess(config: ConfigInput, timeoutMs = 60_000): Promise<RunningService> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-svc-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config));
+  writeFileSync(file, JSON.stringify({ ...config, api: { ...config.api, auth: { key: TEST_API_KEY, ...config.api?.auth } } }));
   const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), 'start', '--config', file], {
     cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIBUTARY_CONFIG: '' },
   });

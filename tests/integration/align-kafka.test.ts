@@ -11,7 +11,7 @@ import { createKafkaIngest, createRecordProducer } from '../../ingest/index.js';
 import { Config, type ImageFrame, type SensorSample } from '../../schemas/index.js';
 import { useKafka, uniqueName, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
-import { startServiceProcess, waitFor } from '../helpers/service.js';
+import { startServiceProcess, waitFor, withKey } from '../helpers/service.js';
 
 const logger = pino({ level: 'silent' });
 const W = 10_000;
@@ -133,7 +133,7 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
       assert.ok((r.v as number[]).includes((k * W + 5_500) / 1000), 'the stored readings are the amended ones');
     }
     // Device clocks are exposed as Prometheus metrics.
-    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${svc.url}/metrics`, withKey())).text();
     const gauge = (name: string, asset: string) => Number(new RegExp(`^${name}\\{plant="p1",asset="${asset}",device="${asset}-vib"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     assert.ok(Math.abs(gauge('tributary_clock_offset_ms', 'pump-01') + 20_000) < 250, 'pump-01 offset metric');
     assert.ok(Math.abs(gauge('tributary_clock_offset_ms', 'pump-02') - 12_000) < 250, 'pump-02 offset metric');
@@ -145,7 +145,7 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
     const noted = (await c.query(`SELECT DISTINCT extract(epoch FROM window_start) * 1000 - $1 AS w FROM scores
       WHERE asset = 'pump-02' AND note_count > 0 ORDER BY 1`, [T0])).rows.map((r) => Number(r.w));
     assert.deepEqual(noted, [40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150].map((x) => x * 1000));
-    const api = await (await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0 + LATE_WINDOWS[0] * W).toISOString()}&to=${new Date(T0 + LATE_WINDOWS[0] * W + 1).toISOString()}`)).json() as { rows: Array<{ revision: number }> };
+    const api = await (await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0 + LATE_WINDOWS[0] * W).toISOString()}&to=${new Date(T0 + LATE_WINDOWS[0] * W + 1).toISOString()}`, withKey())).json() as { rows: Array<{ revision: number }> };
     assert.deepEqual(api.rows.map((r) => r.revision), [1], 'history reads the latest revision');
   } finally {
     await producer.close();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Config } from '../../schemas/index.js';
 import { countRows, openStore } from '../../store/index.js';
-import { startServiceProcess, waitFor } from '../helpers/service.js';
+import { startServiceProcess, waitFor, withKey } from '../helpers/service.js';
 
 interface Rows { count: number; rows: Array<{ asset: string; windowStart: string; status: string; score: number | null; modelVersion: string }> }
 
@@ -21,7 +21,7 @@ test('the embedded default serves anomaly rows from the simulator within a minut
   const svc = await startServiceProcess(config);
   try {
     const first = await waitFor('scored rows', async () => {
-      const r = await (await fetch(`${svc.url}/v1/anomalies?limit=10000`)).json() as Rows;
+      const r = await (await fetch(`${svc.url}/v1/anomalies?limit=10000`, withKey())).json() as Rows;
       return r.rows.some((x) => x.status === 'scored') ? r : null;
     }, 60_000, 250);
     assert.ok(Date.now() - started < 60_000);
@@ -36,7 +36,7 @@ test('the embedded default serves anomaly rows from the simulator within a minut
   const again = await startServiceProcess(config);
   try {
     const r = await waitFor('more rows after the restart', async () => {
-      const x = await (await fetch(`${again.url}/v1/anomalies?limit=10000`)).json() as Rows;
+      const x = await (await fetch(`${again.url}/v1/anomalies?limit=10000`, withKey())).json() as Rows;
       return again.logs.some((l) => l.msg === 'simulator started') && x.count > 0 ? x : null;
     }, 60_000, 250);
     const keys = r.rows.map((x) => `${x.asset}@${x.windowStart}@${x.modelVersion}`);

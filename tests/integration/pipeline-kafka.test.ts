@@ -15,7 +15,7 @@ import { Config, type ConfigInput } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { useKafka, uniqueName, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
-import { startServiceProcess, waitFor } from '../helpers/service.js';
+import { startServiceProcess, waitFor, withKey } from '../helpers/service.js';
 import { decided, snapshot } from '../helpers/snapshot.js';
 
 const logger = pino({ level: 'silent' });
@@ -191,26 +191,32 @@ test('records from three real topics become scores, one alert, a signed webhook 
   assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
   const ready = await (await fetch(`${svc.url}/readyz`)).json() as { checks: Record<string, boolean> };
   assert.deepEqual(ready.checks, { database: true, kafka: true });
-  const res = await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0).toISOString()}&to=${new Date(T_END).toISOString()}&minScore=6`);
+  const res = await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0).toISOString()}&to=${new Date(T_END).toISOString()}&minScore=6`, withKey());
   const body = await res.json() as { rows: Array<{ asset: string; score: number }> };
   assert.ok(body.rows.length >= 3 && body.rows.every((r) => r.asset === 'pump-03' && r.score >= 6));
-  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  const metrics = await (await fetch(`${svc.url}/metrics`, withKey())).text();
   assert.match(metrics, /^tributary_dead_letters_total\{modality="sensors"\} 6$/m);
   assert.match(metrics, /^tributary_alerts_opened_total 1$/m);
-  const hourly = await (await fetch(`${svc.url}/v1/anomalies?bucket=1h&from=${new Date(T0).toISOString()}`)).json() as { buckets: Array<{ asset: string; aboveThreshold: number }> };
+  const hourly = await (await fetch(`${svc.url}/v1/anomalies?bucket=1h&from=${new Date(T0).toISOString()}`, withKey())).json() as { buckets: Array<{ asset: string; aboveThreshold: number }> };
   assert.deepEqual(hourly.buckets.map((b) => [b.asset, b.aboveThreshold > 0]).sort(), [['pump-01', false], ['pump-02', false], ['pump-03', true]]);
-  const page = await (await fetch(`${svc.url}/v1/anomalies?limit=5`)).json() as { rows: unknown[]; nextCursor: string };
-  const next = await (await fetch(`${svc.url}/v1/anomalies?limit=5&cursor=${page.nextCursor}`)).json() as { rows: Array<{ windowStart: string }> };
+  const page = await (await fetch(`${svc.url}/v1/anomalies?limit=5`, withKey())).json() as { rows: unknown[]; nextCursor: string };
+  const next = await (await fetch(`${svc.url}/v1/anomalies?limit=5&cursor=${page.nextCursor}`, withKey())).json() as { rows: Array<{ windowStart: string }> };
   assert.equal(page.rows.length, 5);
   assert.equal(next.rows.length, 5);
-  assert.equal((await (await fetch(`${svc.url}/v1/anomalies?bucket=fortnight`)).json() as { field: string }).field, 'bucket');
+  assert.equal((await (await fetch(`${svc.url}/v1/anomalies?bucket=fortnight`, withKey())).json() as { field: string }).field, 'bucket');
   const openapi = await (await fetch(`${svc.url}/docs/json`)).json() as { openapi: string; paths: Record<string, { get: { parameters: Array<{ name: string }> } }> };
   assert.match(openapi.openapi, /^3\./);
   assert.ok(openapi.paths['/v1/anomalies'].get.parameters.some((x) => x.name === 'bucket'), 'the OpenAPI document lists the query parameters');
   assert.equal((await fetch(`${svc.url}/docs`)).status < 400, true, 'interactive docs are served');
-  const bad = await fetch(`${svc.url}/v1/anomalies?from=yesterday`);
+  const bad = await fetch(`${svc.url}/v1/anomalies?from=yesterday`, withKey());
   assert.equal(bad.status, 400);
   assert.equal((await bad.json() as { field: string }).field, 'from');
+  // Over real HTTP too: no key, an unknown key.
+  assert.equal((await fetch(`${svc.url}/v1/anomalies`)).status, 401);
+  assert.equal((await fetch(`${svc.url}/metrics`, { headers: { authorization: 'Bearer trb_nope' } })).status, 401);
+  // The hourly roll-up answers the same as the score rows (a threshold other than the roll-ups' reads the rows).
+  const fromRows = await (await fetch(`${svc.url}/v1/anomalies?bucket=1h&threshold=5.999999&from=${new Date(T0).toISOString()}`, withKey())).json() as { buckets: Array<{ asset: string; windows: number; maxScore: number }> };
+  assert.deepEqual(hourly.buckets.map((b) => [b.asset, (b as unknown as { windows: number }).windows]), fromRows.buckets.map((b) => [b.asset, b.windows]));
 
   assert.equal(await svc.kill('SIGTERM'), 0, 'a clean stop exits 0');
   reference = snap;

@@ -15,7 +15,7 @@ import {
   createEndpoint, getEndpoint, listAttempts, openStore, redeliver, rotateSecret, writeAlertChanges, type AlertChange, type Store,
 } from '../../store/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
-import { startServiceProcess, waitFor } from '../helpers/service.js';
+import { startServiceProcess, waitFor, withKey } from '../helpers/service.js';
 
 const logger = pino({ level: 'silent' });
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -207,7 +207,7 @@ test('SIGKILL between an alert\'s state change and its delivery: the event is de
   cleanups.push(() => store.close());
   await store.db.transaction((tx) => writeAlertChanges(tx, [opened(7)], Date.now()));
   await waitFor('the opened event delivered', async () => r.processed.size === 1 || r.requests >= 1);
-  const res = await fetch(`${first.url}/v1/alerts/al7/acknowledge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'ana', comment: 'crew on the way' }) });
+  const res = await fetch(`${first.url}/v1/alerts/al7/acknowledge`, withKey({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'ana', comment: 'crew on the way' }) }));
   assert.equal(res.status, 200);
   assert.equal(((await res.json()) as Alert).state, 'acknowledged');
   await waitFor('a delivery in flight', async () => r.requests >= 1 && hold !== null);
@@ -224,7 +224,7 @@ test('SIGKILL between an alert\'s state change and its delivery: the event is de
   assert.deepEqual(events.map((e) => e.type), ['alert.opened', 'alert.acknowledged']);
   assert.deepEqual([...r.processed.keys()].sort(), events.map((e) => e.event_id).sort(), 'each event processed once');
   assert.equal(r.invalid, 0);
-  const body = (await (await fetch(`${second.url}/v1/alerts/al7`)).json()) as { alert: Alert; events: Array<{ type: string; by: string; comment: string | null }> };
+  const body = (await (await fetch(`${second.url}/v1/alerts/al7`, withKey())).json()) as { alert: Alert; events: Array<{ type: string; by: string; comment: string | null }> };
   assert.equal(body.alert.acknowledgedBy, 'ana');
   assert.deepEqual(body.events.map((e) => [e.type, e.by, e.comment]), [['alert.opened', 'rule:r', null], ['alert.acknowledged', 'ana', 'crew on the way']]);
 });
