@@ -249,7 +249,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const m of running) {
         // The configured baseline keeps its state under the asset (checkpoints from before the registry);
         // other versions under version + asset.
-        const key = m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}\u0000${t.asset}`;
+        const key = m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`;
         const model = (s.models[key] ??= { reference: [], params: null });
         const { row, fitted } = scoreBaseline(t, model, { referenceWindows: m.referenceWindows, modelVersion: m.version });
         out.scores.push(row);
