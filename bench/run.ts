@@ -1,11 +1,13 @@
 /**
  * `npm run bench [-- align|store|pipeline …]`: each scenario against its baseline, in the same process.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
- * TRIBUTARY_TEST_KAFKA or starts one.
+ * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
+ * about ten minutes) times the history queries on the PostgreSQL server.
  */
 import { useKafka } from '../tests/helpers/kafka.js';
 import { runAlignBench } from './align.js';
 import { runPipelineBench } from './pipeline.js';
+import { runQueryBench } from './query.js';
 import { runStoreBench } from './store-write.js';
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -37,5 +39,13 @@ if (wanted.has('pipeline')) {
     console.log(`  pipeline     ${fmt(p.pipelineRecordsPerS)} records/s = ${fmt(p.pipelineSamplesPerS)} samples/s   ratio pipeline/raw = ${p.ratio.toFixed(2)}`);
   } finally {
     await kafka.stop();
+  }
+}
+
+if (wanted.has('query')) {
+  const q = await runQueryBench((s) => console.log(s));
+  console.log(`history queries on the PostgreSQL server: ${fmt(q.rows)} score rows${q.loadS !== null ? ` (generated in ${q.loadS.toFixed(0)} s, roll-ups built in ${q.rollupS!.toFixed(0)} s)` : ' (loaded earlier)'}`);
+  for (const c of q.cases) {
+    console.log(`  ${c.name.padEnd(50)} ${String(c.buckets).padStart(6)} buckets   roll-ups p50 ${c.rollup.p50.toFixed(1)} ms p95 ${c.rollup.p95.toFixed(1)} ms (${c.rollup.runs} runs)   score rows p50 ${c.raw.p50.toFixed(0)} ms p95 ${c.raw.p95.toFixed(0)} ms (${c.raw.runs} runs)   speed-up ×${(c.raw.p50 / c.rollup.p50).toFixed(0)}`);
   }
 }
