@@ -159,6 +159,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       modelsChanged: () => models.refresh(),
       readiness: {
         database: async () => { await store.db.query('SELECT 1'); return true; },
+        model: () => models.running().some((m) => m.active),
         ...(ingest ? { kafka: () => ingest.isJoined() } : {}),
       },
     });

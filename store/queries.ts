@@ -170,7 +170,8 @@ export interface Timeline {
   readings: Record<string, Array<{ t: string; mean: number; min: number; max: number; n: number }>>;
   scores: Array<{ windowStart: string; windowEnd: string; revision: number; status: string; score: number | null; contributions: Record<string, number>; modelVersion: string }>;
   notes: Array<{ ts: string; author: string; text: string }>;
-  frames: Array<{ ts: string; camera: string; kind: string; maxC: number | null; meanC: number | null }>;
+  /** Each frame with its PNG thumbnail's path (thermal matrices and encoded images). */
+  frames: Array<{ ts: string; camera: string; kind: string; maxC: number | null; meanC: number | null; thumbnail: string }>;
   alerts: Array<{ id: string; rule: string; state: string; severity: string; openedWindow: string; resolvedWindow: string | null }>;
 }
 
@@ -204,7 +205,10 @@ export async function queryTimeline(db: Queryable, asset: string, from: number, 
     asset, from: f, to: t, resolutionMs, readings: out,
     scores: scores.rows.map((s) => ({ windowStart: iso(s.window_start), windowEnd: iso(s.window_end), revision: s.revision, status: s.status, score: s.score, contributions: s.contributions, modelVersion: s.model_version })),
     notes: notes.rows.map((n) => ({ ts: iso(n.ts), author: n.author, text: n.text })),
-    frames: frames.rows.map((x) => ({ ts: iso(x.ts), camera: x.camera, kind: x.kind, maxC: x.maxc, meanC: x.meanc })),
+    frames: frames.rows.map((x) => ({
+      ts: iso(x.ts), camera: x.camera, kind: x.kind, maxC: x.maxc, meanC: x.meanc,
+      thumbnail: `/v1/assets/${encodeURIComponent(asset)}/frame.png?camera=${encodeURIComponent(x.camera)}&ts=${encodeURIComponent(iso(x.ts))}`,
+    })),
     alerts: alerts.rows.map((a) => ({ id: a.id, rule: a.rule, state: a.state, severity: a.severity, openedWindow: iso(a.opened_window), resolvedWindow: a.resolved_window ? iso(a.resolved_window) : null })),
   };
 }

@@ -187,6 +187,12 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const newer = await req('reader', `/v1/assets/pump-02/frame.png?ts=${new Date(T0 + 60_000).toISOString()}&lo=20&hi=45`);
       assert.ok(!older.rawPayload.equals(newer.rawPayload));
       assert.equal((await req('reader', '/v1/assets/pump-01/frame.png')).statusCode, 404, 'no frames for pump-01');
+      // The timeline links each frame's thumbnail.
+      const tl = json<{ frames: Array<{ ts: string; thumbnail: string }> }>(await req('reader', `/v1/assets/pump-02/timeline?from=${new Date(T0).toISOString()}&to=${new Date(T0 + 3_600_000).toISOString()}`));
+      assert.equal(tl.frames.length, 2);
+      const thumb = await req('reader', tl.frames[0].thumbnail);
+      assert.equal(thumb.statusCode, 200);
+      assert.equal(thumb.headers['x-frame-ts'], tl.frames[0].ts);
     });
 
     test('bucketed history from the roll-ups equals a scan of the latest revisions, on ragged ranges', async () => {

@@ -190,7 +190,7 @@ test('records from three real topics become scores, one alert, a signed webhook 
   // Health, readiness and the history API answer from the database.
   assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
   const ready = await (await fetch(`${svc.url}/readyz`)).json() as { checks: Record<string, boolean> };
-  assert.deepEqual(ready.checks, { database: true, kafka: true });
+  assert.deepEqual(ready.checks, { database: true, model: true, kafka: true });
   const res = await fetch(`${svc.url}/v1/anomalies?asset=pump-03&from=${new Date(T0).toISOString()}&to=${new Date(T_END).toISOString()}&minScore=6`, withKey());
   const body = await res.json() as { rows: Array<{ asset: string; score: number }> };
   assert.ok(body.rows.length >= 3 && body.rows.every((r) => r.asset === 'pump-03' && r.score >= 6));
