@@ -311,6 +311,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const m of MODALITIES) {
       const p = s.processed[m];
       if (p === undefined) continue;
+      // While the sensor replay after a restore is under way, windows whose samples are not replayed yet
+      // are not in the operator, so it cannot say what to hold: the commit stays where it was (moving it
+      // would lose those windows if this instance died before the replay finished).
+      if (m === 'sensors' && s.replayingUntil !== null) continue;
       const held = m === 'sensors' ? s.op.heldSensorOffset() : null;
       const offset = Math.min(held ?? Infinity, p + 1);
       if (s.committed[m] === offset) continue;

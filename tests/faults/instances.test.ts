@@ -79,6 +79,43 @@ test('one undisturbed instance: the reference', { timeout: 180_000 }, async () =
   assert.equal(reference.alerts[0].asset, 'pump-05');
 });
 
+test('one instance killed with SIGKILL four times during the stream: the final rows and alerts are identical', { timeout: 300_000 }, async (t) => {
+  assert.ok(reference, 'needs the reference run');
+  const tp = await topics('kill4');
+  const db = await createTestDatabase('kill4');
+  cleanups.push(() => db.drop());
+  const cfg = config(tp, db.url, uniqueName('g'));
+  // The stream arrives in four parts; each life is killed as soon as its part's windows start being stored.
+  const cuts = [T0, T0 + 15 * W + 4_000, T0 + 30 * W + 4_000, T0 + 45 * W + 4_000, T_END];
+  const kills: number[] = [];
+  for (let part = 0; part < 4; part++) {
+    await publish(tp, cuts[part], cuts[part + 1]);
+    const life = await start(cfg);
+    const before = await scored(db.url);
+    if (part < 3) {
+      await waitFor(`life ${part + 1} storing windows`, async () => (await scored(db.url)) > before, 120_000, 20);
+      await life.kill('SIGKILL');
+      kills.push(await scored(db.url));
+    } else {
+      await waitFor('every closed window scored by the last life', async () => (await scored(db.url)) >= total, 150_000, 200)
+        .catch(async (e) => {
+          const snap = await snapshot(db.url);
+          const missing = reference!.scores.filter((r) => !snap.scores.some((x) => x.asset === r.asset && x.ws === r.ws)).map((r) => `${r.asset}@${(r.ws - T0) / W}`);
+          t.diagnostic(`scored ${snap.scores.length} of ${total}; missing ${missing.join(' ')}; logs ${JSON.stringify(life.logs.filter((x) => /restored|replay/i.test(String(x.msg))).map((x) => [x.msg, x.partition, x.processed]))}`);
+          throw e;
+        });
+      await new Promise((r) => setTimeout(r, 1000));
+      await life.kill('SIGTERM');
+    }
+  }
+  const snap = await snapshot(db.url);
+  t.diagnostic(`killed at ${kills.join(', ')} of ${total} windows; compared ${snap.scores.length} windows and ${snap.alerts.length} alert`);
+  assert.equal(snap.duplicates, 0);
+  assert.equal(snap.scores.length, reference!.scores.length);
+  assert.deepEqual(decided(snap.scores), decided(reference!.scores));
+  assert.deepEqual(snap.alerts, reference!.alerts);
+});
+
 for (const n of [2, 3]) {
   test(`${n} instances, one killed mid-stream: the survivors take its partitions and the result is identical`, { timeout: 240_000 }, async (t) => {
     assert.ok(reference, 'needs the reference run');
