@@ -89,14 +89,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function keys(sub: string | undefined, values: Values): Promise<number> {
-  let cfg: Config;
+/** The configuration, or null after printing every problem (exit code 2). */
+function configOr2(values: Values): Config | null {
   try {
-    cfg = loadConfig({ file: values.config });
+    return loadConfig({ file: values.config });
   } catch (e) {
-    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return null; }
     throw e;
   }
+}
+
+async function keys(sub: string | undefined, values: Values): Promise<number> {
+  const cfg = configOr2(values);
+  if (!cfg) return 2;
   if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new UsageError(`keys: give create, list or revoke\n${USAGE}`);
   const store = await openStore(cfg.database);
   try {
@@ -129,13 +134,8 @@ async function keys(sub: string | undefined, values: Values): Promise<number> {
 
 async function run(cmd: string, values: Values): Promise<number> {
   if (cmd === 'start') {
-    let cfg: Config;
-    try {
-      cfg = loadConfig({ file: values.config });
-    } catch (e) {
-      if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
-      throw e;
-    }
+    const cfg = configOr2(values);
+    if (!cfg) return 2;
     const logger = pino({ level: cfg.log.level, base: { service: 'tributary' } });
     const svc = await startService(cfg, logger);
     await new Promise<void>((resolve) => {

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { z } from 'zod';
+import { doc, notFound, valid } from './validate.js';
 import { applyAction, LifecycleError, type AlertAction } from '../alerts/index.js';
 import {
   AcknowledgeBody, AlertRule, AlertsQuery, AttemptsQuery, Config, EndpointCreate, EndpointPatch, FeedbackBody, RedeliverBody, ResolveBody,
@@ -19,21 +20,6 @@ import {
 
 export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
 
-function doc(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return js;
-}
-
-/** The value, or a 400 naming the first bad field (sent) and undefined. */
-function valid<T>(schema: z.ZodType<T>, data: unknown, reply: FastifyReply, where: 'query' | 'body'): T | undefined {
-  const r = schema.safeParse(data ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({ field: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.join('.') || '(body)', message: i.message }));
-  void reply.code(400).send({ error: `invalid_${where}`, field: issues[0].field, message: `${issues[0].field}: ${issues[0].message}`, issues });
-  return undefined;
-}
-
-const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ error: 'not_found', message: `${what} not found` });
 const publicEndpoint = (e: EndpointRow) => ({ ...e, secrets: e.secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt, prefix: `${s.secret.slice(0, 10)}…` })) });
 
 export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApiDeps): void {

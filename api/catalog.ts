@@ -2,8 +2,8 @@
  * Routes for plants and assets (the catalogue, frames as thumbnails), models (list, get, activate,
  * roll back, retire, metrics) and the live event stream.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
+import { doc, notFound, valid } from './validate.js';
 import { AssetsQuery, FrameQuery, ModelActionBody, StreamQuery } from '../schemas/index.js';
 import {
   activateModel, getModel, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
@@ -15,18 +15,6 @@ import type { EventHub } from './stream.js';
 
 export interface CatalogDeps { threshold: number; hub: EventHub; modelsChanged(): Promise<void> | void }
 
-function doc(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return js;
-}
-function valid<T>(schema: z.ZodType<T>, data: unknown, reply: FastifyReply, where: 'query' | 'body'): T | undefined {
-  const r = schema.safeParse(data ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({ field: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.join('.') || '(body)', message: i.message }));
-  void reply.code(400).send({ error: `invalid_${where}`, field: issues[0].field, message: `${issues[0].field}: ${issues[0].message}`, issues });
-  return undefined;
-}
-const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ error: 'not_found', message: `${what} not found` });
 
 export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: CatalogDeps): void {
   // Open event streams end when the server closes (they would hold it open).

@@ -2,7 +2,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { AnomaliesQuery } from '../schemas/index.js';
 import { InvalidCursorError, plantOfAsset, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
@@ -11,6 +10,7 @@ import { registerCatalogRoutes } from './catalog.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import { createEventHub, type EventHub } from './stream.js';
+import { doc } from './validate.js';
 
 declare module 'fastify' {
   interface FastifyInstance { hub: EventHub }
@@ -35,12 +35,6 @@ export interface ApiDeps {
   activeModel?: () => string | undefined;
   /** Called after a model is activated, rolled back or retired. */
   modelsChanged?: () => Promise<void> | void;
-}
-
-/** A zod schema as the JSON Schema of an OpenAPI parameter set (documentation only: zod validates). */
-function doc(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...js } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return js;
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
