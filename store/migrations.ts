@@ -285,6 +285,8 @@ CREATE TABLE score_rollup_1m (
 );
 CREATE INDEX score_rollup_1m_plant ON score_rollup_1m (plant, bucket);
 CREATE TABLE score_rollup_1h (LIKE score_rollup_1m INCLUDING ALL);
+CREATE INDEX score_rollup_1m_time ON score_rollup_1m (model_version, bucket DESC, asset);
+CREATE INDEX score_rollup_1h_time ON score_rollup_1h (model_version, bucket DESC, asset);
 CREATE TABLE models (
   version      text PRIMARY KEY,
   kind         text NOT NULL,

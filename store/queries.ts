@@ -94,11 +94,12 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
   const params: unknown[] = [];
   const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
   const size = bucketMs(q.bucket);
-  const interval = p(`${size / 1000} seconds`);
+  let intervalParam: string | null = null;
+  const interval = () => (intervalParam ??= p(`${size / 1000} seconds`));
   let thrParam: string | null = null;
   const thr = () => (thrParam ??= p(threshold));
   const raw = (range: { from?: string; to?: string }) => `
-    SELECT date_bin(${interval}::interval, window_start, ${ORIGIN}) AS bucket, plant, asset, count(*)::int AS windows,
+    SELECT date_bin(${interval()}::interval, window_start, ${ORIGIN}) AS bucket, plant, asset, count(*)::int AS windows,
            coalesce(sum(score), 0) AS sum_score, max(score) AS max_score, count(*) FILTER (WHERE score >= ${thr()})::int AS above
       FROM ${latestWindows(q, p, range)} latest WHERE status = 'scored' GROUP BY 1, plant, asset`;
   const level = rollupThreshold === threshold ? ROLLUPS.find((r) => size % r.ms === 0) : undefined;
@@ -120,24 +121,45 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
       if (q.model) where.push(`model_version = ${p(q.model)}`);
       if (a !== null) where.push(`bucket >= ${p(iso(a))}::timestamptz`);
       if (b !== null) where.push(`bucket < ${p(iso(b))}::timestamptz`);
+      const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+      // Buckets of exactly the roll-up's size with no ragged edges: the roll-up rows are the answer.
+      if (parts.length === 0 && size === level.ms) {
+        return rowsOf(await db.query<Record<string, unknown>>(`
+          SELECT (extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, windows, max_score, sum_score / nullif(windows, 0) AS mean_score, above
+            FROM ${level.table} ${filter}
+           ORDER BY bucket DESC, asset
+           LIMIT ${p(q.limit)}`, params));
+      }
       parts.push(`
-        SELECT date_bin(${interval}::interval, bucket, ${ORIGIN}) AS bucket, plant, asset, sum(windows)::int AS windows,
+        SELECT date_bin(${interval()}::interval, bucket, ${ORIGIN}) AS bucket, plant, asset, sum(windows)::int AS windows,
                sum(sum_score) AS sum_score, max(max_score) AS max_score, sum(above)::int AS above
-          FROM ${level.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1, plant, asset`);
+          FROM ${level.table} ${filter} GROUP BY 1, plant, asset`);
     }
   }
-  const r = await db.query<Record<string, unknown>>(`
-    SELECT bucket, plant, asset, sum(windows)::int AS windows, max(max_score) AS max_score,
+  return rowsOf(await db.query<Record<string, unknown>>(`
+    SELECT (extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, sum(windows)::int AS windows, max(max_score) AS max_score,
            sum(sum_score) / nullif(sum(windows), 0) AS mean_score, sum(above)::int AS above
       FROM (${parts.join(' UNION ALL ')}) parts
      GROUP BY bucket, plant, asset
      ORDER BY bucket DESC, asset
-     LIMIT ${p(q.limit)}`, params);
-  return r.rows.map((x) => ({
-    bucketStart: isoOf(x.bucket)!, plant: x.plant as string, asset: x.asset as string, windows: x.windows as number,
-    maxScore: x.max_score as number | null, meanScore: x.mean_score === null ? null : Math.round((x.mean_score as number) * 1e6) / 1e6,
-    aboveThreshold: x.above as number,
-  }));
+     LIMIT ${p(q.limit)}`, params));
+}
+
+/** Bucket rows as the API gives them (the bucket start comes as epoch ms: no date parsing per row). */
+function rowsOf(r: { rows: Array<Record<string, unknown>> }): AnomalyBucket[] {
+  // A plant-wide answer repeats each bucket start for every asset: format each once.
+  const isoCache = new Map<number, string>();
+  const isoMs = (ms: number) => { let s = isoCache.get(ms); if (s === undefined) { s = new Date(ms).toISOString(); isoCache.set(ms, s); } return s; };
+  const out = new Array<AnomalyBucket>(r.rows.length);
+  for (let i = 0; i < r.rows.length; i++) {
+    const x = r.rows[i];
+    out[i] = {
+      bucketStart: isoMs(Number(x.bucket_ms)), plant: x.plant as string, asset: x.asset as string, windows: x.windows as number,
+      maxScore: x.max_score as number | null, meanScore: x.mean_score === null ? null : Math.round((x.mean_score as number) * 1e6) / 1e6,
+      aboveThreshold: x.above as number,
+    };
+  }
+  return out;
 }
 
 /** The threshold the roll-ups were built with (null: none built yet, or mixed). */
