@@ -30,10 +30,10 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
       ctx = await open();
       assert.equal(ctx.store.migration.timescale, timescale);
-      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3]);
+      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4]);
       if (timescale) {
         const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
-        assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'scores']);
+        assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'score_rollup_1h', 'score_rollup_1m', 'scores']);
         const jobs = await ctx.store.db.query<{ proc_name: string }>(`SELECT proc_name FROM timescaledb_information.jobs WHERE proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1`);
         assert.deepEqual(jobs.rows.map((r) => r.proc_name), ['policy_compression', 'policy_retention', 'policy_retention']);
       }
