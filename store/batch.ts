@@ -155,7 +155,18 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
      GROUP BY m.plant, m.asset, m.model_version, h.h
     ON CONFLICT (asset, model_version, bucket) DO UPDATE SET windows = EXCLUDED.windows, sum_score = EXCLUDED.sum_score,
       max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
+  await tx.query(`
+    INSERT INTO score_rollup_day AS r (plant, asset, model_version, day, cells)
+    SELECT min(m.plant), m.asset, m.model_version, d.d, ${PACK} ORDER BY m.bucket)
+      FROM (SELECT DISTINCT asset, mv, date_bin('1 day', m, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS d FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) d
+      JOIN score_rollup_1h m ON m.asset = d.asset AND m.model_version = d.mv AND m.bucket >= d.d AND m.bucket < d.d + interval '1 day'
+     GROUP BY m.asset, m.model_version, d.d
+    ON CONFLICT (asset, model_version, day) DO UPDATE SET plant = EXCLUDED.plant, cells = EXCLUDED.cells`, [list]);
 }
+
+/** One hour cell packed for score_rollup_day (the aggregate is closed by the caller's ORDER BY). */
+const PACK = `string_agg(float8send((extract(epoch FROM m.bucket) * 1000)::float8) || float8send(m.windows::float8) || float8send(m.sum_score)
+  || float8send(coalesce(m.max_score, 'NaN'::float8)) || float8send(m.above::float8), ''::bytea`;
 
 /** The asset catalogue: each asset's plant, first and latest window, and its latest score. */
 async function updateAssets(tx: Queryable, scores: ScoreRow[]): Promise<void> {
@@ -202,6 +213,11 @@ export async function rebuildRollups(tx: Queryable, threshold: number): Promise<
     SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
            sum(windows), sum(sum_score), max(max_score), sum(above), $1
       FROM score_rollup_1m GROUP BY 1, 2, 3, 4`, [threshold]);
+  await tx.query('DELETE FROM score_rollup_day');
+  await tx.query(`
+    INSERT INTO score_rollup_day (plant, asset, model_version, day, cells)
+    SELECT min(m.plant), m.asset, m.model_version, date_bin('1 day', m.bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), ${PACK} ORDER BY m.bucket)
+      FROM score_rollup_1h m GROUP BY m.asset, m.model_version, 4`);
 }
 
 export function noteId(n: OperatorNote): string {

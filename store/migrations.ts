@@ -329,6 +329,29 @@ SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000
       `SELECT create_hypertable('score_rollup_1h', by_range('bucket', INTERVAL '365 days'), migrate_data => true)`,
     ],
   },
+  {
+    id: 5,
+    name: 'packed daily roll-up',
+    // Per asset, model version and UTC day, the day's hour cells packed as float8 quintuples (bucket ms,
+    // windows, sum, max or NaN, above) in one bytea: a plant-wide history over weeks reads a row per
+    // asset and day instead of one per hour, and decodes without parsing text. Kept from the hour roll-up.
+    sql: `
+CREATE TABLE score_rollup_day (
+  plant         text NOT NULL,
+  asset         text NOT NULL,
+  model_version text NOT NULL,
+  day           timestamptz NOT NULL,
+  cells         bytea NOT NULL,
+  PRIMARY KEY (asset, model_version, day)
+);
+CREATE INDEX score_rollup_day_time ON score_rollup_day (model_version, day DESC, asset);
+INSERT INTO score_rollup_day (plant, asset, model_version, day, cells)
+SELECT min(plant), asset, model_version, date_bin('1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       string_agg(float8send((extract(epoch FROM bucket) * 1000)::float8) || float8send(windows::float8) || float8send(sum_score)
+                  || float8send(coalesce(max_score, 'NaN'::float8)) || float8send(above::float8), ''::bytea ORDER BY bucket)
+  FROM score_rollup_1h GROUP BY asset, model_version, 4;
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

@@ -122,6 +122,11 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
       if (a !== null) where.push(`bucket >= ${p(iso(a))}::timestamptz`);
       if (b !== null) where.push(`bucket < ${p(iso(b))}::timestamptz`);
       const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+      // Hour buckets over whole days: the packed day roll-up (a row per asset and day).
+      if (parts.length === 0 && size === HOUR && level.ms === HOUR) {
+        const dA = a === null ? null : Math.ceil(a / DAY) * DAY, dB = b === null ? null : Math.floor(b / DAY) * DAY;
+        if (dA === null || dB === null || dA < dB) return packedHours(db, q, { a, b, dA, dB });
+      }
       // Buckets of exactly the roll-up's size with no ragged edges: the roll-up rows are the answer.
       if (parts.length === 0 && size === level.ms) {
         return rowsOf(await db.query<Record<string, unknown>>(`
@@ -143,6 +148,69 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
      GROUP BY bucket, plant, asset
      ORDER BY bucket DESC, asset
      LIMIT ${p(q.limit)}`, params));
+}
+
+const HOUR = 3_600_000, DAY = 86_400_000;
+
+/**
+ * Hour buckets, newest first, from the packed day roll-up for the whole days of [a, b) and the hour
+ * roll-up for the partial days at either end. The same rows, in the same order, as the hour roll-up alone.
+ */
+async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null; b: number | null; dA: number | null; dB: number | null }): Promise<AnomalyBucket[]> {
+  const iso = (t: number) => new Date(t).toISOString();
+  const scope = (p: (v: unknown) => string) => {
+    const w: string[] = [];
+    if (q.asset) w.push(`asset = ${p(q.asset)}`);
+    if (q.plant) w.push(`plant = ${p(q.plant)}`);
+    if (q.plants?.length) w.push(`plant = ANY(${p(q.plants)}::text[])`);
+    if (q.model) w.push(`model_version = ${p(q.model)}`);
+    return w;
+  };
+  const hours = async (from: number | null, to: number | null, limit: number): Promise<AnomalyBucket[]> => {
+    const params: unknown[] = [];
+    const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+    const w = scope(p);
+    if (from !== null) w.push(`bucket >= ${p(iso(from))}::timestamptz`);
+    if (to !== null) w.push(`bucket < ${p(iso(to))}::timestamptz`);
+    return rowsOf(await db.query<Record<string, unknown>>(`
+      SELECT (extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, windows, max_score, sum_score / nullif(windows, 0) AS mean_score, above
+        FROM score_rollup_1h ${w.length ? `WHERE ${w.join(' AND ')}` : ''} ORDER BY bucket DESC, asset LIMIT ${p(limit)}`, params));
+  };
+  const out: AnomalyBucket[] = [];
+  // Newest first: the partial day after the whole days, the whole days, the partial day before them.
+  if (r.dB !== null && r.b !== null && r.dB < r.b) out.push(...await hours(r.dB, r.b, q.limit));
+  if (out.length < q.limit) {
+    const params: unknown[] = [];
+    const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+    const w = scope(p);
+    if (r.dA !== null) w.push(`day >= ${p(iso(r.dA))}::timestamptz`);
+    if (r.dB !== null) w.push(`day < ${p(iso(r.dB))}::timestamptz`);
+    const rows = (await db.query<{ day: Date; plant: string; asset: string; cells: Buffer }>(
+      `SELECT day, plant, asset, cells FROM score_rollup_day ${w.length ? `WHERE ${w.join(' AND ')}` : ''} ORDER BY day DESC, asset`, params)).rows;
+    const isoCache = new Map<number, string>();
+    for (let i = 0; i < rows.length && out.length < q.limit;) {
+      // One day: every asset's cells, then newest hour first and assets in the database's order.
+      const day = new Date(rows[i].day).getTime();
+      const cells: Array<{ t: number; rank: number; b: AnomalyBucket }> = [];
+      for (let rank = 0; i < rows.length && new Date(rows[i].day).getTime() === day; i++, rank++) {
+        const x = rows[i];
+        const c = Buffer.isBuffer(x.cells) ? x.cells : Buffer.from(x.cells as Uint8Array);
+        for (let o = 0; o + 40 <= c.length; o += 40) {
+          const t = c.readDoubleBE(o), windows = c.readDoubleBE(o + 8), sum = c.readDoubleBE(o + 16), max = c.readDoubleBE(o + 24);
+          let bs = isoCache.get(t);
+          if (bs === undefined) { bs = new Date(t).toISOString(); isoCache.set(t, bs); }
+          cells.push({ t, rank, b: {
+            bucketStart: bs, plant: x.plant, asset: x.asset, windows, maxScore: Number.isNaN(max) ? null : max,
+            meanScore: windows ? Math.round((sum / windows) * 1e6) / 1e6 : null, aboveThreshold: c.readDoubleBE(o + 32),
+          } });
+        }
+      }
+      cells.sort((u, v) => v.t - u.t || u.rank - v.rank);
+      for (const c of cells) { if (out.length >= q.limit) break; out.push(c.b); }
+    }
+  }
+  if (out.length < q.limit && r.dA !== null && r.a !== null && r.a < r.dA) out.push(...await hours(r.a, r.dA, q.limit - out.length));
+  return out;
 }
 
 /** Bucket rows as the API gives them (the bucket start comes as epoch ms: no date parsing per row). */

@@ -199,6 +199,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const ranges: Array<[number | null, number | null, string]> = [
         [null, null, '1h'], [T0, T0 + 7_200_000, '1h'], [T0 + 1_234_567, T0 + 5_432_100, '1h'], [T0 + 61_000, T0 + 3_599_000, '1m'],
         [T0 + 1_000, T0 + 7_100_000, '15m'], [T0 + 300_000, T0 + 350_000, '1h'], [T0 + 59_999, T0 + 7_000_001, '2h'], [null, T0 + 3_333_333, '1m'],
+        // Whole days through the packed day roll-up, with partial days at the ends.
+        [T0 - 2 * 86_400_000, T0 + 2 * 86_400_000, '1h'], [T0 - 86_400_000 + 1_800_000, T0 + 86_400_000, '1h'], [null, T0 + 86_400_000, '1h'],
+        [T0 - 36_000_000, null, '1h'], [T0 - 36_000_000 + 1, T0 + 3_600_000 * 14 - 1, '1h'],
       ];
       for (const [from, to, bucket] of ranges) {
         for (const scope of [{}, { asset: 'pump-02' }, { plant: 'p1' }]) {
@@ -209,6 +212,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
           assert.deepEqual(viaRollups, viaRows, `${bucket} ${from} ${to} ${JSON.stringify(scope)}`);
         }
       }
+      // A limit cuts the packed answer where the row answer is cut.
+      const lim = { bucket: '1h', limit: 3, model: 'baseline-robustz-1', from: new Date(T0 - 86_400_000).toISOString(), to: new Date(T0 + 86_400_000).toISOString() };
+      assert.deepEqual(await queryAnomalyBuckets(store.db, lim, 6, 6), await queryAnomalyBuckets(store.db, lim, 6, undefined));
       // The amended windows count with their second revision: the 37th-window bumps raise the hour's max.
       const hours = json<{ buckets: Array<{ asset: string; windows: number; aboveThreshold: number }> }>(await req('reader', `/v1/anomalies?bucket=1h&asset=pump-01&from=${new Date(T0).toISOString()}&to=${new Date(T0 + 7_200_000).toISOString()}`)).buckets;
       assert.deepEqual(hours.map((h) => h.windows), [360, 340], 'each window once, reference windows not counted');
