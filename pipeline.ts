@@ -49,6 +49,9 @@ export interface BatchInput {
   messages: IncomingMessage[];
   /** Called while the batch waits out a failure, so the consumer keeps its group membership. */
   heartbeat?: () => Promise<void>;
+  /** Back-pressure while the batch waits out a failure: stop and restart fetching its partition. */
+  pause?: () => void;
+  resume?: () => void;
 }
 
 export interface PipelineDeps {
@@ -147,10 +150,21 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** Retries a durable write until it succeeds (back-pressure: the consumer waits) or the service stops. */
-  async function durably(what: string, fn: () => Promise<void>, heartbeat?: () => Promise<void>): Promise<void> {
+  async function durably(what: string, fn: () => Promise<void>, b: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>): Promise<void> {
+    const heartbeat = b.heartbeat;
+    let paused = false;
     for (let attempt = 1; ; attempt++) {
-      try { return await fn(); } catch (e) {
-        if (!isRetriable(e) || deps.isStopping?.() || attempt >= 1000) throw e;
+      try {
+        await fn();
+        if (paused) { b.resume?.(); logger.info({ partition: b.partitionKey, attempts: attempt }, `${what} through: partition resumed`); }
+        return;
+      } catch (e) {
+        if (!isRetriable(e) || deps.isStopping?.() || attempt >= 1000) {
+          if (paused) b.resume?.();
+          throw e;
+        }
+        // Back-pressure: nothing more is fetched for this partition while its batch waits.
+        if (!paused && b.pause) { b.pause(); paused = true; logger.warn({ partition: b.partitionKey }, `${what} failing: partition paused`); }
         const wait = Math.min(10_000, 200 * 2 ** Math.min(attempt, 6));
         logger.warn({ err: (e as Error).message, attempt, wait }, `${what} failed; retrying`);
         // Wait in slices, heartbeating, so a long outage does not cost the partitions (session time-out).
@@ -284,12 +298,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
     };
 
-    if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b.heartbeat);
+    if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);
     if (dead.length) {
-      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead), b.heartbeat);
+      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead), b);
       else out.deadLetters = dead.map((x) => ({ key: `${x.source.topic}:${x.source.partition}:${x.source.offset}`, source: x.source.topic, code: x.code, reason: x.reason, value: x.value }));
     }
-    await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b.heartbeat);
+    await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b);
     s.processed = processed;
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };

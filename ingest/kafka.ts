@@ -27,6 +27,12 @@ export interface IncomingBatch {
   lag?: number;
   /** Keeps the group membership alive while the batch waits (a database outage must not cost the partition). */
   heartbeat?: () => Promise<void>;
+  /**
+   * Back-pressure: stop fetching this partition number on all three topics while the batch waits out a
+   * failure (nothing more is buffered for it), and fetch again once it is through.
+   */
+  pause?: () => void;
+  resume?: () => void;
 }
 export interface CommitRequest { topic: string; partition: number; offset: number }
 
@@ -172,8 +178,10 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         partitionsConsumedConcurrently: cfg.concurrency,
         eachBatch: async ({ batch, heartbeat }) => {
           const modality = modalityOf.get(batch.topic)!;
+          const all = Object.values(topicOf).map((topic) => ({ topic, partitions: [batch.partition] }));
           const commits = await handle({
             topic: batch.topic, modality, partition: batch.partition, heartbeat,
+            pause: () => c.pause(all), resume: () => c.resume(all),
             lag: Math.max(0, Number(batch.highWatermark) - (batch.messages.length ? Number(batch.messages[batch.messages.length - 1].offset) + 1 : Number(batch.highWatermark))),
             messages: batch.messages.map((m) => ({
               offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),

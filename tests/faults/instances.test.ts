@@ -185,5 +185,10 @@ test('PostgreSQL unreachable for 60 s mid-stream: the service waits, readiness s
   assert.deepEqual(decided(snap.scores), decided(reference!.scores));
   assert.deepEqual(snap.alerts, reference!.alerts);
   assert.ok(svc.logs.some((l) => /failed; retrying/.test(String(l.msg))), 'it waited and retried');
+  // Back-pressure: the waiting partitions stopped fetching and started again once the writes went through.
+  const paused = svc.logs.filter((l) => /failing: partition paused/.test(String(l.msg))).map((l) => l.partition);
+  const resumed = svc.logs.filter((l) => /through: partition resumed/.test(String(l.msg))).map((l) => l.partition);
+  assert.ok(paused.length > 0, 'partitions paused during the outage');
+  assert.deepEqual([...new Set(resumed)].sort(), [...new Set(paused)].sort(), 'every paused partition resumed');
   await svc.kill('SIGTERM');
 });
