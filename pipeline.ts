@@ -20,7 +20,7 @@ import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/i
 import { scoreBaseline, type AssetModelState } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
-import { emptyBatch, eventIdOf, loadCheckpoint, writeBatch, type Db } from './store/index.js';
+import { claimPartition, emptyBatch, eventIdOf, FencedError, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 interface Checkpoint {
   align: AlignSnapshot;
@@ -39,6 +39,8 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
    * otherwise move the watermark past windows whose samples are still on their way.
    */
   replayingUntil: number | null;
+  /** This instance's ownership epoch of the partition (fencing). */
+  epoch: number;
 }
 
 export interface BatchInput {
@@ -134,8 +136,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function stateOf(key: string): Promise<PartitionState> {
     let s = states.get(key);
     if (!s) {
+      // Claim first, then read: a checkpoint written by an older owner after this claim is refused.
+      const epoch = await claimPartition(db, key);
       const cp = (await loadCheckpoint(db, key)) as Checkpoint | null;
       s = {
+        epoch,
         models: cp?.models ?? {},
         rules: cp?.rules ?? {},
         processed: cp?.processed ?? {},
@@ -201,6 +206,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     } catch (e) {
       // The in-memory state may be ahead of the store: forget it; the caller rewinds to the committed offsets.
       states.delete(b.partitionKey);
+      if (e instanceof FencedError) logger.warn({ partition: b.partitionKey, epoch: e.epoch, current: e.current }, 'fenced: another instance took this partition; its batch was not written');
       throw e;
     }
   }
@@ -294,7 +300,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
     out.threshold = cfg.alerts.threshold;
     out.checkpoint = {
-      partitionKey: b.partitionKey,
+      partitionKey: b.partitionKey, epoch: s.epoch,
       state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
     };
 

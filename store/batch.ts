@@ -23,7 +23,8 @@ export interface BatchWrite {
   /** The rule engine's decisions: alert rows, their events and (fanned out to endpoints) outbox rows. */
   alerts: AlertChange[];
   modelParams: ModelParamsRow[];
-  checkpoint: { partitionKey: string; state: unknown } | null;
+  /** With `epoch`: written only while the partition's owner epoch is still this one (else FencedError, nothing written). */
+  checkpoint: { partitionKey: string; state: unknown; epoch?: number } | null;
   /** The threshold the roll-ups count windows above (the alert threshold). */
   threshold?: number;
   /** The active model: its scores are the asset catalogue's latest (default: every model's). */
@@ -68,7 +69,29 @@ const LATE: Columns = { record_key: 'text', modality: 'text', plant: 'text', ass
 const DEAD: Columns = { record_key: 'text', source: 'text', code: 'text', reason: 'text', value: 'bytea' };
 const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'text', params: 'jsonb', reference_to: 'timestamptz' };
 
+/** The batch's partition has been claimed by another instance since this one took it: nothing was written. */
+export class FencedError extends Error {
+  constructor(readonly partitionKey: string, readonly epoch: number, readonly current: number | null) {
+    super(`partition ${partitionKey} belongs to epoch ${current ?? 'none'}, not ${epoch}: another instance owns it`);
+  }
+}
+
+/** Takes a partition: the next owner epoch (a zombie holding an older one can no longer commit). */
+export async function claimPartition(db: Queryable, partitionKey: string): Promise<number> {
+  const r = await db.query<{ epoch: string | number }>(`
+    INSERT INTO partition_owners (partition_key, epoch) VALUES ($1, 1)
+    ON CONFLICT (partition_key) DO UPDATE SET epoch = partition_owners.epoch + 1, claimed_at = now()
+    RETURNING epoch`, [partitionKey]);
+  return Number(r.rows[0].epoch);
+}
+
 export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
+  // Fencing first: the owner row stays locked to the commit, so a claim waits for this batch or fences it.
+  if (b.checkpoint?.epoch !== undefined) {
+    const r = await tx.query<{ epoch: string | number }>('SELECT epoch FROM partition_owners WHERE partition_key = $1 FOR UPDATE', [b.checkpoint.partitionKey]);
+    const current = r.rows[0] ? Number(r.rows[0].epoch) : null;
+    if (current !== b.checkpoint.epoch) throw new FencedError(b.checkpoint.partitionKey, b.checkpoint.epoch, current);
+  }
   // Readings are stored once: each window writes the samples of its first slide (all of them when tumbling).
   await insertRows(tx, 'readings', READINGS, b.tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => {
     let n = s.t.length;

@@ -352,6 +352,19 @@ SELECT min(plant), asset, model_version, date_bin('1 day', bucket, TIMESTAMPTZ '
   FROM score_rollup_1h GROUP BY asset, model_version, 4;
 `,
   },
+  {
+    id: 6,
+    name: 'partition ownership epochs',
+    // Fencing: each instance that takes a partition (restores its checkpoint) claims the next epoch; a
+    // batch commits only while its epoch is the partition's, so a zombie owner writes nothing.
+    sql: `
+CREATE TABLE partition_owners (
+  partition_key text PRIMARY KEY,
+  epoch         bigint NOT NULL,
+  claimed_at    timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }
