@@ -87,8 +87,8 @@ export interface PipelineDeps {
 export interface RunningModel { version: string; active: boolean; referenceWindows: number }
 
 export interface ScoredSummary {
-  /** Each window's close (processing time when it fired) → its score row committed, in ms. */
-  closeToCommitMs: number[];
+  /** The batch's windows closed (processing time when they fired) → their score rows committed, in ms. */
+  closeToCommitMs: number;
   /** Windows scored in the batch and the time scoring took. */
   scored: number; scoringMs: number;
 }
@@ -319,8 +319,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     deps.onDurable?.(summary);
     deps.report?.batch({ ...summary, modality: b.modality });
     if (tuples.length) {
-      const committed = Date.now();
-      deps.report?.scored?.({ closeToCommitMs: tuples.map(() => committed - firedAt), scored: tuples.length, scoringMs });
+      deps.report?.scored?.({ closeToCommitMs: Date.now() - firedAt, scored: tuples.length, scoringMs });
     }
     return commitsFor(s, b.partition);
   }

@@ -13,8 +13,8 @@ export interface ClockReading {
 export interface Metrics {
   registry: Registry;
   batch(s: { modality: string; records: number; rejected: number; late: number; windows: number; alertsOpened: number }): void;
-  /** Windows scored in one batch: close → committed latencies, batch size, scoring time. */
-  scored(s: { closeToCommitMs: number[]; scored: number; scoringMs: number }): void;
+  /** Windows scored in one batch: close → committed latency (one per window), batch size, scoring time. */
+  scored(s: { closeToCommitMs: number; scored: number; scoringMs: number }): void;
   /** Records left on a partition after a batch (consumer lag). */
   lag(topic: string, partition: number, records: number): void;
   delivery(outcome: string): void;
@@ -80,7 +80,7 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
       if (s.alertsOpened) alerts.inc(s.alertsOpened);
     },
     scored(s) {
-      for (const ms of s.closeToCommitMs) closeToCommit.observe(ms / 1000);
+      for (let i = 0; i < s.scored; i++) closeToCommit.observe(s.closeToCommitMs / 1000);
       batchSize.observe(s.scored);
       scoringTime.observe(s.scoringMs / 1000);
     },

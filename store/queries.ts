@@ -27,13 +27,19 @@ export class InvalidCursorError extends Error {
 /** Filters the history queries take beyond the request: the plants a key may see, the model version. */
 export type HistoryQuery = AnomaliesQuery & { plants?: string[] };
 
+/** Which rows a history query covers (asset, plant, the key's plants, model), as SQL conditions: scores and roll-ups alike. */
+function scopeFilters(q: HistoryQuery, p: (v: unknown) => string): string[] {
+  const w: string[] = [];
+  if (q.asset) w.push(`asset = ${p(q.asset)}`);
+  if (q.plant) w.push(`plant = ${p(q.plant)}`);
+  if (q.plants?.length) w.push(`plant = ANY(${p(q.plants)}::text[])`);
+  if (q.model) w.push(`model_version = ${p(q.model)}`);
+  return w;
+}
+
 /** The latest revision of each window matching the window filters (over [from, to)), as a SQL subquery. */
 function latestWindows(q: HistoryQuery, p: (v: unknown) => string, range: { from?: string; to?: string } = q): string {
-  const inner: string[] = [];
-  if (q.asset) inner.push(`asset = ${p(q.asset)}`);
-  if (q.plant) inner.push(`plant = ${p(q.plant)}`);
-  if (q.plants?.length) inner.push(`plant = ANY(${p(q.plants)}::text[])`);
-  if (q.model) inner.push(`model_version = ${p(q.model)}`);
+  const inner = scopeFilters(q, p);
   if (range.from) inner.push(`window_start >= ${p(range.from)}::timestamptz`);
   if (range.to) inner.push(`window_start < ${p(range.to)}::timestamptz`);
   return `(SELECT DISTINCT ON (asset, window_start, model_version)
@@ -114,11 +120,7 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
     else {
       if (a !== null && a > fromMs!) parts.push(raw({ from: q.from, to: iso(a) }));
       if (b !== null && b < toMs!) parts.push(raw({ from: iso(b), to: q.to }));
-      const where: string[] = [];
-      if (q.asset) where.push(`asset = ${p(q.asset)}`);
-      if (q.plant) where.push(`plant = ${p(q.plant)}`);
-      if (q.plants?.length) where.push(`plant = ANY(${p(q.plants)}::text[])`);
-      if (q.model) where.push(`model_version = ${p(q.model)}`);
+      const where = scopeFilters(q, p);
       if (a !== null) where.push(`bucket >= ${p(iso(a))}::timestamptz`);
       if (b !== null) where.push(`bucket < ${p(iso(b))}::timestamptz`);
       const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
@@ -158,18 +160,10 @@ const HOUR = 3_600_000, DAY = 86_400_000;
  */
 async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null; b: number | null; dA: number | null; dB: number | null }): Promise<AnomalyBucket[]> {
   const iso = (t: number) => new Date(t).toISOString();
-  const scope = (p: (v: unknown) => string) => {
-    const w: string[] = [];
-    if (q.asset) w.push(`asset = ${p(q.asset)}`);
-    if (q.plant) w.push(`plant = ${p(q.plant)}`);
-    if (q.plants?.length) w.push(`plant = ANY(${p(q.plants)}::text[])`);
-    if (q.model) w.push(`model_version = ${p(q.model)}`);
-    return w;
-  };
   const hours = async (from: number | null, to: number | null, limit: number): Promise<AnomalyBucket[]> => {
     const params: unknown[] = [];
     const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
-    const w = scope(p);
+    const w = scopeFilters(q, p);
     if (from !== null) w.push(`bucket >= ${p(iso(from))}::timestamptz`);
     if (to !== null) w.push(`bucket < ${p(iso(to))}::timestamptz`);
     return rowsOf(await db.query<Record<string, unknown>>(`
@@ -182,7 +176,7 @@ async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null
   if (out.length < q.limit) {
     const params: unknown[] = [];
     const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
-    const w = scope(p);
+    const w = scopeFilters(q, p);
     if (r.dA !== null) w.push(`day >= ${p(iso(r.dA))}::timestamptz`);
     if (r.dB !== null) w.push(`day < ${p(iso(r.dB))}::timestamptz`);
     const rows = (await db.query<{ day: Date; plant: string; asset: string; cells: Buffer }>(

@@ -13,14 +13,13 @@ import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
+import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 
-const W = 10_000;
 const T0 = Date.UTC(2026, 10, 2);
-const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 }, scorer: { referenceWindows: 3 } });
+const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { referenceWindows: 3 } });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 9, assets: 1, sampleMs: 1000, imageMs: W }), T0, T0 + 120_000);
-const msgs = (xs: Array<{ asset?: string }>): IncomingMessage[] =>
-  xs.map((x, i) => ({ offset: i, key: Buffer.from(x.asset ?? ''), value: Buffer.from(JSON.stringify(x)), timestamp: 0, headers: {} }));
+const msgs = asMessages;
 const S = msgs(data.sensors), I = msgs(data.images);
 
 for (const backend of ['postgres', 'pglite'] as const) {

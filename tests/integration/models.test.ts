@@ -6,24 +6,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { IncomingMessage } from '../../ingest/index.js';
+import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 import { createPipeline, type RunningModel } from '../../pipeline.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { activateModel, listModels, openStore, registerModel, rollbackModel } from '../../store/index.js';
 
-const W = 10_000;
 const T0 = Date.UTC(2026, 10, 1);
 const cfg = Config.parse({
   database: { dataDir: ':memory:' },
-  align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 },
+  align: testAlign,
   scorer: { referenceWindows: 3 },
   alerts: { threshold: 3, openAfter: 2, resolveAfter: 2 },
 });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 5, assets: 2, sampleMs: 1000, imageMs: W, fault: { asset: 1, onsetMs: T0 + 100_000, fullMs: T0 + 160_000 } }), T0, T0 + 600_000);
-const msgs = (xs: Array<{ asset?: string }>, from = 0): IncomingMessage[] =>
-  xs.map((x, i) => ({ offset: from + i, key: Buffer.from(x.asset ?? ''), value: Buffer.from(JSON.stringify(x)), timestamp: 0, headers: {} }));
+const msgs = asMessages;
 
 test('shadow models are scored and stored but never alert; activation and roll-back move alerting without a restart', async () => {
   const store = await openStore(cfg.database);

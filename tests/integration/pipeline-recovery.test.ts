@@ -9,20 +9,19 @@ import type { CommitRequest, IncomingMessage } from '../../ingest/index.js';
 import { createPipeline, type Pipeline } from '../../pipeline.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
+import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 import { openStore, type Store } from '../../store/index.js';
 
-const W = 10_000;
 const T0 = Date.UTC(2026, 10, 1);
 const cfg = Config.parse({
   database: { dataDir: ':memory:' },
-  align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 },
+  align: testAlign,
   scorer: { referenceWindows: 3 },
   alerts: { threshold: 3, openAfter: 2 },
 });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } }), T0, T0 + 150_000);
-const msgs = (xs: Array<{ asset?: string }>, from = 0): IncomingMessage[] =>
-  xs.map((x, i) => ({ offset: from + i, key: Buffer.from(x.asset ?? ''), value: Buffer.from(JSON.stringify(x)), timestamp: 0, headers: {} }));
+const msgs = asMessages;
 const S = msgs(data.sensors);
 const I = msgs(data.images);
 
