@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
-import { scoreBaseline, type AssetModelState } from './fusion/index.js';
+import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
 import { claimPartition, emptyBatch, eventIdOf, FencedError, loadCheckpoint, writeBatch, type Db } from './store/index.js';
@@ -25,6 +25,8 @@ import { claimPartition, emptyBatch, eventIdOf, FencedError, loadCheckpoint, wri
 interface Checkpoint {
   align: AlignSnapshot;
   models: Record<string, AssetModelState>;
+  /** Fusion models' per-asset feature state (reference, moving averages, note memory), by version/asset. */
+  features?: Record<string, AssetFeatureState>;
   /** Per asset: rule id → the rule engine's state. */
   rules: Record<string, AssetRuleStates>;
   processed: Partial<Record<Modality, number>>;
@@ -76,7 +78,12 @@ export interface PipelineDeps {
   /** The alert rules in force (configuration and API); default: the configured ones. */
   rules?: () => AlertRule[];
   /** Reports counts (to Prometheus metrics). */
-  report?: { batch(s: BatchSummary & { modality: Modality }): void; scored?(s: ScoredSummary): void };
+  report?: {
+    batch(s: BatchSummary & { modality: Modality }): void;
+    scored?(s: ScoredSummary): void;
+    /** The inputs a fusion model scored (for the drift monitor). */
+    fusion?(version: string, inputs: ModelInput[]): void;
+  };
   /**
    * The models to score with (the registry's active one and those in shadow); default: the configured
    * baseline, active. Only the active model's scores reach the alert rules.
@@ -84,7 +91,11 @@ export interface PipelineDeps {
   models?: () => RunningModel[];
 }
 
-export interface RunningModel { version: string; active: boolean; referenceWindows: number }
+export interface RunningModel {
+  version: string; active: boolean; referenceWindows: number;
+  /** A fusion model (kind `fusion`); absent: the baseline scorer. */
+  fusion?: FusionModel;
+}
 
 export interface ScoredSummary {
   /** The batch's windows closed (processing time when they fired) → their score rows committed, in ms. */
@@ -142,6 +153,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       s = {
         epoch,
         models: cp?.models ?? {},
+        features: cp?.features ?? {},
         rules: cp?.rules ?? {},
         processed: cp?.processed ?? {},
         op: WindowOperator.restore(cfg.align, cp?.align ?? null, now),
@@ -188,6 +200,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   const EVENT: Record<string, AlertEventType | null> = { opened: 'alert.opened', escalated: 'alert.escalated', resolved: 'alert.resolved', updated: null };
   const rules = (): AlertRule[] => deps.rules?.() ?? configuredRules(cfg.alerts);
+  /** Every name operators use for the plant's assets (the note encoder's asset vocabulary). */
+  const assetNames = (plant: string): string[] => Object.keys(cfg.align.aliases[plant] ?? {});
 
   // Batches of one partition number (from any of the three topics) share state: one at a time, in order.
   const locks = new Map<string, Promise<unknown>>();
@@ -264,9 +278,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const firedAt = Date.now();
     const running = deps.models?.() ?? [{ version: cfg.scorer.modelVersion, active: true, referenceWindows: cfg.scorer.referenceWindows }];
     const scoreStart = performance.now();
-    for (const t of tuples) {
+    // Fusion models score the batch's tuples in one pass (their rows come back in tuple order).
+    const fusionRows = new Map<string, ScoreRow[]>();
+    for (const m of running) {
+      if (!m.fusion || !tuples.length) continue;
+      const { rows, inputs } = scoreFusionBatch(tuples, m.fusion, (s.features ??= {}), assetNames);
+      fusionRows.set(m.version, rows);
+      deps.report?.fusion?.(m.version, inputs);
+    }
+    for (const [ti, t] of tuples.entries()) {
       let activeRow: ScoreRow | null = null;
+      let activeFusion: FusionModel | undefined;
       for (const m of running) {
+        const fr = fusionRows.get(m.version);
+        if (fr) {
+          out.scores.push(fr[ti]);
+          if (m.active) { activeRow = fr[ti]; activeFusion = m.fusion; }
+          continue;
+        }
         // The configured baseline keeps its state under the asset (checkpoints from before the registry);
         // other versions under version + asset.
         const key = m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`;
@@ -282,7 +311,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // A checkpoint from before rule sets (one state per asset) starts the asset's rules afresh.
       let states = s.rules[t.asset];
       if (!states || 'above' in states) states = s.rules[t.asset] = {};
-      for (const d of evaluateRules(row, states, rules(), { publicUrl: cfg.alerts.publicUrl, notes: t.notes })) {
+      if (row.status === 'unscorable') continue;
+      for (const d of evaluateRules(row, states, activeFusion ? rulesForModel(rules(), activeFusion) : rules(), { publicUrl: cfg.alerts.publicUrl, notes: t.notes })) {
         const type = EVENT[d.kind];
         if (d.kind === 'opened') alertsOpened++;
         // Event ids and times come from the decision and its window, so a replay writes nothing new.
@@ -301,7 +331,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     out.threshold = cfg.alerts.threshold;
     out.checkpoint = {
       partitionKey: b.partitionKey, epoch: s.epoch,
-      state: { align: s.op.snapshot(), models: s.models, rules: s.rules, processed } satisfies Checkpoint,
+      state: { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed } satisfies Checkpoint,
     };
 
     if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);

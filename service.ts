@@ -26,6 +26,7 @@ import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
 import type { RunningModel } from './pipeline.js';
+import { FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
   countActiveKeys, createApiKey, ensureConfiguredKey, latestWindowEnd, listModels, openStore, rebuildRollups, registerModel, syncConfigEndpoints,
   syncConfigRules, type Db, type Store,
@@ -180,24 +181,47 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   }
 }
 
-/** The registry's models as the pipeline runs them: every non-retired baseline version, the active one alerting. */
+/**
+ * The registry's models as the pipeline runs them: every non-retired baseline and fusion version, the active
+ * one alerting. Fusion models are loaded from their stored parameters once per version.
+ */
 async function modelTracker(db: Db, logger: Logger) {
   let running: RunningModel[] = [];
   let activeVersion: string | undefined;
   const skipped = new Set<string>();
+  const loaded = new Map<string, FusionModel>();
   const refresh = async () => {
     const list = await listModels(db);
     const next: RunningModel[] = [];
     for (const m of list) {
       if (m.state === 'retired') continue;
+      const active = m.state === 'active';
+      if (m.kind === 'fusion') {
+        let model = loaded.get(m.version);
+        if (!model) {
+          try {
+            const backend = await initBackend();
+            model = FusionModel.fromJSON(m.params as unknown as FusionModelJSON);
+            loaded.set(m.version, model);
+            logger.info({ version: m.version, backend, modalities: model.modalities, calibrated: model.calibration !== null }, 'fusion model loaded');
+          } catch (e) {
+            if (!skipped.has(m.version)) logger.error({ version: m.version, err: (e as Error).message }, 'fusion model could not be loaded: not scored');
+            skipped.add(m.version);
+            continue;
+          }
+        }
+        next.push({ version: m.version, active, referenceWindows: model.spec.referenceWindows, fusion: model });
+        continue;
+      }
       const ref = Number(m.params.referenceWindows);
       if (m.kind !== 'baseline-robustz' || !Number.isInteger(ref) || ref < 3) {
         if (!skipped.has(m.version)) logger.warn({ version: m.version, kind: m.kind }, 'model kind not runnable by this service: not scored');
         skipped.add(m.version);
         continue;
       }
-      next.push({ version: m.version, active: m.state === 'active', referenceWindows: ref });
+      next.push({ version: m.version, active, referenceWindows: ref });
     }
+    for (const [v, model] of loaded) if (!next.some((r) => r.version === v)) { model.dispose(); loaded.delete(v); }
     running = next;
     activeVersion = list.find((m) => m.state === 'active')?.version;
   };

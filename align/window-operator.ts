@@ -89,6 +89,29 @@ const ok: AddResult = { result: 'accepted', late: 0 };
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
 const MAX_IMAGES_KEPT = 1000;
 
+/** Columns × rows of the patch grid a thermal frame of any size is normalised to (area means). */
+export const PATCH_COLS = 8, PATCH_ROWS = 6;
+
+/** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
+export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
+  const sum = new Float64Array(PATCH_COLS * PATCH_ROWS), n = new Float64Array(PATCH_COLS * PATCH_ROWS);
+  for (let y = 0; y < height; y++) {
+    const py = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height));
+    for (let x = 0; x < width; x++) {
+      const px = Math.min(PATCH_COLS - 1, Math.floor((x * PATCH_COLS) / width));
+      const v = data[y * width + x];
+      if (!Number.isFinite(v)) continue;
+      sum[py * PATCH_COLS + px] += v; n[py * PATCH_COLS + px]++;
+    }
+  }
+  const out: number[] = [];
+  for (let i = 0; i < sum.length; i++) out.push(n[i] ? sum[i] / n[i] : NaN);
+  // A frame smaller than the grid leaves cells empty: they take the frame's mean.
+  const filled = out.filter(Number.isFinite);
+  const mean = filled.length ? filled.reduce((a, b) => a + b, 0) / filled.length : 0;
+  return out.map((x) => (Number.isFinite(x) ? x : mean));
+}
+
 export function windowStartOf(ts: number, windowMs: number): number {
   return Math.floor(ts / windowMs) * windowMs;
 }
@@ -374,14 +397,16 @@ export class WindowOperator {
   private addImage(a: AssetState, f: ImageFrame): void {
     this.observe(a, 'images', f.ts);
     let meanC: number | null = null, maxC: number | null = null;
+    let patches: number[] | undefined;
     if ('data' in f) {
       let s = 0, m = -Infinity;
       for (const x of f.data) { s += x; if (x > m) m = x; }
       const toC = f.unit === 'K' ? (x: number) => x - 273.15 : f.unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
       meanC = toC(s / f.data.length);
       maxC = toC(m);
+      patches = thermalPatches(f.data, f.width, f.height).map((x) => Math.round(toC(x) * 10) / 10);
     }
-    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC });
+    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC, ...(patches ? { patches } : {}) });
     // Frames mostly arrive in time order: sort only when one does not.
     if (a.images.length > 1 && a.images[a.images.length - 2].ts > f.ts) a.images.sort((x, y) => x.ts - y.ts);
     if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);

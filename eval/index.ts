@@ -32,3 +32,4 @@ export function runSuite(
 /** The baseline's ablation as the harness runs it: 4 h reference per asset (240 one-minute windows). */
 export const baselineDetectors = (threshold = 6, referenceWindows = 240) => () => baselineAblation(referenceWindows, threshold);
 export * from './e2e.js';
+export * from './fusion.js';

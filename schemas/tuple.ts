@@ -17,6 +17,8 @@ export const TupleImage = z.object({
   /** Mean and max of an inline thermal matrix; null for encoded or URI frames. */
   meanC: z.number().nullable(),
   maxC: z.number().nullable(),
+  /** An inline thermal matrix normalised to 8 × 6 patch means in °C (row-major), for the image encoder. */
+  patches: z.array(z.number()).optional(),
 });
 export type TupleImage = z.infer<typeof TupleImage>;
 
@@ -71,8 +73,22 @@ export const WindowTuple = z.object({
 });
 export type WindowTuple = z.infer<typeof WindowTuple>;
 
-/** `reference`: the window fed the model's fit (no score yet); `scored`: a score against a fitted model. */
-export const ScoreStatus = z.enum(['reference', 'scored']);
+/**
+ * `reference`: the window fed the model's fit (no score yet); `scored`: a score against a fitted model;
+ * `unscorable`: the model could not score the window (every modality missing or unusable), `explanation.reason` says why.
+ */
+export const ScoreStatus = z.enum(['reference', 'scored', 'unscorable']);
+
+/** What a fusion model adds to a score: raw score, gates, the note terms that weighed most, input problems. */
+export const ScoreExplanation = z.object({
+  raw: z.number().optional(),
+  /** Modality gates (sensors, images, notes) in [0, 1]. */
+  gates: z.tuple([z.number(), z.number(), z.number()]).optional(),
+  terms: z.array(z.string()).optional(),
+  /** Why the window is unscorable, or which inputs were ignored. */
+  reason: z.string().optional(),
+});
+export type ScoreExplanation = z.infer<typeof ScoreExplanation>;
 
 /** One row per (asset, window start, model version, revision): idempotent, so a replay writes no duplicates. */
 export const ScoreRow = z.object({
@@ -89,6 +105,7 @@ export const ScoreRow = z.object({
   quality: TupleQuality,
   imageTs: z.number().nullable(),
   noteCount: z.number().int(),
+  explanation: ScoreExplanation.optional(),
 });
 export type ScoreRow = z.infer<typeof ScoreRow>;
 

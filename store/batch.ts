@@ -58,7 +58,7 @@ export async function insertRows(tx: Queryable, table: string, columns: Columns,
 const READINGS: Columns = { plant: 'text', asset: 'text', device: 'text', channel: 'text', window_start: 'timestamptz', n: 'int', t_offset_ms: 'int[]', v: 'float8[]' };
 const SCORES: Columns = {
   plant: 'text', asset: 'text', window_start: 'timestamptz', window_end: 'timestamptz', revision: 'int', model_version: 'text', status: 'text',
-  score: 'float8', contributions: 'jsonb', quality: 'jsonb', image_ts: 'timestamptz', note_count: 'int',
+  score: 'float8', contributions: 'jsonb', quality: 'jsonb', image_ts: 'timestamptz', note_count: 'int', explanation: 'jsonb',
 };
 const IMAGES: Columns = {
   plant: 'text', asset: 'text', camera: 'text', ts: 'timestamptz', kind: 'text', width: 'int', height: 'int', unit: 'text',
@@ -105,7 +105,7 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
   await insertRows(tx, 'scores', SCORES, b.scores.map((s) => ({
     plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
-    quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount,
+    quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount, explanation: s.explanation ?? null,
   })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING');
   await updateRollups(tx, b.scores, b.threshold ?? 6);
   await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);

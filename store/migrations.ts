@@ -365,6 +365,24 @@ CREATE TABLE partition_owners (
 );
 `,
   },
+  {
+    id: 7,
+    name: 'fusion model scores: unscorable windows, explanations, input drift',
+    sql: `
+ALTER TABLE scores DROP CONSTRAINT IF EXISTS scores_status_check;
+ALTER TABLE scores ADD CONSTRAINT scores_status_check CHECK (status IN ('reference', 'scored', 'unscorable'));
+ALTER TABLE scores ADD COLUMN explanation jsonb;
+CREATE TABLE model_drift (
+  model_version text NOT NULL,
+  plant         text NOT NULL,
+  at            timestamptz NOT NULL,
+  windows       integer NOT NULL,
+  max_psi       double precision NOT NULL,
+  psi           jsonb NOT NULL,
+  PRIMARY KEY (model_version, plant, at)
+);
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

@@ -6,6 +6,8 @@ export interface AnomalyRow {
   plant: string; asset: string; windowStart: string; windowEnd: string; revision: number; modelVersion: string;
   status: string; score: number | null; contributions: Record<string, number>;
   quality: Record<string, number>; imageTs: string | null; noteCount: number;
+  /** Fusion models: raw score, gates, note terms, the reason a window is unscorable. */
+  explanation?: Record<string, unknown>;
 }
 
 const isoOf = (d: unknown) => (d instanceof Date ? d.toISOString() : d === null ? null : new Date(String(d)).toISOString());
@@ -43,7 +45,7 @@ function latestWindows(q: HistoryQuery, p: (v: unknown) => string, range: { from
   if (range.from) inner.push(`window_start >= ${p(range.from)}::timestamptz`);
   if (range.to) inner.push(`window_start < ${p(range.to)}::timestamptz`);
   return `(SELECT DISTINCT ON (asset, window_start, model_version)
-             plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count
+             plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count, explanation
         FROM scores ${inner.length ? `WHERE ${inner.join(' AND ')}` : ''}
        ORDER BY asset, window_start, model_version, revision DESC)`;
 }
@@ -74,6 +76,7 @@ export async function queryAnomalies(db: Queryable, q: HistoryQuery): Promise<{ 
     modelVersion: x.model_version as string, status: x.status as string,
     score: x.score as number | null, contributions: x.contributions as Record<string, number>,
     quality: x.quality as Record<string, number>, imageTs: isoOf(x.image_ts), noteCount: x.note_count as number,
+    ...(x.explanation ? { explanation: x.explanation as Record<string, unknown> } : {}),
   }));
   const last = rows[rows.length - 1];
   return { rows, nextCursor: more && last ? encodeCursor({ ws: last.windowStart, asset: last.asset, mv: last.modelVersion }) : null };
