@@ -185,7 +185,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
  * The registry's models as the pipeline runs them: every non-retired baseline and fusion version, the active
  * one alerting. Fusion models are loaded from their stored parameters once per version.
  */
-async function modelTracker(db: Db, logger: Logger) {
+export async function modelTracker(db: Db, logger: Logger) {
   let running: RunningModel[] = [];
   let activeVersion: string | undefined;
   const skipped = new Set<string>();

@@ -1,17 +1,18 @@
 /**
- * `npm run bench [-- align|store|pipeline …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|fusion|store|pipeline …]`: each scenario against its baseline, in the same process.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
  * about ten minutes) times the history queries on the PostgreSQL server.
  */
 import { useKafka } from '../tests/helpers/kafka.js';
 import { runAlignBench } from './align.js';
+import { runFusionBench } from './fusion.js';
 import { runPipelineBench } from './pipeline.js';
 import { runQueryBench } from './query.js';
 import { runStoreBench } from './store-write.js';
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['align', 'store', 'pipeline']);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['align', 'fusion', 'store', 'pipeline']);
 
 if (wanted.has('align')) {
   const a = runAlignBench();
@@ -20,6 +21,15 @@ if (wanted.has('align')) {
     console.log(`  ${t.name.padEnd(22)} ${fmt(t.perS)} samples/s   baseline copy ${fmt(t.baselinePerS)} samples/s   ratio ${(t.perS / t.baselinePerS).toFixed(2)}`);
   }
   console.log(`  heap with 10 000 assets after 30/60/90/120 s of event time: ${a.heapMiB.map((h) => h.toFixed(1)).join(' / ')} MiB${a.gcExposed ? '' : ' (run with --expose-gc for exact figures)'}`);
+}
+
+if (wanted.has('fusion')) {
+  const f = await runFusionBench();
+  console.log(`fusion model on ${f.backend} (${fmt(f.params)} parameters, ${f.weightsMiB.toFixed(2)} MiB of weights; tensors held ${f.tensorMiB.toFixed(2)} MiB; heap +${f.heapDeltaMiB.toFixed(1)} MiB)`);
+  console.log(`  batched (${f.batch})   ${fmt(f.rawPerS)} windows/s raw scores   ${fmt(f.explainedPerS)} windows/s with explanations`);
+  console.log(`  one at a time   ${fmt(f.singlePerS)} windows/s raw scores   ${fmt(f.singleExplainedPerS)} windows/s with explanations`);
+  console.log(`  encoder         ${fmt(f.encodePerS)} windows/s (tuples → model inputs)`);
+  console.log(`  baseline robust-z scorer ${fmt(f.baselinePerS)} windows/s   ratio fusion batched (explained)/baseline = ${(f.explainedPerS / f.baselinePerS).toFixed(2)}`);
 }
 
 if (wanted.has('store')) {

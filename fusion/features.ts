@@ -82,6 +82,20 @@ function fitStandardiser(rows: number[][]): Standardiser {
   return { median: med, scale };
 }
 
+const twiddleCache = new Map<number, { cos: Float64Array; sin: Float64Array }>();
+/** cos and sin of 2πfk/L for f = 1…30 and k < L (the band energies' DFT terms), cached per grid length. */
+function twiddles(L: number): { cos: Float64Array; sin: Float64Array } {
+  let t = twiddleCache.get(L);
+  if (!t) {
+    const F = BANDS[BANDS.length - 1][1];
+    t = { cos: new Float64Array(F * L), sin: new Float64Array(F * L) };
+    for (let f = 1; f <= F; f++) for (let k = 0; k < L; k++) { const a = (2 * Math.PI * f * k) / L; t.cos[(f - 1) * L + k] = Math.cos(a); t.sin[(f - 1) * L + k] = Math.sin(a); }
+    if (twiddleCache.size > 64) twiddleCache.clear();
+    twiddleCache.set(L, t);
+  }
+  return t;
+}
+
 /** Raw sensor statistics of one window (NaN where a channel is absent). */
 export function sensorRaw(t: WindowTuple, spec: FeatureSpec, issues: string[]): number[] {
   const out: number[] = [];
@@ -105,11 +119,14 @@ export function sensorRaw(t: WindowTuple, spec: FeatureSpec, issues: string[]): 
     for (let k = 0; k < L; k++) { const dx = k - (L - 1) / 2; sxy += dx * (cells[k] - mean); sxx += dx * dx; }
     const slope = sxx > 0 ? (sxy / sxx) * L : 0;
     out.push(mean, std, slope);
+    const tw = twiddles(L);
+    const top = Math.min(BANDS[BANDS.length - 1][1], L >> 1);
     for (const [lo, hi] of BANDS) {
       let e = 0;
-      for (let f = lo; f <= Math.min(hi, L >> 1); f++) {
+      for (let f = lo; f <= Math.min(hi, top); f++) {
         let re = 0, im = 0;
-        for (let k = 0; k < L; k++) { const a = (2 * Math.PI * f * k) / L; re += (cells[k] - mean) * Math.cos(a); im -= (cells[k] - mean) * Math.sin(a); }
+        const row = (f - 1) * L;
+        for (let k = 0; k < L; k++) { const d = cells[k] - mean; re += d * tw.cos[row + k]; im -= d * tw.sin[row + k]; }
         e += (re * re + im * im) / (L * L);
       }
       out.push(Math.log(e + 1e-9));

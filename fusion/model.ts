@@ -142,8 +142,20 @@ export class FusionModel {
       const errS = o.errS.dataSync(), gates = o.gates.dataSync();
       const without = o.without!.map((x) => x.dataSync());
       // Note terms: the gradient of the logit with respect to each note bucket (current and memory).
-      const anyNotes = xs.some((x, r) => p[r * 3 + 2] && x.terms.length);
-      const gN = anyNotes ? tf.grad((xn: tf.Tensor) => tf.sum(forward(this.w, sh, t.s, t.i, xn as tf.Tensor2D, t.p).logit))(t.n).dataSync() : null;
+      // Only the rows with note terms go through the backward pass.
+      // Terms explain anomalies: only rows where the notes raised a score that reaches half the scale.
+      const withTerms = xs.flatMap((x, r) => {
+        if (!p[r * 3 + 2] || !x.terms.length) return [];
+        const raw = this.rawOf({ logit, eS, eI }, r, p);
+        const notesRaise = this.mode === 'supervised' ? logit[r] > without[2][r] : true;
+        return notesRaise && (this.probability(raw) ?? 1) >= 0.5 ? [r] : [];
+      });
+      const gRow = new Map(withTerms.map((r, j) => [r, j]));
+      let gN: Float32Array | null = null;
+      if (withTerms.length) {
+        const sub = this.tensors(withTerms.map((r) => xs[r]));
+        gN = tf.grad((xn: tf.Tensor) => tf.sum(forward(this.w, sh, sub.s, sub.i, xn as tf.Tensor2D, sub.p).logit))(sub.n).dataSync() as Float32Array;
+      }
       const NB = this.spec.noteBuckets, nStats = SENSOR_STATS.length;
       return xs.map((x, r) => {
         const raw = this.rawOf({ logit, eS, eI }, r, p);
@@ -167,9 +179,10 @@ export class FusionModel {
           if (drop[2] > 0) contributions.notes = round6(drop[2] / total);
         }
         let terms: string[] = [];
-        if (gN && p[r * 3 + 2] && x.terms.length) {
+        const g = gRow.get(r);
+        if (gN && g !== undefined) {
           const weight = new Map<string, number>();
-          for (const [term, b] of x.terms) weight.set(term, (weight.get(term) ?? 0) + gN[r * 2 * NB + b] + gN[r * 2 * NB + NB + b]);
+          for (const [term, b] of x.terms) weight.set(term, (weight.get(term) ?? 0) + gN[g * 2 * NB + b] + gN[g * 2 * NB + NB + b]);
           terms = [...weight].filter(([term, v]) => v > 0 && term !== '<asset>').sort((a, b) => b[1] - a[1]).slice(0, 3).map(([term]) => term);
         }
         return {
