@@ -26,8 +26,8 @@ function tuple(k: number, o: { fault?: number; r: () => number; camera?: boolean
   if (o.nan) cur[3] = NaN;
   const data = Array.from({ length: 32 * 24 }, (_, i) => 25 + 10 * load + ((i % 32) > 24 && Math.floor(i / 32) < 6 ? (o.fault ?? 0) * 30 : 0) + o.r());
   const patches = thermalPatches(data, 32, 24);
-  const channels = o.sensors === false ? {} : { current_a: { device: 'd', t, v: cur }, vib_hf: { device: 'd', t, v: vib } };
-  const grid = o.sensors === false ? {} : {
+  const channels: WindowTuple['channels'] = o.sensors === false ? {} : { current_a: { device: 'd', t, v: cur }, vib_hf: { device: 'd', t, v: vib } };
+  const grid: WindowTuple['grid']['channels'] = o.sensors === false ? {} : {
     current_a: { v: cur.map((x) => (Number.isFinite(x) ? x : null)), mask: cur.map((x) => Number.isFinite(x)) },
     vib_hf: { v: vib, mask: vib.map(() => true) },
   };
