@@ -82,7 +82,7 @@ export interface PipelineDeps {
     batch(s: BatchSummary & { modality: Modality }): void;
     scored?(s: ScoredSummary): void;
     /** The inputs a fusion model scored (for the drift monitor). */
-    fusion?(version: string, inputs: ModelInput[]): void;
+    fusion?(model: FusionModel, inputs: Array<{ plant: string; x: ModelInput }>): void;
   };
   /**
    * The models to score with (the registry's active one and those in shadow); default: the configured
@@ -284,7 +284,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!m.fusion || !tuples.length) continue;
       const { rows, inputs } = scoreFusionBatch(tuples, m.fusion, (s.features ??= {}), assetNames);
       fusionRows.set(m.version, rows);
-      deps.report?.fusion?.(m.version, inputs);
+      deps.report?.fusion?.(m.fusion, inputs);
     }
     for (const [ti, t] of tuples.entries()) {
       let activeRow: ScoreRow | null = null;

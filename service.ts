@@ -26,9 +26,9 @@ import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
 import type { RunningModel } from './pipeline.js';
-import { FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
+import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
-  countActiveKeys, createApiKey, ensureConfiguredKey, latestWindowEnd, listModels, openStore, rebuildRollups, registerModel, syncConfigEndpoints,
+  countActiveKeys, createApiKey, ensureConfiguredKey, latestWindowEnd, listModels, openStore, rebuildRollups, recordDrift, registerModel, syncConfigEndpoints,
   syncConfigRules, type Db, type Store,
 } from './store/index.js';
 
@@ -114,8 +114,18 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     cleanups.push({ name: 'alert jobs', fn: () => jobs.stop() });
 
     const ingest: KafkaIngest | null = kafkaMode ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' })) : null;
+    // Input drift of the fusion models: evaluated and stored every minute, exposed as a metric.
+    const drift = new DriftMonitor();
+    const driftTimer = setInterval(() => {
+      drift.retain(new Set(models.running().map((m) => m.version)));
+      const rows = drift.evaluate();
+      metrics.drift(rows);
+      recordDrift(store.db, Date.now(), rows).catch((e) => logger.warn({ err: (e as Error).message }, 'drift figures not stored'));
+    }, cfg.scorer.driftEveryMs);
+    driftTimer.unref();
+    cleanups.push({ name: 'drift', fn: () => clearInterval(driftTimer) });
     const pipeline = createPipeline({
-      report: metrics,
+      report: { batch: (x) => metrics.batch(x), scored: (x) => metrics.scored(x), fusion: (m, xs) => drift.add(m, xs) },
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
       republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,

@@ -6,8 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { doc, notFound, valid } from './validate.js';
 import { AssetsQuery, FrameQuery, ModelActionBody, StreamQuery } from '../schemas/index.js';
 import {
-  activateModel, getModel, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
+  activateModel, getModel, latestDrift, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
   type Db,
+  type ModelInfo,
 } from '../store/index.js';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { thermalPng } from './png.js';
@@ -89,16 +90,27 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
   });
 
   const mtags = ['models'];
+  // A fusion model's parameters hold its weights and calibration quantiles: the API shows their size only.
+  const brief = (m: ModelInfo): ModelInfo => {
+    if (m.kind !== 'fusion') return m;
+    const { weights, calibration, reference, ...rest } = m.params as Record<string, unknown> & { calibration?: { n?: number } | null };
+    const tensors = Object.values((weights ?? {}) as Record<string, { shape: number[] }>);
+    return { ...m, params: {
+      ...rest, weights: { tensors: tensors.length, parameters: tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0) },
+      calibration: calibration ? { heldOutWindows: calibration.n ?? null } : null, driftReferenceFeatures: Array.isArray(reference) ? reference.length : 0,
+    } };
+  };
   app.get('/v1/models', { schema: { summary: 'Model versions: the active one first, then shadow and retired', tags: mtags } }, async () => ({
-    models: await listModels(db), activations: await modelActivations(db, 20),
+    models: (await listModels(db)).map(brief), activations: await modelActivations(db, 20),
   }));
   app.get<{ Params: { version: string } }>('/v1/models/:version', { schema: { summary: 'One model version with its card', tags: mtags } }, async (req, reply) => {
-    return (await getModel(db, req.params.version)) ?? notFound(reply, `model ${req.params.version}`);
+    const m = await getModel(db, req.params.version);
+    return m ? brief(m) : notFound(reply, `model ${req.params.version}`);
   });
-  app.get<{ Params: { version: string } }>('/v1/models/:version/metrics', { schema: { summary: 'Training metrics, and what the model did in service (windows, alerts, feedback)', tags: mtags } }, async (req, reply) => {
+  app.get<{ Params: { version: string } }>('/v1/models/:version/metrics', { schema: { summary: 'Training metrics, what the model did in service (windows, alerts, feedback), and its latest input drift per plant', tags: mtags } }, async (req, reply) => {
     const m = await getModel(db, req.params.version);
     if (!m) return notFound(reply, `model ${req.params.version}`);
-    return { version: m.version, training: m.metrics, service: await modelMetrics(db, m.version) };
+    return { version: m.version, training: m.metrics, service: await modelMetrics(db, m.version), drift: await latestDrift(db, m.version) };
   });
   const modelAction = (path: string, summary: string, act: (version: string, by: string) => Promise<unknown>) => {
     app.post<{ Params: { version: string } }>(path, { schema: { summary, tags: mtags, body: doc(ModelActionBody) } }, async (req, reply) => {

@@ -15,6 +15,8 @@ export interface Metrics {
   batch(s: { modality: string; records: number; rejected: number; late: number; windows: number; alertsOpened: number }): void;
   /** Windows scored in one batch: close → committed latency (one per window), batch size, scoring time. */
   scored(s: { closeToCommitMs: number; scored: number; scoringMs: number }): void;
+  /** Input drift of the fusion models (the largest PSI over the sensor features), per model and plant. */
+  drift(rows: Array<{ modelVersion: string; plant: string; maxPsi: number }>): void;
   /** Records left on a partition after a batch (consumer lag). */
   lag(topic: string, partition: number, records: number): void;
   delivery(outcome: string): void;
@@ -39,6 +41,7 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
   });
   const batchSize = new Histogram({ name: 'tributary_scoring_batch_windows', help: 'Windows scored together in one batch', registers: [registry], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000] });
   const scoringTime = new Histogram({ name: 'tributary_scoring_seconds', help: 'Time to score one batch of windows', registers: [registry], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
+  const driftGauge = new Gauge({ name: 'tributary_model_input_drift_psi', help: 'Largest population stability index of a fusion model\'s sensor features over recent windows against its training inputs (> 0.25: shifted)', labelNames: ['model', 'plant'], registers: [registry] });
   const deliveries = new Counter({ name: 'tributary_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome (delivered, retry, failed, disabled)', labelNames: ['outcome'], registers: [registry] });
   let elu = performance.eventLoopUtilization();
   new Gauge({
@@ -86,6 +89,7 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
     },
     lag(topic, partition, n) { lagGauge.set({ topic, partition: String(partition) }, n); },
     delivery(outcome) { deliveries.inc({ outcome }); },
+    drift(rows) { for (const r of rows) driftGauge.set({ model: r.modelVersion, plant: r.plant }, r.maxPsi); },
     watchClocks(read) { readClocks = read; },
     watchAlerts(read) { readAlerts = read; },
   };

@@ -5,4 +5,4 @@ export type { AssetFeatureState, FeatureSpec, ModelInput } from './features.js';
 export { FusionModel, FUSION_FORMAT, psi } from './model.js';
 export type { FusionModelJSON, WindowScore, TrainRow, TrainOptions, Calibration } from './model.js';
 export { initBackend } from './backend.js';
-export { scoreFusionBatch, rulesForModel, driftOf } from './scorer.js';
+export { scoreFusionBatch, rulesForModel, driftOf, DriftMonitor } from './scorer.js';

@@ -25,7 +25,7 @@ export interface FusionModelJSON {
   /** Modalities the model was trained with (the others are always treated as missing). */
   modalities: Array<'sensors' | 'images' | 'notes'>;
   calibration: Calibration | null;
-  /** Per sensor feature: deciles of the training inputs (the drift reference). */
+  /** Per sensor feature: nine decile edges and ten bin shares of the training inputs (the drift reference). */
   reference: number[][];
   weights: Record<string, { shape: number[]; data: string }>;
   card: Record<string, unknown>;
@@ -251,13 +251,19 @@ export class FusionModel {
     this.calibration = { normals: q.map(round6), n: raws.length };
   }
 
-  /** Drift reference: deciles of each current sensor feature of the training inputs. */
+  /**
+   * Drift reference: per current sensor feature, the deciles of the training inputs and the share of those
+   * inputs in each of the ten bins they bound (ties make bins uneven, so the shares are kept, not assumed).
+   */
   setReference(xs: ModelInput[]): void {
     const dS = this.shape.outS;
     const rows = xs.filter((x) => x.present[0]);
     this.reference = Array.from({ length: dS }, (_, j) => {
       const v = rows.map((x) => x.s[j]).sort((a, b) => a - b);
-      return v.length ? Array.from({ length: 9 }, (_, q) => round6(v[Math.floor(((q + 1) * (v.length - 1)) / 10)])) : [];
+      if (!v.length) return [];
+      const edges = Array.from({ length: 9 }, (_, q) => round6(v[Math.floor(((q + 1) * (v.length - 1)) / 10)]));
+      const counts = binCounts(edges, v);
+      return [...edges, ...counts.map((c) => round6(c / v.length))];
     });
   }
 
@@ -285,15 +291,23 @@ export class FusionModel {
   }
 }
 
-/** Population stability index of each sensor feature's recent inputs against the model's deciles. */
+function binCounts(edges: number[], values: ArrayLike<number>): number[] {
+  const counts = new Array(10).fill(0);
+  for (let k = 0; k < values.length; k++) { let b = 0; while (b < 9 && values[k] > edges[b]) b++; counts[b]++; }
+  return counts;
+}
+
+/**
+ * Population stability index of each sensor feature's recent inputs against the model's reference (nine
+ * decile edges, then the ten bin shares of the training inputs): Σ (a − e)·ln(a / e) over the bins.
+ */
 export function psi(reference: number[][], xs: ModelInput[]): number[] {
   const rows = xs.filter((x) => x.present[0]);
-  return reference.map((dec, j) => {
-    if (!dec.length || !rows.length) return 0;
-    const counts = new Array(10).fill(0);
-    for (const x of rows) { let b = 0; while (b < 9 && x.s[j] > dec[b]) b++; counts[b]++; }
+  return reference.map((ref, j) => {
+    if (ref.length !== 19 || !rows.length) return 0;
+    const counts = binCounts(ref.slice(0, 9), rows.map((x) => x.s[j]));
     let s = 0;
-    for (const c of counts) { const a = Math.max(c / rows.length, 1e-4), e = 0.1; s += (a - e) * Math.log(a / e); }
+    counts.forEach((c, b) => { const a = Math.max(c / rows.length, 1e-4), e = Math.max(ref[9 + b], 1e-4); s += (a - e) * Math.log(a / e); });
     return round6(s);
   });
 }

@@ -11,9 +11,9 @@ import { psi, type FusionModel } from './model.js';
 
 export function scoreFusionBatch(
   tuples: WindowTuple[], model: FusionModel, states: Record<string, AssetFeatureState>, assetNames: (plant: string) => string[],
-): { rows: ScoreRow[]; inputs: ModelInput[] } {
+): { rows: ScoreRow[]; inputs: Array<{ plant: string; x: ModelInput }> } {
   const rows: ScoreRow[] = [];
-  const pending: Array<{ at: number; x: ModelInput }> = [];
+  const pending: Array<{ at: number; plant: string; x: ModelInput }> = [];
   for (const t of tuples) {
     const base = {
       plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision,
@@ -36,7 +36,7 @@ export function scoreFusionBatch(
       continue;
     }
     rows.push({ ...base, status: 'scored', score: null, contributions: {} });
-    pending.push({ at: rows.length - 1, x });
+    pending.push({ at: rows.length - 1, plant: t.plant, x });
   }
   const out = model.score(pending.map((p) => p.x));
   out.forEach((o, j) => {
@@ -51,7 +51,7 @@ export function scoreFusionBatch(
       explanation: { raw: o.raw, gates: o.gates, ...(o.terms.length ? { terms: o.terms } : {}), ...(x.issues.length ? { reason: x.issues.join('; ') } : {}) },
     };
   });
-  return { rows, inputs: pending.map((p) => p.x) };
+  return { rows, inputs: pending.map((p) => ({ plant: p.plant, x: p.x })) };
 }
 
 /**
@@ -75,4 +75,40 @@ export function driftOf(model: FusionModel, inputs: ModelInput[]): { windows: nu
   const out: Record<string, number> = {};
   values.forEach((v, j) => { out[names[j]] = v; });
   return { windows: inputs.filter((x) => x.present[0]).length, maxPsi: values.length ? Math.max(...values) : 0, psi: out };
+}
+
+/**
+ * Input drift of the running fusion models: the latest inputs per model and plant (a ring of `keep`), and
+ * on demand the PSI of each sensor feature against the model's training deciles. A PSI above 0.25 is the
+ * usual sign of a shifted input; the alert rules can act on the stored figures.
+ */
+export class DriftMonitor {
+  private readonly recent = new Map<string, { model: FusionModel; plant: string; xs: ModelInput[]; next: number }>();
+  constructor(private readonly keep = 2_000, private readonly minWindows = 200) {}
+
+  add(model: FusionModel, inputs: Array<{ plant: string; x: ModelInput }>): void {
+    for (const { plant, x } of inputs) {
+      const key = `${model.version}\u0000${plant}`;
+      let r = this.recent.get(key);
+      if (!r || r.model !== model) this.recent.set(key, (r = { model, plant, xs: [], next: 0 }));
+      if (r.xs.length < this.keep) r.xs.push(x);
+      else { r.xs[r.next] = x; r.next = (r.next + 1) % this.keep; }
+    }
+  }
+
+  /** Drift of every model and plant with enough recent windows. */
+  evaluate(): Array<{ modelVersion: string; plant: string; windows: number; maxPsi: number; psi: Record<string, number> }> {
+    const out = [];
+    for (const r of this.recent.values()) {
+      if (!r.model.reference.length) continue;
+      const d = driftOf(r.model, r.xs);
+      if (d.windows >= this.minWindows) out.push({ modelVersion: r.model.version, plant: r.plant, ...d });
+    }
+    return out;
+  }
+
+  /** Forgets models no longer running. */
+  retain(versions: Set<string>): void {
+    for (const [k, r] of this.recent) if (!versions.has(r.model.version)) this.recent.delete(k);
+  }
 }

@@ -135,6 +135,8 @@ export const Config = z.strictObject({
     /** Windows per asset used to fit the baseline (median/MAD) before scoring starts. */
     referenceWindows: z.number().int().min(3).default(20),
     modelVersion: z.string().min(1).default('baseline-robustz-1'),
+    /** How often the fusion models' input drift (PSI against their training inputs) is computed and stored. */
+    driftEveryMs: z.number().int().min(1_000).default(60_000),
   }).prefault({}),
   alerts: z.strictObject({
     /**

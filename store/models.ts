@@ -115,3 +115,21 @@ export async function modelMetrics(db: Queryable, version: string): Promise<{
     alertsOpened: a.n, feedback: { truePositive: a.tp, falsePositive: a.fp, precision: a.tp + a.fp ? a.tp / (a.tp + a.fp) : null },
   };
 }
+
+/** Stores input-drift figures of fusion models (one row per model, plant and time). */
+export async function recordDrift(db: Queryable, at: number, rows: Array<{ modelVersion: string; plant: string; windows: number; maxPsi: number; psi: Record<string, number> }>): Promise<void> {
+  if (!rows.length) return;
+  await db.query(`
+    INSERT INTO model_drift (model_version, plant, at, windows, max_psi, psi)
+    SELECT model_version, plant, $2::timestamptz, windows, max_psi, psi FROM jsonb_to_recordset($1::jsonb)
+        AS x(model_version text, plant text, windows int, max_psi float8, psi jsonb)
+    ON CONFLICT DO NOTHING`,
+  [JSON.stringify(rows.map((r) => ({ model_version: r.modelVersion, plant: r.plant, windows: r.windows, max_psi: r.maxPsi, psi: r.psi }))), new Date(at).toISOString()]);
+}
+
+/** The latest input-drift figures of a model, per plant. */
+export async function latestDrift(db: Queryable, version: string): Promise<Array<{ plant: string; at: string; windows: number; maxPsi: number; psi: Record<string, number> }>> {
+  const r = await db.query<{ plant: string; at: Date; windows: number; max_psi: number; psi: Record<string, number> }>(`
+    SELECT DISTINCT ON (plant) plant, at, windows, max_psi, psi FROM model_drift WHERE model_version = $1 ORDER BY plant, at DESC`, [version]);
+  return r.rows.map((x) => ({ plant: x.plant, at: iso(x.at)!, windows: x.windows, maxPsi: x.max_psi, psi: x.psi }));
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { thermalPatches } from '../../align/index.js';
-import { encode, FusionModel, initBackend, newFeatureState, noteTerms, noteTokens, rulesForModel, scoreFusionBatch, type AssetFeatureState, type FeatureSpec, type ModelInput } from '../../fusion/index.js';
+import { DriftMonitor, encode, FusionModel, initBackend, newFeatureState, noteTerms, noteTokens, rulesForModel, scoreFusionBatch, type AssetFeatureState, type FeatureSpec, type ModelInput } from '../../fusion/index.js';
 import { forward } from '../../fusion/net.js';
 import { AlertRule, type WindowTuple } from '../../schemas/index.js';
 
@@ -183,5 +183,22 @@ test('alert rules on the robust-z scale use a calibrated model\'s operating prob
   assert.ok(Math.abs(mapped.closeBelow - 0.99) < 1e-9);
   assert.equal(mapped.severity.critical.above, undefined);
   assert.equal(rulesForModel([AlertRule.parse({ id: 'p', openAbove: 0.9, closeBelow: 0.8 })], m)[0].openAbove, 0.9, 'a probability rule stays');
+  m.dispose();
+});
+
+test('input drift: PSI stays low on inputs like the training ones and rises when a sensor shifts', () => {
+  const m = FusionModel.create('drift', spec);
+  const all = dataset(21, 1400, () => 0).map((d) => d.x);
+  m.setReference(all.slice(0, 800));
+  const monitor = new DriftMonitor(1000, 100);
+  monitor.add(m, all.slice(800).map((x) => ({ plant: 'p1', x })));
+  const shifted = all.slice(800).map((x) => { const s = Float32Array.from(x.s); s[6] += 2; return { plant: 'p2', x: { ...x, s } }; });
+  monitor.add(m, shifted);
+  const [p1, p2] = monitor.evaluate().sort((a, b) => a.plant.localeCompare(b.plant));
+  assert.ok(p1.maxPsi < 0.25, `same distribution: ${p1.maxPsi}`);
+  assert.ok(p2.psi['vib_hf:mean'] > 1, `vib_hf mean shifted: ${p2.psi['vib_hf:mean']}`);
+  assert.ok(p2.maxPsi >= p2.psi['vib_hf:mean']);
+  monitor.retain(new Set());
+  assert.deepEqual(monitor.evaluate(), [], 'models no longer running are forgotten');
   m.dispose();
 });
