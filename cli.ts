@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import {
-  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, skabTable, table,
+  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
   trainFusion, type DetectorMetrics,
 } from './eval/index.js';
 import { FusionModel, initBackend } from './fusion/index.js';
@@ -39,7 +39,9 @@ const USAGE = `usage: tributary <command> [options]
           [--prefix tributary] [--speed N] [--shift-to ISO|now] [--labels FILE]
                                           replay a dataset into the sensor topic, labels kept aside
   eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
-          [--skab-dir DIR] [--window-ms N]  evaluate the baseline scorer (in-process)
+          [--skab-dir DIR] [--window-ms N] [--detector baseline|fusion]
+                                          evaluate the baseline scorer (in-process); on SKAB,
+                                          --detector fusion trains the fusion model per file
   eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
                                           the same through Kafka and the database, beside the
                                           in-process run on the same plan
@@ -64,7 +66,7 @@ const OPTIONS = {
   suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' },
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
-  ablation: { type: 'boolean' }, cache: { type: 'string' },
+  ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' },
   name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
@@ -249,11 +251,18 @@ async function run(cmd: string, values: Values): Promise<number> {
     if (suite === 'skab') {
       const dir = values['skab-dir'] ?? process.env.SKAB_DIR ?? '../shared/data/skab';
       const bar = progress('skab');
-      const r = evaluateSkab(dir, { threshold, windowMs: num(values['window-ms'], 'window-ms', 10_000) }, (i, n, name) => bar.update(i / n, name));
+      const windowMs = num(values['window-ms'], 'window-ms', 10_000);
+      const fusion = values.detector === 'fusion';
+      if (values.detector && !['fusion', 'baseline'].includes(values.detector)) throw new UsageError(`--detector: baseline or fusion\n${USAGE}`);
+      if (fusion) await initBackend();
+      // The fusion model's operating point is a calibrated probability (default 0.99), the baseline's a robust z.
+      const thr = fusion ? num(values.threshold, 'threshold', 0.99) : threshold;
+      const r = evaluateSkab(dir, { threshold: thr, windowMs }, (i, n, name) => bar.update(i / n, name), fusion ? (s) => scoreSkabFusion(s, windowMs) : undefined);
       bar.update(1, 'done');
       bar.done();
-      process.stdout.write(`SKAB outlier detection, baseline-robustz-1 at threshold ${threshold}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
-      process.stdout.write(`${skabTable(r, `Tributary baseline (robust z ≥ ${threshold})`)}\n`);
+      const name = fusion ? `Tributary fusion, sensors (p ≥ ${thr})` : `Tributary baseline (robust z ≥ ${thr})`;
+      process.stdout.write(`SKAB outlier detection, ${fusion ? 'fusion model (sensor modality, trained per file)' : 'baseline-robustz-1'} at threshold ${thr}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
+      process.stdout.write(`${skabTable(r, name)}\n`);
       report = { suite, threshold, f1: r.f1, far: r.far, mar: r.mar, nab: r.nab, testRows: r.testRows, anomalous: r.anomalous, changepoints: r.changepoints, files: r.files };
     } else {
       const bar = progress(suite);

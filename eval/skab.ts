@@ -11,6 +11,8 @@
  */
 import { WindowOperator } from '../align/index.js';
 import { featuresOf, fitRobust, scoreFeatures } from '../fusion/baseline.js';
+import { encode, newFeatureState, type FeatureSpec, type ModelInput } from '../fusion/features.js';
+import { FusionModel } from '../fusion/model.js';
 import { Config, type WindowTuple } from '../schemas/index.js';
 import { loadSkab, toSamples, type ReplaySeries } from '../sim/index.js';
 import { addConfusion, changesOf, confusion, nabNormalise, nabSeries, NAB_PROFILES, rates, type Confusion, type NabParts } from './metrics.js';
@@ -42,8 +44,8 @@ export interface SkabOptions { windowMs?: number; threshold: number }
 export interface SkabFileResult { name: string; testRows: number; confusion: Confusion; nab: Record<string, NabParts> }
 export interface SkabResult { files: SkabFileResult[]; f1: number; far: number; mar: number; nab: Record<string, number>; testRows: number; anomalous: number; changepoints: number }
 
-/** Scores of every row of one series (null for the training rows). */
-export function scoreSkabSeries(s: ReplaySeries, windowMs = 10_000): Array<number | null> {
+/** A SKAB file through the window operator: sliding windows of `windowMs` every second, by start. */
+function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple> {
   const align = Config.parse({ align: { windowMs, slideMs: 1_000, outOfOrdernessMs: 0, allowedLatenessMs: 0, idleTimeoutMs: 3_600_000, clock: { reference: 'none' } } }).align;
   let now = 0;
   const op = new WindowOperator(align, () => now);
@@ -55,13 +57,50 @@ export function scoreSkabSeries(s: ReplaySeries, windowMs = 10_000): Array<numbe
     keep(op.fire());
   });
   keep(op.flush());
+  return tuples;
+}
+
+/** Each test row's score: that of the latest window ending right after it (it holds the row as its last second). */
+function rowScores(s: ReplaySeries, windowMs: number, scoreOf: (start: number) => number | null): Array<number | null> {
+  return s.ts.map((t, i) => (i < SKAB_TRAIN_ROWS ? null : scoreOf(Math.floor(t / 1_000) * 1_000 + 1_000 - windowMs)));
+}
+
+/**
+ * The fusion model on SKAB (its sensor modality alone), per file: the first half of the training windows
+ * fixes the standardisation, the network trains self-supervised on all training windows and is calibrated on
+ * them; a row's score is the calibrated probability.
+ */
+export function scoreSkabFusion(s: ReplaySeries, windowMs = 10_000, o: { epochs?: number; seed?: number } = {}): Array<number | null> {
+  const tuples = skabTuples(s, windowMs);
+  const sorted = [...tuples.values()].sort((a, b) => a.windowStart - b.windowStart);
+  const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
+  const train = sorted.filter((t) => t.windowEnd <= trainEnd);
+  const spec: FeatureSpec = {
+    channels: [...new Set(sorted.flatMap((t) => Object.keys(t.channels)))].sort(), noteBuckets: 8,
+    emaHalfLifeMs: windowMs, noteHalfLifeMs: 60_000, referenceWindows: Math.max(3, Math.floor(train.length / 2)),
+  };
+  const st = newFeatureState();
+  const inputs = new Map<number, ModelInput>();
+  for (const t of sorted) { const x = encode(t, st, spec); if (x) inputs.set(t.windowStart, x); }
+  const trainX = train.flatMap((t) => (inputs.has(t.windowStart) ? [inputs.get(t.windowStart)!] : []));
+  const model = FusionModel.create(`skab-${s.name}`, spec, { modalities: ['sensors'], seed: o.seed ?? 1, hidden: 32, d: 16 });
+  try {
+    model.train(trainX.map((x) => ({ x, label: null })), { epochs: o.epochs ?? 40, batch: 64, supervised: false, modalityDropout: 0, seed: o.seed ?? 7 });
+    model.calibrate(trainX);
+    const starts = [...inputs.keys()];
+    const raw = model.rawScores(starts.map((k) => inputs.get(k)!));
+    const prob = new Map(starts.map((k, j) => [k, model.probability(raw[j])]));
+    return rowScores(s, windowMs, (start) => prob.get(start) ?? null);
+  } finally { model.dispose(); }
+}
+
+/** Scores of every row of one series (null for the training rows). */
+export function scoreSkabSeries(s: ReplaySeries, windowMs = 10_000): Array<number | null> {
+  const tuples = skabTuples(s, windowMs);
   const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
   const reference = [...tuples.values()].filter((t) => t.windowEnd <= trainEnd).map((t) => featuresOf(t));
   const params = fitRobust(reference);
-  return s.ts.map((t, i) => {
-    if (i < SKAB_TRAIN_ROWS) return null;
-    // The latest window ending right after this row: it holds the row as its last second.
-    const start = Math.floor(t / 1_000) * 1_000 + 1_000 - windowMs;
+  return rowScores(s, windowMs, (start) => {
     const tuple = tuples.get(start);
     return tuple ? scoreFeatures(featuresOf(tuple), params).score : null;
   });
