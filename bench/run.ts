@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- align|fusion|store|pipeline …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|fusion|store|pipeline|e2e|query …]`: each scenario against its baseline, in the same process.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
  * about ten minutes) times the history queries on the PostgreSQL server.
  */
 import { useKafka } from '../tests/helpers/kafka.js';
 import { runAlignBench } from './align.js';
+import { runE2eBench } from './e2e.js';
 import { runFusionBench } from './fusion.js';
 import { runPipelineBench } from './pipeline.js';
 import { runQueryBench } from './query.js';
@@ -47,6 +48,32 @@ if (wanted.has('pipeline')) {
     console.log(`pipeline       ${fmt(p.records)} records (${fmt(p.samples)} samples) through the broker`);
     console.log(`  raw kafkajs  ${fmt(p.rawRecordsPerS)} records/s`);
     console.log(`  pipeline     ${fmt(p.pipelineRecordsPerS)} records/s = ${fmt(p.pipelineSamplesPerS)} samples/s   ratio pipeline/raw = ${p.ratio.toFixed(2)}`);
+  } finally {
+    await kafka.stop();
+  }
+}
+
+if (wanted.has('e2e')) {
+  const kafka = await useKafka();
+  try {
+    const small = process.env.BENCH_E2E_SMALL === '1';
+    const r = await runE2eBench(kafka, small
+      ? { assets: 10, minutes: 5, sampleMs: 200, liveSeconds: 20, bigAssets: 500, bigMinutes: 1 }
+      : { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, (s) => console.error(`  … ${s}`));
+    const b = r.backlog;
+    const ms = (x: number) => `${Math.round(x)} ms`;
+    console.log(`end to end through the broker and the PostgreSQL server`);
+    console.log(`  backlog        ${fmt(b.records)} records (${fmt(b.samples)} samples)`);
+    console.log(`    raw kafkajs  ${fmt(b.rawPerS)} records/s`);
+    console.log(`    pipeline     ${fmt(b.pipelinePerS)} records/s = ${fmt(b.samplesPerS)} samples/s   ratio pipeline/raw = ${b.ratio.toFixed(2)}   (targets: ≥ 100,000 samples/s, ratio ≥ 0.5)`);
+    console.log(`    lag (records behind, by second): ${b.lag.filter((_, i) => i % Math.max(1, Math.floor(b.lag.length / 12)) === 0 || i === b.lag.length - 1).map((x) => `${x.s}s ${fmt(x.lag)}`).join(', ')}`);
+    console.log(`    store        ${fmt(b.store.readingRows)} reading rows + ${fmt(b.store.scoreRows)} score rows: write transactions ${b.store.writeS.toFixed(2)} s, raw COPY of the same rows ${b.store.copyS.toFixed(2)} s   ratio store/COPY = ${b.store.ratio.toFixed(2)}   (target ≥ 0.8)`);
+    console.log(`    window close → score committed while catching up: p50 ${ms(b.closeToCommitMs.p50)}, p99 ${ms(b.closeToCommitMs.p99)}`);
+    const l = r.live;
+    console.log(`  live at half the rate: ${fmt(l.ratePerS)} records/s for ${l.seconds} s`);
+    console.log(`    window close → score committed: p50 ${ms(l.closeToCommitMs.p50)}, p99 ${ms(l.closeToCommitMs.p99)} (${l.closeToCommitMs.n} batches; target p99 ≤ 200 ms)`);
+    console.log(`    record → webhook received: p50 ${ms(l.recordToWebhookMs.p50)}, p99 ${ms(l.recordToWebhookMs.p99)} (${l.recordToWebhookMs.n} deliveries)`);
+    if (r.big) console.log(`  ${fmt(r.big.assets)} assets, service process: ${fmt(r.big.records)} records in ${r.big.seconds.toFixed(0)} s; resident memory max ${r.big.maxRssMiB.toFixed(0)} MiB, at the end ${r.big.endRssMiB.toFixed(0)} MiB (target ≤ 1024 MiB)`);
   } finally {
     await kafka.stop();
   }

@@ -1,0 +1,243 @@
+/**
+ * End to end through the real broker and the PostgreSQL server (`npm run bench -- e2e`):
+ *
+ * 1. Backlog at full speed: a simulated plant's records (broker timestamps as the plant would have published
+ *    them) are read by raw kafkajs (no work), then by the pipeline (ingest → align → score → store).
+ *    Records and samples per second, consumer lag over time, and the store's write rate against raw COPY of
+ *    the very rows it wrote (readings and scores), all in this process.
+ * 2. Live at half the measured rate: a producer publishes in real time while the pipeline, the alert rules
+ *    and the webhook sender run; window close → score committed, and record → webhook received (from the
+ *    end of the window that opened or resolved an alert to the delivery at a local HTTP endpoint).
+ * 3. 10 000 assets: the service as its own process (`tributary start`) consumes a backlog of 10 000 assets;
+ *    its resident memory is sampled throughout.
+ */
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline as streamPipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { pino } from 'pino';
+import { startDeliveryWorker } from '../alerts/index.js';
+import { createKafkaIngest, createRecordProducer, drainTopics, type RecordProducer } from '../ingest/index.js';
+import { createPipeline } from '../pipeline.js';
+import { Config, type ConfigInput, type Modality } from '../schemas/index.js';
+import { generate, simplePlan, type SimRecords } from '../sim/index.js';
+import { openStore, syncConfigEndpoints, type Db } from '../store/index.js';
+import { uniqueName, type TestKafka } from '../tests/helpers/kafka.js';
+import { createTestDatabase } from '../tests/helpers/pg.js';
+import { startServiceProcess, TEST_API_KEY } from '../tests/helpers/service.js';
+
+const quantile = (xs: number[], q: number) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+const MODS: Modality[] = ['sensors', 'images', 'notes'];
+
+function topicsOf(prefix: string) {
+  return { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
+}
+
+async function publish(producer: RecordProducer, topics: Record<Modality, string>, recs: SimRecords, delayMs = 40): Promise<number> {
+  let n = 0;
+  for (const m of MODS) {
+    // The broker timestamp a plant publishing in real time would give: the record's time plus a short delay.
+    const msgs = (recs[m] as Array<{ asset?: string; ts: number }>).map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r), timestamp: r.ts + delayMs }));
+    for (let i = 0; i < msgs.length; i += 1000) await producer.send(topics[m], msgs.slice(i, i + 1000));
+    n += msgs.length;
+  }
+  return n;
+}
+
+/** The pool with its transactions timed: the store's share of the pipeline's time. */
+function timedDb(db: Db): { db: Db; busyMs: () => number } {
+  let busy = 0;
+  const timed = Object.create(db) as Db;
+  timed.transaction = async (f) => { const t = performance.now(); try { return await db.transaction(f); } finally { busy += performance.now() - t; } };
+  return { db: timed, busyMs: () => busy };
+}
+
+export interface E2eResult {
+  backlog: {
+    records: number; samples: number; rawPerS: number; pipelinePerS: number; samplesPerS: number; ratio: number;
+    lag: Array<{ s: number; lag: number }>;
+    store: { readingRows: number; scoreRows: number; writeS: number; copyS: number; ratio: number };
+    closeToCommitMs: { p50: number; p99: number };
+  };
+  live: { ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } };
+  big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
+}
+
+export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, say: (s: string) => void = () => {}): Promise<E2eResult> {
+  const logger = pino({ level: 'warn' });
+  const tdb = await createTestDatabase('benche2e');
+  const producer = await createRecordProducer(kafka.brokers, logger);
+  try {
+    // ---- 1. backlog at full speed
+    const t1 = topicsOf(uniqueName('e2e'));
+    const cfg = Config.parse({ kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t1 }, database: { url: tdb.url } });
+    const ingest = createKafkaIngest(cfg.kafka, logger);
+    await ingest.ensureTopics();
+    const T0 = Date.now() - o.minutes * 60_000 - 60_000;
+    const recs = generate(simplePlan({ seed: 1, assets: o.assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 }), T0, T0 + o.minutes * 60_000);
+    const topics: Record<Modality, string> = { sensors: t1.sensors, images: t1.images, notes: t1.notes };
+    const records = await publish(producer, topics, recs);
+    const samples = recs.sensors.reduce((s, r) => s + Object.keys(r.values).length, 0);
+    say(`backlog: ${records} records published`);
+    let t = performance.now();
+    await drainTopics(kafka.brokers, Object.values(topics), records, logger);
+    const rawS = (performance.now() - t) / 1000;
+
+    const store = await openStore(cfg.database);
+    const timed = timedDb(store.db);
+    const closeToCommit: number[] = [];
+    let seen = 0;
+    let done: () => void = () => {};
+    const finished = new Promise<void>((r) => { done = r; });
+    const p = createPipeline({
+      cfg, db: timed.db, logger, topics, deadLetter: (d) => ingest.deadLetter(d),
+      onDurable: (s) => { seen += s.records; if (seen >= records) done(); },
+      report: { batch: () => {}, scored: (s) => { if (s.scored) closeToCommit.push(s.closeToCommitMs); } },
+    });
+    const lag: Array<{ s: number; lag: number }> = [];
+    t = performance.now();
+    const sampler = setInterval(() => lag.push({ s: Math.round((performance.now() - t) / 100) / 10, lag: records - seen }), 500);
+    await ingest.run((b) => p.handle({ ...b, partitionKey: `p${b.partition}` }));
+    await finished;
+    const pipeS = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    lag.push({ s: Math.round(pipeS * 10) / 10, lag: 0 });
+    await ingest.stop();
+
+    // Raw COPY of the same rows the store wrote, into empty copies of its tables.
+    const client = new pg.Client({ connectionString: tdb.url });
+    await client.connect();
+    const dump = async (sql: string) => {
+      const chunks: Buffer[] = [];
+      await streamPipeline(client.query(copyTo(`COPY (${sql}) TO STDOUT`)), async function* (src: AsyncIterable<Buffer>) { for await (const c of src) chunks.push(c); });
+      return chunks;
+    };
+    const rcols = 'plant, asset, device, channel, window_start, n, t_offset_ms, v';
+    const scols = 'plant, asset, window_start, window_end, revision, model_version, status, score, contributions, quality, image_ts, note_count, explanation';
+    const readingRows = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM readings')).rows[0].n;
+    const scoreRows = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0].n;
+    const rd = await dump(`SELECT ${rcols} FROM readings`), sd = await dump(`SELECT ${scols} FROM scores`);
+    await client.query('CREATE TABLE readings_copy (LIKE readings INCLUDING ALL)');
+    await client.query('CREATE TABLE scores_copy (LIKE scores INCLUDING ALL)');
+    t = performance.now();
+    await streamPipeline(Readable.from(rd), client.query(copyFrom(`COPY readings_copy (${rcols}) FROM STDIN`)));
+    await streamPipeline(Readable.from(sd), client.query(copyFrom(`COPY scores_copy (${scols}) FROM STDIN`)));
+    const copyS = (performance.now() - t) / 1000;
+    await client.end();
+    await store.close();
+    const backlog = {
+      records, samples, rawPerS: records / rawS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
+      store: { readingRows, scoreRows, writeS: timed.busyMs() / 1000, copyS, ratio: copyS / (timed.busyMs() / 1000) },
+      closeToCommitMs: { p50: quantile(closeToCommit, 0.5), p99: quantile(closeToCommit, 0.99) },
+    };
+    say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
+
+    // ---- 2. live at half the measured rate, with alerts and webhooks
+    const rate = backlog.pipelinePerS / 2;
+    const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
+    const liveAssets = Math.max(1, Math.round(rate / perAsset));
+    const received: Array<{ at: number; type: string; window: number }> = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        const e = JSON.parse(body) as { type: string; data: { lastWindow: number; resolvedWindow: number | null } };
+        received.push({ at: Date.now(), type: e.type, window: (e.type === 'alert.resolved' ? e.data.resolvedWindow ?? e.data.lastWindow : e.data.lastWindow) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const port = (hook.address() as { port: number }).port;
+    const t2 = topicsOf(uniqueName('live'));
+    const db2 = await createTestDatabase('benchlive');
+    const cfg2 = Config.parse({
+      kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t2 }, database: { url: db2.url },
+      align: { windowMs: 5_000 }, scorer: { referenceWindows: 3 },
+      // A touchy rule so that alerts open and resolve often enough to time the webhooks.
+      alerts: { threshold: 3, openAfter: 1, resolveAfter: 1 },
+      webhooks: [{ url: `http://127.0.0.1:${port}/hook` }], delivery: { allowPrivateNetworks: true, pollMs: 50 },
+    });
+    const store2 = await openStore(cfg2.database);
+    await syncConfigEndpoints(store2.db, cfg2.webhooks);
+    const delivery = startDeliveryWorker(store2.db, cfg2, logger);
+    const ingest2 = createKafkaIngest(cfg2.kafka, logger);
+    await ingest2.ensureTopics();
+    const topics2: Record<Modality, string> = { sensors: t2.sensors, images: t2.images, notes: t2.notes };
+    const live: number[] = [];
+    const p2 = createPipeline({
+      cfg: cfg2, db: store2.db, logger, topics: topics2, deadLetter: (d) => ingest2.deadLetter(d),
+      onDurable: () => delivery.wake(),
+      report: { batch: () => {}, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
+    });
+    await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
+    const plan = simplePlan({ seed: 2, assets: liveAssets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 });
+    const start = Math.floor(Date.now() / 1000) * 1000;
+    let liveRecords = 0;
+    for (let k = 0; k < o.liveSeconds; k++) {
+      const from = start + k * 1000;
+      const wait = from + 1000 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      liveRecords += await publish(producer, topics2, generate(plan, from, from + 1000), 0);
+    }
+    await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
+    await ingest2.stop();
+    await delivery.stop();
+    await store2.close();
+    await db2.drop();
+    await new Promise<void>((r) => hook.close(() => r()));
+    // Record → webhook: from the end of the window that caused the event (its last record) to receipt.
+    const webhookMs = received.map((e) => e.at - (e.window + cfg2.align.windowMs));
+    const liveResult = {
+      ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
+      closeToCommitMs: { p50: quantile(live, 0.5), p99: quantile(live, 0.99), n: live.length },
+      recordToWebhookMs: { p50: quantile(webhookMs, 0.5), p99: quantile(webhookMs, 0.99), n: webhookMs.length },
+    };
+    say(`live: ${liveAssets} assets, ${Math.round(liveResult.ratePerS)} records/s, ${received.length} webhooks`);
+
+    // ---- 3. 10 000 assets: the service process's resident memory
+    let big: E2eResult['big'] = null;
+    if (o.bigAssets > 0) {
+      const t3 = topicsOf(uniqueName('big'));
+      const db3 = await createTestDatabase('benchbig');
+      const bigCfg: ConfigInput = {
+        kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t3 }, database: { url: db3.url }, api: { port: 0 },
+      };
+      const ingest3 = createKafkaIngest(Config.parse(bigCfg).kafka, logger);
+      await ingest3.ensureTopics();
+      const bigPlan = simplePlan({ seed: 3, assets: o.bigAssets, sampleMs: 1000, imageMs: 60_000, noteMs: 86_400_000 });
+      const B0 = Date.now() - o.bigMinutes * 60_000 - 30_000;
+      let bigRecords = 0;
+      for (let s = 0; s < o.bigMinutes * 60; s += 10) bigRecords += await publish(producer, t3, generate(bigPlan, B0 + s * 1000, B0 + (s + 10) * 1000));
+      say(`10 000 assets: ${bigRecords} records published`);
+      const svc = await startServiceProcess(bigCfg, 120_000);
+      const rss: number[] = [];
+      const tb = performance.now();
+      try {
+        const rssOf = () => { const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${svc.proc.pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
+        const consumed = async () => {
+          const text = await (await fetch(`${svc.url}/metrics`, { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).text();
+          let n = 0;
+          for (const m of text.matchAll(/^tributary_records_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+          return n;
+        };
+        for (;;) {
+          rss.push(rssOf());
+          if (await consumed() >= bigRecords) break;
+          if (performance.now() - tb > 900_000) throw new Error('10 000 assets: not consumed within 15 minutes');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        rss.push(rssOf());
+        big = { assets: o.bigAssets, records: bigRecords, seconds: (performance.now() - tb) / 1000, maxRssMiB: Math.max(...rss), endRssMiB: rss[rss.length - 1] };
+      } finally {
+        await svc.kill();
+        await db3.drop();
+      }
+    }
+    return { backlog, live: liveResult, big };
+  } finally {
+    await producer.close();
+    await tdb.drop();
+  }
+}
