@@ -48,10 +48,12 @@ export interface TrainOptions {
   epochs?: number;
   batch?: number;
   learningRate?: number;
-  /** Chance of dropping each present modality of a training row (never all of them). */
-  modalityDropout?: number;
+  /** Chance of dropping each present modality of a training row (never all of them): one for all, or per modality. */
+  modalityDropout?: number | [number, number, number];
   /** Weight of the reconstruction loss. */
   reconWeight?: number;
+  /** L2 penalty on the note encoder's first layer (notes are sparse and noisy: keep their weights small). */
+  noteL2?: number;
   seed?: number;
   /** Train the supervised head (needs labels of both kinds). */
   supervised?: boolean;
@@ -195,7 +197,9 @@ export class FusionModel {
 
   /** Trains in place. Rows labelled 1 feed only the supervised head; 0 and null feed the reconstruction too. */
   train(rows: TrainRow[], o: TrainOptions = {}): { loss: number; steps: number } {
-    const epochs = o.epochs ?? 6, B = o.batch ?? 256, pDrop = o.modalityDropout ?? 0.25, lambda = o.reconWeight ?? 1;
+    const epochs = o.epochs ?? 6, B = o.batch ?? 256, lambda = o.reconWeight ?? 1;
+    const md = o.modalityDropout ?? 0.25;
+    const pDrop = typeof md === 'number' ? [md, md, md] : md;
     const rng = seeded(o.seed ?? 7);
     const labelled = rows.filter((r) => r.label !== null);
     const pos = labelled.filter((r) => r.label === 1).length, neg = labelled.length - pos;
@@ -214,7 +218,7 @@ export class FusionModel {
         // Modality dropout: each present modality is dropped with chance pDrop, never all of them.
         const present = batch.map((r) => {
           const pr = r.x.present.map((v, m) => v * (this.modalities.includes(MOD_NAMES[m]) ? 1 : 0));
-          const kept = pr.map((v) => (v && rng() >= pDrop ? 1 : 0));
+          const kept = pr.map((v, m) => (v && rng() >= pDrop[m] ? 1 : 0));
           return kept.some((v) => v) ? kept : pr;
         });
         const y = new Float32Array(batch.map((r) => r.label ?? 0));
@@ -229,7 +233,8 @@ export class FusionModel {
             if (!supervised) return recon as tf.Scalar;
             const bce = tf.mul(tf.relu(out.logit), 1).sub(tf.mul(out.logit, yt)).add(tf.log1p(tf.exp(tf.neg(tf.abs(out.logit)))));
             const sup = tf.div(tf.sum(tf.mul(bce, wlt)), tf.add(tf.sum(wlt), 1e-6));
-            return tf.add(sup, tf.mul(recon, lambda)) as tf.Scalar;
+            const l2 = o.noteL2 ? tf.mul(tf.sum(tf.square(this.w.encN1)), o.noteL2) : tf.scalar(0);
+            return tf.add(tf.add(sup, tf.mul(recon, lambda)), l2) as tf.Scalar;
           }, true, vars);
           return l!.dataSync()[0];
         });
