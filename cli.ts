@@ -286,7 +286,7 @@ async function train(values: Values): Promise<number> {
   const modalities = values.modalities ? values.modalities.split(',').map((m) => m.trim()) : [...MODS];
   const bad = modalities.filter((m) => !(MODS as readonly string[]).includes(m));
   if (bad.length || !modalities.length) throw new UsageError(`--modalities: ${bad.join(', ') || 'none'} (sensors, images, notes)\n${USAGE}`);
-  const epochs = num(values.epochs, 'epochs', 4);
+  const epochs = num(values.epochs, 'epochs', 6);
   const version = values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
   const cfg = values.register ? configOr2(values) : null;
   if (values.register && !cfg) return 2;

@@ -153,7 +153,7 @@ export function trainFusion(train: EncodedRun[], validation: EncodedRun[], o: Tr
   const model = FusionModel.create(o.version, spec, { seed: o.seed ?? 1, modalities: o.modalities });
   const rows = trainingRows(train, o.normalShare ?? 0.25, o.seed ?? 3);
   const t0 = Date.now();
-  const res = model.train(rows, { epochs: o.epochs ?? 4, batch: 512, learningRate: 4e-3, seed: o.seed ?? 7, modalityDropout: o.modalityDropout, noteL2: o.noteL2, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
+  const res = model.train(rows, { epochs: o.epochs ?? 6, batch: 512, learningRate: 4e-3, seed: o.seed ?? 7, modalityDropout: o.modalityDropout, noteL2: o.noteL2 ?? 0.01, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
   model.calibrate(normalInputs(validation));
   model.setReference(rows.filter((r) => r.label === 0).map((r) => r.x));
   scoreRuns(validation, { name: o.version, model }, 0);
