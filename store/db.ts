@@ -1,6 +1,8 @@
 /** The one database interface both back-ends implement: a PostgreSQL server through `pg`, or PGlite in-process. */
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  /** `COPY … FROM STDIN` of text-format lines (each ending in a newline); the PostgreSQL server only. */
+  copyIn?(sql: string, lines: string[]): Promise<void>;
 }
 
 export interface Db extends Queryable {

@@ -30,7 +30,7 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
       ctx = await open();
       assert.equal(ctx.store.migration.timescale, timescale);
-      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6, 7]);
       if (timescale) {
         const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
         assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'score_rollup_1h', 'score_rollup_1m', 'scores']);
@@ -63,6 +63,28 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       assert.deepEqual(await loadCheckpoint(ctx.store.db, 'p0'), { processed: { sensors: 41 } });
       const r = await ctx.store.db.query<{ t_offset_ms: number[]; v: number[] }>(`SELECT t_offset_ms, v FROM readings WHERE asset = 'a1' AND window_start = $1`, [new Date(T0 + 10_000)]);
       assert.deepEqual(r.rows[0], { t_offset_ms: [5, 1005], v: [0.1, 0.2] });
+    });
+
+    test('a large batch (COPY on the server) stores exactly what a small one does, odd names and a replay included', async () => {
+      const { writeBatch } = await import('../../store/index.js');
+      const big = emptyBatch();
+      // 300 reading rows: over the COPY threshold; device names with a tab, a backslash and a newline.
+      big.tuples = Array.from({ length: 300 }, (_, i) => {
+        const t = tuple(`big${i % 30}`, 100 + Math.floor(i / 30));
+        return { ...t, channels: { vib: { ...t.channels.vib, device: i % 2 ? 'd\t1\\x' : 'dev\nA', v: [i / 7, -1e-9 * i] } } };
+      });
+      for (let k = 0; k < 2; k++) await ctx.store.db.transaction((tx) => writeBatch(tx, big));
+      const r = await ctx.store.db.query<{ n: number; devices: string[]; sum: number }>(
+        `SELECT count(*)::int AS n, array_agg(DISTINCT device ORDER BY device) AS devices, sum(v[1]) AS sum FROM readings WHERE asset LIKE 'big%'`);
+      assert.equal(r.rows[0].n, 300, 'no duplicates after a replay');
+      assert.deepEqual(r.rows[0].devices, ['d\t1\\x', 'dev\nA']);
+      assert.ok(Math.abs(r.rows[0].sum - Array.from({ length: 300 }, (_, i) => i / 7).reduce((a, b) => a + b, 0)) < 1e-9, 'values exact');
+      // An amended window replaces its samples.
+      const amended = emptyBatch();
+      amended.tuples = [{ ...big.tuples[0], channels: { vib: { ...big.tuples[0].channels.vib, t: [T0 + 1_000_005], v: [42] } } }, ...big.tuples.slice(1)];
+      await ctx.store.db.transaction((tx) => writeBatch(tx, amended));
+      const one = await ctx.store.db.query<{ v: number[] }>(`SELECT v FROM readings WHERE asset = 'big0' AND window_start = $1 AND device = $2`, [new Date(T0 + 1_000_000), 'dev\nA']);
+      assert.deepEqual(one.rows[0].v, [42]);
     });
 
     test('a failing batch leaves nothing behind', async () => {
