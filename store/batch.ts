@@ -108,11 +108,11 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     };
   }).filter((r) => r.n > 0));
   const readingsConflict = 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v';
-  if (tx.copyIn && readings.length >= COPY_FROM_ROWS) {
+  if (tx.copyIn && tx.tempTable && readings.length >= COPY_FROM_ROWS) {
     // Large batches on the server: COPY into a session-temporary table, then one upsert from it (COPY
     // itself cannot resolve conflicts); the text format parses far faster than JSON.
     const cols = Object.keys(READINGS).join(', ');
-    await tx.query('CREATE TEMP TABLE IF NOT EXISTS readings_in (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS');
+    await tx.tempTable('readings_in', 'readings');
     await tx.copyIn(`COPY readings_in (${cols}) FROM STDIN`, readings.map((r) =>
       `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.device)}\t${copyText(r.channel)}\t${r.window_start}\t${r.n}\t{${r.t_offset_ms.join(',')}}\t{${r.v.join(',')}}\n`));
     await tx.query(`INSERT INTO readings (${cols}) SELECT ${cols} FROM readings_in ${readingsConflict}`);

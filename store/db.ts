@@ -3,6 +3,8 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
   /** `COPY … FROM STDIN` of text-format lines (each ending in a newline); the PostgreSQL server only. */
   copyIn?(sql: string, lines: string[]): Promise<void>;
+  /** Creates a session-temporary table like `like` (rows dropped at commit) once per connection; with copyIn. */
+  tempTable?(name: string, like: string): Promise<void>;
 }
 
 export interface Db extends Queryable {

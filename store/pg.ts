@@ -13,13 +13,21 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   await pool.query('SELECT 1');
-  const asQueryable = (c: pg.Pool | pg.PoolClient): Queryable => ({
+  // Session-temporary tables each connection has (they live as long as it does).
+  const temps = new WeakMap<pg.PoolClient, Set<string>>();
+  const asQueryable = (c: pg.Pool | pg.PoolClient, made?: Set<string>): Queryable => ({
     async query<T>(sql: string, params?: unknown[]) {
       const r = await c.query(sql, params as unknown[]);
       return { rows: r.rows as T[] };
     },
     // COPY needs one connection: transactions (a PoolClient) have it.
     ...(c instanceof pg.Pool ? {} : {
+      async tempTable(name: string, like: string) {
+        if (temps.get(c as pg.PoolClient)?.has(name) || made?.has(name)) return;
+        await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
+        // Made in this transaction: remembered once it commits (a rollback drops the table).
+        made?.add(name);
+      },
       async copyIn(sql: string, lines: string[]) {
         await pipeline(Readable.from(lines.length > 64 ? chunked(lines) : [lines.join('')]), (c as pg.PoolClient).query(copyFrom(sql)));
       },
@@ -30,10 +38,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
     ...asQueryable(pool),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      const made = new Set<string>();
       try {
         await client.query('BEGIN');
-        const out = await fn(asQueryable(client));
+        const out = await fn(asQueryable(client, made));
         await client.query('COMMIT');
+        if (made.size) temps.set(client, new Set([...(temps.get(client) ?? []), ...made]));
         return out;
       } catch (e) {
         await client.query('ROLLBACK').catch(() => {});

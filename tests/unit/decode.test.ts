@@ -45,3 +45,30 @@ for (const [name, modality, bytes, code, reason] of rejects) {
     assert.match(d.reason, reason);
   });
 }
+
+test('the hand-written sensor check agrees with the schema: whatever it accepts, the schema accepts with the same output', async () => {
+  const { fastSensor } = await import('../../ingest/decode.js');
+  const { SensorRecord } = await import('../../schemas/index.js');
+  let s = 12345;
+  const rnd = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const values = [0, -1.5, 1e300, NaN, Infinity, '1', null, true, [], {}, 1.5e12, -3];
+  const ids = ['p1', 'pump-01', 'a/b:c.d_e', '', 'x'.repeat(129), 'bad id', 7, null];
+  const times = [Date.UTC(2026, 0, 1) + 0.6, 0, -1, Date.UTC(2100, 0, 1), '2026-01-01T00:00:00Z', NaN, '1'];
+  let accepted = 0, fast = 0;
+  for (let k = 0; k < 5000; k++) {
+    const block = rnd() < 0.4;
+    const rec: Record<string, unknown> = { v: rnd() < 0.9 ? 1 : pick([2, '1', null]), plant: rnd() < 0.9 ? 'p1' : pick(ids), asset: rnd() < 0.9 ? 'pump-01' : pick(ids), device: rnd() < 0.9 ? 'd1' : pick(ids) };
+    if (rnd() < 0.5) rec.seq = rnd() < 0.8 ? Math.floor(rnd() * 100) : pick([-1, 1.5, '3']);
+    const chans: Record<string, unknown> = {};
+    for (let c = 0; c < Math.floor(rnd() * 4); c++) chans[rnd() < 0.9 ? `ch${c}` : pick(['', 'bad ch', 'x'.repeat(65)])] = block ? (rnd() < 0.9 ? [1, 2, 3] : pick([[], [1, NaN], 'x'])) : (rnd() < 0.9 ? rnd() : pick(values));
+    if (block) { rec.t0 = rnd() < 0.8 ? Date.UTC(2026, 0, 1) + 0.4 : pick(times); rec.periodMs = rnd() < 0.9 ? 100 : pick([0, -1, 3_600_001, '5']); rec.channels = chans; }
+    else { rec.ts = rnd() < 0.8 ? Date.UTC(2026, 0, 1) + 0.6 : pick(times); rec.values = chans; }
+    if (rnd() < 0.05) rec.extra = 1;
+    const z = SensorRecord.safeParse(rec);
+    const f = fastSensor(JSON.parse(JSON.stringify(rec)));
+    if (z.success) accepted++;
+    if (f) { fast++; assert.ok(z.success, `fast path accepted what the schema rejects: ${JSON.stringify(rec)}`); assert.deepEqual(f, z.data); }
+  }
+  assert.ok(accepted > 1500 && fast > 0.8 * accepted, `accepted ${accepted}, fast ${fast}`);
+});
