@@ -163,6 +163,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
       metrics,
       threshold: cfg.alerts.threshold,
+      operatingThreshold: () => models.operatingThreshold(),
       rollupThreshold: cfg.alerts.threshold,
       rateLimit: cfg.api.rateLimit,
       streamPollMs: cfg.api.streamPollMs,
@@ -236,7 +237,13 @@ export async function modelTracker(db: Db, logger: Logger) {
     activeVersion = list.find((m) => m.state === 'active')?.version;
   };
   await refresh();
-  return { refresh, running: () => running, active: () => activeVersion };
+  /** The active model's operating threshold when it is a calibrated fusion model (its card's probability). */
+  const operatingThreshold = (): number | undefined => {
+    const m = running.find((r) => r.active)?.fusion;
+    const thr = Number(m?.card.threshold);
+    return m?.calibration && Number.isFinite(thr) ? thr : undefined;
+  };
+  return { refresh, running: () => running, active: () => activeVersion, operatingThreshold };
 }
 
 /**

@@ -14,7 +14,7 @@ import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { thermalPng } from './png.js';
 import type { EventHub } from './stream.js';
 
-export interface CatalogDeps { threshold: number; hub: EventHub; modelsChanged(): Promise<void> | void }
+export interface CatalogDeps { threshold: () => number; hub: EventHub; modelsChanged(): Promise<void> | void }
 
 
 export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: CatalogDeps): void {
@@ -23,7 +23,7 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
   app.addHook('preClose', async () => { for (const s of streams) s.end(); streams.clear(); });
 
   app.get('/v1/plants', { schema: { summary: 'Plants: assets, latest window, assets above the threshold, open alerts', tags: ['assets'] } }, async (req) => ({
-    plants: await listPlants(db, { plants: allowedPlants(req) ?? undefined, threshold: deps.threshold }),
+    plants: await listPlants(db, { plants: allowedPlants(req) ?? undefined, threshold: deps.threshold() }),
   }));
 
   app.get('/v1/assets', { schema: { summary: "Assets with each one's latest score, contributions and open alerts (cursor pages)", tags: ['assets'], querystring: doc(AssetsQuery) } }, async (req, reply) => {
@@ -31,14 +31,14 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     if (!q) return reply;
     if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
     const page = await listAssets(db, { ...q, plants: allowedPlants(req) ?? undefined });
-    return { count: page.assets.length, threshold: deps.threshold, assets: page.assets, nextCursor: page.nextCursor };
+    return { count: page.assets.length, threshold: deps.threshold(), assets: page.assets, nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: { asset: string } }>('/v1/assets/:asset', { schema: { summary: 'One asset: latest score, contributions, open alerts', tags: ['assets'] } }, async (req, reply) => {
     const page = await listAssets(db, { asset: req.params.asset, limit: 1 });
     const a = page.assets[0];
     if (!a) return notFound(reply, `asset ${req.params.asset}`);
-    return maySee(req, a.plant) ? { ...a, threshold: deps.threshold } : forbiddenPlant(reply, a.plant);
+    return maySee(req, a.plant) ? { ...a, threshold: deps.threshold() } : forbiddenPlant(reply, a.plant);
   });
 
   app.get<{ Params: { asset: string } }>('/v1/assets/:asset/frame.png', {

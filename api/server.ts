@@ -25,6 +25,8 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** The score at or above which a window counts as anomalous in bucketed history (the alert threshold). */
   threshold: number;
+  /** The active model's own operating threshold when it has one (a calibrated fusion model's probability). */
+  operatingThreshold?: () => number | undefined;
   /** The threshold the score roll-ups count against (bucketed history reads them when it is the one asked). */
   rollupThreshold?: number;
   /** API keys: per-key rate limit. */
@@ -103,7 +105,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       if (plant !== null && !maySee(req, plant)) return forbiddenPlant(reply, plant);
     }
     if (q.bucket) {
-      const threshold = q.threshold ?? deps.threshold;
+      const threshold = q.threshold ?? deps.operatingThreshold?.() ?? deps.threshold;
       const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, threshold, deps.rollupThreshold);
       return { count: buckets.length, bucket: q.bucket, threshold, model: q.model ?? null, buckets };
     }
@@ -117,7 +119,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   if (deps.alerts) registerAlertRoutes(app, deps.db, deps.alerts);
-  registerCatalogRoutes(app, deps.db, { threshold: deps.threshold, hub, modelsChanged: () => deps.modelsChanged?.() });
+  registerCatalogRoutes(app, deps.db, { threshold: () => deps.operatingThreshold?.() ?? deps.threshold, hub, modelsChanged: () => deps.modelsChanged?.() });
 
   app.decorate('hub', hub);
   return app;

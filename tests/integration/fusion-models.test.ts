@@ -37,6 +37,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
     test('shadow scoring with explanations, activation, roll-back, and the feature state across a restart', async () => {
       const logger = pino({ level: 'silent' });
       const model = FusionModel.create('fusion-test', { ...DEFAULT_SPEC, referenceWindows: 3 }, { seed: 4 });
+      // A calibration and an operating threshold as `tributary train` gives them (scores become probabilities).
+      model.calibration = { normals: [-3, -2, -1, 0, 1, 2, 3], n: 7 };
+      model.card = { threshold: 0.99 };
       await registerModel(store.db, { version: 'baseline-robustz-1', kind: 'baseline-robustz', params: { referenceWindows: 3 } });
       await registerModel(store.db, { version: 'fusion-test', kind: 'fusion', params: model.toJSON() as unknown as Record<string, unknown> });
       await registerModel(store.db, { version: 'fusion-broken', kind: 'fusion', params: { format: 'nonsense' } });
@@ -65,7 +68,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const scored = rows.filter((r) => r.status === 'scored');
       assert.ok(scored.length >= 10);
       for (const r of scored) {
-        assert.ok(Number.isFinite(r.score));
+        assert.ok(Number.isFinite(r.score) && r.score! >= 0 && r.score! <= 1, 'a calibrated probability');
         assert.ok(Math.abs(Object.values(r.contributions).reduce((a, b) => a + b, 0) - 1) < 1e-3, 'contributions sum to 1');
         assert.equal(r.explanation?.gates?.length, 3);
         assert.ok(r.explanation!.gates!.every((g) => g >= 0 && g <= 1));
@@ -76,6 +79,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       await activateModel(store.db, 'fusion-test', 'test');
       await tracker.refresh();
       assert.equal(tracker.running().find((m) => m.active)?.version, 'fusion-test');
+      assert.equal(tracker.operatingThreshold(), 0.99, 'the API and the rules use the calibrated model\'s threshold');
       await feed(T0 + 250_000);
       assert.deepEqual((await store.db.query('SELECT DISTINCT last_model FROM assets')).rows, [{ last_model: 'fusion-test' }]);
 
@@ -89,6 +93,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       await rollbackModel(store.db, 'test');
       await tracker.refresh();
       assert.equal(tracker.running().find((m) => m.active)?.version, 'baseline-robustz-1');
+      assert.equal(tracker.operatingThreshold(), undefined);
       await feed(T0 + 400_000);
       assert.deepEqual((await store.db.query('SELECT DISTINCT last_model FROM assets')).rows, [{ last_model: 'baseline-robustz-1' }]);
     });
