@@ -38,7 +38,14 @@ export function scoreFusionBatch(
     rows.push({ ...base, status: 'scored', score: null, contributions: {} });
     pending.push({ at: rows.length - 1, plant: t.plant, x });
   }
-  const out = model.score(pending.map((p) => p.x));
+  let out: ReturnType<FusionModel['score']>;
+  try {
+    out = model.score(pending.map((p) => p.x));
+  } catch (e) {
+    // A model that fails (a backend error, a corrupt file) must not stop ingest: its windows say why.
+    for (const { at } of pending) rows[at] = { ...rows[at], status: 'unscorable', explanation: { reason: `the model failed: ${(e as Error).message}` } };
+    return { rows, inputs: [] };
+  }
   out.forEach((o, j) => {
     const { at, x } = pending[j];
     const score = o.probability ?? o.raw;

@@ -202,3 +202,14 @@ test('input drift: PSI stays low on inputs like the training ones and rises when
   assert.deepEqual(monitor.evaluate(), [], 'models no longer running are forgotten');
   m.dispose();
 });
+
+test('a model that fails while scoring leaves its windows unscorable with the reason instead of stopping ingest', () => {
+  const m = FusionModel.create('broken', spec, { seed: 2 });
+  const states: Record<string, AssetFeatureState> = {};
+  const r = rng(8);
+  scoreFusionBatch(Array.from({ length: spec.referenceWindows }, (_, k) => tuple(k, { r })), m, states, () => []);
+  m.dispose(); // its weights are gone: TensorFlow.js throws on use
+  const { rows } = scoreFusionBatch([tuple(20, { r }), tuple(21, { r })], m, states, () => []);
+  assert.deepEqual(rows.map((x) => x.status), ['unscorable', 'unscorable']);
+  assert.match(rows[0].explanation!.reason!, /the model failed/);
+});
