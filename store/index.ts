@@ -35,5 +35,6 @@ export { migrate } from './migrations.js';
 export * from './alerts.js';
 export * from './keys.js';
 export * from './models.js';
+export * from './history.js';
 export * from './catalog.js';
 export { rebuildRollups, updateRollups } from './batch.js';
