@@ -143,9 +143,15 @@ function lowerHull(pts: Point[]): Point[] {
 }
 
 export interface Correction { ts: number; uncertaintyMs: number }
+/**
+ * A segment's bin minima: `d` delta-coded (the first from startD, each next from the one before), `y` as
+ * is; checkpoints hold one per device clock, so this keeps them about three times smaller than [d, y] pairs.
+ * `bins` ([d, y] pairs) is the older form, still read.
+ */
+export interface SegmentJSON { startD: number; driftB: number; prior?: number | null; d?: number[]; y?: number[]; bins?: number[][] }
 export interface DeviceClockJSON {
-  current: { startD: number; driftB: number; prior?: number | null; bins: number[][] } | null;
-  previous: { startD: number; driftB: number; prior?: number | null; bins: number[][] } | null;
+  current: SegmentJSON | null;
+  previous: SegmentJSON | null;
   suspects: number[][];
   steps: number;
 }
@@ -223,7 +229,15 @@ export class DeviceClock {
 
   /** State for checkpoints: the bin minima of the current and the previous segment, and the suspects. */
   toJSON(): DeviceClockJSON {
-    const seg = (x: Segment | null) => x && { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
+    const seg = (x: Segment | null): SegmentJSON | null => {
+      if (!x) return null;
+      const d: number[] = [], y: number[] = [];
+      let prev = x.startD, exact = true;
+      for (const p of x.bins.values()) { const dd = p.d - prev; exact &&= prev + dd === p.d; d.push(dd); y.push(p.y); prev = p.d; }
+      // A restore must rebuild the very same points: pairs when a delta would not add back exactly.
+      return exact ? { startD: x.startD, driftB: x.driftB, prior: x.prior(), d, y }
+        : { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: [...x.bins.values()].map((p) => [p.d, p.y]) };
+    };
     return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
   }
 
@@ -231,7 +245,8 @@ export class DeviceClock {
     const seg = (x: DeviceClockJSON['current']) => {
       if (!x) return null;
       const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity);
-      for (const [d, y] of x.bins) s.add({ d, y });
+      if (x.bins) for (const [d, y] of x.bins) s.add({ d, y });
+      else { let d = x.startD; x.d?.forEach((dd, i) => { d += dd; s.add({ d, y: x.y![i] }); }); }
       return s;
     };
     this.current = seg(j.current);

@@ -146,6 +146,23 @@ test('a clock survives its checkpoint (JSON) and corrects the same afterwards', 
     assert.deepEqual(b.process(d, r, k), a.process(d, r, k));
   }
   assert.deepEqual(b.state(), a.state());
+  // The compact form (delta-coded bins) holds the same points as the older [d, y] pairs, which still load.
+  const j = JSON.parse(JSON.stringify(a));
+  assert.ok(j.raw.current.d && !j.raw.current.bins, 'delta-coded bins');
+  const asPairs = (seg: { startD: number; d: number[]; y: number[] } | null) => {
+    if (!seg) return seg;
+    let d = seg.startD;
+    return { startD: seg.startD, driftB: (seg as { driftB?: number }).driftB, prior: (seg as { prior?: number }).prior, bins: seg.d.map((dd, i) => [(d += dd), seg.y[i]]) };
+  };
+  const old = { ...j, raw: { ...j.raw, current: asPairs(j.raw.current), previous: asPairs(j.raw.previous) }, smooth: { ...j.smooth, current: asPairs(j.smooth.current), previous: asPairs(j.smooth.previous) } };
+  assert.deepEqual(JSON.parse(JSON.stringify(AdaptiveClock.fromJSON(old))), j, 'an older checkpoint restores the same clock');
+  // Fractional device times (de-jittered stamps) round-trip exactly too.
+  const f = new DeviceClock();
+  for (let k = 0; k < 500; k++) f.observe(t0 + k * 100.37 + 0.1 / 3, t0 + k * 100 + 20);
+  const g = new DeviceClock();
+  g.load(JSON.parse(JSON.stringify(f.toJSON())));
+  assert.deepEqual(g.toJSON(), f.toJSON());
+  assert.deepEqual(g.correct(t0 + 600_000.7), f.correct(t0 + 600_000.7));
 });
 
 test('one glitched stamp (a day ahead) is not a step and does not disturb the clock', () => {
