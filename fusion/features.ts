@@ -192,7 +192,7 @@ export function noteTerms(text: string, buckets: number, assetNames: readonly st
 function uniqueTerms(terms: Array<[string, number]>): Array<[string, number]> {
   const seen = new Set<string>();
   const out: Array<[string, number]> = [];
-  for (const t of terms) { const k = `${t[0]}\u0000${t[1]}`; if (!seen.has(k) && out.length < 200) { seen.add(k); out.push(t); } }
+  for (const t of terms) { const k = `${t[0]}\u0000${t[1]}`; if (!seen.has(k) && out.length < 60) { seen.add(k); out.push(t); } }
   return out;
 }
 
@@ -241,7 +241,9 @@ export function encode(t: WindowTuple, st: AssetFeatureState, spec: FeatureSpec,
   const decay = Math.pow(0.5, gap / spec.noteHalfLifeMs);
   const memN = st.memN ? st.memN.map((m, j) => Math.max(m * decay, cur[j])) : Array.from(cur);
   if (advance) {
-    st.emaS = emaS; st.emaI = emaI; st.memN = memN.map((x) => (x < 0.01 ? 0 : Math.round(x * 1e4) / 1e4));
+    // Kept rounded (the checkpoint holds them): the in-memory state is what a restore rebuilds.
+    const r4 = (v: number[] | null) => v && v.map((x) => Math.round(x * 1e4) / 1e4);
+    st.emaS = r4(emaS); st.emaI = r4(emaI); st.memN = memN.map((x) => (x < 0.01 ? 0 : Math.round(x * 1e4) / 1e4));
     st.lastEnd = t.windowEnd;
     if (terms.length) st.terms = uniqueTerms(terms);
   }
