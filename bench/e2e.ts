@@ -125,7 +125,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     await client.connect();
     const dump = async (sql: string) => {
       const chunks: Buffer[] = [];
-      await streamPipeline(client.query(copyTo(`COPY (${sql}) TO STDOUT`)), async function* (src: AsyncIterable<Buffer>) { for await (const c of src) chunks.push(c); });
+      for await (const c of client.query(copyTo(`COPY (${sql}) TO STDOUT`))) chunks.push(c as Buffer);
       return chunks;
     };
     const rcols = 'plant, asset, device, channel, window_start, n, t_offset_ms, v';
