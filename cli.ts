@@ -21,7 +21,7 @@ import { FusionModel, initBackend } from './fusion/index.js';
 import { createRecordProducer } from './ingest/index.js';
 import { jsonSchemas, type Config, type Modality } from './schemas/index.js';
 import { startService } from './service.js';
-import { activateModel, createApiKey, historyWindows, listApiKeys, openStore, registerModel, revokeApiKey, SCOPES, type Scope } from './store/index.js';
+import { activateModel, createApiKey, historyWindows, listApiKeys, openStore, registerModel, revokeApiKey, SCOPES, type Db, type Scope } from './store/index.js';
 import {
   jsonlSink, kafkaSink, labelsOf, loadScenario, loadSkab, loadSuite, planOf, pump, readCsv, ScenarioError, shiftPlan, stream, toSamples,
   type Delivery, type ReplaySeries, type Sink,
@@ -285,6 +285,27 @@ async function run(cmd: string, values: Values): Promise<number> {
   return 2;
 }
 
+/** The version a trained model is given: --version, else fusion-YYYYMMDDHHMM. */
+const versionOf = (values: Values) => values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
+
+/** Earliest and latest of many times (no spread: training sets hold hundreds of thousands). */
+function span(ts: number[]): [number | null, number | null] {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of ts) { if (t < lo) lo = t; if (t > hi) hi = t; }
+  return ts.length ? [lo, hi] : [null, null];
+}
+
+/** Stores a trained model in the registry (in shadow; --activate makes it active). */
+async function registerTrained(db: Db, values: Values, model: FusionModel, json: object, trained: { from: number | null; to: number | null }): Promise<void> {
+  const version = (json as { version: string }).version;
+  await registerModel(db, {
+    version, kind: 'fusion', params: json as Record<string, unknown>, metrics: { validation: model.card.validation, ...(model.card.test ? { test: model.card.test } : {}) },
+    card: modelCard(model.card), trainedFrom: trained.from, trainedTo: trained.to,
+  }, 'tributary train');
+  if (values.activate) await activateModel(db, version, 'tributary train');
+  process.stdout.write(`registered ${version}${values.activate ? ' and activated it' : ' in shadow'}\n`);
+}
+
 async function trainFromStore(values: Values): Promise<number> {
   const cfg = configOr2(values);
   if (!cfg) return 2;
@@ -295,7 +316,7 @@ async function trainFromStore(values: Values): Promise<number> {
     return t;
   };
   const from = when(values.from, 'from', 0), to = when(values.to, 'to', Date.now());
-  const version = values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
+  const version = versionOf(values);
   const backend = await initBackend();
   const store = await openStore(cfg.database);
   try {
@@ -315,12 +336,8 @@ async function trainFromStore(values: Values): Promise<number> {
     process.stdout.write(`trained ${version} (${model.mode}) on ${String(model.card.trainingRows)} windows (${String(model.card.positives)} in confirmed alerts); threshold ${String(model.card.threshold)}\n`);
     if (values.out) writeFileSync(values.out, JSON.stringify(json));
     if (values.register) {
-      await registerModel(store.db, {
-        version, kind: 'fusion', params: json as unknown as Record<string, unknown>, metrics: { validation: model.card.validation },
-        card: modelCard(model.card), trainedFrom: history[0]?.tuple.windowStart ?? null, trainedTo: history.at(-1)?.tuple.windowEnd ?? null,
-      }, 'tributary train');
-      if (values.activate) await activateModel(store.db, version, 'tributary train');
-      process.stdout.write(`registered ${version}${values.activate ? ' and activated it' : ' in shadow'}\n`);
+      const [first, last] = span(history.map((h) => h.tuple.windowStart));
+      await registerTrained(store.db, values, model, json, { from: first, to: last === null ? null : last + cfg.align.windowMs });
     }
     model.dispose();
     return 0;
@@ -334,7 +351,7 @@ async function train(values: Values): Promise<number> {
   const bad = modalities.filter((m) => !(MODS as readonly string[]).includes(m));
   if (bad.length || !modalities.length) throw new UsageError(`--modalities: ${bad.join(', ') || 'none'} (sensors, images, notes)\n${USAGE}`);
   const epochs = num(values.epochs, 'epochs', 6);
-  const version = values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
+  const version = versionOf(values);
   const cfg = values.register ? configOr2(values) : null;
   if (values.register && !cfg) return 2;
   const backend = await initBackend();
@@ -371,13 +388,8 @@ async function train(values: Values): Promise<number> {
   if (cfg) {
     const store = await openStore(cfg.database);
     try {
-      const trainedOn = trainRuns.flatMap((r) => r.result.windows.map((w) => w.windowStart));
-      await registerModel(store.db, {
-        version, kind: 'fusion', params: json as unknown as Record<string, unknown>, metrics: { validation: model.card.validation, test: model.card.test },
-        card: modelCard(model.card), trainedFrom: Math.min(...trainedOn), trainedTo: Math.max(...trainedOn),
-      }, 'tributary train');
-      if (values.activate) await activateModel(store.db, version, 'tributary train');
-      process.stdout.write(`registered ${version}${values.activate ? ' and activated it' : ' in shadow'}\n`);
+      const [from, to] = span(trainRuns.flatMap((r) => r.result.windows.map((w) => w.windowStart)));
+      await registerTrained(store.db, values, model, json, { from, to });
     } finally { await store.close(); }
   }
   model.dispose();

@@ -28,7 +28,7 @@ import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simpleP
 import type { RunningModel } from './pipeline.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
-  countActiveKeys, createApiKey, ensureConfiguredKey, latestWindowEnd, listModels, openStore, rebuildRollups, recordDrift, registerModel, syncConfigEndpoints,
+  countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, rebuildRollups, recordDrift, registerModel, syncConfigEndpoints,
   syncConfigRules, type Db, type Store,
 } from './store/index.js';
 
@@ -202,21 +202,25 @@ export async function modelTracker(db: Db, logger: Logger) {
   const skipped = new Set<string>();
   const loaded = new Map<string, FusionModel>();
   const refresh = async () => {
-    const list = await listModels(db);
+    const list = await modelStates(db);
     const next: RunningModel[] = [];
     for (const m of list) {
       if (m.state === 'retired') continue;
       const active = m.state === 'active';
       if (m.kind === 'fusion') {
         let model = loaded.get(m.version);
+        // A version's parameters never change (registering it again does nothing): one that failed to load stays skipped.
+        if (!model && skipped.has(m.version)) continue;
         if (!model) {
           try {
             const backend = await initBackend();
-            model = FusionModel.fromJSON(m.params as unknown as FusionModelJSON);
+            const stored = await getModel(db, m.version);
+            if (!stored) continue; // removed since the list was read
+            model = FusionModel.fromJSON(stored.params as unknown as FusionModelJSON);
             loaded.set(m.version, model);
             logger.info({ version: m.version, backend, modalities: model.modalities, calibrated: model.calibration !== null }, 'fusion model loaded');
           } catch (e) {
-            if (!skipped.has(m.version)) logger.error({ version: m.version, err: (e as Error).message }, 'fusion model could not be loaded: not scored');
+            logger.error({ version: m.version, err: (e as Error).message }, 'fusion model could not be loaded: not scored');
             skipped.add(m.version);
             continue;
           }

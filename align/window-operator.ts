@@ -90,7 +90,7 @@ const ok: AddResult = { result: 'accepted', late: 0 };
 const MAX_IMAGES_KEPT = 1000;
 
 /** Columns × rows of the patch grid a thermal frame of any size is normalised to (area means). */
-export const PATCH_COLS = 8, PATCH_ROWS = 6;
+const PATCH_COLS = 8, PATCH_ROWS = 6;
 
 /** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
 export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
@@ -110,6 +110,14 @@ export function thermalPatches(data: ArrayLike<number>, width: number, height: n
   const filled = out.filter(Number.isFinite);
   const mean = filled.length ? filled.reduce((a, b) => a + b, 0) / filled.length : 0;
   return out.map((x) => (Number.isFinite(x) ? x : mean));
+}
+
+/** What a window tuple keeps of an inline thermal matrix: its mean and max and its patch means, in °C. */
+export function thermalSummary(data: ArrayLike<number>, width: number, height: number, unit: 'C' | 'K' | 'F'): { meanC: number; maxC: number; patches: number[] } {
+  let s = 0, m = -Infinity;
+  for (let i = 0; i < data.length; i++) { s += data[i]; if (data[i] > m) m = data[i]; }
+  const toC = unit === 'K' ? (x: number) => x - 273.15 : unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
+  return { meanC: toC(s / data.length), maxC: toC(m), patches: thermalPatches(data, width, height).map((x) => Math.round(toC(x) * 10) / 10) };
 }
 
 export function windowStartOf(ts: number, windowMs: number): number {
@@ -396,17 +404,8 @@ export class WindowOperator {
 
   private addImage(a: AssetState, f: ImageFrame): void {
     this.observe(a, 'images', f.ts);
-    let meanC: number | null = null, maxC: number | null = null;
-    let patches: number[] | undefined;
-    if ('data' in f) {
-      let s = 0, m = -Infinity;
-      for (const x of f.data) { s += x; if (x > m) m = x; }
-      const toC = f.unit === 'K' ? (x: number) => x - 273.15 : f.unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
-      meanC = toC(s / f.data.length);
-      maxC = toC(m);
-      patches = thermalPatches(f.data, f.width, f.height).map((x) => Math.round(toC(x) * 10) / 10);
-    }
-    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, meanC, maxC, ...(patches ? { patches } : {}) });
+    const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit) : { meanC: null, maxC: null };
+    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal });
     // Frames mostly arrive in time order: sort only when one does not.
     if (a.images.length > 1 && a.images[a.images.length - 2].ts > f.ts) a.images.sort((x, y) => x.ts - y.ts);
     if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);

@@ -75,7 +75,7 @@ export interface E2eResult {
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; copyS: number; ratio: number };
     closeToCommitMs: { p50: number; p99: number };
   };
-  live: { ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } };
+  live: { ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } } | null;
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
 
@@ -148,68 +148,70 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     };
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
 
-    // ---- 2. live at half the measured rate, with alerts and webhooks
-    const rate = backlog.pipelinePerS / 2;
-    const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
-    const liveAssets = Math.max(1, Math.round(rate / perAsset));
-    const received: Array<{ at: number; type: string; window: number }> = [];
-    const hook = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        const e = JSON.parse(body) as { type: string; data: { lastWindow: number; resolvedWindow: number | null } };
-        received.push({ at: Date.now(), type: e.type, window: (e.type === 'alert.resolved' ? e.data.resolvedWindow ?? e.data.lastWindow : e.data.lastWindow) });
-        res.writeHead(204).end();
+    // ---- 2. live at half the measured rate, with alerts and webhooks (skipped with liveSeconds 0)
+    const liveResult = o.liveSeconds <= 0 ? null : await (async () => {
+      const rate = backlog.pipelinePerS / 2;
+      const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
+      const liveAssets = Math.max(1, Math.round(rate / perAsset));
+      const received: Array<{ at: number; type: string; window: number }> = [];
+      const hook = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => { body += c; });
+        req.on('end', () => {
+          const e = JSON.parse(body) as { type: string; data: { lastWindow: number; resolvedWindow: number | null } };
+          received.push({ at: Date.now(), type: e.type, window: (e.type === 'alert.resolved' ? e.data.resolvedWindow ?? e.data.lastWindow : e.data.lastWindow) });
+          res.writeHead(204).end();
+        });
       });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    const port = (hook.address() as { port: number }).port;
-    const t2 = topicsOf(uniqueName('live'));
-    const db2 = await createTestDatabase('benchlive');
-    const cfg2 = Config.parse({
-      kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t2 }, database: { url: db2.url },
-      align: { windowMs: 5_000 }, scorer: { referenceWindows: 3 },
-      // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
-      // deliveries queue.
-      alerts: { threshold: 5, openAfter: 2, resolveAfter: 2 },
-      webhooks: [{ url: `http://127.0.0.1:${port}/hook` }], delivery: { allowPrivateNetworks: true, pollMs: 50 },
-    });
-    const store2 = await openStore(cfg2.database);
-    await syncConfigEndpoints(store2.db, cfg2.webhooks);
-    const delivery = startDeliveryWorker(store2.db, cfg2, logger);
-    const ingest2 = createKafkaIngest(cfg2.kafka, logger);
-    await ingest2.ensureTopics();
-    const topics2: Record<Modality, string> = { sensors: t2.sensors, images: t2.images, notes: t2.notes };
-    const live: number[] = [];
-    const p2 = createPipeline({
-      cfg: cfg2, db: store2.db, logger, topics: topics2, deadLetter: (d) => ingest2.deadLetter(d),
-      onDurable: () => delivery.wake(),
-      report: { batch: () => {}, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
-    });
-    await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
-    const plan = simplePlan({ seed: 2, assets: liveAssets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 });
-    const start = Math.floor(Date.now() / 1000) * 1000;
-    let liveRecords = 0;
-    for (let k = 0; k < o.liveSeconds; k++) {
-      const from = start + k * 1000;
-      const wait = from + 1000 - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      liveRecords += await publish(producer, topics2, generate(plan, from, from + 1000), 0);
-    }
-    await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
-    await ingest2.stop();
-    await delivery.stop();
-    await store2.close();
-    await db2.drop();
-    await new Promise<void>((r) => hook.close(() => r()));
-    // Record → webhook: from the end of the window that caused the event (its last record) to receipt.
-    const webhookMs = received.map((e) => e.at - (e.window + cfg2.align.windowMs));
-    const liveResult = {
-      ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
-      closeToCommitMs: { p50: quantile(live, 0.5), p99: quantile(live, 0.99), n: live.length },
-      recordToWebhookMs: { p50: quantile(webhookMs, 0.5), p99: quantile(webhookMs, 0.99), n: webhookMs.length },
-    };
-    say(`live: ${liveAssets} assets, ${Math.round(liveResult.ratePerS)} records/s, ${received.length} webhooks`);
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+      const port = (hook.address() as { port: number }).port;
+      const t2 = topicsOf(uniqueName('live'));
+      const db2 = await createTestDatabase('benchlive');
+      const cfg2 = Config.parse({
+        kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t2 }, database: { url: db2.url },
+        align: { windowMs: 5_000 }, scorer: { referenceWindows: 3 },
+        // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
+        // deliveries queue.
+        alerts: { threshold: 5, openAfter: 2, resolveAfter: 2 },
+        webhooks: [{ url: `http://127.0.0.1:${port}/hook` }], delivery: { allowPrivateNetworks: true, pollMs: 50 },
+      });
+      const store2 = await openStore(cfg2.database);
+      await syncConfigEndpoints(store2.db, cfg2.webhooks);
+      const delivery = startDeliveryWorker(store2.db, cfg2, logger);
+      const ingest2 = createKafkaIngest(cfg2.kafka, logger);
+      await ingest2.ensureTopics();
+      const topics2: Record<Modality, string> = { sensors: t2.sensors, images: t2.images, notes: t2.notes };
+      const live: number[] = [];
+      const p2 = createPipeline({
+        cfg: cfg2, db: store2.db, logger, topics: topics2, deadLetter: (d) => ingest2.deadLetter(d),
+        onDurable: () => delivery.wake(),
+        report: { batch: () => {}, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
+      });
+      await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
+      const plan = simplePlan({ seed: 2, assets: liveAssets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 });
+      const start = Math.floor(Date.now() / 1000) * 1000;
+      let liveRecords = 0;
+      for (let k = 0; k < o.liveSeconds; k++) {
+        const from = start + k * 1000;
+        const wait = from + 1000 - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        liveRecords += await publish(producer, topics2, generate(plan, from, from + 1000), 0);
+      }
+      await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
+      await ingest2.stop();
+      await delivery.stop();
+      await store2.close();
+      await db2.drop();
+      await new Promise<void>((r) => hook.close(() => r()));
+      say(`live: ${liveAssets} assets, ${Math.round(liveRecords / o.liveSeconds)} records/s, ${received.length} webhooks`);
+      // Record → webhook: from the end of the window that caused the event (its last record) to receipt.
+      const webhookMs = received.map((e) => e.at - (e.window + cfg2.align.windowMs));
+      return {
+        ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
+        closeToCommitMs: { p50: quantile(live, 0.5), p99: quantile(live, 0.99), n: live.length },
+        recordToWebhookMs: { p50: quantile(webhookMs, 0.5), p99: quantile(webhookMs, 0.99), n: webhookMs.length },
+      };
+    })();
 
     // ---- 3. 10 000 assets: the service process's resident memory
     let big: E2eResult['big'] = null;

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { encode, newFeatureState, type AssetFeatureState, type FeatureSpec, type ModelInput } from '../fusion/features.js';
-import { FusionModel, type FusionModelJSON, type TrainRow } from '../fusion/model.js';
+import { FusionModel, type TrainRow } from '../fusion/model.js';
 import { modalityOfChannel, type Modality, type WindowTuple } from '../schemas/index.js';
 import { aliasTable, planOf, type SuiteRun } from '../sim/index.js';
 import type { Detector } from './detectors.js';
@@ -123,12 +123,18 @@ export function metricsOf(runs: EncodedRun[], slots: Array<{ name: string; thres
   return summarise(runs.map((r) => r.result), dets);
 }
 
+/** Operating thresholds tried, lowest first, and the false alerts per asset-week one may open on held-out windows. */
+const THRESHOLD_LADDER = [0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999];
+const MAX_FALSE_PER_ASSET_WEEK = 0.5;
+/** Training settings shared by the simulator and stored-history paths. */
+const TRAIN_SETTINGS = { batch: 512, learningRate: 4e-3, noteL2: 0.01 };
+
 /**
  * The operating threshold: the lowest of a ladder of probabilities whose false alerts on the validation runs
  * stay within `maxFalsePerAssetWeek` (the k-consecutive rule); the top of the ladder otherwise.
  */
-export function chooseThreshold(runs: EncodedRun[], slot: number, maxFalsePerAssetWeek = 0.5): number {
-  const ladder = [0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999];
+export function chooseThreshold(runs: EncodedRun[], slot: number, maxFalsePerAssetWeek = MAX_FALSE_PER_ASSET_WEEK): number {
+  const ladder = THRESHOLD_LADDER;
   for (const thr of ladder) {
     const [m] = metricsOf(runs.map((r) => ({ ...r, result: { ...r.result, windows: r.result.windows.map((w) => ({ ...w, scores: [w.scores[slot]], top: [w.top[slot]] })) } })), [{ name: 'x', threshold: thr }]);
     if (!(m.falseAlertsPerAssetWeek > maxFalsePerAssetWeek)) return thr;
@@ -154,7 +160,7 @@ export function trainFusion(train: EncodedRun[], validation: EncodedRun[], o: Tr
   const model = FusionModel.create(o.version, spec, { seed: o.seed ?? 1, modalities: o.modalities });
   const rows = trainingRows(train, o.normalShare ?? 0.25, o.seed ?? 3);
   const t0 = Date.now();
-  const res = model.train(rows, { epochs: o.epochs ?? 6, batch: 512, learningRate: 4e-3, seed: o.seed ?? 7, modalityDropout: o.modalityDropout, noteL2: o.noteL2 ?? 0.01, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
+  const res = model.train(rows, { ...TRAIN_SETTINGS, epochs: o.epochs ?? 6, seed: o.seed ?? 7, modalityDropout: o.modalityDropout, noteL2: o.noteL2 ?? TRAIN_SETTINGS.noteL2, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
   model.calibrate(normalInputs(validation));
   model.setReference(rows.filter((r) => r.label === 0).map((r) => r.x));
   scoreRuns(validation, { name: o.version, model }, 0);
@@ -181,8 +187,6 @@ export function trainFusion(train: EncodedRun[], validation: EncodedRun[], o: Tr
 }
 
 const round3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
-
-export const modelFromJSON = (j: FusionModelJSON) => FusionModel.fromJSON(j);
 
 export interface AblationResult { metrics: DetectorMetrics[]; models: Record<string, FusionModel> }
 
@@ -240,7 +244,7 @@ export function trainFromHistory(history: Array<{ tuple: WindowTuple; label: 0 |
   const cut = starts[Math.floor(starts.length * 0.8)];
   const train = rows.filter((r) => r.start < cut), val = rows.filter((r) => r.start >= cut);
   const model = FusionModel.create(o.version, o.spec);
-  const res = model.train(train.map((r) => ({ x: r.x, label: r.label })), { epochs: o.epochs ?? 6, batch: 512, learningRate: 4e-3, noteL2: 0.01, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
+  const res = model.train(train.map((r) => ({ x: r.x, label: r.label })), { ...TRAIN_SETTINGS, epochs: o.epochs ?? 6, onProgress: (d, loss) => o.onProgress?.(d, `loss ${loss.toFixed(4)}`) });
   const normals = val.filter((r) => r.label === 0).map((r) => r.x);
   model.calibrate(normals.length >= 50 ? normals : train.filter((r) => r.label === 0).map((r) => r.x));
   model.setReference(train.filter((r) => r.label === 0).map((r) => r.x));
@@ -250,12 +254,11 @@ export function trainFromHistory(history: Array<{ tuple: WindowTuple; label: 0 |
   const byAsset = new Map<string, Array<number | null>>();
   val.forEach((r, k) => { if (!byAsset.has(r.asset)) byAsset.set(r.asset, []); byAsset.get(r.asset)!.push(r.label === 0 ? probs[k] : null); });
   const weeks = (val.filter((r) => r.label === 0).length * windowMs) / (7 * 86_400_000);
-  const ladder = [0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999];
-  const threshold = ladder.find((thr) => {
+  const threshold = THRESHOLD_LADDER.find((thr) => {
     let alerts = 0;
     for (const s of byAsset.values()) alerts += alertIntervals(s, thr, 3, 6).length;
-    return weeks > 0 ? alerts / weeks <= 0.5 : alerts === 0;
-  }) ?? ladder[ladder.length - 1];
+    return weeks > 0 ? alerts / weeks <= MAX_FALSE_PER_ASSET_WEEK : alerts === 0;
+  }) ?? THRESHOLD_LADDER[THRESHOLD_LADDER.length - 1];
   model.card = {
     name: o.version, kind: 'fusion', modalities: model.modalities, mode: model.mode, threshold,
     trainedOn: ['stored history'], validatedOn: ['stored history, last 20 %'],

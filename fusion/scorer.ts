@@ -6,7 +6,7 @@
  * Bad input never reaches the store as NaN.
  */
 import type { AlertRule, ScoreRow, WindowTuple } from '../schemas/index.js';
-import { encode, newFeatureState, type AssetFeatureState, type ModelInput } from './features.js';
+import { encode, newFeatureState, SENSOR_STATS, type AssetFeatureState, type ModelInput } from './features.js';
 import { psi, type FusionModel } from './model.js';
 
 export function scoreFusionBatch(
@@ -78,7 +78,7 @@ export function rulesForModel(rules: AlertRule[], model: FusionModel): AlertRule
 /** Input drift of a model over a set of recent inputs: PSI per sensor feature (current window part). */
 export function driftOf(model: FusionModel, inputs: ModelInput[]): { windows: number; maxPsi: number; psi: Record<string, number> } {
   const values = psi(model.reference, inputs);
-  const names = model.spec.channels.flatMap((ch) => ['mean', 'std', 'slope', 'band1', 'band2', 'band3'].map((s) => `${ch}:${s}`));
+  const names = model.spec.channels.flatMap((ch) => SENSOR_STATS.map((s) => `${ch}:${s}`));
   const out: Record<string, number> = {};
   values.forEach((v, j) => { out[names[j]] = v; });
   return { windows: inputs.filter((x) => x.present[0]).length, maxPsi: values.length ? Math.max(...values) : 0, psi: out };

@@ -3,7 +3,7 @@
  * readings (one row per asset, channel, device and window), the latest thermal frame within the image age,
  * the notes about the asset in the window (± the note slack), and labels from operator feedback on alerts.
  */
-import { resample, thermalPatches } from '../align/index.js';
+import { resample, thermalSummary } from '../align/index.js';
 import type { Config, WindowTuple } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
@@ -49,14 +49,10 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
     }
     const frame = [...(imagesOf.get(t.asset) ?? [])].reverse().find((im) => ms(im.ts) < end && end - ms(im.ts) <= align.imageMaxAgeMs);
     if (frame) {
-      const toC = frame.unit === 'K' ? (x: number) => x - 273.15 : frame.unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
-      const data = frame.data ?? null;
-      const ok = data && frame.width && frame.height && data.length === frame.width * frame.height;
-      t.image = {
-        camera: frame.camera, ts: ms(frame.ts), ageMs: end - ms(frame.ts), kind: frame.kind,
-        meanC: ok ? toC(data.reduce((a, b) => a + b, 0) / data.length) : null, maxC: ok ? toC(Math.max(...data)) : null,
-        ...(ok ? { patches: thermalPatches(data, frame.width!, frame.height!).map((x) => Math.round(toC(x) * 10) / 10) } : {}),
-      };
+      const { data, width, height } = frame;
+      const thermal = data && width && height && data.length === width * height
+        ? thermalSummary(data, width, height, (frame.unit ?? 'C') as 'C' | 'K' | 'F') : { meanC: null, maxC: null };
+      t.image = { camera: frame.camera, ts: ms(frame.ts), ageMs: end - ms(frame.ts), kind: frame.kind, ...thermal };
     }
     t.notes = (notesOf.get(t.asset) ?? []).filter((n) => ms(n.ts) - align.noteSlackMs < end && ms(n.ts) + align.noteSlackMs > t.windowStart)
       .map((n) => ({ author: n.author, ts: ms(n.ts), slackMs: align.noteSlackMs, text: n.text }));

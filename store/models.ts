@@ -55,6 +55,15 @@ export async function listModels(db: Queryable): Promise<ModelInfo[]> {
   return (await db.query<ModelRow>(`SELECT * FROM models ORDER BY (state = 'active') DESC, created_at DESC, version`)).rows.map(modelOf);
 }
 
+/**
+ * Every model's version, kind and state for the service's periodic registry read: parameters only for
+ * kinds other than `fusion` (a fusion model's are its weights, read once with getModel when first seen).
+ */
+export async function modelStates(db: Queryable): Promise<Array<Pick<ModelInfo, 'version' | 'kind' | 'state' | 'params'>>> {
+  return (await db.query<Pick<ModelInfo, 'version' | 'kind' | 'state' | 'params'>>(
+    `SELECT version, kind, state, CASE WHEN kind = 'fusion' THEN '{}'::jsonb ELSE params END AS params FROM models ORDER BY (state = 'active') DESC, created_at DESC, version`)).rows;
+}
+
 export async function getModel(db: Queryable, version: string): Promise<ModelInfo | null> {
   const r = await db.query<ModelRow>('SELECT * FROM models WHERE version = $1', [version]);
   return r.rows[0] ? modelOf(r.rows[0]) : null;

@@ -135,7 +135,7 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
       // Buckets of exactly the roll-up's size with no ragged edges: the roll-up rows are the answer.
       if (parts.length === 0 && size === level.ms) {
         return rowsOf(await db.query<Record<string, unknown>>(`
-          SELECT (extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, windows, max_score, sum_score / nullif(windows, 0) AS mean_score, above
+          SELECT ${ROLLUP_CELLS}
             FROM ${level.table} ${filter}
            ORDER BY bucket DESC, asset
            LIMIT ${p(q.limit)}`, params));
@@ -156,6 +156,8 @@ export async function queryAnomalyBuckets(db: Queryable, q: HistoryQuery & { buc
 }
 
 const HOUR = 3_600_000, DAY = 86_400_000;
+/** A roll-up cell as a bucket row (what rowsOf reads). */
+const ROLLUP_CELLS = '(extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, windows, max_score, sum_score / nullif(windows, 0) AS mean_score, above';
 
 /**
  * Hour buckets, newest first, from the packed day roll-up for the whole days of [a, b) and the hour
@@ -170,7 +172,7 @@ async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null
     if (from !== null) w.push(`bucket >= ${p(iso(from))}::timestamptz`);
     if (to !== null) w.push(`bucket < ${p(iso(to))}::timestamptz`);
     return rowsOf(await db.query<Record<string, unknown>>(`
-      SELECT (extract(epoch FROM bucket) * 1000)::float8 AS bucket_ms, plant, asset, windows, max_score, sum_score / nullif(windows, 0) AS mean_score, above
+      SELECT ${ROLLUP_CELLS}
         FROM score_rollup_1h ${w.length ? `WHERE ${w.join(' AND ')}` : ''} ORDER BY bucket DESC, asset LIMIT ${p(limit)}`, params));
   };
   const out: AnomalyBucket[] = [];
@@ -184,7 +186,7 @@ async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null
     if (r.dB !== null) w.push(`day < ${p(iso(r.dB))}::timestamptz`);
     const rows = (await db.query<{ day: Date; plant: string; asset: string; cells: Buffer }>(
       `SELECT day, plant, asset, cells FROM score_rollup_day ${w.length ? `WHERE ${w.join(' AND ')}` : ''} ORDER BY day DESC, asset`, params)).rows;
-    const isoCache = new Map<number, string>();
+    const isoMs = cachedIso();
     for (let i = 0; i < rows.length && out.length < q.limit;) {
       // One day: every asset's cells, then newest hour first and assets in the database's order.
       const day = new Date(rows[i].day).getTime();
@@ -194,10 +196,8 @@ async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null
         const c = Buffer.isBuffer(x.cells) ? x.cells : Buffer.from(x.cells as Uint8Array);
         for (let o = 0; o + 40 <= c.length; o += 40) {
           const t = c.readDoubleBE(o), windows = c.readDoubleBE(o + 8), sum = c.readDoubleBE(o + 16), max = c.readDoubleBE(o + 24);
-          let bs = isoCache.get(t);
-          if (bs === undefined) { bs = new Date(t).toISOString(); isoCache.set(t, bs); }
           cells.push({ t, rank, b: {
-            bucketStart: bs, plant: x.plant, asset: x.asset, windows, maxScore: Number.isNaN(max) ? null : max,
+            bucketStart: isoMs(t), plant: x.plant, asset: x.asset, windows, maxScore: Number.isNaN(max) ? null : max,
             meanScore: windows ? Math.round((sum / windows) * 1e6) / 1e6 : null, aboveThreshold: c.readDoubleBE(o + 32),
           } });
         }
@@ -210,11 +210,15 @@ async function packedHours(db: Queryable, q: HistoryQuery, r: { a: number | null
   return out;
 }
 
+/** ISO text of epoch ms, each distinct time formatted once: a plant-wide answer repeats each bucket start for every asset. */
+function cachedIso(): (ms: number) => string {
+  const cache = new Map<number, string>();
+  return (ms) => { let s = cache.get(ms); if (s === undefined) { s = new Date(ms).toISOString(); cache.set(ms, s); } return s; };
+}
+
 /** Bucket rows as the API gives them (the bucket start comes as epoch ms: no date parsing per row). */
 function rowsOf(r: { rows: Array<Record<string, unknown>> }): AnomalyBucket[] {
-  // A plant-wide answer repeats each bucket start for every asset: format each once.
-  const isoCache = new Map<number, string>();
-  const isoMs = (ms: number) => { let s = isoCache.get(ms); if (s === undefined) { s = new Date(ms).toISOString(); isoCache.set(ms, s); } return s; };
+  const isoMs = cachedIso();
   const out = new Array<AnomalyBucket>(r.rows.length);
   for (let i = 0; i < r.rows.length; i++) {
     const x = r.rows[i];
