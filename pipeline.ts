@@ -20,9 +20,14 @@ import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/i
 import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
 import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
-import { claimPartition, emptyBatch, eventIdOf, FencedError, loadCheckpoint, writeBatch, type Db } from './store/index.js';
+import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
-interface Checkpoint {
+/**
+ * The checkpoint is stored in two parts: the partition's row (the processed marks) and one row per asset
+ * (`AssetCheckpoint`), of which a batch rewrites only the assets it changed. `Checkpoint` is the whole,
+ * as held in memory, and as the partition's row held it before per-asset rows (still read).
+ */
+export interface Checkpoint {
   align: AlignSnapshot;
   models: Record<string, AssetModelState>;
   /** Fusion models' per-asset feature state (reference, moving averages, note memory), by version/asset. */
@@ -30,6 +35,39 @@ interface Checkpoint {
   /** Per asset: rule id → the rule engine's state. */
   rules: Record<string, AssetRuleStates>;
   processed: Partial<Record<Modality, number>>;
+}
+
+/** One asset's row: its window operator state, and its entries of `models`, `features` and `rules`. */
+interface AssetCheckpoint {
+  align: AlignSnapshot['assets'][string];
+  models?: Record<string, AssetModelState>;
+  features?: Record<string, AssetFeatureState>;
+  rules?: AssetRuleStates;
+}
+
+/** The asset of a per-asset state key: `asset`, or `version/asset` (asset ids have no slash). */
+const assetOfKey = (k: string) => k.slice(k.lastIndexOf('/') + 1);
+
+/** A partition's stored checkpoint, whole (null: none). */
+export async function readCheckpoint(db: Db, partitionKey: string): Promise<Checkpoint | null> {
+  return mergeCheckpoint((await loadCheckpoint(db, partitionKey)) as Partial<Checkpoint> | null, await loadAssetCheckpoints(db, partitionKey));
+}
+
+/** Merges the partition's row and its per-asset rows into the whole checkpoint. */
+function mergeCheckpoint(part: Partial<Checkpoint> | null, assets: Map<string, unknown>): Checkpoint | null {
+  if (!part && !assets.size) return null;
+  const cp: Checkpoint = {
+    align: { assets: { ...part?.align?.assets } }, models: { ...part?.models }, features: { ...part?.features },
+    rules: { ...part?.rules }, processed: part?.processed ?? {},
+  };
+  for (const [asset, raw] of assets) {
+    const a = raw as AssetCheckpoint;
+    cp.align.assets[asset] = a.align;
+    Object.assign(cp.models, a.models);
+    Object.assign(cp.features!, a.features);
+    if (a.rules) cp.rules[asset] = a.rules;
+  }
+  return cp;
 }
 
 interface PartitionState extends Omit<Checkpoint, 'align'> {
@@ -43,6 +81,10 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   replayingUntil: number | null;
   /** This instance's ownership epoch of the partition (fencing). */
   epoch: number;
+  /** Per asset: the keys of its entries in `models` and `features` (for its checkpoint row). */
+  keys: Map<string, Set<string>>;
+  /** The next write rewrites every asset's row (restored from a checkpoint from before per-asset rows). */
+  writeAll: boolean;
 }
 
 export interface BatchInput {
@@ -117,6 +159,8 @@ export interface Pipeline {
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
   streamStates(): ReturnType<WindowOperator['streamStates']>;
+  /** The partition's whole state as its checkpoint would hold it after the last durable batch (null: not held). */
+  checkpoint(partitionKey: string): Checkpoint | null;
 }
 
 /**
@@ -149,9 +193,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (!s) {
       // Claim first, then read: a checkpoint written by an older owner after this claim is refused.
       const epoch = await claimPartition(db, key);
-      const cp = (await loadCheckpoint(db, key)) as Checkpoint | null;
+      const part = (await loadCheckpoint(db, key)) as Partial<Checkpoint> | null;
+      const cp = mergeCheckpoint(part, await loadAssetCheckpoints(db, key));
       s = {
         epoch,
+        keys: new Map(),
+        writeAll: !!part?.align,
         models: cp?.models ?? {},
         features: cp?.features ?? {},
         rules: cp?.rules ?? {},
@@ -160,10 +207,37 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         committed: {},
         replayingUntil: cp?.processed.sensors ?? null,
       };
+      for (const k of [...Object.keys(s.models), ...Object.keys(s.features ?? {})]) keyOf(s, assetOfKey(k), k);
       states.set(key, s);
       if (cp) logger.info({ partition: key, processed: s.processed }, 'restored checkpoint; replaying open windows');
     }
     return s;
+  }
+
+  function keyOf(s: PartitionState, asset: string, key: string): string {
+    let ks = s.keys.get(asset);
+    if (!ks) s.keys.set(asset, (ks = new Set()));
+    ks.add(key);
+    return key;
+  }
+
+  /** The rows of the assets changed since the last write (all of them after an old-style restore). */
+  function assetRows(s: PartitionState): Array<{ asset: string; state: string }> {
+    const changed = s.op.takeChanged();
+    const assets = s.writeAll ? s.op.assetIds() : changed;
+    const out: Array<{ asset: string; state: string }> = [];
+    for (const asset of assets) {
+      const align = s.op.snapshotAsset(asset);
+      if (!align) continue;
+      const a: AssetCheckpoint = { align };
+      for (const k of s.keys.get(asset) ?? []) {
+        if (s.models[k]) (a.models ??= {})[k] = s.models[k];
+        if (s.features?.[k]) (a.features ??= {})[k] = s.features[k];
+      }
+      if (s.rules[asset]) a.rules = s.rules[asset];
+      out.push({ asset, state: JSON.stringify(a) });
+    }
+    return out;
   }
 
   /** Retries a durable write until it succeeds (back-pressure: the consumer waits) or the service stops. */
@@ -284,6 +358,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!m.fusion || !tuples.length) continue;
       const { rows, inputs } = scoreFusionBatch(tuples, m.fusion, (s.features ??= {}), assetNames);
       fusionRows.set(m.version, rows);
+      for (const t of tuples) keyOf(s, t.asset, `${m.version}/${t.asset}`);
       deps.report?.fusion?.(m.fusion, inputs);
     }
     for (const [ti, t] of tuples.entries()) {
@@ -298,7 +373,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         }
         // The configured baseline keeps its state under the asset (checkpoints from before the registry);
         // other versions under version + asset.
-        const key = m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`;
+        const key = keyOf(s, t.asset, m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`);
         const model = (s.models[key] ??= { reference: [], params: null });
         const { row, fitted } = scoreBaseline(t, model, { referenceWindows: m.referenceWindows, modelVersion: m.version });
         out.scores.push(row);
@@ -329,10 +404,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
     out.threshold = cfg.alerts.threshold;
-    out.checkpoint = {
-      partitionKey: b.partitionKey, epoch: s.epoch,
-      state: { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed } satisfies Checkpoint,
-    };
+    out.checkpoint = { partitionKey: b.partitionKey, epoch: s.epoch, state: { processed } satisfies Partial<Checkpoint>, assets: assetRows(s) };
 
     if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);
     if (dead.length) {
@@ -341,6 +413,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b);
     s.processed = processed;
+    s.writeAll = false;
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
     if (logger.isLevelEnabled('debug')) {
@@ -379,5 +452,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
     clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
     streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
+    checkpoint(key) {
+      const s = states.get(key);
+      return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed } : null;
+    },
   };
 }

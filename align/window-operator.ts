@@ -131,6 +131,8 @@ export class WindowOperator {
 
   /** The hop between window starts (the window's length when tumbling). */
   private readonly slideMs: number;
+  /** Assets changed since `takeChanged()`. */
+  private changed = new Set<string>();
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
@@ -162,20 +164,38 @@ export class WindowOperator {
 
   snapshot(): AlignSnapshot {
     const assets: AlignSnapshot['assets'] = {};
-    for (const [asset, a] of this.assets) {
-      assets[asset] = {
-        plant: a.plant,
-        sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
-        imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
-        firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
-        images: a.images,
-        notes: a.notes,
-        late: a.late,
-        revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
-        clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
-      };
-    }
+    for (const asset of this.assets.keys()) assets[asset] = this.snapshotAsset(asset)!;
     return { assets };
+  }
+
+  /** One asset's part of `snapshot()` (null: the asset is unknown here). */
+  snapshotAsset(asset: string): AlignSnapshot['assets'][string] | null {
+    const a = this.assets.get(asset);
+    if (!a) return null;
+    return {
+      plant: a.plant,
+      sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
+      imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
+      firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
+      images: a.images,
+      notes: a.notes,
+      late: a.late,
+      revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
+      clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
+    };
+  }
+
+  /** The ids of the assets held. */
+  assetIds(): string[] { return [...this.assets.keys()]; }
+
+  /**
+   * The assets whose snapshot may have changed since the last call (records added, watermark moved,
+   * windows fired or evicted): an incremental checkpoint writes only these.
+   */
+  takeChanged(): Set<string> {
+    const out = this.changed;
+    this.changed = new Set();
+    return out;
   }
 
   /**
@@ -187,6 +207,7 @@ export class WindowOperator {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
+    this.changed.add(assetId);
     if (rec.modality === 'sensors') {
       const r = rec.value;
       // A block is sent after its last sample: that stamp is the one to hold against the record time.
@@ -251,8 +272,10 @@ export class WindowOperator {
     const now = this.now();
     for (const [asset, a] of this.assets) {
       const wm = this.combinedWatermark(a, now);
-      if (wm > a.firedWm) a.firedWm = wm;
+      const n = out.length;
+      if (wm > a.firedWm) { a.firedWm = wm; this.changed.add(asset); }
       this.fireUpTo(asset, a, a.firedWm, out);
+      if (out.length > n) this.changed.add(asset);
     }
     return out;
   }
@@ -264,6 +287,7 @@ export class WindowOperator {
       const last = Math.max(...[...a.windows.keys()].map((s) => s + this.cfg.windowMs), a.firedWm);
       // Past every window's lateness: everything fires and is evicted.
       a.firedWm = last + this.retentionMs();
+      this.changed.add(asset);
       this.fireUpTo(asset, a, a.firedWm, out);
     }
     return out;

@@ -50,8 +50,15 @@ async function publish(producer: RecordProducer, topics: Record<Modality, string
  * The pool with its transactions timed (the store's share of the pipeline's time), and within them the
  * statements that write readings and scores (the rows raw COPY is compared with).
  */
-function timedDb(db: Db): { db: Db; busyMs: () => number; rowsMs: () => number } {
+function timedDb(db: Db): { db: Db; busyMs: () => number; rowsMs: () => number; byStatement: () => Array<{ what: string; ms: number; n: number }> } {
   let busy = 0, rows = 0;
+  const per = new Map<string, { ms: number; n: number }>();
+  const note = (sql: string, ms: number) => {
+    const what = /^\s*(\w+(?:\s+(?:INTO|FROM|TABLE))?\s+\w+)/.exec(sql)?.[1].replace(/\s+/g, ' ') ?? sql.slice(0, 30);
+    const e = per.get(what) ?? { ms: 0, n: 0 };
+    e.ms += ms; e.n++;
+    per.set(what, e);
+  };
   const timed = Object.create(db) as Db;
   const isRows = (sql: string) => /^\s*(INSERT INTO (readings|scores) |COPY readings_in )/.test(sql);
   timed.transaction = async (f) => {
@@ -59,20 +66,20 @@ function timedDb(db: Db): { db: Db; busyMs: () => number; rowsMs: () => number }
     try {
       return await db.transaction((tx) => {
         const q = Object.create(tx) as Queryable;
-        q.query = async (sql, params) => { const s = performance.now(); try { return await tx.query(sql, params); } finally { if (isRows(sql)) rows += performance.now() - s; } };
-        if (tx.copyIn) q.copyIn = async (sql, lines) => { const s = performance.now(); try { await tx.copyIn!(sql, lines); } finally { rows += performance.now() - s; } };
+        q.query = async (sql, params) => { const s = performance.now(); try { return await tx.query(sql, params); } finally { const ms = performance.now() - s; note(sql, ms); if (isRows(sql)) rows += ms; } };
+        if (tx.copyIn) q.copyIn = async (sql, lines) => { const s = performance.now(); try { await tx.copyIn!(sql, lines); } finally { const ms = performance.now() - s; note(sql, ms); rows += ms; } };
         return f(q);
       });
     } finally { busy += performance.now() - t; }
   };
-  return { db: timed, busyMs: () => busy, rowsMs: () => rows };
+  return { db: timed, busyMs: () => busy, rowsMs: () => rows, byStatement: () => [...per].map(([what, e]) => ({ what, ...e })).sort((a, b) => b.ms - a.ms) };
 }
 
 export interface E2eResult {
   backlog: {
     records: number; samples: number; rawPerS: number; pipelinePerS: number; samplesPerS: number; ratio: number;
     lag: Array<{ s: number; lag: number }>;
-    store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; copyS: number; ratio: number };
+    store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
   };
   live: { ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } } | null;
@@ -143,7 +150,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     await store.close();
     const backlog = {
       records, samples, rawPerS: records / rawS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
-      store: { readingRows, scoreRows, rowsS: timed.rowsMs() / 1000, transactionsS: timed.busyMs() / 1000, copyS, ratio: copyS / (timed.rowsMs() / 1000) },
+      store: { readingRows, scoreRows, rowsS: timed.rowsMs() / 1000, transactionsS: timed.busyMs() / 1000, copyS, ratio: copyS / (timed.rowsMs() / 1000), byStatement: timed.byStatement() },
       closeToCommitMs: { p50: quantile(closeToCommit, 0.5), p99: quantile(closeToCommit, 0.99) },
     };
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);

@@ -23,8 +23,12 @@ export interface BatchWrite {
   /** The rule engine's decisions: alert rows, their events and (fanned out to endpoints) outbox rows. */
   alerts: AlertChange[];
   modelParams: ModelParamsRow[];
-  /** With `epoch`: written only while the partition's owner epoch is still this one (else FencedError, nothing written). */
-  checkpoint: { partitionKey: string; state: unknown; epoch?: number } | null;
+  /**
+   * The partition's checkpoint, and the per-asset rows of the assets that changed (JSON text), replacing
+   * theirs. With `epoch`: written only while the partition's owner epoch is still this one (else
+   * FencedError, nothing written).
+   */
+  checkpoint: { partitionKey: string; state: unknown; assets?: Array<{ asset: string; state: string }>; epoch?: number } | null;
   /** The threshold the roll-ups count windows above (the alert threshold). */
   threshold?: number;
   /** The active model: its scores are the asset catalogue's latest (default: every model's). */
@@ -157,6 +161,14 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
       INSERT INTO align_checkpoints (partition_key, state) VALUES ($1, $2::jsonb)
       ON CONFLICT (partition_key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
       [b.checkpoint.partitionKey, JSON.stringify(b.checkpoint.state)]);
+    const assets = b.checkpoint.assets ?? [];
+    if (assets.length) {
+      await tx.query(`
+        INSERT INTO asset_checkpoints (partition_key, asset, state)
+        SELECT $1, a, s FROM unnest($2::text[], $3::text[]) AS u(a, s)
+        ON CONFLICT (partition_key, asset) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
+        [b.checkpoint.partitionKey, assets.map((x) => x.asset), assets.map((x) => x.state)]);
+    }
   }
 }
 

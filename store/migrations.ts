@@ -383,6 +383,22 @@ CREATE TABLE model_drift (
 );
 `,
   },
+  {
+    id: 8,
+    name: 'per-asset checkpoints',
+    // A batch rewrites the checkpoint of the assets it changed, not of the whole partition: with
+    // thousands of assets per partition the full state was megabytes per transaction. Text, not jsonb:
+    // it is only ever read back whole, and the server need not parse it.
+    sql: `
+CREATE TABLE asset_checkpoints (
+  partition_key text NOT NULL,
+  asset         text NOT NULL,
+  state         text NOT NULL,
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (partition_key, asset)
+);
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

@@ -242,6 +242,12 @@ export async function loadCheckpoint(db: Queryable, partitionKey: string): Promi
   return r.rows[0]?.state ?? null;
 }
 
+/** The partition's per-asset checkpoint rows (asset → its state, parsed). */
+export async function loadAssetCheckpoints(db: Queryable, partitionKey: string): Promise<Map<string, unknown>> {
+  const r = await db.query<{ asset: string; state: string }>('SELECT asset, state FROM asset_checkpoints WHERE partition_key = $1', [partitionKey]);
+  return new Map(r.rows.map((x) => [x.asset, JSON.parse(x.state) as unknown]));
+}
+
 /** The latest window end stored for any asset (the embedded simulator resumes after it). */
 export async function latestWindowEnd(db: Queryable): Promise<number | null> {
   const r = await db.query<{ t: Date | null }>('SELECT max(window_end) AS t FROM scores');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { IncomingMessage } from '../../ingest/index.js';
-import { createPipeline } from '../../pipeline.js';
+import { createPipeline, readCheckpoint } from '../../pipeline.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { openStore, type Store } from '../../store/index.js';
@@ -43,7 +43,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       const owner = createPipeline({ cfg, db: store.db, logger, deadLetter: null, topics });
       await feed(owner, 'sensors', S.slice(40, 80));
       await feed(owner, 'images', I.slice(4, 8));
-      const state = async () => (await store.db.query<{ state: unknown }>(`SELECT state FROM align_checkpoints WHERE partition_key = 'p0'`)).rows[0].state;
+      const state = async () => readCheckpoint(store.db, 'p0');
       const scores = async () => (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0].n;
       const ownerState = await state();
       const ownerScores = await scores();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import type { CommitRequest, IncomingMessage } from '../../ingest/index.js';
-import { createPipeline, type Pipeline } from '../../pipeline.js';
+import { createPipeline, readCheckpoint, type Pipeline } from '../../pipeline.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';
@@ -22,6 +22,7 @@ const cfg = Config.parse({
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } }), T0, T0 + 150_000);
 const msgs = asMessages;
+const MODS: Modality[] = ['sensors', 'images', 'notes'];
 const S = msgs(data.sensors);
 const I = msgs(data.images);
 
@@ -99,5 +100,61 @@ test('a note without an asset is windowed with the asset its text names (embedde
   assert.deepEqual(stored, [{ asset: 'pump-01' }]);
   const counts = (await store.db.query<{ n: number }>(`SELECT note_count AS n FROM scores WHERE window_start = $1`, [new Date(T0 + 10_000)])).rows;
   assert.deepEqual(counts, [{ n: 1 }]);
+  await store.close();
+});
+
+test('the per-asset checkpoint rows hold the whole partition state after every batch, and a batch rewrites only the assets it changed', async () => {
+  // Three assets with a fault, notes, and a camera that dies: its asset's windows wait for it until its
+  // idle time-out passes, in processing time, and then fire in a batch with no record of that asset.
+  const plan = simplePlan({ seed: 12, assets: 3, sampleMs: 1000, imageMs: W, noteMs: 60_000, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } });
+  const all = generate(plan, T0, T0 + 200_000);
+  const sensors = msgs(all.sensors), images = msgs(all.images.filter((f) => f.asset !== 'pump-03' || f.ts < T0 + 90_000)), notes = msgs(all.notes);
+  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 5_000 }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
+  const store = await openStore(c.database);
+  let clock = T0;
+  const p = createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock });
+  const cursor: Record<Modality, number> = { sensors: 0, images: 0, notes: 0 };
+  // The last ten seconds of sensor records are kept for the end.
+  const src: Record<Modality, IncomingMessage[]> = { sensors: sensors.slice(0, -30), images, notes };
+  const latestRows = async () => (await store.db.query<{ asset: string }>(
+    'SELECT asset FROM asset_checkpoints WHERE updated_at = (SELECT max(updated_at) FROM asset_checkpoints)')).rows.map((r) => r.asset);
+  let rng = 7;
+  const next = () => { rng = (rng * 1103515245 + 12345) % 2 ** 31; return rng / 2 ** 31; };
+  let batches = 0, partial = 0;
+  while (MODS.some((m) => cursor[m] < src[m].length)) {
+    const m = MODS.filter((x) => cursor[x] < src[x].length)[Math.floor(next() * 3) % MODS.filter((x) => cursor[x] < src[x].length).length];
+    // Sensor records arrive in sets of one per asset; a batch of one record changes one asset.
+    const n = m === 'sensors' ? 1 + Math.floor(next() * 12) : 1 + Math.floor(next() * 3);
+    await feed(p, m, src[m].slice(cursor[m], cursor[m] + n));
+    cursor[m] += n;
+    batches++;
+    const stored = JSON.parse(JSON.stringify(await readCheckpoint(store.db, 'p0')));
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(p.checkpoint('p0'))), `after batch ${batches} (${m} × ${n})`);
+    if ((await latestRows()).length < 3) partial++;
+  }
+  const same = async (what: string) => assert.deepEqual(JSON.parse(JSON.stringify(await readCheckpoint(store.db, 'p0'))), JSON.parse(JSON.stringify(p.checkpoint('p0'))), what);
+  // The processing clock stood still so far; now the sensors go on and the camera stays silent.
+  clock += 4_000;
+  await feed(p, 'sensors', sensors.slice(-30));
+  await same('after the last sensor records');
+  const waiting = (await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM scores WHERE asset = 'pump-03'`)).rows[0].n;
+  clock += 2_000;
+  await feed(p, 'notes', []);
+  assert.ok((await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM scores WHERE asset = 'pump-03'`)).rows[0].n > waiting, 'the dead camera stopped holding pump-03 back');
+  await same('after the idle time-out');
+
+  // A checkpoint from before per-asset rows (the whole state in the partition's row) is read, and the
+  // next batch writes every asset's row.
+  const whole = p.checkpoint('p0')!;
+  await store.db.query('DELETE FROM asset_checkpoints');
+  await store.db.query(`UPDATE align_checkpoints SET state = $1::jsonb WHERE partition_key = 'p0'`, [JSON.stringify(whole)]);
+  const p2 = createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock });
+  await feed(p2, 'notes', []);
+  assert.deepEqual((await store.db.query<{ asset: string }>('SELECT asset FROM asset_checkpoints ORDER BY asset')).rows.map((r) => r.asset), ['pump-01', 'pump-02', 'pump-03']);
+  assert.deepEqual(JSON.parse(JSON.stringify(await readCheckpoint(store.db, 'p0'))), JSON.parse(JSON.stringify(p2.checkpoint('p0'))));
+  assert.deepEqual(p2.checkpoint('p0')!.rules, JSON.parse(JSON.stringify(whole.rules)), 'the rule states came through');
+  const alerts = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts')).rows[0].n;
+  assert.ok(alerts > 0, 'the fault opened an alert (rule state is in the rows)');
+  assert.ok(partial > batches / 4, `batches that rewrote fewer than all three assets: ${partial} of ${batches}`);
   await store.close();
 });
