@@ -54,6 +54,8 @@ class Segment {
   uncertaintyMs = Infinity;
   private dirty = false;
   private lastFitD = -Infinity;
+  /** `spanMs()`, kept until a bin is forgotten or an extreme point replaced (null: recompute). */
+  private span: { lo: number; hi: number } | null = { lo: Infinity, hi: -Infinity };
 
   /** `priorUncertaintyMs`: what a one-bin estimate is worth (after a step: the previous segment's). */
   constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity) {}
@@ -61,9 +63,11 @@ class Segment {
   add(p: Point): void {
     const k = Math.floor(p.d / this.opts.binMs);
     const cur = this.bins.get(k);
-    if (!cur) { this.bins.set(k, p); this.dirty = true; }
+    const sp = this.span;
+    if (!cur) { this.bins.set(k, p); this.dirty = true; if (sp) { if (p.d < sp.lo) sp.lo = p.d; if (p.d > sp.hi) sp.hi = p.d; } }
     else if (p.y < cur.y) {
       this.bins.set(k, p);
+      if (sp) { if (cur.d === sp.lo || cur.d === sp.hi) this.span = null; else { if (p.d < sp.lo) sp.lo = p.d; if (p.d > sp.hi) sp.hi = p.d; } }
       // A lower minimum in a known bin refits at most every eighth of a bin (a replay of history lowers
       // it on every record); a new bin always refits.
       if (p.d - this.lastFitD >= this.opts.binMs / 8 || p.d < this.lastFitD) this.dirty = true;
@@ -75,6 +79,7 @@ class Segment {
       if (key >= oldest) break;
       this.bins.delete(key);
       this.dirty = true;
+      this.span = null;
     }
   }
 
@@ -117,9 +122,12 @@ class Segment {
   prior(): number | null { return Number.isFinite(this.priorUncertaintyMs) ? this.priorUncertaintyMs : null; }
 
   spanMs(): number {
-    let lo = Infinity, hi = -Infinity;
-    for (const p of this.bins.values()) { if (p.d < lo) lo = p.d; if (p.d > hi) hi = p.d; }
-    return hi >= lo ? hi - lo : 0;
+    if (!this.span) {
+      let lo = Infinity, hi = -Infinity;
+      for (const p of this.bins.values()) { if (p.d < lo) lo = p.d; if (p.d > hi) hi = p.d; }
+      this.span = { lo, hi };
+    }
+    return this.span.hi >= this.span.lo ? this.span.hi - this.span.lo : 0;
   }
 
   predict(d: number): number | null {

@@ -73,11 +73,29 @@ const LATE: Columns = { record_key: 'text', modality: 'text', plant: 'text', ass
 const DEAD: Columns = { record_key: 'text', source: 'text', code: 'text', reason: 'text', value: 'bytea' };
 const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'text', params: 'jsonb', reference_to: 'timestamptz' };
 
-/** From this many reading rows, a batch on the PostgreSQL server writes them through COPY. */
-const COPY_FROM_ROWS = 200;
+/** From this many reading rows (score rows), a batch on the PostgreSQL server writes them through COPY. */
+const COPY_FROM_ROWS = 200, COPY_SCORES_FROM_ROWS = 50;
 
 /** A text value in COPY's text format (backslash escapes). */
 const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+
+/**
+ * COPY under a savepoint: the common case (no row there yet) at raw COPY speed. A unique violation (an
+ * amended window, a replay after a crash) rolls back to the savepoint and takes `fallback`, which resolves
+ * the conflicts.
+ */
+async function copyFirst(tx: Queryable, name: string, sql: string, lines: string[], fallback: () => Promise<void>): Promise<void> {
+  await tx.query(`SAVEPOINT copy_${name}`);
+  try {
+    await tx.copyIn!(sql, lines);
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== '23505') throw e;
+    await tx.query(`ROLLBACK TO SAVEPOINT copy_${name}`);
+    await fallback();
+    return;
+  }
+  await tx.query(`RELEASE SAVEPOINT copy_${name}`);
+}
 
 /** The batch's partition has been claimed by another instance since this one took it: nothing was written. */
 export class FencedError extends Error {
@@ -113,20 +131,30 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
   }).filter((r) => r.n > 0));
   const readingsConflict = 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v';
   if (tx.copyIn && tx.tempTable && readings.length >= COPY_FROM_ROWS) {
-    // Large batches on the server: COPY into a session-temporary table, then one upsert from it (COPY
-    // itself cannot resolve conflicts); the text format parses far faster than JSON.
+    // Large batches on the server go through COPY (the text format parses far faster than JSON): straight
+    // into the table, and when a row is already there (an amended window, a replay) into a session-
+    // temporary table and one upsert from it, since COPY itself cannot resolve conflicts.
     const cols = Object.keys(READINGS).join(', ');
-    await tx.tempTable('readings_in', 'readings');
-    await tx.copyIn(`COPY readings_in (${cols}) FROM STDIN`, readings.map((r) =>
-      `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.device)}\t${copyText(r.channel)}\t${r.window_start}\t${r.n}\t{${r.t_offset_ms.join(',')}}\t{${r.v.join(',')}}\n`));
-    await tx.query(`INSERT INTO readings (${cols}) SELECT ${cols} FROM readings_in ${readingsConflict}`);
+    const lines = readings.map((r) =>
+      `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.device)}\t${copyText(r.channel)}\t${r.window_start}\t${r.n}\t{${r.t_offset_ms.join(',')}}\t{${r.v.join(',')}}\n`);
+    await copyFirst(tx, 'readings', `COPY readings (${cols}) FROM STDIN`, lines, async () => {
+      await tx.tempTable!('readings_in', 'readings');
+      await tx.copyIn!(`COPY readings_in (${cols}) FROM STDIN`, lines);
+      await tx.query(`INSERT INTO readings (${cols}) SELECT ${cols} FROM readings_in ${readingsConflict}`);
+    });
   } else await insertRows(tx, 'readings', READINGS, readings, readingsConflict);
 
-  await insertRows(tx, 'scores', SCORES, b.scores.map((s) => ({
+  const scores = b.scores.map((s) => ({
     plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
     quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount, explanation: s.explanation ?? null,
-  })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING');
+  }));
+  const scoresConflict = 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING';
+  if (tx.copyIn && scores.length >= COPY_SCORES_FROM_ROWS) {
+    const json = (x: unknown) => (x === null || x === undefined ? '\\N' : copyText(JSON.stringify(x)));
+    const lines = scores.map((r) => `${copyText(r.plant)}\t${copyText(r.asset)}\t${r.window_start}\t${r.window_end}\t${r.revision}\t${copyText(r.model_version)}\t${r.status}\t${r.score ?? '\\N'}\t${json(r.contributions)}\t${json(r.quality)}\t${r.image_ts ?? '\\N'}\t${r.note_count}\t${json(r.explanation)}\n`);
+    await copyFirst(tx, 'scores', `COPY scores (${Object.keys(SCORES).join(', ')}) FROM STDIN`, lines, () => insertRows(tx, 'scores', SCORES, scores, scoresConflict));
+  } else await insertRows(tx, 'scores', SCORES, scores, scoresConflict);
   await updateRollups(tx, b.scores, b.threshold ?? 6);
   await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 

@@ -87,6 +87,29 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       assert.deepEqual(one.rows[0].v, [42]);
     });
 
+    test('a large batch of scores (COPY on the server) stores exactly what it was given, a replay and odd text included', async () => {
+      const { writeBatch } = await import('../../store/index.js');
+      const b = emptyBatch();
+      b.scores = Array.from({ length: 120 }, (_, i): ScoreRow => ({
+        ...score(`sc${i % 12}`, 200 + Math.floor(i / 12), i / 3),
+        modelVersion: i % 2 ? 'm\\1' : 'm1',
+        ...(i % 5 === 0 ? { status: 'unscorable', score: null, contributions: {}, explanation: { reason: 'tab\there, "quoted", back\\slash\nnewline' } } : {}),
+        imageTs: i % 3 ? T0 + i : null,
+      }));
+      for (let k = 0; k < 2; k++) await ctx.store.db.transaction((tx) => writeBatch(tx, b));
+      const r = await ctx.store.db.query<{ asset: string; window_start: Date; model_version: string; status: string; score: number | null; contributions: unknown; quality: unknown; image_ts: Date | null; explanation: unknown }>(
+        `SELECT asset, window_start, model_version, status, score, contributions, quality, image_ts, explanation FROM scores WHERE asset LIKE 'sc%' ORDER BY window_start, asset, model_version`);
+      assert.equal(r.rows.length, 120, 'no duplicates after a replay');
+      const byKey = new Map(r.rows.map((x) => [`${x.asset}@${new Date(x.window_start).getTime()}@${x.model_version}`, x]));
+      for (const s of b.scores) {
+        const x = byKey.get(`${s.asset}@${s.windowStart}@${s.modelVersion}`)!;
+        assert.deepEqual([x.status, x.score, x.contributions, x.quality, x.image_ts ? new Date(x.image_ts).getTime() : null, x.explanation ?? undefined],
+          [s.status, s.score, s.contributions, JSON.parse(JSON.stringify(s.quality)), s.imageTs, s.explanation]);
+      }
+      // The history tests below count every asset's rows.
+      for (const t of ['scores', 'score_rollup_1m', 'score_rollup_1h', 'score_rollup_day', 'assets']) await ctx.store.db.query(`DELETE FROM ${t} WHERE asset LIKE 'sc%'`);
+    });
+
     test('a failing batch leaves nothing behind', async () => {
       const b = emptyBatch();
       b.scores = [score('a9', 0, 1)];
