@@ -174,21 +174,28 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     const rd = await dump(`SELECT ${rcols} FROM readings`), sd = await dump(`SELECT ${scols} FROM scores`);
     await client.query('CREATE TABLE readings_copy (LIKE readings INCLUDING ALL)');
     await client.query('CREATE TABLE scores_copy (LIKE scores INCLUDING ALL)');
-    t = performance.now();
-    await streamPipeline(Readable.from(rd), client.query(copyFrom(`COPY readings_copy (${rcols}) FROM STDIN`)));
-    await streamPipeline(Readable.from(sd), client.query(copyFrom(`COPY scores_copy (${scols}) FROM STDIN`)));
-    const copyS = (performance.now() - t) / 1000;
+    // Each side twice, alternately, the better run counted (the server's own background work varies).
+    let copyS = Infinity;
+    let replay: Awaited<ReturnType<typeof replayWrites>> | null = null;
+    for (let k = 0; k < 2; k++) {
+      await client.query('TRUNCATE readings_copy, scores_copy');
+      t = performance.now();
+      await streamPipeline(Readable.from(rd), client.query(copyFrom(`COPY readings_copy (${rcols}) FROM STDIN`)));
+      await streamPipeline(Readable.from(sd), client.query(copyFrom(`COPY scores_copy (${scols}) FROM STDIN`)));
+      copyS = Math.min(copyS, (performance.now() - t) / 1000);
+      // The store's writes replayed into a fresh database.
+      const rdb = await createTestDatabase('benchreplay');
+      const replayStore = await openStore({ ...cfg.database, url: rdb.url });
+      const r = await replayWrites(replayStore.db, timed.transactions);
+      if (!replay || r.rowsS < replay.rowsS) replay = r;
+      await replayStore.close();
+      await rdb.drop();
+    }
     await client.end();
     await store.close();
-    // The store's writes replayed into a fresh database.
-    const rdb = await createTestDatabase('benchreplay');
-    const replayStore = await openStore({ ...cfg.database, url: rdb.url });
-    const replay = await replayWrites(replayStore.db, timed.transactions);
-    await replayStore.close();
-    await rdb.drop();
     const backlog = {
       records, samples, rawPerS: records / rawS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
-      store: { readingRows, scoreRows, rowsS: replay.rowsS, transactionsS: replay.transactionsS, inPipelineS: timed.busyMs() / 1000, copyS, ratio: copyS / replay.rowsS, byStatement: replay.byStatement },
+      store: { readingRows, scoreRows, rowsS: replay!.rowsS, transactionsS: replay!.transactionsS, inPipelineS: timed.busyMs() / 1000, copyS, ratio: copyS / replay!.rowsS, byStatement: replay!.byStatement },
       closeToCommitMs: { p50: quantile(closeToCommit, 0.5), p99: quantile(closeToCommit, 0.99) },
     };
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
