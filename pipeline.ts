@@ -23,9 +23,12 @@ import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Moda
 import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 /**
- * The checkpoint is stored in two parts: the partition's row (the processed marks) and one row per asset
- * (`AssetCheckpoint`), of which a batch rewrites only the assets it changed. `Checkpoint` is the whole,
- * as held in memory, and as the partition's row held it before per-asset rows (still read).
+ * The checkpoint is stored as the partition's row (`PartitionRow`: the processed marks and the clocks'
+ * marks) and rows per asset and part (`AssetParts`), of which a batch rewrites only the parts it changed:
+ * `core` (watermarks, revisions, notes) and `images` (the frames kept) as they change, `scoring` (model,
+ * feature and rule state) for the assets whose windows fired, and `clocks` (device clocks, the largest part)
+ * every `align.clock.checkpointEveryMs`. `Checkpoint` is the whole, as held in memory, and as the
+ * partition's row held it before per-asset rows (still read).
  */
 export interface Checkpoint {
   align: AlignSnapshot;
@@ -35,14 +38,21 @@ export interface Checkpoint {
   /** Per asset: rule id → the rule engine's state. */
   rules: Record<string, AssetRuleStates>;
   processed: Partial<Record<Modality, number>>;
+  /**
+   * Per topic, the offset through which the stored device clocks have observed records (absent: as
+   * `processed`). Records after it are observed again when replayed.
+   */
+  clocksAt?: Partial<Record<Modality, number>>;
 }
 
-/** One asset's row: its window operator state, and its entries of `models`, `features` and `rules`. */
-interface AssetCheckpoint {
-  align: AlignSnapshot['assets'][string];
-  models?: Record<string, AssetModelState>;
-  features?: Record<string, AssetFeatureState>;
-  rules?: AssetRuleStates;
+type PartitionRow = Pick<Checkpoint, 'processed' | 'clocksAt'> & Partial<Checkpoint>;
+
+/** One asset's rows, by part. */
+interface AssetParts {
+  core?: Omit<AlignSnapshot['assets'][string], 'images' | 'clocks'>;
+  images?: AlignSnapshot['assets'][string]['images'];
+  clocks?: AlignSnapshot['assets'][string]['clocks'];
+  scoring?: { models?: Record<string, AssetModelState>; features?: Record<string, AssetFeatureState>; rules?: AssetRuleStates };
 }
 
 /** The asset of a per-asset state key: `asset`, or `version/asset` (asset ids have no slash). */
@@ -50,22 +60,21 @@ const assetOfKey = (k: string) => k.slice(k.lastIndexOf('/') + 1);
 
 /** A partition's stored checkpoint, whole (null: none). */
 export async function readCheckpoint(db: Db, partitionKey: string): Promise<Checkpoint | null> {
-  return mergeCheckpoint((await loadCheckpoint(db, partitionKey)) as Partial<Checkpoint> | null, await loadAssetCheckpoints(db, partitionKey));
+  return mergeCheckpoint((await loadCheckpoint(db, partitionKey)) as PartitionRow | null, await loadAssetCheckpoints(db, partitionKey) as Map<string, AssetParts>);
 }
 
 /** Merges the partition's row and its per-asset rows into the whole checkpoint. */
-function mergeCheckpoint(part: Partial<Checkpoint> | null, assets: Map<string, unknown>): Checkpoint | null {
+function mergeCheckpoint(part: PartitionRow | null, assets: Map<string, AssetParts>): Checkpoint | null {
   if (!part && !assets.size) return null;
   const cp: Checkpoint = {
     align: { assets: { ...part?.align?.assets } }, models: { ...part?.models }, features: { ...part?.features },
-    rules: { ...part?.rules }, processed: part?.processed ?? {},
+    rules: { ...part?.rules }, processed: part?.processed ?? {}, clocksAt: part?.clocksAt ?? part?.processed ?? {},
   };
-  for (const [asset, raw] of assets) {
-    const a = raw as AssetCheckpoint;
-    cp.align.assets[asset] = a.align;
-    Object.assign(cp.models, a.models);
-    Object.assign(cp.features!, a.features);
-    if (a.rules) cp.rules[asset] = a.rules;
+  for (const [asset, a] of assets) {
+    if (a.core) cp.align.assets[asset] = { ...a.core, images: a.images ?? [], clocks: a.clocks ?? {} };
+    Object.assign(cp.models, a.scoring?.models);
+    Object.assign(cp.features!, a.scoring?.features);
+    if (a.scoring?.rules) cp.rules[asset] = a.scoring.rules;
   }
   return cp;
 }
@@ -83,8 +92,13 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   epoch: number;
   /** Per asset: the keys of its entries in `models` and `features` (for its checkpoint row). */
   keys: Map<string, Set<string>>;
-  /** The next write rewrites every asset's row (restored from a checkpoint from before per-asset rows). */
+  /** The next write rewrites every asset's rows (restored from a checkpoint from before per-asset rows). */
   writeAll: boolean;
+  /** Per topic, the offset through which the stored clocks have observed records, and the clocks in memory. */
+  clocksAt: Partial<Record<Modality, number>>;
+  observed: Partial<Record<Modality, number>>;
+  /** When the clocks were last written (processing time; −∞: with the next batch). */
+  clocksWrittenAt: number;
 }
 
 export interface BatchInput {
@@ -193,12 +207,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (!s) {
       // Claim first, then read: a checkpoint written by an older owner after this claim is refused.
       const epoch = await claimPartition(db, key);
-      const part = (await loadCheckpoint(db, key)) as Partial<Checkpoint> | null;
-      const cp = mergeCheckpoint(part, await loadAssetCheckpoints(db, key));
+      const part = (await loadCheckpoint(db, key)) as PartitionRow | null;
+      const cp = mergeCheckpoint(part, await loadAssetCheckpoints(db, key) as Map<string, AssetParts>);
       s = {
         epoch,
         keys: new Map(),
         writeAll: !!part?.align,
+        clocksAt: { ...cp?.clocksAt },
+        observed: { ...cp?.clocksAt },
+        clocksWrittenAt: -Infinity,
         models: cp?.models ?? {},
         features: cp?.features ?? {},
         rules: cp?.rules ?? {},
@@ -221,21 +238,29 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return key;
   }
 
-  /** The rows of the assets changed since the last write (all of them after an old-style restore). */
-  function assetRows(s: PartitionState): Array<{ asset: string; state: string }> {
-    const changed = s.op.takeChanged();
-    const assets = s.writeAll ? s.op.assetIds() : changed;
-    const out: Array<{ asset: string; state: string }> = [];
-    for (const asset of assets) {
-      const align = s.op.snapshotAsset(asset);
-      if (!align) continue;
-      const a: AssetCheckpoint = { align };
+  /**
+   * The rows of the parts changed since the last write (all of them after an old-style restore): core and
+   * frames as they change, scoring state for the assets whose windows fired, clocks when `clocks`.
+   */
+  function assetRows(s: PartitionState, tuples: WindowTuple[], clocks: boolean): Partial<Record<keyof AssetParts, Record<string, unknown>>> {
+    const changed = s.op.takeChanged(clocks);
+    const all = s.writeAll ? new Set(s.op.assetIds()) : null;
+    const out: Partial<Record<keyof AssetParts, Record<string, unknown>>> = {};
+    const put = (part: keyof AssetParts, asset: string, v: unknown) => { (out[part] ??= {})[asset] = v; };
+    for (const asset of all ?? changed.core) {
+      const core = s.op.snapshotAsset(asset, { images: false, clocks: false });
+      if (core) put('core', asset, core);
+    }
+    for (const asset of all ?? changed.images) put('images', asset, s.op.imagesOf(asset));
+    for (const asset of all ?? changed.clocks ?? []) put('clocks', asset, s.op.clocksOf(asset));
+    for (const asset of all ?? new Set(tuples.map((t) => t.asset))) {
+      const sc: NonNullable<AssetParts['scoring']> = {};
       for (const k of s.keys.get(asset) ?? []) {
-        if (s.models[k]) (a.models ??= {})[k] = s.models[k];
-        if (s.features?.[k]) (a.features ??= {})[k] = s.features[k];
+        if (s.models[k]) (sc.models ??= {})[k] = s.models[k];
+        if (s.features?.[k]) (sc.features ??= {})[k] = s.features[k];
       }
-      if (s.rules[asset]) a.rules = s.rules[asset];
-      out.push({ asset, state: JSON.stringify(a) });
+      if (s.rules[asset]) sc.rules = s.rules[asset];
+      put('scoring', asset, sc);
     }
     return out;
   }
@@ -330,7 +355,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           }
         }
       }
-      const r = s.op.add(rec, m.offset, replay, m.timestamp);
+      // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).
+      const r = s.op.add(rec, m.offset, replay, m.timestamp, !replay || m.offset > (s.clocksAt[b.modality] ?? -1));
       if (replay) continue;
       if (rec.modality === 'images') out.images.push(rec.value);
       else if (rec.modality === 'notes') out.notes.push(rec.value);
@@ -404,7 +430,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
     const processed = { ...s.processed, [b.modality]: Math.max(mark, last) };
     out.threshold = cfg.alerts.threshold;
-    out.checkpoint = { partitionKey: b.partitionKey, epoch: s.epoch, state: { processed } satisfies Partial<Checkpoint>, assets: assetRows(s) };
+    if (b.messages.length) s.observed[b.modality] = Math.max(s.observed[b.modality] ?? -1, last);
+    const clocksDue = s.writeAll || wallNow() - s.clocksWrittenAt >= cfg.align.clock.checkpointEveryMs;
+    const clocksAt = clocksDue ? { ...s.observed } : s.clocksAt;
+    out.checkpoint = { partitionKey: b.partitionKey, epoch: s.epoch, state: { processed, clocksAt } satisfies PartitionRow, assets: assetRows(s, tuples, clocksDue) };
 
     if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);
     if (dead.length) {
@@ -414,6 +443,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b);
     s.processed = processed;
     s.writeAll = false;
+    if (clocksDue) { s.clocksAt = clocksAt; s.clocksWrittenAt = wallNow(); }
 
     const summary = { partitionKey: b.partitionKey, records: b.messages.length, rejected: dead.length, late, windows: tuples.length, alertsOpened };
     if (logger.isLevelEnabled('debug')) {
@@ -438,7 +468,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // would lose those windows if this instance died before the replay finished).
       if (m === 'sensors' && s.replayingUntil !== null) continue;
       const held = m === 'sensors' ? s.op.heldSensorOffset() : null;
-      const offset = Math.min(held ?? Infinity, p + 1);
+      // Device clocks are rebuilt from their checkpoint by observing the records after it again.
+      const clocks = m === 'notes' ? Infinity : (s.clocksAt[m] ?? -1) + 1;
+      const offset = Math.min(held ?? Infinity, p + 1, clocks);
       if (s.committed[m] === offset) continue;
       s.committed[m] = offset;
       out.push({ topic: deps.topics[m], partition, offset });
@@ -454,7 +486,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
     checkpoint(key) {
       const s = states.get(key);
-      return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed } : null;
+      return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed, clocksAt: s.clocksAt } : null;
     },
   };
 }

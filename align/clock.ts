@@ -53,7 +53,7 @@ interface Point { d: number; y: number }
  * forgetting a move of `start`; a straggler's bin is inserted in place. About 24 bytes a bin, where a
  * Map of point objects took about 80 (10 000 devices hold 150 bins for each of two estimates).
  */
-class Bins {
+export class Bins {
   private k = new Float64Array(8);
   private d = new Float64Array(8);
   private y = new Float64Array(8);

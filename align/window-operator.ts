@@ -70,7 +70,8 @@ export interface AlignSnapshot {
     imagesMaxTs: number | null;
     /** null: nothing fired yet (JSON has no -Infinity). */
     firedWm: number | null;
-    images: TupleImage[];
+    /** Absent: none (the incremental checkpoint stores frames apart). */
+    images?: TupleImage[];
     notes: TupleNote[];
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
@@ -131,8 +132,10 @@ export class WindowOperator {
 
   /** The hop between window starts (the window's length when tumbling). */
   private readonly slideMs: number;
-  /** Assets changed since `takeChanged()`. */
+  /** Assets changed since `takeChanged()`, by part. */
   private changed = new Set<string>();
+  private imagesChanged = new Set<string>();
+  private clocksChanged = new Set<string>();
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
@@ -152,7 +155,7 @@ export class WindowOperator {
         },
         firedWm: a.firedWm ?? -Infinity,
         windows: new Map(),
-        images: a.images,
+        images: a.images ?? [],
         notes: a.notes,
         late: a.late,
         clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted }])),
@@ -168,8 +171,11 @@ export class WindowOperator {
     return { assets };
   }
 
-  /** One asset's part of `snapshot()` (null: the asset is unknown here). */
-  snapshotAsset(asset: string): AlignSnapshot['assets'][string] | null {
+  /**
+   * One asset's part of `snapshot()` (null: the asset is unknown here); without its frames or its clocks
+   * when asked (an incremental checkpoint stores them apart, when they change).
+   */
+  snapshotAsset(asset: string, parts: { images?: boolean; clocks?: boolean } = {}): AlignSnapshot['assets'][string] | null {
     const a = this.assets.get(asset);
     if (!a) return null;
     return {
@@ -177,24 +183,37 @@ export class WindowOperator {
       sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
       imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
       firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
-      images: a.images,
+      ...(parts.images === false ? {} : { images: a.images }),
       notes: a.notes,
       late: a.late,
       revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
-      clocks: Object.fromEntries([...a.clocks].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }])),
+      ...(parts.clocks === false ? {} : { clocks: this.clocksOf(a) }),
     };
+  }
+
+  /** The frames an asset holds (for its checkpoint). */
+  imagesOf(asset: string): TupleImage[] { return this.assets.get(asset)?.images ?? []; }
+
+  /** An asset's device clocks, as its checkpoint holds them. */
+  clocksOf(a: AssetState | string): NonNullable<AlignSnapshot['assets'][string]['clocks']> {
+    const st = typeof a === 'string' ? this.assets.get(a) : a;
+    return Object.fromEntries([...(st?.clocks ?? [])].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }]));
   }
 
   /** The ids of the assets held. */
   assetIds(): string[] { return [...this.assets.keys()]; }
 
   /**
-   * The assets whose snapshot may have changed since the last call (records added, watermark moved,
-   * windows fired or evicted): an incremental checkpoint writes only these.
+   * The assets whose snapshot may have changed since the last call, by part: `core` (records added,
+   * watermark moved, windows fired or evicted, notes), `images` (frames added or dropped) and, when
+   * asked, `clocks` (a device clock observed a record; otherwise that set keeps growing). An incremental
+   * checkpoint writes only these.
    */
-  takeChanged(): Set<string> {
-    const out = this.changed;
+  takeChanged(clocks: boolean): { core: Set<string>; images: Set<string>; clocks: Set<string> | null } {
+    const out = { core: this.changed, images: this.imagesChanged, clocks: clocks ? this.clocksChanged : null };
     this.changed = new Set();
+    this.imagesChanged = new Set();
+    if (clocks) this.clocksChanged = new Set();
     return out;
   }
 
@@ -203,7 +222,7 @@ export class WindowOperator {
    * `replay` marks a record already processed before the snapshot was taken.
    * `asset` is the record's asset (its Kafka key); notes without one are not windowed.
    */
-  add(rec: InputRecord, offset: number, replay = false, refTs?: number): AddResult {
+  add(rec: InputRecord, offset: number, replay = false, refTs?: number, observe = !replay): AddResult {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
@@ -212,7 +231,7 @@ export class WindowOperator {
       const r = rec.value;
       // A block is sent after its last sample: that stamp is the one to hold against the record time.
       const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
-      const shift = this.correction(a, r.device, last, r.seq, refTs, replay);
+      const shift = this.correction(assetId, a, r.device, last, r.seq, refTs, observe);
       const why = this.quarantine(a, r.device, last, last + shift, refTs);
       if (why) {
         const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
@@ -221,11 +240,11 @@ export class WindowOperator {
       return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay);
     }
     if (replay) {
-      if (rec.modality === 'images') this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, true);
+      if (rec.modality === 'images') this.correction(assetId, a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, observe);
       return { result: 'replayed', late: 0 };
     }
     if (rec.modality === 'images') {
-      const shift = this.correction(a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, false);
+      const shift = this.correction(assetId, a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, true);
       const why = this.quarantine(a, rec.value.camera, rec.value.ts, rec.value.ts + shift, refTs);
       if (why) return { result: 'quarantined', late: 1, reason: why };
       this.addImage(a, shift === 0 ? rec.value : { ...rec.value, ts: rec.value.ts + shift });
@@ -249,14 +268,16 @@ export class WindowOperator {
 
   /**
    * Timestamp assigner: how far to move a device's stamp `d` (seen at reference time `refTs`). A replayed
-   * record is corrected with the restored clock but not observed again (the clock already saw it).
+   * record the restored clock already saw is corrected but not observed again (`observe` false); one
+   * after the clock's checkpoint is observed again, in order, so the clock comes out as it was.
    */
-  private correction(a: AssetState, device: string, d: number, seq: number | undefined, refTs: number | undefined, replay: boolean): number {
+  private correction(asset: string, a: AssetState, device: string, d: number, seq: number | undefined, refTs: number | undefined, observe: boolean): number {
     const c = this.cfg.clock;
     if (c.reference === 'none' || refTs === undefined) return 0;
     let entry = a.clocks.get(device);
     if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false, live: false }; a.clocks.set(device, entry); }
-    const corr = replay ? entry.clock.correct(d, refTs, seq) : entry.clock.process(d, refTs, seq);
+    const corr = observe ? entry.clock.process(d, refTs, seq) : entry.clock.correct(d, refTs, seq);
+    if (observe) this.clocksChanged.add(asset);
     const st = entry.clock.state();
     // Trusted once the estimate rests on minEvidenceMs (a replay of history never gets there), or at once
     // after a confirmed step of a clock that was trusted (the device is live; the step kept its oscillator).
@@ -428,6 +449,7 @@ export class WindowOperator {
 
   private addImage(a: AssetState, f: ImageFrame): void {
     this.observe(a, 'images', f.ts);
+    this.imagesChanged.add(f.asset);
     const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit) : { meanC: null, maxC: null };
     a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal });
     // Frames mostly arrive in time order: sort only when one does not.
@@ -467,7 +489,8 @@ export class WindowOperator {
     // overlap, and frames too old for any later window, are done.
     const horizon = wm - L;
     a.notes = a.notes.filter((n) => n.ts + n.slackMs >= horizon - W);
-    a.images = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
+    const kept = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
+    if (kept.length !== a.images.length) { a.images = kept; this.imagesChanged.add(asset); }
   }
 
   private clockQuality(a: AssetState, w: OpenWindow): { offset: number; clocks: NonNullable<WindowTuple['quality']['clocks']> } {

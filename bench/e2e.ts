@@ -11,9 +11,11 @@
  * 3. 10 000 assets: the service as its own process (`tributary start`) consumes a backlog of 10 000 assets;
  *    its resident memory is sampled throughout.
  */
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
@@ -240,15 +242,14 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
         report: { batch: () => {}, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
       });
       await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
-      const plan = simplePlan({ seed: 2, assets: liveAssets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 });
-      const start = Math.floor(Date.now() / 1000) * 1000;
-      let liveRecords = 0;
-      for (let k = 0; k < o.liveSeconds; k++) {
-        const from = start + k * 1000;
-        const wait = from + 1000 - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        liveRecords += await publish(producer, topics2, generate(plan, from, from + 1000), 0);
-      }
+      // The plant publishes from its own process, as a real one would (not from this event loop).
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./live-producer.ts', import.meta.url)),
+        JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds: o.liveSeconds })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let printed = '';
+      child.stdout.on('data', (c: Buffer) => { printed += c.toString(); });
+      const code = await new Promise<number | null>((r) => child.on('exit', r));
+      if (code !== 0) throw new Error(`the live producer exited with ${code}`);
+      const liveRecords = Number(printed.trim());
       await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
       await ingest2.stop();
       await delivery.stop();

@@ -24,11 +24,11 @@ export interface BatchWrite {
   alerts: AlertChange[];
   modelParams: ModelParamsRow[];
   /**
-   * The partition's checkpoint, and the per-asset rows of the assets that changed (JSON text), replacing
+   * The partition's checkpoint, and the per-asset rows of the parts that changed (part → asset → state), replacing
    * theirs. With `epoch`: written only while the partition's owner epoch is still this one (else
    * FencedError, nothing written).
    */
-  checkpoint: { partitionKey: string; state: unknown; assets?: Array<{ asset: string; state: string }>; epoch?: number } | null;
+  checkpoint: { partitionKey: string; state: unknown; assets?: Record<string, Record<string, unknown>>; epoch?: number } | null;
   /** The threshold the roll-ups count windows above (the alert threshold). */
   threshold?: number;
   /** The active model: its scores are the asset catalogue's latest (default: every model's). */
@@ -189,13 +189,14 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
       INSERT INTO align_checkpoints (partition_key, state) VALUES ($1, $2::jsonb)
       ON CONFLICT (partition_key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
       [b.checkpoint.partitionKey, JSON.stringify(b.checkpoint.state)]);
-    const assets = b.checkpoint.assets ?? [];
-    if (assets.length) {
+    if (b.checkpoint.assets && Object.keys(b.checkpoint.assets).length) {
+      // One JSON object for all rows: json_each hands each value's text over as it is (no per-row escaping
+      // of a text[] parameter, no jsonb parse).
       await tx.query(`
-        INSERT INTO asset_checkpoints (partition_key, asset, state)
-        SELECT $1, a, s FROM unnest($2::text[], $3::text[]) AS u(a, s)
-        ON CONFLICT (partition_key, asset) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
-        [b.checkpoint.partitionKey, assets.map((x) => x.asset), assets.map((x) => x.state)]);
+        INSERT INTO asset_checkpoints (partition_key, asset, part, state)
+        SELECT $1, a.key, p.key, a.value::text FROM json_each($2::json) AS p, json_each(p.value) AS a
+        ON CONFLICT (partition_key, asset, part) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
+        [b.checkpoint.partitionKey, JSON.stringify(b.checkpoint.assets)]);
     }
   }
 }

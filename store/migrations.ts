@@ -386,16 +386,17 @@ CREATE TABLE model_drift (
   {
     id: 8,
     name: 'per-asset checkpoints',
-    // A batch rewrites the checkpoint of the assets it changed, not of the whole partition: with
-    // thousands of assets per partition the full state was megabytes per transaction. Text, not jsonb:
-    // it is only ever read back whole, and the server need not parse it.
+    // A batch rewrites the parts of the checkpoint it changed (an asset's core, frames, clocks, scoring
+    // state), not the whole partition: with thousands of assets per partition the full state was megabytes
+    // per transaction. Text, not jsonb: it is only ever read back whole, and the server need not parse it.
     sql: `
 CREATE TABLE asset_checkpoints (
   partition_key text NOT NULL,
   asset         text NOT NULL,
+  part          text NOT NULL,
   state         text NOT NULL,
   updated_at    timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (partition_key, asset)
+  PRIMARY KEY (partition_key, asset, part)
 );
 `,
   },

@@ -242,10 +242,16 @@ export async function loadCheckpoint(db: Queryable, partitionKey: string): Promi
   return r.rows[0]?.state ?? null;
 }
 
-/** The partition's per-asset checkpoint rows (asset → its state, parsed). */
-export async function loadAssetCheckpoints(db: Queryable, partitionKey: string): Promise<Map<string, unknown>> {
-  const r = await db.query<{ asset: string; state: string }>('SELECT asset, state FROM asset_checkpoints WHERE partition_key = $1', [partitionKey]);
-  return new Map(r.rows.map((x) => [x.asset, JSON.parse(x.state) as unknown]));
+/** The partition's per-asset checkpoint rows (asset → part → its state, parsed). */
+export async function loadAssetCheckpoints(db: Queryable, partitionKey: string): Promise<Map<string, Record<string, unknown>>> {
+  const r = await db.query<{ asset: string; part: string; state: string }>('SELECT asset, part, state FROM asset_checkpoints WHERE partition_key = $1', [partitionKey]);
+  const out = new Map<string, Record<string, unknown>>();
+  for (const x of r.rows) {
+    let a = out.get(x.asset);
+    if (!a) out.set(x.asset, (a = {}));
+    a[x.part] = JSON.parse(x.state) as unknown;
+  }
+  return out;
 }
 
 /** The latest window end stored for any asset (the embedded simulator resumes after it). */

@@ -103,13 +103,13 @@ test('a note without an asset is windowed with the asset its text names (embedde
   await store.close();
 });
 
-test('the per-asset checkpoint rows hold the whole partition state after every batch, and a batch rewrites only the assets it changed', async () => {
+test('the per-asset checkpoint rows hold the whole partition state after every batch (clocks written with each), and a batch rewrites only the assets it changed', async () => {
   // Three assets with a fault, notes, and a camera that dies: its asset's windows wait for it until its
   // idle time-out passes, in processing time, and then fire in a batch with no record of that asset.
   const plan = simplePlan({ seed: 12, assets: 3, sampleMs: 1000, imageMs: W, noteMs: 60_000, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } });
   const all = generate(plan, T0, T0 + 200_000);
   const sensors = msgs(all.sensors), images = msgs(all.images.filter((f) => f.asset !== 'pump-03' || f.ts < T0 + 90_000)), notes = msgs(all.notes);
-  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 5_000 }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
+  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 5_000, clock: { checkpointEveryMs: 0 } }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
   const store = await openStore(c.database);
   let clock = T0;
   const p = createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock });
@@ -117,7 +117,7 @@ test('the per-asset checkpoint rows hold the whole partition state after every b
   // The last ten seconds of sensor records are kept for the end.
   const src: Record<Modality, IncomingMessage[]> = { sensors: sensors.slice(0, -30), images, notes };
   const latestRows = async () => (await store.db.query<{ asset: string }>(
-    'SELECT asset FROM asset_checkpoints WHERE updated_at = (SELECT max(updated_at) FROM asset_checkpoints)')).rows.map((r) => r.asset);
+    `SELECT DISTINCT asset FROM asset_checkpoints WHERE part = 'core' AND updated_at = (SELECT max(updated_at) FROM asset_checkpoints)`)).rows.map((r) => r.asset);
   let rng = 7;
   const next = () => { rng = (rng * 1103515245 + 12345) % 2 ** 31; return rng / 2 ** 31; };
   let batches = 0, partial = 0;
@@ -150,11 +150,61 @@ test('the per-asset checkpoint rows hold the whole partition state after every b
   await store.db.query(`UPDATE align_checkpoints SET state = $1::jsonb WHERE partition_key = 'p0'`, [JSON.stringify(whole)]);
   const p2 = createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock });
   await feed(p2, 'notes', []);
-  assert.deepEqual((await store.db.query<{ asset: string }>('SELECT asset FROM asset_checkpoints ORDER BY asset')).rows.map((r) => r.asset), ['pump-01', 'pump-02', 'pump-03']);
+  assert.deepEqual((await store.db.query<{ asset: string }>(`SELECT asset FROM asset_checkpoints WHERE part = 'clocks' ORDER BY asset`)).rows.map((r) => r.asset), ['pump-01', 'pump-02', 'pump-03']);
   assert.deepEqual(JSON.parse(JSON.stringify(await readCheckpoint(store.db, 'p0'))), JSON.parse(JSON.stringify(p2.checkpoint('p0'))));
   assert.deepEqual(p2.checkpoint('p0')!.rules, JSON.parse(JSON.stringify(whole.rules)), 'the rule states came through');
   const alerts = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts')).rows[0].n;
   assert.ok(alerts > 0, 'the fault opened an alert (rule state is in the rows)');
   assert.ok(partial > batches / 4, `batches that rewrote fewer than all three assets: ${partial} of ${batches}`);
   await store.close();
+});
+
+test('device clocks checkpointed every so often come back exact: the records after their checkpoint are observed again', async () => {
+  // Record times with a delay that varies, so the clocks have something to fit; three assets, a fault.
+  const plan = simplePlan({ seed: 13, assets: 3, sampleMs: 1000, imageMs: W, noteMs: 60_000, fault: { asset: 1, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } });
+  const all = generate(plan, T0, T0 + 240_000);
+  const stamped = (xs: Array<{ asset?: string; ts: number }>) => msgs(xs).map((m, i) => ({ ...m, timestamp: xs[i].ts + 40 + ((i * 37) % 90) }));
+  const src: Record<Modality, IncomingMessage[]> = { sensors: stamped(all.sensors), images: stamped(all.images), notes: stamped(all.notes) };
+  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, clock: { checkpointEveryMs: 20_000, minEvidenceMs: 10_000 } }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
+  const result = async (store: Store) => (await store.db.query<Record<string, unknown>>(
+    'SELECT asset, window_start, revision, status, score, quality, image_ts FROM scores ORDER BY asset, window_start, revision')).rows;
+  // One order of batches (sizes from `seed`) from the given offsets to the end; processing time 1 s a batch.
+  async function run(p: Pipeline, from: Record<Modality, number>, seed: number, clock: { t: number }, stopAfter = Infinity) {
+    const cursor = { ...from };
+    let rng = seed, n = 0;
+    const next = () => { rng = (rng * 1103515245 + 12345) % 2 ** 31; return rng / 2 ** 31; };
+    const commits: Partial<Record<Modality, number>> = {};
+    while (MODS.some((m) => cursor[m] < src[m].length) && n++ < stopAfter) {
+      const left = MODS.filter((x) => cursor[x] < src[x].length);
+      const m = left[Math.floor(next() * left.length)];
+      const k = m === 'sensors' ? 1 + Math.floor(next() * 20) : 1 + Math.floor(next() * 3);
+      for (const cr of await feed(p, m, src[m].slice(cursor[m], cursor[m] + k))) commits[MODS.find((x) => topics[x] === cr.topic)!] = cr.offset;
+      cursor[m] += k;
+      clock.t += 1000;
+    }
+    return commits;
+  }
+  const make = (store: Store, clock: { t: number }) => createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock.t });
+
+  const u = await openStore(c.database);
+  const uclock = { t: T0 };
+  const pu = make(u, uclock);
+  await run(pu, { sensors: 0, images: 0, notes: 0 }, 21, uclock);
+  const expected = await result(u);
+  assert.ok(expected.some((r) => (r.quality as { clocks?: Record<string, { corrected: boolean }> }).clocks && Object.values((r.quality as { clocks: Record<string, { corrected: boolean }> }).clocks).some((x) => x.corrected)), 'clocks corrected some windows');
+
+  const d = await openStore(c.database);
+  const clock = { t: T0 };
+  const commits = await run(make(d, clock), { sensors: 0, images: 0, notes: 0 }, 21, clock, 150);
+  const cp = (await readCheckpoint(d.db, 'p0'))!;
+  assert.ok((cp.clocksAt?.sensors ?? -1) < (cp.processed.sensors ?? -1), `the stored clocks are behind the processed mark (${cp.clocksAt?.sensors} < ${cp.processed.sensors})`);
+  assert.ok((commits.sensors ?? 0) <= (cp.clocksAt?.sensors ?? -1) + 1, 'the sensor commit is held back to the clocks');
+  // A new instance resumes from the committed offsets, in another order of batches.
+  const p2 = make(d, clock);
+  await run(p2, { sensors: commits.sensors ?? 0, images: commits.images ?? 0, notes: commits.notes ?? 0 }, 99, clock);
+  assert.deepEqual(await result(d), expected);
+  const clocksOf = (p: Pipeline) => Object.fromEntries(Object.entries(p.checkpoint('p0')!.align.assets).map(([a, x]) => [a, x.clocks]));
+  assert.deepEqual(clocksOf(p2), clocksOf(pu), 'every device clock ends as the undisturbed one');
+  await u.close();
+  await d.close();
 });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AdaptiveClock, DeviceClock } from '../../align/clock.js';
+import { AdaptiveClock, Bins, DeviceClock } from '../../align/clock.js';
 
 function rng(seed: number) {
   let a = seed >>> 0;
@@ -174,4 +174,33 @@ test('one glitched stamp (a day ahead) is not a step and does not disturb the cl
   }
   assert.equal(c.state().steps, 0);
   assert.ok(Math.abs(c.correct(t0 + 64_000, t0 + 60_012).ts - (t0 + 60_012)) < 5);
+});
+
+test('bin minima kept in sorted arrays hold what a map of bins would, with stragglers, repeats and forgetting', () => {
+  let seed = 3;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  const bins = new Bins();
+  const ref = new Map<number, { d: number; y: number }>();
+  let head = 1000;
+  for (let i = 0; i < 20_000; i++) {
+    const r = rnd();
+    // Mostly the next bins, sometimes a straggler well behind, sometimes a jump ahead.
+    const key = r < 0.8 ? head++ : r < 0.95 ? head - 1 - Math.floor(rnd() * 40) : (head += 1 + Math.floor(rnd() * 300));
+    const p = { d: key * 2000 + rnd() * 1999, y: rnd() * 100 };
+    const cur = ref.get(key);
+    if (!cur || p.y < cur.y) { ref.set(key, p); bins.set(key, p); }
+    assert.deepEqual(bins.get(key), ref.get(key));
+    if (i % 7 === 0) {
+      const below = head - 150;
+      let dropped = 0;
+      for (const k of [...ref.keys()]) if (k < below) { ref.delete(k); dropped++; }
+      assert.equal(bins.dropBelow(below), dropped);
+    }
+    if (i % 997 === 0 || i === 19_999) {
+      const sorted = [...ref.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+      assert.deepEqual(bins.list(), sorted);
+      assert.equal(bins.size, ref.size);
+      assert.deepEqual([bins.first(), bins.last()], [sorted[0] ?? null, sorted[sorted.length - 1] ?? null]);
+    }
+  }
 });
