@@ -116,7 +116,8 @@ export interface E2eResult {
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; inPipelineS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
   };
-  live: { ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } } | null;
+  /** Cameras on their own schedules, then every camera at the same instants (all windows close at once). */
+  live: Array<{ cameras: 'spread' | 'synchronised'; ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } }>;
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
 
@@ -131,7 +132,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     const ingest = createKafkaIngest(cfg.kafka, logger);
     await ingest.ensureTopics();
     const T0 = Date.now() - o.minutes * 60_000 - 60_000;
-    const recs = generate(simplePlan({ seed: 1, assets: o.assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000 }), T0, T0 + o.minutes * 60_000);
+    const recs = generate(simplePlan({ seed: 1, assets: o.assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000, spreadCameras: true }), T0, T0 + o.minutes * 60_000);
     const topics: Record<Modality, string> = { sensors: t1.sensors, images: t1.images, notes: t1.notes };
     const records = await publish(producer, topics, recs);
     const samples = recs.sensors.reduce((s, r) => s + Object.keys(r.values).length, 0);
@@ -203,7 +204,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
 
     // ---- 2. live at half the measured rate, with alerts and webhooks (skipped with liveSeconds 0)
-    const liveResult = o.liveSeconds <= 0 ? null : await (async () => {
+    const livePhase = async (cameras: 'spread' | 'synchronised') => {
       const rate = backlog.pipelinePerS / 2;
       const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
       const liveAssets = Math.max(1, Math.round(rate / perAsset));
@@ -244,7 +245,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
       // The plant publishes from its own process, as a real one would (not from this event loop).
       const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./live-producer.ts', import.meta.url)),
-        JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds: o.liveSeconds })], { stdio: ['ignore', 'pipe', 'inherit'] });
+        JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds: o.liveSeconds, spreadCameras: cameras === 'spread' })], { stdio: ['ignore', 'pipe', 'inherit'] });
       let printed = '';
       child.stdout.on('data', (c: Buffer) => { printed += c.toString(); });
       const code = await new Promise<number | null>((r) => child.on('exit', r));
@@ -256,15 +257,17 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       await store2.close();
       await db2.drop();
       await new Promise<void>((r) => hook.close(() => r()));
-      say(`live: ${liveAssets} assets, ${Math.round(liveRecords / o.liveSeconds)} records/s, ${received.length} webhooks`);
+      say(`live (${cameras} cameras): ${liveAssets} assets, ${Math.round(liveRecords / o.liveSeconds)} records/s, ${received.length} webhooks`);
       // Record → webhook: from the end of the window that caused the event (its last record) to receipt.
       const webhookMs = received.map((e) => e.at - (e.window + cfg2.align.windowMs));
       return {
-        ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
+        cameras, ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
         closeToCommitMs: { p50: quantile(live, 0.5), p99: quantile(live, 0.99), n: live.length },
         recordToWebhookMs: { p50: quantile(webhookMs, 0.5), p99: quantile(webhookMs, 0.99), n: webhookMs.length },
       };
-    })();
+    };
+    const liveResult: E2eResult['live'] = [];
+    if (o.liveSeconds > 0) for (const cameras of ['spread', 'synchronised'] as const) liveResult.push(await livePhase(cameras));
 
     // ---- 3. 10 000 assets: the service process's resident memory
     let big: E2eResult['big'] = null;
@@ -276,7 +279,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       };
       const ingest3 = createKafkaIngest(Config.parse(bigCfg).kafka, logger);
       await ingest3.ensureTopics();
-      const bigPlan = simplePlan({ seed: 3, assets: o.bigAssets, sampleMs: 1000, imageMs: 60_000, noteMs: 86_400_000 });
+      const bigPlan = simplePlan({ seed: 3, assets: o.bigAssets, sampleMs: 1000, imageMs: 60_000, noteMs: 86_400_000, spreadCameras: true });
       const B0 = Date.now() - o.bigMinutes * 60_000 - 30_000;
       let bigRecords = 0;
       for (let s = 0; s < o.bigMinutes * 60; s += 10) bigRecords += await publish(producer, t3, generate(bigPlan, B0 + s * 1000, B0 + (s + 10) * 1000));

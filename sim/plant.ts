@@ -62,6 +62,11 @@ export interface SimPlan {
   network: Scenario['network'];
   cameraDropoutsPerDay: number;
   occlusionRate: number;
+  /**
+   * Cameras on their own schedules: each asset's frames are shifted by its own share of `imageMs`
+   * (default: every camera at the same instants, the plan's grid).
+   */
+  spreadCameras?: boolean;
 }
 
 export interface SimRecords { sensors: SensorSample[]; images: ImageFrame[]; notes: OperatorNote[] }
@@ -366,15 +371,17 @@ export function generate(p: SimPlan, fromMs: number, toMs: number): SimRecords {
   const out: SimRecords = { sensors: [], images: [], notes: [] };
   if (to <= from) return out;
   const first = (period: number) => Math.ceil(from / period) * period;
-  for (const a of p.assets) {
+  for (const [i, a] of p.assets.entries()) {
     const device = sensorDevice(a.id);
     for (let t = first(p.sampleMs); t < to; t += p.sampleMs) {
       out.sensors.push({ v: 1, plant: a.plant, asset: a.id, device, seq: Math.floor(t / p.sampleMs), ts: t, values: measure(p, a, t) });
     }
     const { width, height } = p.thermal;
-    for (let t = first(p.imageMs); t < to; t += p.imageMs) {
+    // A camera's phase: a low-discrepancy share of the period, so n cameras spread evenly.
+    const phase = p.spreadCameras ? Math.floor(((i * 0.6180339887) % 1) * p.imageMs) : 0;
+    for (let t = Math.ceil((from - phase) / p.imageMs) * p.imageMs + phase; t < to; t += p.imageMs) {
       if (!cameraUp(p, a, t)) continue;
-      out.images.push({ v: 1, plant: a.plant, asset: a.id, camera: cameraDevice(a.id), seq: Math.floor(t / p.imageMs), ts: t, kind: 'thermal', width, height, unit: 'C', data: thermalFrame(p, a, t) });
+      out.images.push({ v: 1, plant: a.plant, asset: a.id, camera: cameraDevice(a.id), seq: Math.floor((t - phase) / p.imageMs), ts: t, kind: 'thermal', width, height, unit: 'C', data: thermalFrame(p, a, t) });
     }
     out.notes.push(...notesOf(p, a, from, to));
   }

@@ -65,6 +65,8 @@ export interface SimplePlantOptions {
   loadCycle?: number;
   /** Irrelevant and misleading notes, typos, notes naming their asset only in the text (default off). */
   noisyNotes?: boolean;
+  /** Cameras on their own schedules (default: all at the same instants). */
+  spreadCameras?: boolean;
 }
 
 /**
@@ -87,5 +89,5 @@ export function simplePlan(o: SimplePlantOptions): SimPlan {
     },
     cameraDropoutsPerDay: 0, occlusionRate: 0,
   };
-  return { ...planOf(parseScenario(input, 'plant'), o.seed), endMs: Infinity };
+  return { ...planOf(parseScenario(input, 'plant'), o.seed), endMs: Infinity, spreadCameras: o.spreadCameras ?? false };
 }
