@@ -11,8 +11,10 @@
  *     open, and does nothing else (its dead letter, late-log row, image or note are already stored);
  *   - a record above it is new;
  *   - nothing fires until the sensor replay has reached the processed mark.
- * (Device clock corrections are restored too; a replayed record is corrected, not observed again, so a
- * correction after a restart equals the undisturbed one within the clock's uncertainty.)
+ * Device clocks are restored too, from a checkpoint written every align.clock.checkpointEveryMs: a
+ * replayed record after the clocks' mark is observed again (each device's records come from one topic
+ * partition, in offset order, so the clock comes out as it was), one before it is corrected only. The
+ * sensor and camera commits are held back to that mark as well.
  */
 import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';

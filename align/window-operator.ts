@@ -28,7 +28,8 @@
  * notes, revisions of retained windows, device clocks); the samples of retained windows are rebuilt by
  * replaying their records from Kafka, so `heldSensorOffset()` tells the caller how far back its commit
  * must stay. A replayed record (offset ≤ the snapshot's processed mark) only re-enters its window;
- * everything else it did is already in the snapshot or the store.
+ * everything else it did is already in the snapshot or the store, except, when the caller stored the
+ * clocks earlier than the rest (`observe`), its observation by its device's clock, which is made again.
  */
 import { AdaptiveClock, type AdaptiveClockJSON } from './clock.js';
 import { resample } from './resample.js';

@@ -1,6 +1,6 @@
 /** Runs the real service (cli.ts start) as a child process with a JSON configuration; parses its JSON logs. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,7 +26,9 @@ export async function startServiceProcess(config: ConfigInput, timeoutMs = 60_00
   const dir = mkdtempSync(join(tmpdir(), 'tributary-svc-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ ...config, api: { ...config.api, auth: { key: TEST_API_KEY, ...config.api?.auth } } }));
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), 'start', '--config', file], {
+  // The V8 flags `npm start` gives the service (its heap limit), so tests and benches run it as users do.
+  const flags = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.match(/--max-old-space-size=\d+/g) ?? [];
+  const proc = spawn(process.execPath, [...flags, '--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), 'start', '--config', file], {
     cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIBUTARY_CONFIG: '' },
   });
   const logs: Array<Record<string, unknown>> = [];
