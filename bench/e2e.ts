@@ -224,10 +224,10 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       const db2 = await createTestDatabase('benchlive');
       const cfg2 = Config.parse({
         kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t2 }, database: { url: db2.url },
-        align: { windowMs: 5_000 }, scorer: { referenceWindows: 3 },
+        align: { windowMs: 5_000 }, scorer: { referenceWindows: 6 },
         // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
         // deliveries queue.
-        alerts: { threshold: 5, openAfter: 2, resolveAfter: 2 },
+        alerts: { threshold: 8, openAfter: 2, resolveAfter: 2 },
         webhooks: [{ url: `http://127.0.0.1:${port}/hook` }], delivery: { allowPrivateNetworks: true, pollMs: 50 },
       });
       const store2 = await openStore(cfg2.database);
