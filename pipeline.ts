@@ -96,7 +96,7 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   keys: Map<string, Set<string>>;
   /** The next write rewrites every asset's rows (restored from a checkpoint from before per-asset rows). */
   writeAll: boolean;
-  /** Per topic, the offset through which the stored clocks have observed records, and the clocks in memory. */
+  /** Per topic, the offset through which the stored clocks have observed records, and the clocks in memory have. */
   clocksAt: Partial<Record<Modality, number>>;
   observed: Partial<Record<Modality, number>>;
   /** When the clocks were last written (processing time; −∞: with the next batch). */
@@ -175,7 +175,10 @@ export interface Pipeline {
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
   streamStates(): ReturnType<WindowOperator['streamStates']>;
-  /** The partition's whole state as its checkpoint would hold it after the last durable batch (null: not held). */
+  /**
+   * The partition's state in memory, in the checkpoint's shape (null: not held). The stored clocks can be
+   * older than these (`clocksAt`), between clock checkpoints.
+   */
   checkpoint(partitionKey: string): Checkpoint | null;
 }
 

@@ -80,10 +80,10 @@ export class Bins {
     return i >= 0 ? { d: this.d[i], y: this.y[i] } : null;
   }
 
-  /** Sets bin `key` to p; returns the point it replaced (null: a new bin). */
-  set(key: number, p: Point): Point | null {
+  /** Sets bin `key` to p. */
+  set(key: number, p: Point): void {
     let i = this.find(key);
-    if (i >= 0) { const old = { d: this.d[i], y: this.y[i] }; this.d[i] = p.d; this.y[i] = p.y; return old; }
+    if (i >= 0) { this.d[i] = p.d; this.y[i] = p.y; return; }
     i = -i - 1;
     if (this.end === this.k.length) {
       // Full at the back: move the used part to the front, or to arrays twice the size.
@@ -97,7 +97,6 @@ export class Bins {
     if (i < this.end) { this.k.copyWithin(i + 1, i, this.end); this.d.copyWithin(i + 1, i, this.end); this.y.copyWithin(i + 1, i, this.end); }
     this.k[i] = key; this.d[i] = p.d; this.y[i] = p.y;
     this.end++;
-    return null;
   }
 
   /** Forgets every bin below `key`; returns how many. */
