@@ -73,7 +73,7 @@ const LATE: Columns = { record_key: 'text', modality: 'text', plant: 'text', ass
 const DEAD: Columns = { record_key: 'text', source: 'text', code: 'text', reason: 'text', value: 'bytea' };
 const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'text', params: 'jsonb', reference_to: 'timestamptz' };
 
-/** From this many reading rows (score rows), a batch on the PostgreSQL server writes them through COPY. */
+/** From this many reading rows (score or frame rows), a batch on the PostgreSQL server writes them through COPY. */
 const COPY_FROM_ROWS = 200, COPY_SCORES_FROM_ROWS = 50;
 
 /** A text value in COPY's text format (backslash escapes). */
@@ -158,12 +158,19 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
   await updateRollups(tx, b.scores, b.threshold ?? 6);
   await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 
-  await insertRows(tx, 'images', IMAGES, b.images.map((f) => ({
+  const images = b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,
     width: 'data' in f ? f.width : null, height: 'data' in f ? f.height : null, unit: 'data' in f ? f.unit : null,
     data: 'data' in f ? f.data : null, encoding: 'encoding' in f ? f.encoding : null,
     base64: 'base64' in f ? f.base64 : null, uri: 'uri' in f ? f.uri : null,
-  })), 'ON CONFLICT DO NOTHING');
+  }));
+  if (tx.copyIn && images.length >= COPY_SCORES_FROM_ROWS) {
+    // Frames carry their pixels (a real[]): COPY's text format is far cheaper to parse than JSON.
+    const text = (x: string | null) => (x === null ? '\\N' : copyText(x));
+    const num = (x: number | null) => (x === null ? '\\N' : String(x));
+    const lines = images.map((r) => `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.camera)}\t${r.ts}\t${r.kind}\t${num(r.width)}\t${num(r.height)}\t${text(r.unit)}\t${r.data ? `{${Array.from(r.data).join(',')}}` : '\\N'}\t${text(r.encoding)}\t${text(r.base64)}\t${text(r.uri)}\n`);
+    await copyFirst(tx, 'images', `COPY images (${Object.keys(IMAGES).join(', ')}) FROM STDIN`, lines, () => insertRows(tx, 'images', IMAGES, images, 'ON CONFLICT DO NOTHING'));
+  } else await insertRows(tx, 'images', IMAGES, images, 'ON CONFLICT DO NOTHING');
 
   await insertRows(tx, 'notes', NOTES, b.notes.map((n) => ({
     id: noteId(n), plant: n.plant, asset: n.asset ?? null, author: n.author, ts: iso(n.ts), text: n.text,

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Config, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
+import { Config, type ImageFrame, type ScoreRow, type WindowTuple } from '../../schemas/index.js';
 import { countRows, emptyBatch, loadCheckpoint, openStore, queryAnomalies, queryAnomalyBuckets, claimDeliveries, settleDelivery, syncConfigEndpoints, type Store } from '../../store/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
 
@@ -85,6 +85,29 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       await ctx.store.db.transaction((tx) => writeBatch(tx, amended));
       const one = await ctx.store.db.query<{ v: number[] }>(`SELECT v FROM readings WHERE asset = 'big0' AND window_start = $1 AND device = $2`, [new Date(T0 + 1_000_000), 'dev\nA']);
       assert.deepEqual(one.rows[0].v, [42]);
+    });
+
+    test('a large batch of frames (COPY on the server) stores what it was given, all three kinds, a replay included', async () => {
+      const { writeBatch } = await import('../../store/index.js');
+      const b = emptyBatch();
+      b.images = Array.from({ length: 60 }, (_, i): ImageFrame => {
+        const head = { v: 1 as const, plant: 'p1', asset: `fr${i % 6}`, camera: i % 2 ? 'cam\t1' : 'cam\\2', ts: T0 + i * 1000, kind: 'thermal' as const };
+        return i % 3 === 0 ? { ...head, width: 2, height: 2, unit: 'K' as const, data: [273.15 + i, -1.5e-7, 1e6, i / 3] }
+          : i % 3 === 1 ? { ...head, encoding: 'png' as const, base64: Buffer.from(`png ${i}`).toString('base64') }
+            : { ...head, uri: `https://example.org/f/${i}?a=b\\c` };
+      });
+      for (let k = 0; k < 2; k++) await ctx.store.db.transaction((tx) => writeBatch(tx, b));
+      const r = await ctx.store.db.query<{ asset: string; camera: string; ts: Date; width: number | null; unit: string | null; data: number[] | null; encoding: string | null; base64: string | null; uri: string | null }>(
+        `SELECT asset, camera, ts, width, unit, data, encoding, base64, uri FROM images WHERE asset LIKE 'fr%' ORDER BY ts`);
+      assert.equal(r.rows.length, 60, 'no duplicates after a replay');
+      for (const [i, f] of b.images.entries()) {
+        const x = r.rows[i];
+        assert.deepEqual([x.asset, x.camera, new Date(x.ts).getTime()], [f.asset, f.camera, f.ts]);
+        if ('data' in f) { assert.equal(x.unit, 'K'); assert.deepEqual(x.data!.map((v, k) => Math.abs(v - f.data[k]) <= Math.abs(f.data[k]) * 1e-6), [true, true, true, true], 'real[] values'); }
+        else if ('base64' in f) assert.deepEqual([x.encoding, x.base64, x.data], [f.encoding, f.base64, null]);
+        else assert.deepEqual([x.uri, x.width], [f.uri, null]);
+      }
+      await ctx.store.db.query(`DELETE FROM images WHERE asset LIKE 'fr%'`);
     });
 
     test('a large batch of scores (COPY on the server) stores exactly what it was given, a replay and odd text included', async () => {
