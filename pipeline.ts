@@ -57,28 +57,41 @@ interface AssetParts {
   scoring?: { models?: Record<string, AssetModelState>; features?: Record<string, AssetFeatureState>; rules?: AssetRuleStates };
 }
 
-/** The asset of a per-asset state key: `asset`, or `version/asset` (asset ids have no slash). */
-const assetOfKey = (k: string) => k.slice(k.lastIndexOf('/') + 1);
-
 /** A partition's stored checkpoint, whole (null: none). */
 export async function readCheckpoint(db: Db, partitionKey: string): Promise<Checkpoint | null> {
-  return mergeCheckpoint((await loadCheckpoint(db, partitionKey)) as PartitionRow | null, await loadAssetCheckpoints(db, partitionKey) as Map<string, AssetParts>);
+  return (await loadWhole(db, partitionKey)).cp;
 }
 
-/** Merges the partition's row and its per-asset rows into the whole checkpoint. */
-function mergeCheckpoint(part: PartitionRow | null, assets: Map<string, AssetParts>): Checkpoint | null {
-  if (!part && !assets.size) return null;
+/**
+ * The partition's row and its per-asset rows, merged; `keys`: per asset, its keys in `models` and
+ * `features` (from its scoring row; for a checkpoint from before per-asset rows, `legacy`, matched to
+ * the assets it names).
+ */
+async function loadWhole(db: Db, partitionKey: string): Promise<{ cp: Checkpoint | null; keys: Map<string, Set<string>>; legacy: boolean }> {
+  const part = (await loadCheckpoint(db, partitionKey)) as PartitionRow | null;
+  const assets = await loadAssetCheckpoints(db, partitionKey) as Map<string, AssetParts>;
+  const keys = new Map<string, Set<string>>();
+  if (!part && !assets.size) return { cp: null, keys, legacy: false };
   const cp: Checkpoint = {
     align: { assets: { ...part?.align?.assets } }, models: { ...part?.models }, features: { ...part?.features },
     rules: { ...part?.rules }, processed: part?.processed ?? {}, clocksAt: part?.clocksAt ?? part?.processed ?? {},
   };
+  // Keys are `asset` or `version/asset`, and asset ids may hold "/": the longest asset the key ends with.
+  const named = Object.keys(cp.align.assets).sort((a, b) => b.length - a.length);
+  for (const k of [...Object.keys(cp.models), ...Object.keys(cp.features!)]) {
+    const asset = named.find((a) => k === a || k.endsWith(`/${a}`)) ?? k.slice(k.lastIndexOf('/') + 1);
+    if (!keys.has(asset)) keys.set(asset, new Set());
+    keys.get(asset)!.add(k);
+  }
   for (const [asset, a] of assets) {
     if (a.core) cp.align.assets[asset] = { ...a.core, images: a.images ?? [], clocks: a.clocks ?? {} };
     Object.assign(cp.models, a.scoring?.models);
     Object.assign(cp.features!, a.scoring?.features);
     if (a.scoring?.rules) cp.rules[asset] = a.scoring.rules;
+    const own = [...Object.keys(a.scoring?.models ?? {}), ...Object.keys(a.scoring?.features ?? {})];
+    if (own.length) keys.set(asset, new Set(own));
   }
-  return cp;
+  return { cp, keys, legacy: !!part?.align };
 }
 
 interface PartitionState extends Omit<Checkpoint, 'align'> {
@@ -212,12 +225,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (!s) {
       // Claim first, then read: a checkpoint written by an older owner after this claim is refused.
       const epoch = await claimPartition(db, key);
-      const part = (await loadCheckpoint(db, key)) as PartitionRow | null;
-      const cp = mergeCheckpoint(part, await loadAssetCheckpoints(db, key) as Map<string, AssetParts>);
+      const { cp, keys, legacy } = await loadWhole(db, key);
       s = {
         epoch,
-        keys: new Map(),
-        writeAll: !!part?.align,
+        keys,
+        writeAll: legacy,
         clocksAt: { ...cp?.clocksAt },
         observed: { ...cp?.clocksAt },
         clocksWrittenAt: -Infinity,
@@ -229,7 +241,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         committed: {},
         replayingUntil: cp?.processed.sensors ?? null,
       };
-      for (const k of [...Object.keys(s.models), ...Object.keys(s.features ?? {})]) keyOf(s, assetOfKey(k), k);
       states.set(key, s);
       if (cp) logger.info({ partition: key, processed: s.processed }, 'restored checkpoint; replaying open windows');
     }

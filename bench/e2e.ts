@@ -21,36 +21,25 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { startDeliveryWorker } from '../alerts/index.js';
-import { createKafkaIngest, createRecordProducer, drainTopics, type RecordProducer } from '../ingest/index.js';
+import { createKafkaIngest, createRecordProducer, drainTopics } from '../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { Config, type ConfigInput, type Modality } from '../schemas/index.js';
-import { generate, simplePlan, type SimRecords } from '../sim/index.js';
+import { generate, simplePlan } from '../sim/index.js';
 import { openStore, syncConfigEndpoints, type Db, type Queryable } from '../store/index.js';
 import { uniqueName, type TestKafka } from '../tests/helpers/kafka.js';
 import { createTestDatabase } from '../tests/helpers/pg.js';
 import { startServiceProcess, TEST_API_KEY } from '../tests/helpers/service.js';
+import { publish } from './publish.js';
 
 const quantile = (xs: number[], q: number) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
-const MODS: Modality[] = ['sensors', 'images', 'notes'];
 
 function topicsOf(prefix: string) {
   return { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
 }
 
-async function publish(producer: RecordProducer, topics: Record<Modality, string>, recs: SimRecords, delayMs = 40): Promise<number> {
-  let n = 0;
-  for (const m of MODS) {
-    // The broker timestamp a plant publishing in real time would give: the record's time plus a short delay.
-    const msgs = (recs[m] as Array<{ asset?: string; ts: number }>).map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r), timestamp: r.ts + delayMs }));
-    for (let i = 0; i < msgs.length; i += 1000) await producer.send(topics[m], msgs.slice(i, i + 1000));
-    n += msgs.length;
-  }
-  return n;
-}
-
 /** One statement of a write transaction, as the store sent it. */
 type Op = { sql: string; params?: unknown[] } | { copy: string; lines: string[] } | { temp: [string, string] };
-const isRows = (sql: string) => /^\s*(INSERT INTO (readings|scores) |COPY (readings|readings_in|scores) |(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) copy_)/.test(sql);
+const isRows = (sql: string) => /^\s*(INSERT INTO (readings|scores) |COPY (readings|scores)(_in)? |(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) copy_(readings|scores))/.test(sql);
 
 /**
  * The pool with its write transactions recorded statement for statement (and their time inside the

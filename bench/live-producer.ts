@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { createRecordProducer } from '../ingest/index.js';
 import type { Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
+import { publish } from './publish.js';
 
 const o = JSON.parse(process.argv[2]) as { brokers: string[]; topics: Record<Modality, string>; seed: number; assets: number; sampleMs: number; seconds: number; spreadCameras: boolean };
 const producer = await createRecordProducer(o.brokers, pino({ level: 'warn' }));
@@ -17,12 +18,7 @@ for (let k = 0; k < o.seconds; k++) {
   const from = start + k * 1000;
   const wait = from + 1000 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const recs = generate(plan, from, from + 1000);
-  for (const m of ['sensors', 'images', 'notes'] as const) {
-    const msgs = (recs[m] as Array<{ asset?: string }>).map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) }));
-    for (let i = 0; i < msgs.length; i += 1000) await producer.send(o.topics[m], msgs.slice(i, i + 1000));
-    n += msgs.length;
-  }
+  n += await publish(producer, o.topics, generate(plan, from, from + 1000), null);
 }
 await producer.close();
 process.stdout.write(`${n}\n`);

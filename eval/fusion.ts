@@ -134,12 +134,11 @@ const TRAIN_SETTINGS = { batch: 512, learningRate: 4e-3, noteL2: 0.01 };
  * stay within `maxFalsePerAssetWeek` (the k-consecutive rule); the top of the ladder otherwise.
  */
 export function chooseThreshold(runs: EncodedRun[], slot: number, maxFalsePerAssetWeek = MAX_FALSE_PER_ASSET_WEEK): number {
-  const ladder = THRESHOLD_LADDER;
-  for (const thr of ladder) {
+  for (const thr of THRESHOLD_LADDER) {
     const [m] = metricsOf(runs.map((r) => ({ ...r, result: { ...r.result, windows: r.result.windows.map((w) => ({ ...w, scores: [w.scores[slot]], top: [w.top[slot]] })) } })), [{ name: 'x', threshold: thr }]);
     if (!(m.falseAlertsPerAssetWeek > maxFalsePerAssetWeek)) return thr;
   }
-  return ladder[ladder.length - 1];
+  return THRESHOLD_LADDER[THRESHOLD_LADDER.length - 1];
 }
 
 export interface TrainFusionOptions {

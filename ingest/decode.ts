@@ -2,7 +2,7 @@
  * Bytes → validated record, or a reject with a stable code and a reason for the dead-letter topic.
  * Never throws: every input gets exactly one of the two answers.
  */
-import { MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
+import { CHANNEL_PATTERN, ID_PATTERN, MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
 
 export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit';
 
@@ -65,9 +65,7 @@ function checkLimits(r: InputRecord, limits: Config['limits']): string | null {
   return null;
 }
 
-const ID = /^[A-Za-z0-9._:\-/]+$/;
-const CHANNEL = /^[A-Za-z0-9_.-]+$/;
-const isId = (x: unknown) => typeof x === 'string' && x.length >= 1 && x.length <= 128 && ID.test(x);
+const isId = (x: unknown) => typeof x === 'string' && x.length >= 1 && x.length <= 128 && ID_PATTERN.test(x);
 const isTs = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= MIN_TS_MS && x < MAX_TS_MS;
 const SAMPLE_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 'ts', 'values']);
 const BLOCK_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 't0', 'periodMs', 'channels']);
@@ -75,7 +73,7 @@ const BLOCK_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 't0', 'perio
 function channelsOk(o: unknown, arrays: boolean): boolean {
   if (!o || typeof o !== 'object' || Array.isArray(o)) return false;
   for (const [k, v] of Object.entries(o)) {
-    if (k.length < 1 || k.length > 64 || !CHANNEL.test(k)) return false;
+    if (k.length < 1 || k.length > 64 || !CHANNEL_PATTERN.test(k)) return false;
     if (arrays) {
       if (!Array.isArray(v) || v.length < 1) return false;
       for (const x of v) if (typeof x !== 'number' || !Number.isFinite(x)) return false;

@@ -13,7 +13,10 @@ import { z } from 'zod';
 export const MIN_TS_MS = 0;
 export const MAX_TS_MS = Date.UTC(2100, 0, 1);
 
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:\-/]+$/, 'letters, digits and . _ : - / only');
+/** Plant, asset and device ids (1–128 characters) and channel names (1–64): the characters allowed. */
+export const ID_PATTERN = /^[A-Za-z0-9._:\-/]+$/, CHANNEL_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+const id = z.string().min(1).max(128).regex(ID_PATTERN, 'letters, digits and . _ : - / only');
 
 /** Device time: epoch ms or an RFC 3339 string; output is epoch ms. */
 export const Timestamp = z
@@ -30,7 +33,7 @@ export const Timestamp = z
     return Math.round(ms);
   });
 
-const channelName = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only');
+const channelName = z.string().min(1).max(64).regex(CHANNEL_PATTERN, 'letters, digits and _ . - only');
 const finite = z.number().finite();
 const version = z.literal(1, { error: 'unsupported version (this build reads v=1)' });
 

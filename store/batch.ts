@@ -79,22 +79,38 @@ const COPY_FROM_ROWS = 200, COPY_SCORES_FROM_ROWS = 50;
 /** A text value in COPY's text format (backslash escapes). */
 const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 
+/** One field in COPY's text format, by its column's SQL type: NULL, a jsonb document, a number array, text. */
+function copyField(v: unknown, type: string): string {
+  if (v === null || v === undefined) return '\\N';
+  if (type === 'jsonb') return copyText(JSON.stringify(v));
+  if (type.endsWith('[]')) return `{${(v as number[]).join(',')}}`;
+  return typeof v === 'string' ? copyText(v) : String(v);
+}
+
 /**
- * COPY under a savepoint: the common case (no row there yet) at raw COPY speed. A unique violation (an
- * amended window, a replay after a crash) rolls back to the savepoint and takes `fallback`, which resolves
- * the conflicts.
+ * Writes rows, `onConflict` resolving the ones already there. Small batches, and PGlite, through
+ * insertRows. From `copyFromRows` rows on the PostgreSQL server, COPY (its text format parses far faster
+ * than JSON) straight into the table under a savepoint: the common case at raw COPY speed. A unique
+ * violation (an amended window, a replay after a crash) rolls back to the savepoint; the rows then go
+ * through a session-temporary table and one INSERT … SELECT with `onConflict`, since COPY itself cannot
+ * resolve conflicts.
  */
-async function copyFirst(tx: Queryable, name: string, sql: string, lines: string[], fallback: () => Promise<void>): Promise<void> {
-  await tx.query(`SAVEPOINT copy_${name}`);
+async function writeRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string, copyFromRows: number): Promise<void> {
+  if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows) return insertRows(tx, table, columns, rows, onConflict);
+  const names = Object.keys(columns), cols = names.join(', ');
+  const lines = rows.map((r) => `${names.map((n) => copyField(r[n], columns[n])).join('\t')}\n`);
+  await tx.query(`SAVEPOINT copy_${table}`);
   try {
-    await tx.copyIn!(sql, lines);
+    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN`, lines);
   } catch (e) {
     if ((e as { code?: unknown }).code !== '23505') throw e;
-    await tx.query(`ROLLBACK TO SAVEPOINT copy_${name}`);
-    await fallback();
+    await tx.query(`ROLLBACK TO SAVEPOINT copy_${table}`);
+    await tx.tempTable(`${table}_in`, table);
+    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN`, lines);
+    await tx.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
     return;
   }
-  await tx.query(`RELEASE SAVEPOINT copy_${name}`);
+  await tx.query(`RELEASE SAVEPOINT copy_${table}`);
 }
 
 /** The batch's partition has been claimed by another instance since this one took it: nothing was written. */
@@ -129,48 +145,22 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
       n, t_offset_ms: s.t.slice(0, n).map((x) => x - t.windowStart), v: s.v.slice(0, n),
     };
   }).filter((r) => r.n > 0));
-  const readingsConflict = 'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v';
-  if (tx.copyIn && tx.tempTable && readings.length >= COPY_FROM_ROWS) {
-    // Large batches on the server go through COPY (the text format parses far faster than JSON): straight
-    // into the table, and when a row is already there (an amended window, a replay) into a session-
-    // temporary table and one upsert from it, since COPY itself cannot resolve conflicts.
-    const cols = Object.keys(READINGS).join(', ');
-    const lines = readings.map((r) =>
-      `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.device)}\t${copyText(r.channel)}\t${r.window_start}\t${r.n}\t{${r.t_offset_ms.join(',')}}\t{${r.v.join(',')}}\n`);
-    await copyFirst(tx, 'readings', `COPY readings (${cols}) FROM STDIN`, lines, async () => {
-      await tx.tempTable!('readings_in', 'readings');
-      await tx.copyIn!(`COPY readings_in (${cols}) FROM STDIN`, lines);
-      await tx.query(`INSERT INTO readings (${cols}) SELECT ${cols} FROM readings_in ${readingsConflict}`);
-    });
-  } else await insertRows(tx, 'readings', READINGS, readings, readingsConflict);
-
-  const scores = b.scores.map((s) => ({
+  await writeRows(tx, 'readings', READINGS, readings,
+    'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v', COPY_FROM_ROWS);
+  await writeRows(tx, 'scores', SCORES, b.scores.map((s) => ({
     plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
     quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount, explanation: s.explanation ?? null,
-  }));
-  const scoresConflict = 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING';
-  if (tx.copyIn && scores.length >= COPY_SCORES_FROM_ROWS) {
-    const json = (x: unknown) => (x === null || x === undefined ? '\\N' : copyText(JSON.stringify(x)));
-    const lines = scores.map((r) => `${copyText(r.plant)}\t${copyText(r.asset)}\t${r.window_start}\t${r.window_end}\t${r.revision}\t${copyText(r.model_version)}\t${r.status}\t${r.score ?? '\\N'}\t${json(r.contributions)}\t${json(r.quality)}\t${r.image_ts ?? '\\N'}\t${r.note_count}\t${json(r.explanation)}\n`);
-    await copyFirst(tx, 'scores', `COPY scores (${Object.keys(SCORES).join(', ')}) FROM STDIN`, lines, () => insertRows(tx, 'scores', SCORES, scores, scoresConflict));
-  } else await insertRows(tx, 'scores', SCORES, scores, scoresConflict);
+  })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING', COPY_SCORES_FROM_ROWS);
   await updateRollups(tx, b.scores, b.threshold ?? 6);
   await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 
-  const images = b.images.map((f) => ({
+  await writeRows(tx, 'images', IMAGES, b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,
     width: 'data' in f ? f.width : null, height: 'data' in f ? f.height : null, unit: 'data' in f ? f.unit : null,
     data: 'data' in f ? f.data : null, encoding: 'encoding' in f ? f.encoding : null,
     base64: 'base64' in f ? f.base64 : null, uri: 'uri' in f ? f.uri : null,
-  }));
-  if (tx.copyIn && images.length >= COPY_SCORES_FROM_ROWS) {
-    // Frames carry their pixels (a real[]): COPY's text format is far cheaper to parse than JSON.
-    const text = (x: string | null) => (x === null ? '\\N' : copyText(x));
-    const num = (x: number | null) => (x === null ? '\\N' : String(x));
-    const lines = images.map((r) => `${copyText(r.plant)}\t${copyText(r.asset)}\t${copyText(r.camera)}\t${r.ts}\t${r.kind}\t${num(r.width)}\t${num(r.height)}\t${text(r.unit)}\t${r.data ? `{${Array.from(r.data).join(',')}}` : '\\N'}\t${text(r.encoding)}\t${text(r.base64)}\t${text(r.uri)}\n`);
-    await copyFirst(tx, 'images', `COPY images (${Object.keys(IMAGES).join(', ')}) FROM STDIN`, lines, () => insertRows(tx, 'images', IMAGES, images, 'ON CONFLICT DO NOTHING'));
-  } else await insertRows(tx, 'images', IMAGES, images, 'ON CONFLICT DO NOTHING');
+  })), 'ON CONFLICT DO NOTHING', COPY_SCORES_FROM_ROWS);
 
   await insertRows(tx, 'notes', NOTES, b.notes.map((n) => ({
     id: noteId(n), plant: n.plant, asset: n.asset ?? null, author: n.author, ts: iso(n.ts), text: n.text,

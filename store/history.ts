@@ -47,7 +47,11 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
       s.t = idx.map((i) => s.t[i]); s.v = idx.map((i) => s.v[i]);
       t.grid.channels[ch] = resample(s.t, s.v, t.windowStart, align.windowMs, align.gridMs, align.interpolation[ch] ?? 'linear');
     }
-    const frame = [...(imagesOf.get(t.asset) ?? [])].reverse().find((im) => ms(im.ts) < end && end - ms(im.ts) <= align.imageMaxAgeMs);
+    // The latest frame before the window's end (frames are in time order), if within the image age.
+    const frames = imagesOf.get(t.asset) ?? [];
+    let lo = 0, hi = frames.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ms(frames[mid].ts) < end) lo = mid + 1; else hi = mid; }
+    const frame = lo > 0 && end - ms(frames[lo - 1].ts) <= align.imageMaxAgeMs ? frames[lo - 1] : undefined;
     if (frame) {
       const { data, width, height } = frame;
       const thermal = data && width && height && data.length === width * height

@@ -208,3 +208,28 @@ test('device clocks checkpointed every so often come back exact: the records aft
   await u.close();
   await d.close();
 });
+
+test('an asset id with a slash keeps its model and rule state in its own checkpoint rows across a restart', async () => {
+  // Asset ids may hold "/" (wire format); model state is keyed `asset` or `version/asset`.
+  const plan = simplePlan({ seed: 14, assets: 2, sampleMs: 1000, imageMs: W });
+  const all = generate(plan, T0, T0 + 150_000);
+  const rename = <T extends { asset?: string }>(xs: T[]) => xs.map((x) => ({ ...x, asset: x.asset === 'pump-01' ? 'line1/pump-02' : x.asset }));
+  const S2 = msgs(rename(all.sensors)), I2 = msgs(rename(all.images));
+  const store = await openStore(cfg.database);
+  const make = () => createPipeline({ cfg, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics });
+  const half = Math.floor(S2.length / 2);
+  const p1 = make();
+  await feed(p1, 'sensors', S2.slice(0, half));
+  await feed(p1, 'images', I2);
+  assert.ok(p1.checkpoint('p0')!.models['line1/pump-02'], 'the baseline fitted the asset');
+  // A restart: the new owner writes the asset's scoring row again as its windows fire.
+  const p2 = make();
+  await feed(p2, 'sensors', S2.slice(half));
+  const stored = (await readCheckpoint(store.db, 'p0'))!;
+  assert.deepEqual(JSON.parse(JSON.stringify(stored.models)), JSON.parse(JSON.stringify(p2.checkpoint('p0')!.models)));
+  assert.ok(stored.models['line1/pump-02'] && stored.rules['line1/pump-02'], 'its model and rule state are stored under it');
+  const rows = (await store.db.query<{ asset: string; state: string }>(`SELECT asset, state FROM asset_checkpoints WHERE part = 'scoring' ORDER BY asset`)).rows;
+  assert.deepEqual(rows.map((r) => [r.asset, Object.keys(JSON.parse(r.state).models ?? {})]), [['line1/pump-02', ['line1/pump-02']], ['pump-02', ['pump-02']]],
+    "each asset's row holds its own model state only");
+  await store.close();
+});
