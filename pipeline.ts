@@ -209,6 +209,9 @@ export function isRetriable(e: unknown): boolean {
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(String(err?.message ?? ''));
 }
 
+/** How long a batch's decoding runs before it lets the event loop serve other work. */
+const YIELD_AFTER_MS = 4;
+
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { cfg, db, logger } = deps;
   // Processing time for the window operators (idle streams), not counting the time spent waiting out a
@@ -348,7 +351,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const mark = s.processed[b.modality] ?? -1;
     let late = 0;
 
-    for (const m of b.messages) {
+    let sliceStart = performance.now();
+    for (const [i, m] of b.messages.entries()) {
+      // A large batch is decoded in slices of a few milliseconds: between them the event loop answers the
+      // database for the other partitions' transactions (each statement of theirs would otherwise wait out
+      // this whole batch).
+      if ((i & 63) === 63 && performance.now() - sliceStart > YIELD_AFTER_MS) {
+        await new Promise((r) => setImmediate(r));
+        sliceStart = performance.now();
+      }
       const replay = m.offset <= mark;
       const d = decodeRecord(b.modality, m.value, cfg.limits);
       const key = m.key?.toString('utf8') ?? null;

@@ -110,7 +110,13 @@ export interface E2eResult {
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
 
-export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, say: (s: string) => void = () => {}): Promise<E2eResult> {
+export interface E2eOptions {
+  assets: number; minutes: number; sampleMs: number; liveSeconds: number; bigAssets: number; bigMinutes: number;
+  /** The live phase's rate (records/s) instead of half the backlog's, and which camera schedules it runs. */
+  liveRate?: number; cameras?: Array<'spread' | 'synchronised'>;
+}
+
+export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, say: (s: string) => void = () => {}): Promise<E2eResult> {
   const logger = pino({ level: 'warn' });
   const tdb = await createTestDatabase('benche2e');
   const producer = await createRecordProducer(kafka.brokers, logger);
@@ -194,7 +200,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
 
     // ---- 2. live at half the measured rate, with alerts and webhooks (skipped with liveSeconds 0)
     const livePhase = async (cameras: 'spread' | 'synchronised') => {
-      const rate = backlog.pipelinePerS / 2;
+      const rate = o.liveRate ?? backlog.pipelinePerS / 2;
       const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
       const liveAssets = Math.max(1, Math.round(rate / perAsset));
       const received: Array<{ at: number; type: string; window: number }> = [];
@@ -233,7 +239,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       });
       await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
       // The plant publishes from its own process, as a real one would (not from this event loop).
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./live-producer.ts', import.meta.url)),
+      const child = spawn(process.execPath, ['--max-old-space-size=4096', '--import', 'tsx', fileURLToPath(new URL('./live-producer.ts', import.meta.url)),
         JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds: o.liveSeconds, spreadCameras: cameras === 'spread' })], { stdio: ['ignore', 'pipe', 'inherit'] });
       let printed = '';
       child.stdout.on('data', (c: Buffer) => { printed += c.toString(); });
@@ -256,7 +262,7 @@ export async function runE2eBench(kafka: TestKafka, o = { assets: 40, minutes: 2
       };
     };
     const liveResult: E2eResult['live'] = [];
-    if (o.liveSeconds > 0) for (const cameras of ['spread', 'synchronised'] as const) liveResult.push(await livePhase(cameras));
+    if (o.liveSeconds > 0) for (const cameras of o.cameras ?? ['spread', 'synchronised'] as const) liveResult.push(await livePhase(cameras));
 
     // ---- 3. 10 000 assets: the service process's resident memory
     let big: E2eResult['big'] = null;

@@ -1,24 +1,70 @@
 /**
- * The plant of the e2e bench's live phase, in its own process (as a plant publishes from elsewhere): one
+ * The plant of the e2e bench's live phase, in its own processes (as a plant publishes from elsewhere): one
  * second of records per second, in real time, for `seconds`. Prints the number of records published.
+ *
+ * A plant's own work is done on its own machines; here it shares the two cores with the pipeline, so it is
+ * kept small: every second's records are generated and serialised before the first is sent, and the
+ * sensor and camera records go through Kafka's own console producer (the Java client, from the broker's
+ * jars; kafkajs took half a core to send 23 000 records/s), fed a second's lines at a time. The few notes
+ * go through kafkajs (a note may have no key).
  * Argument: JSON { brokers, topics, seed, assets, sampleMs, seconds, spreadCameras }.
  */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createRecordProducer } from '../ingest/index.js';
 import type { Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
-import { publish } from './publish.js';
 
 const o = JSON.parse(process.argv[2]) as { brokers: string[]; topics: Record<Modality, string>; seed: number; assets: number; sampleMs: number; seconds: number; spreadCameras: boolean };
-const producer = await createRecordProducer(o.brokers, pino({ level: 'warn' }));
 const plan = simplePlan({ seed: o.seed, assets: o.assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000, spreadCameras: o.spreadCameras });
-const start = Math.floor(Date.now() / 1000) * 1000 + 1000;
+
+const kafkaDir = fileURLToPath(new URL('../infra/kafka/', import.meta.url));
+function consoleProducer(topic: string): ChildProcessByStdio<Writable, null, null> {
+  return spawn('java', [
+    `-Dlog4j.configuration=file:${kafkaDir}log4j.properties`, `-Dkafka.logs.dir=${process.env.TMPDIR ?? '/tmp'}`, '-cp', `${kafkaDir}lib/*`,
+    'kafka.tools.ConsoleProducer', '--bootstrap-server', o.brokers.join(','), '--topic', topic,
+    '--property', 'parse.key=true', '--property', 'key.separator=\t',
+    '--request-required-acks', '-1', '--timeout', '5', '--batch-size', '262144', '--compression-codec', 'none',
+  ], { stdio: ['pipe', 'inherit', 'inherit'] });
+}
+const java = { sensors: consoleProducer(o.topics.sensors), images: consoleProducer(o.topics.images) };
+const notes = await createRecordProducer(o.brokers, pino({ level: 'warn' }));
+
+/** One second of the plant: sensor and camera records as the console producer's lines (key, tab, value). */
+interface Second { sensors: string; images: string; count: number; notes: Array<{ key: string | null; value: string }> }
+const serialise = (from: number): Second => {
+  const recs = generate(plan, from, from + 1000);
+  const lines = (rs: Array<{ asset: string }>) => rs.map((r) => `${r.asset}\t${JSON.stringify(r)}\n`).join('');
+  return {
+    sensors: lines(recs.sensors), images: lines(recs.images), count: recs.sensors.length + recs.images.length + recs.notes.length,
+    notes: recs.notes.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) })),
+  };
+};
+const write = (w: Writable, s: string) => new Promise<void>((r) => { if (w.write(s)) r(); else w.once('drain', () => r()); });
+
+// How long generating takes, from one second of it; the first second sent starts after all are made.
+const t = performance.now();
+serialise(Math.floor(Date.now() / 1000) * 1000);
+const start = Math.ceil((Date.now() + (performance.now() - t) * o.seconds * 1.5 + 3000) / 1000) * 1000;
+const seconds: Second[] = [];
+for (let k = 0; k < o.seconds; k++) seconds.push(serialise(start + k * 1000));
 let n = 0;
 for (let k = 0; k < o.seconds; k++) {
-  const from = start + k * 1000;
-  const wait = from + 1000 - Date.now();
+  const wait = start + (k + 1) * 1000 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  n += await publish(producer, o.topics, generate(plan, from, from + 1000), null);
+  const s = seconds[k];
+  await Promise.all([write(java.sensors.stdin, s.sensors), write(java.images.stdin, s.images)]);
+  if (s.notes.length) await notes.send(o.topics.notes, s.notes);
+  n += s.count;
+  seconds[k] = { sensors: '', images: '', count: 0, notes: [] };
 }
-await producer.close();
+await notes.close();
+for (const p of Object.values(java)) {
+  const exited = new Promise<number | null>((r) => p.on('exit', r));
+  p.stdin.end();
+  const code = await exited;
+  if (code !== 0) throw new Error(`the console producer exited with ${code}`);
+}
 process.stdout.write(`${n}\n`);

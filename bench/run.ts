@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- align|fusion|store|pipeline|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
  * about ten minutes) times the history queries on the PostgreSQL server.
@@ -42,15 +42,20 @@ if (wanted.has('store')) {
 
 // `pipeline` is the e2e bench's backlog phase alone (ingest → align → score → store against raw kafkajs and
 // raw COPY); `e2e` adds the live phase and 10 000 assets.
-for (const which of ['pipeline', 'e2e'] as const) {
+for (const which of ['pipeline', 'live', 'e2e'] as const) {
   if (!wanted.has(which)) continue;
   const kafka = await useKafka();
   try {
     const small = process.env.BENCH_E2E_SMALL === '1';
     const sizes = which === 'pipeline' ? { assets: 20, minutes: 30, sampleMs: 250, liveSeconds: 0, bigAssets: 0, bigMinutes: 0 }
+      // `live`: a short backlog, then the live phase (at BENCH_LIVE_RATE, or half the backlog's rate).
+      : which === 'live' ? { assets: 10, minutes: 5, sampleMs: 200, liveSeconds: 60, bigAssets: 0, bigMinutes: 0 }
       : small ? { assets: 10, minutes: 5, sampleMs: 200, liveSeconds: 20, bigAssets: 500, bigMinutes: 1 }
         : { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 };
-    const r = await runE2eBench(kafka, sizes, (s) => console.error(`  … ${s}`));
+    // BENCH_LIVE_RATE=records/s (and BENCH_LIVE_CAMERAS=spread|synchronised): the live phase at that rate.
+    const liveRate = process.env.BENCH_LIVE_RATE ? Number(process.env.BENCH_LIVE_RATE) : undefined;
+    const cameras = process.env.BENCH_LIVE_CAMERAS ? [process.env.BENCH_LIVE_CAMERAS as 'spread' | 'synchronised'] : undefined;
+    const r = await runE2eBench(kafka, { ...sizes, liveRate, cameras }, (s) => console.error(`  … ${s}`));
     const b = r.backlog;
     const ms = (x: number) => `${Math.round(x)} ms`;
     console.log(`${which === 'pipeline' ? 'pipeline (backlog)' : 'end to end'} through the broker and the PostgreSQL server`);
