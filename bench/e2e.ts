@@ -58,6 +58,7 @@ function recordingDb(db: Db): { db: Db; busyMs: () => number; transactions: Op[]
         q.query = (sql, params) => { ops.push({ sql, params }); return tx.query(sql, params); };
         if (tx.copyIn) q.copyIn = (sql, lines) => { ops.push({ copy: sql, lines }); return tx.copyIn!(sql, lines); };
         if (tx.tempTable) q.tempTable = (name, like) => { ops.push({ temp: [name, like] }); return tx.tempTable!(name, like); };
+        if (tx.defer) q.defer = (sql, params) => { ops.push({ sql, params }); return tx.defer!(sql, params); };
         const out = await f(q);
         transactions.push(ops);
         return out;

@@ -5,8 +5,10 @@
  * A plant's own work is done on its own machines; here it shares the two cores with the pipeline, so it is
  * kept small: every second's records are generated and serialised before the first is sent, and the
  * sensor and camera records go through Kafka's own console producer (the Java client, from the broker's
- * jars; kafkajs took half a core to send 23 000 records/s), fed a second's lines at a time. The few notes
- * go through kafkajs (a note may have no key).
+ * jars; kafkajs took half a core to send 23 000 records/s). Records go out as a plant's devices send them:
+ * in slices of 50 ms by their time stamps (a second's records sent at once would close every window of the
+ * second in one batch, though the cameras run on their own schedules). The few notes go through kafkajs (a
+ * note may have no key).
  * Argument: JSON { brokers, topics, seed, assets, sampleMs, seconds, spreadCameras }.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -32,11 +34,19 @@ function consoleProducer(topic: string): ChildProcessByStdio<Writable, null, nul
 const java = { sensors: consoleProducer(o.topics.sensors), images: consoleProducer(o.topics.images) };
 const notes = await createRecordProducer(o.brokers, pino({ level: 'warn' }));
 
-/** One second of the plant: sensor and camera records as the console producer's lines (key, tab, value). */
-interface Second { sensors: string; images: string; count: number; notes: Array<{ key: string | null; value: string }> }
+const SLICE_MS = 50, SLICES = 1000 / SLICE_MS;
+/**
+ * One second of the plant, by 50-ms slice of record time: sensor and camera records as the console
+ * producer's lines (key, tab, value).
+ */
+interface Second { sensors: string[]; images: string[]; count: number; notes: Array<{ key: string | null; value: string }> }
 const serialise = (from: number): Second => {
   const recs = generate(plan, from, from + 1000);
-  const lines = (rs: Array<{ asset: string }>) => rs.map((r) => `${r.asset}\t${JSON.stringify(r)}\n`).join('');
+  const lines = (rs: Array<{ asset: string; ts: number }>) => {
+    const out: string[] = Array.from({ length: SLICES }, () => '');
+    for (const r of rs) out[Math.min(SLICES - 1, Math.floor((r.ts - from) / SLICE_MS))] += `${r.asset}\t${JSON.stringify(r)}\n`;
+    return out;
+  };
   return {
     sensors: lines(recs.sensors), images: lines(recs.images), count: recs.sensors.length + recs.images.length + recs.notes.length,
     notes: recs.notes.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) })),
@@ -52,13 +62,16 @@ const seconds: Second[] = [];
 for (let k = 0; k < o.seconds; k++) seconds.push(serialise(start + k * 1000));
 let n = 0;
 for (let k = 0; k < o.seconds; k++) {
-  const wait = start + (k + 1) * 1000 - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const s = seconds[k];
-  await Promise.all([write(java.sensors.stdin, s.sensors), write(java.images.stdin, s.images)]);
+  for (let j = 0; j < SLICES; j++) {
+    // A slice goes out once its time has passed.
+    const wait = start + k * 1000 + (j + 1) * SLICE_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await Promise.all([write(java.sensors.stdin, s.sensors[j]), write(java.images.stdin, s.images[j])]);
+  }
   if (s.notes.length) await notes.send(o.topics.notes, s.notes);
   n += s.count;
-  seconds[k] = { sensors: '', images: '', count: 0, notes: [] };
+  seconds[k] = { sensors: [], images: [], count: 0, notes: [] };
 }
 await notes.close();
 for (const p of Object.values(java)) {

@@ -8,7 +8,7 @@ import {
   matchesAny, SEVERITY_RANK, type Alert, type AlertEvent, type AlertEventType, type AlertRule, type Severity, type WebhookFilters,
 } from '../schemas/index.js';
 import { insertRows } from './batch.js';
-import type { Db, Queryable } from './db.js';
+import { deferring, type Db, type Queryable } from './db.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const ms = (d: unknown): number | null => (d === null || d === undefined ? null : d instanceof Date ? d.getTime() : Date.parse(String(d)));
@@ -68,7 +68,8 @@ export async function writeAlertChanges(tx: Queryable, changes: AlertChange[], n
   if (live.length === 0) return;
   const last = new Map<string, Alert>();
   for (const c of live) last.set(c.alert.id, c.alert);
-  await insertRows(tx, 'alerts', ALERT_COLS, [...last.values()].map(alertRow), `ON CONFLICT (id) DO UPDATE SET
+  // Writes go with the next read (see Queryable.defer).
+  await insertRows(deferring(tx), 'alerts', ALERT_COLS, [...last.values()].map(alertRow), `ON CONFLICT (id) DO UPDATE SET
       last_window = EXCLUDED.last_window, peak_score = EXCLUDED.peak_score, contributions = EXCLUDED.contributions,
       resolved_window = EXCLUDED.resolved_window, doc = EXCLUDED.doc, updated_at = now(),
       severity = CASE WHEN (CASE EXCLUDED.severity WHEN 'critical' THEN 2 WHEN 'major' THEN 1 ELSE 0 END)
@@ -211,7 +212,7 @@ const OUTBOX_COLS = { event_id: 'text', endpoint_id: 'text', endpoint_url: 'text
  */
 export async function recordEvents(tx: Queryable, events: Array<{ eventId: string; event: AlertEvent }>, now: number, only?: string): Promise<void> {
   if (events.length === 0) return;
-  await insertRows(tx, 'alert_events', { event_id: 'text', alert_id: 'text', type: 'text', at: 'timestamptz', by: 'text', comment: 'text', data: 'jsonb' },
+  await insertRows(deferring(tx), 'alert_events', { event_id: 'text', alert_id: 'text', type: 'text', at: 'timestamptz', by: 'text', comment: 'text', data: 'jsonb' },
     events.filter((e) => e.event.type !== 'webhook.test').map((e) => ({
       event_id: e.eventId, alert_id: e.event.data.id, type: e.event.type, at: e.event.timestamp, by: e.event.by, comment: e.event.comment, data: e.event.data,
     })), 'ON CONFLICT DO NOTHING');
@@ -226,7 +227,7 @@ export async function recordEvents(tx: Queryable, events: Array<{ eventId: strin
       rows.push({ event_id: eventId, endpoint_id: ep.id, endpoint_url: ep.url, event_type: event.type, payload: event, next_attempt_at: iso(now) });
     }
   }
-  await insertRows(tx, 'webhook_outbox', OUTBOX_COLS, rows, 'ON CONFLICT DO NOTHING');
+  await insertRows(deferring(tx), 'webhook_outbox', OUTBOX_COLS, rows, 'ON CONFLICT DO NOTHING');
 }
 
 export interface DueDelivery { eventId: string; endpointId: string; url: string; secrets: string[]; event: AlertEvent; attempts: number }

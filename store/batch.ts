@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
 import { writeAlertChanges, type AlertChange } from './alerts.js';
-import type { Queryable } from './db.js';
+import { deferring, type Queryable } from './db.js';
 
 export interface LateRecord { key: string; modality: string; plant: string; asset: string | null; reason: string; value: unknown }
 export interface DeadLetterRow { key: string; source: string; code: string; reason: string; value: Uint8Array | null }
@@ -99,7 +99,8 @@ async function writeRows(tx: Queryable, table: string, columns: Columns, rows: A
   if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows) return insertRows(tx, table, columns, rows, onConflict);
   const names = Object.keys(columns), cols = names.join(', ');
   const lines = rows.map((r) => `${names.map((n) => copyField(r[n], columns[n])).join('\t')}\n`);
-  await tx.query(`SAVEPOINT copy_${table}`);
+  const w = deferring(tx);
+  await w.query(`SAVEPOINT copy_${table}`);
   try {
     await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN`, lines);
   } catch (e) {
@@ -107,10 +108,10 @@ async function writeRows(tx: Queryable, table: string, columns: Columns, rows: A
     await tx.query(`ROLLBACK TO SAVEPOINT copy_${table}`);
     await tx.tempTable(`${table}_in`, table);
     await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN`, lines);
-    await tx.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
+    await w.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
     return;
   }
-  await tx.query(`RELEASE SAVEPOINT copy_${table}`);
+  await w.query(`RELEASE SAVEPOINT copy_${table}`);
 }
 
 /** The batch's partition has been claimed by another instance since this one took it: nothing was written. */
@@ -130,6 +131,8 @@ export async function claimPartition(db: Queryable, partitionKey: string): Promi
 }
 
 export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
+  // The statements whose results are not read go to the server together (see Queryable.defer).
+  const w = deferring(tx);
   // Fencing first: the owner row stays locked to the commit, so a claim waits for this batch or fences it.
   if (b.checkpoint?.epoch !== undefined) {
     const r = await tx.query<{ epoch: string | number }>('SELECT epoch FROM partition_owners WHERE partition_key = $1 FOR UPDATE', [b.checkpoint.partitionKey]);
@@ -152,8 +155,8 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
     quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount, explanation: s.explanation ?? null,
   })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING', COPY_SCORES_FROM_ROWS);
-  await updateRollups(tx, b.scores, b.threshold ?? 6);
-  await updateAssets(tx, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
+  await updateRollups(w, b.scores, b.threshold ?? 6);
+  await updateAssets(w, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 
   await writeRows(tx, 'images', IMAGES, b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,
@@ -162,34 +165,34 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     base64: 'base64' in f ? f.base64 : null, uri: 'uri' in f ? f.uri : null,
   })), 'ON CONFLICT DO NOTHING', COPY_SCORES_FROM_ROWS);
 
-  await insertRows(tx, 'notes', NOTES, b.notes.map((n) => ({
+  await insertRows(w, 'notes', NOTES, b.notes.map((n) => ({
     id: noteId(n), plant: n.plant, asset: n.asset ?? null, author: n.author, ts: iso(n.ts), text: n.text,
   })), 'ON CONFLICT DO NOTHING');
 
-  await insertRows(tx, 'late_records', LATE, b.late.map((l) => ({
+  await insertRows(w, 'late_records', LATE, b.late.map((l) => ({
     record_key: l.key, modality: l.modality, plant: l.plant, asset: l.asset, reason: l.reason, value: l.value,
   })), 'ON CONFLICT DO NOTHING');
 
-  await insertRows(tx, 'dead_letters', DEAD, b.deadLetters.map((d) => ({
+  await insertRows(w, 'dead_letters', DEAD, b.deadLetters.map((d) => ({
     record_key: d.key, source: d.source, code: d.code, reason: d.reason,
     value: d.value ? Buffer.from(d.value).toString('base64') : null,
   })), 'ON CONFLICT DO NOTHING');
 
   await writeAlertChanges(tx, b.alerts);
 
-  await insertRows(tx, 'model_params', MODEL_PARAMS, b.modelParams.map((m) => ({
+  await insertRows(w, 'model_params', MODEL_PARAMS, b.modelParams.map((m) => ({
     model_version: m.modelVersion, asset: m.asset, kind: m.kind, params: m.params, reference_to: iso(m.referenceTo),
   })), 'ON CONFLICT DO NOTHING');
 
   if (b.checkpoint) {
-    await tx.query(`
+    await w.query(`
       INSERT INTO align_checkpoints (partition_key, state) VALUES ($1, $2::jsonb)
       ON CONFLICT (partition_key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
       [b.checkpoint.partitionKey, JSON.stringify(b.checkpoint.state)]);
     if (b.checkpoint.assets && Object.keys(b.checkpoint.assets).length) {
       // One JSON object for all rows: json_each hands each value's text over as it is (no per-row escaping
       // of a text[] parameter, no jsonb parse).
-      await tx.query(`
+      await w.query(`
         INSERT INTO asset_checkpoints (partition_key, asset, part, state)
         SELECT $1, a.key, p.key, a.value::text FROM json_each($2::json) AS p, json_each(p.value) AS a
         ON CONFLICT (partition_key, asset, part) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,

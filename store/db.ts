@@ -5,6 +5,19 @@ export interface Queryable {
   copyIn?(sql: string, lines: string[]): Promise<void>;
   /** Creates a session-temporary table like `like` (rows dropped at commit) once per connection; with copyIn. */
   tempTable?(name: string, like: string): Promise<void>;
+  /**
+   * A statement whose result nobody reads: it goes to the server with the next statement that is read, or
+   * with the COMMIT (one round trip for many), and a failure surfaces there. The PostgreSQL server's
+   * transactions only.
+   */
+  defer?(sql: string, params?: unknown[]): Promise<void>;
+}
+
+/** `tx` with every query deferred where it can be (see `Queryable.defer`): for statements whose results are not read. */
+export function deferring(tx: Queryable): Queryable {
+  if (!tx.defer) return tx;
+  const defer = tx.defer.bind(tx);
+  return { ...tx, async query<T>(sql: string, params?: unknown[]) { await defer(sql, params); return { rows: [] as T[] }; } };
 }
 
 export interface Db extends Queryable {

@@ -14,39 +14,60 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
   await pool.query('SELECT 1');
   // Session-temporary tables each connection has (they live as long as it does).
   const temps = new WeakMap<pg.PoolClient, Set<string>>();
-  const asQueryable = (c: pg.Pool | pg.PoolClient, made?: Set<string>): Queryable => ({
-    async query<T>(sql: string, params?: unknown[]) {
-      const r = await c.query(sql, params as unknown[]);
-      return { rows: r.rows as T[] };
-    },
-    // COPY needs one connection: transactions (a PoolClient) have it.
-    ...(c instanceof pg.Pool ? {} : {
-      async tempTable(name: string, like: string) {
-        if (temps.get(c as pg.PoolClient)?.has(name) || made?.has(name)) return;
-        await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
-        // Made in this transaction: remembered once it commits (a rollback drops the table).
-        made?.add(name);
+  const asQueryable = (c: pg.Pool | pg.PoolClient, made?: Set<string>, pending?: string[]): Queryable => {
+    /** The deferred statements go first, in one round trip with `sql` when its parameters can be inlined. */
+    const flush = async () => { if (pending?.length) await c.query(pending.splice(0).join(';\n')); };
+    const run = async (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
+      if (!pending?.length) return c.query(sql, params as unknown[]);
+      const text = params?.length ? inlined(sql, params) : sql;
+      if (text === null) { await flush(); return c.query(sql, params as unknown[]); }
+      const r = await c.query(`${pending.splice(0).join(';\n')};\n${text}`) as pg.QueryResult | pg.QueryResult[];
+      return Array.isArray(r) ? r[r.length - 1] : r;
+    };
+    return {
+      async query<T>(sql: string, params?: unknown[]) {
+        const r = await run(sql, params);
+        return { rows: r.rows as T[] };
       },
-      async copyIn(sql: string, lines: string[]) {
-        const stream = (c as pg.PoolClient).query(copyFrom(sql));
-        const done = finished(stream);
-        // In ~1 MiB writes, without waiting for drain: the lines are in memory already.
-        for (const chunk of chunked(lines)) stream.write(chunk);
-        stream.end();
-        await done;
-      },
-    }),
-  });
+      ...(pending ? {
+        async defer(sql: string, params?: unknown[]) {
+          const text = params?.length ? inlined(sql, params) : sql;
+          if (text === null) await run(sql, params);
+          else pending.push(text);
+        },
+      } : {}),
+      // COPY needs one connection: transactions (a PoolClient) have it.
+      ...(c instanceof pg.Pool ? {} : {
+        async tempTable(name: string, like: string) {
+          if (temps.get(c as pg.PoolClient)?.has(name) || made?.has(name)) return;
+          await run(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
+          // Made in this transaction: remembered once it commits (a rollback drops the table).
+          made?.add(name);
+        },
+        async copyIn(sql: string, lines: string[]) {
+          await flush();
+          const stream = (c as pg.PoolClient).query(copyFrom(sql));
+          const done = finished(stream);
+          // In ~1 MiB writes, without waiting for drain: the lines are in memory already.
+          for (const chunk of chunked(lines)) stream.write(chunk);
+          stream.end();
+          await done;
+        },
+      }),
+    };
+  };
   return {
     kind: 'postgres',
     ...asQueryable(pool),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       const made = new Set<string>();
+      // BEGIN goes with the first statement, deferred ones with the next read or the COMMIT.
+      const pending = ['BEGIN'];
       try {
-        await client.query('BEGIN');
-        const out = await fn(asQueryable(client, made));
-        await client.query('COMMIT');
+        const tx = asQueryable(client, made, pending);
+        const out = await fn(tx);
+        await tx.query('COMMIT');
         if (made.size) temps.set(client, new Set([...(temps.get(client) ?? []), ...made]));
         return out;
       } catch (e) {
@@ -59,6 +80,27 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
     async exec(sql: string) { await pool.query(sql); },
     async close() { await pool.end(); },
   };
+}
+
+/**
+ * `sql` with its parameters written in as literals (null: one cannot be): strings dollar-quoted (nothing
+ * inside is escaped), numbers in parentheses (a minus sign after an operator would start a comment).
+ * An unknown-typed literal takes its type from its context as a parameter does; the statements deferred
+ * cast where the context does not say.
+ */
+function inlined(sql: string, params: unknown[]): string | null {
+  const lits: string[] = [];
+  for (const v of params) {
+    if (v === null || v === undefined) lits.push('NULL');
+    else if (typeof v === 'boolean') lits.push(v ? 'TRUE' : 'FALSE');
+    else if (typeof v === 'number' && Number.isFinite(v)) lits.push(`(${v})`);
+    else if (typeof v === 'string' && !v.includes('\u0000')) {
+      let tag = '$q$';
+      for (let k = 0; v.includes(tag); k++) tag = `$q${k}$`;
+      lits.push(`${tag}${v}${tag}`);
+    } else return null;
+  }
+  return sql.replace(/\$(\d+)/g, (_, i: string) => lits[Number(i) - 1]);
 }
 
 /** Lines joined into ~1 MiB chunks: fewer stream writes than one per line. */

@@ -30,7 +30,7 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
       ctx = await open();
       assert.equal(ctx.store.migration.timescale, timescale);
-      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
       if (timescale) {
         const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
         assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'score_rollup_1h', 'score_rollup_1m', 'scores']);
@@ -185,6 +185,32 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
       assert.deepEqual(await claimDeliveries(ctx.store.db, 10, 0, now + 99_000), []);
       assert.equal(await countRows(ctx.store.db, 'webhook_attempts'), 2, 'each attempt logged');
     });
+
+    if (!timescale) {
+      test('deferred statements go with the next read, in order, their parameters written in exactly; a failing one fails the commit', async () => {
+        const db = ctx.store.db;
+        await db.exec('CREATE TABLE defer_probe (k int PRIMARY KEY, s text NOT NULL, n float8, a text[])');
+        const texts = ["it's", 'back\\slash', '$q$ and $q0$ inside', '-- not a comment', '/* nor this */', 'ünïcødé ✓', '$1 stays'];
+        const seen = await db.transaction(async (tx) => {
+          assert.ok(tx.defer, 'PostgreSQL transactions defer');
+          for (const [k, t] of texts.entries()) await tx.defer!('INSERT INTO defer_probe (k, s, n) VALUES ($1, $2, $3)', [k, t, k === 0 ? -5 : k === 1 ? 1e-7 : null]);
+          // A parameter that cannot be written in (an array) runs in its turn, after those before it.
+          await tx.defer!('INSERT INTO defer_probe (k, s, a) VALUES ($1, $2, $3)', [100, 'array', ['x', 'y,z']]);
+          await tx.defer!('UPDATE defer_probe SET n = n - $1 WHERE k = 0', [-1]);
+          return (await tx.query<{ k: number; s: string; n: number | null; a: string[] | null }>('SELECT k, s, n, a FROM defer_probe ORDER BY k')).rows;
+        });
+        assert.deepEqual(seen.map((r) => r.s), [...texts, 'array']);
+        assert.equal(seen[0].n, -4, 'the update saw the insert before it, and a negative parameter stayed a number');
+        assert.equal(seen[1].n, 1e-7);
+        assert.deepEqual(seen[texts.length].a, ['x', 'y,z']);
+        await assert.rejects(db.transaction(async (tx) => {
+          await tx.defer!('INSERT INTO defer_probe (k, s) VALUES ($1, $2)', [200, 'rolled back with the next one']);
+          await tx.defer!('INSERT INTO defer_probe (k, s) VALUES ($1, $2)', [201, null]);
+        }), (e: { code?: string }) => e.code === '23502');
+        assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM defer_probe WHERE k >= 200')).rows[0].n, 0);
+        await db.exec('DROP TABLE defer_probe');
+      });
+    }
 
     if (timescale) {
       test('compression and retention jobs run on demand (PGlite has no background workers)', async () => {
