@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
 import { writeAlertChanges, type AlertChange } from './alerts.js';
+import { binaryCopy, binaryWritable } from './copy-binary.js';
 import { deferring, type Queryable } from './db.js';
 
 export interface LateRecord { key: string; modality: string; plant: string; asset: string | null; reason: string; value: unknown }
@@ -98,16 +99,19 @@ function copyField(v: unknown, type: string): string {
 async function writeRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string, copyFromRows: number): Promise<void> {
   if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows) return insertRows(tx, table, columns, rows, onConflict);
   const names = Object.keys(columns), cols = names.join(', ');
-  const lines = rows.map((r) => `${names.map((n) => copyField(r[n], columns[n])).join('\t')}\n`);
+  // Binary where every column allows it (numbers as their bytes: no decimal text either side), else text.
+  const binary = binaryWritable(columns);
+  const data = binary ? binaryCopy(rows, columns) : rows.map((r) => `${names.map((n) => copyField(r[n], columns[n])).join('\t')}\n`);
+  const format = binary ? ' WITH (FORMAT binary)' : '';
   const w = deferring(tx);
   await w.query(`SAVEPOINT copy_${table}`);
   try {
-    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN`, lines);
+    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN${format}`, data);
   } catch (e) {
     if ((e as { code?: unknown }).code !== '23505') throw e;
     await tx.query(`ROLLBACK TO SAVEPOINT copy_${table}`);
     await tx.tempTable(`${table}_in`, table);
-    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN`, lines);
+    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN${format}`, data);
     await w.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
     return;
   }

@@ -44,12 +44,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
           // Made in this transaction: remembered once it commits (a rollback drops the table).
           made?.add(name);
         },
-        async copyIn(sql: string, lines: string[]) {
+        async copyIn(sql: string, data: string[] | Buffer[]) {
           await flush();
           const stream = (c as pg.PoolClient).query(copyFrom(sql));
           const done = finished(stream);
-          // In ~1 MiB writes, without waiting for drain: the lines are in memory already.
-          for (const chunk of chunked(lines)) stream.write(chunk);
+          // In ~1 MiB writes, without waiting for drain: the data is in memory already.
+          for (const chunk of typeof data[0] === 'string' ? chunked(data as string[]) : data) stream.write(chunk);
           stream.end();
           await done;
         },
