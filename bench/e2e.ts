@@ -135,9 +135,14 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     const records = await publish(producer, topics, recs);
     const samples = recs.sensors.reduce((s, r) => s + Object.keys(r.values).length, 0);
     say(`backlog: ${records} records published`);
-    let t = performance.now();
-    await drainTopics(kafka.brokers, Object.values(topics), records, logger);
-    const rawS = (performance.now() - t) / 1000;
+    // Raw consumption twice (a fresh group each time), the faster counted: the first read of freshly
+    // written topics, and the group's first join, vary from run to run.
+    let t = 0, rawS = Infinity;
+    for (let k = 0; k < 2; k++) {
+      t = performance.now();
+      await drainTopics(kafka.brokers, Object.values(topics), records, logger);
+      rawS = Math.min(rawS, (performance.now() - t) / 1000);
+    }
 
     const store = await openStore(cfg.database);
     const timed = recordingDb(store.db);
@@ -173,7 +178,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     const readingRows = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM readings')).rows[0].n;
     const scoreRows = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0].n;
     // Raw COPY in both formats (the store writes binary where it can), the faster counted.
-    const raw = await Promise.all([false, true].map(async (binary) => ({ binary, rd: await dump(`SELECT ${rcols} FROM readings`, binary), sd: await dump(`SELECT ${scols} FROM scores`, binary) })));
+    let raw = await Promise.all([false, true].map(async (binary) => ({ binary, rd: await dump(`SELECT ${rcols} FROM readings`, binary), sd: await dump(`SELECT ${scols} FROM scores`, binary) })));
     await client.query('CREATE TABLE readings_copy (LIKE readings INCLUDING ALL)');
     await client.query('CREATE TABLE scores_copy (LIKE scores INCLUDING ALL)');
     // Each side twice, alternately, the better run counted (the server's own background work varies).
@@ -198,6 +203,11 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     }
     await client.end();
     await store.close();
+    // What the backlog phase kept for the replay goes before the live phase: a heap of hundreds of MiB
+    // would make its garbage collections (and so its latencies) the bench's, not the pipeline's.
+    timed.transactions.length = 0;
+    raw = [];
+    globalThis.gc?.();
     const backlog = {
       records, samples, rawPerS: records / rawS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
       store: { readingRows, scoreRows, rowsS: replay!.rowsS, transactionsS: replay!.transactionsS, inPipelineS: timed.busyMs() / 1000, copyS, ratio: copyS / replay!.rowsS, byStatement: replay!.byStatement },
