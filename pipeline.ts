@@ -27,7 +27,8 @@ import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoint
 /**
  * The checkpoint is stored as the partition's row (`PartitionRow`: the processed marks and the clocks'
  * marks) and rows per asset and part (`AssetParts`), of which a batch rewrites only the parts it changed:
- * `core` (watermarks, revisions, notes) and `images` (the frames kept) as they change, `scoring` (model,
+ * `core` (watermarks, revisions, notes) and `images` (the frames kept) as they change, `rules` (the alert
+ * rules' state) for the assets whose windows fired, `scoring` (model,
  * feature and rule state) for the assets whose windows fired, and `clocks` (device clocks, the largest part)
  * every `align.clock.checkpointEveryMs`. `Checkpoint` is the whole, as held in memory, and as the
  * partition's row held it before per-asset rows (still read).
@@ -54,7 +55,9 @@ interface AssetParts {
   core?: Omit<AlignSnapshot['assets'][string], 'images' | 'clocks'>;
   images?: AlignSnapshot['assets'][string]['images'];
   clocks?: AlignSnapshot['assets'][string]['clocks'];
+  /** Model and feature state (`rules`: in rows written before the rules had their own part). */
   scoring?: { models?: Record<string, AssetModelState>; features?: Record<string, AssetFeatureState>; rules?: AssetRuleStates };
+  rules?: AssetRuleStates;
 }
 
 /** A partition's stored checkpoint, whole (null: none). */
@@ -87,7 +90,8 @@ async function loadWhole(db: Db, partitionKey: string): Promise<{ cp: Checkpoint
     if (a.core) cp.align.assets[asset] = { ...a.core, images: a.images ?? [], clocks: a.clocks ?? {} };
     Object.assign(cp.models, a.scoring?.models);
     Object.assign(cp.features!, a.scoring?.features);
-    if (a.scoring?.rules) cp.rules[asset] = a.scoring.rules;
+    const rules = a.rules ?? a.scoring?.rules;
+    if (rules) cp.rules[asset] = rules;
     const own = [...Object.keys(a.scoring?.models ?? {}), ...Object.keys(a.scoring?.features ?? {})];
     if (own.length) keys.set(asset, new Set(own));
   }
@@ -259,9 +263,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /**
    * The rows of the parts changed since the last write (all of them after an old-style restore): core and
-   * frames as they change, scoring state for the assets whose windows fired, clocks when `clocks`.
+   * frames as they change, rule state for the assets whose windows fired, model state for those whose model
+   * state changed (`models`: a baseline's reference period, a fusion model's feature state; a fitted
+   * baseline's parameters stay as they are), clocks when `clocks`.
    */
-  function assetRows(s: PartitionState, tuples: WindowTuple[], clocks: boolean): Partial<Record<keyof AssetParts, Record<string, unknown>>> {
+  function assetRows(s: PartitionState, tuples: WindowTuple[], models: Set<string>, clocks: boolean): Partial<Record<keyof AssetParts, Record<string, unknown>>> {
     const changed = s.op.takeChanged(clocks);
     const all = s.writeAll ? new Set(s.op.assetIds()) : null;
     const out: Partial<Record<keyof AssetParts, Record<string, unknown>>> = {};
@@ -272,15 +278,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     for (const asset of all ?? changed.images) put('images', asset, s.op.imagesOf(asset));
     for (const asset of all ?? changed.clocks ?? []) put('clocks', asset, s.op.clocksOf(asset));
-    for (const asset of all ?? new Set(tuples.map((t) => t.asset))) {
+    for (const asset of all ?? models) {
       const sc: NonNullable<AssetParts['scoring']> = {};
       for (const k of s.keys.get(asset) ?? []) {
         if (s.models[k]) (sc.models ??= {})[k] = s.models[k];
         if (s.features?.[k]) (sc.features ??= {})[k] = s.features[k];
       }
-      if (s.rules[asset]) sc.rules = s.rules[asset];
       put('scoring', asset, sc);
     }
+    for (const asset of all ?? new Set(tuples.map((t) => t.asset))) if (s.rules[asset]) put('rules', asset, s.rules[asset]);
     return out;
   }
 
@@ -407,8 +413,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const scoreStart = performance.now();
     // Fusion models score the batch's tuples in one pass (their rows come back in tuple order).
     const fusionRows = new Map<string, ScoreRow[]>();
+    // The assets whose model state this batch changed (their scoring rows are rewritten).
+    const modelsChanged = new Set<string>();
     for (const m of running) {
       if (!m.fusion || !tuples.length) continue;
+      for (const t of tuples) modelsChanged.add(t.asset);
       const { rows, inputs } = scoreFusionBatch(tuples, m.fusion, (s.features ??= {}), assetNames);
       fusionRows.set(m.version, rows);
       for (const t of tuples) keyOf(s, t.asset, `${m.version}/${t.asset}`);
@@ -429,6 +438,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         const key = keyOf(s, t.asset, m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`);
         const model = (s.models[key] ??= { reference: [], params: null });
         const { row, fitted } = scoreBaseline(t, model, { referenceWindows: m.referenceWindows, modelVersion: m.version });
+        // Only a window of the reference period changes a baseline's state (its reference, then its fit).
+        if (row.status === 'reference') modelsChanged.add(t.asset);
         out.scores.push(row);
         if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
         if (m.active) activeRow = row;
@@ -460,7 +471,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (b.messages.length) s.observed[b.modality] = Math.max(s.observed[b.modality] ?? -1, last);
     const clocksDue = s.writeAll || wallNow() - s.clocksWrittenAt >= cfg.align.clock.checkpointEveryMs;
     const clocksAt = clocksDue ? { ...s.observed } : s.clocksAt;
-    out.checkpoint = { partitionKey: b.partitionKey, epoch: s.epoch, state: { processed, clocksAt } satisfies PartitionRow, assets: assetRows(s, tuples, clocksDue) };
+    out.checkpoint = { partitionKey: b.partitionKey, epoch: s.epoch, state: { processed, clocksAt } satisfies PartitionRow, assets: assetRows(s, tuples, modelsChanged, clocksDue) };
 
     if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);
     if (dead.length) {

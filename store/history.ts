@@ -17,18 +17,18 @@ const ms = (d: Date | string) => new Date(d).getTime();
  * null inside an alert without feedback (unknown).
  */
 export async function historyWindows(db: Queryable, align: Config['align'], o: { from: number; to: number; plant?: string }): Promise<HistoryWindow[]> {
-  const params: unknown[] = [new Date(o.from).toISOString(), new Date(o.to).toISOString()];
-  const plantFilter = o.plant ? ` AND plant = $${params.push(o.plant)}` : '';
+  // $1, $2: the period; $3: the plant when one is asked for; after them, each query's own interval (seconds).
+  const params: unknown[] = [new Date(o.from).toISOString(), new Date(o.to).toISOString(), ...(o.plant ? [o.plant] : [])];
+  const plantFilter = o.plant ? ' AND plant = $3' : '';
+  const own = `$${params.length + 1}`;
   const rows = (await db.query<{ plant: string; asset: string; device: string; channel: string; window_start: Date; t_offset_ms: number[]; v: number[] }>(
     `SELECT plant, asset, device, channel, window_start, t_offset_ms, v FROM readings
       WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz${plantFilter} ORDER BY asset, window_start, channel, device`, params)).rows;
   const images = (await db.query<{ asset: string; camera: string; ts: Date; kind: string; width: number | null; height: number | null; unit: string | null; data: number[] | null }>(
     `SELECT asset, camera, ts, kind, width, height, unit, data FROM images
-      WHERE ts >= $1::timestamptz - make_interval(secs => $${params.push(align.imageMaxAgeMs / 1000)}) AND ts < $2::timestamptz${plantFilter} ORDER BY asset, ts`, params)).rows;
-  params.pop();
+      WHERE ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz${plantFilter} ORDER BY asset, ts`, [...params, align.imageMaxAgeMs / 1000])).rows;
   const notes = (await db.query<{ asset: string; author: string; ts: Date; text: string }>(
-    `SELECT asset, author, ts, text FROM notes WHERE asset IS NOT NULL AND ts >= $1::timestamptz - make_interval(secs => $${params.push(align.noteSlackMs / 1000)}) AND ts < $2::timestamptz + make_interval(secs => $${params.length})${plantFilter} ORDER BY asset, ts`, params)).rows;
-  params.pop();
+    `SELECT asset, author, ts, text FROM notes WHERE asset IS NOT NULL AND ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz + make_interval(secs => ${own})${plantFilter} ORDER BY asset, ts`, [...params, align.noteSlackMs / 1000])).rows;
   const alerts = (await db.query<{ asset: string; opened_window: Date; last_window: Date; label: string | null }>(
     `SELECT a.asset, a.opened_window, a.last_window,
             (SELECT f.label FROM alert_feedback f WHERE f.alert_id = a.id ORDER BY f.at DESC LIMIT 1) AS label

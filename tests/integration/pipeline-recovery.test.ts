@@ -221,10 +221,21 @@ test('an asset id with a slash keeps its model and rule state in its own checkpo
   const p1 = make();
   await feed(p1, 'sensors', S2.slice(0, half));
   await feed(p1, 'images', I2);
-  assert.ok(p1.checkpoint('p0')!.models['line1/pump-02'], 'the baseline fitted the asset');
-  // A restart: the new owner writes the asset's scoring row again as its windows fire.
+  assert.ok(p1.checkpoint('p0')!.models['line1/pump-02']?.params, 'the baseline fitted the asset');
+  const written = async (part: string) => new Map((await store.db.query<{ asset: string; state: string; at: Date }>(
+    `SELECT asset, state, updated_at AS at FROM asset_checkpoints WHERE part = $1`, [part])).rows.map((r) => [r.asset, `${new Date(r.at).getTime()} ${r.state}`]));
+  const [scoringBefore, rulesBefore] = [await written('scoring'), await written('rules')];
+  // A restart: the new owner restores both assets' state from their rows and goes on.
   const p2 = make();
   await feed(p2, 'sensors', S2.slice(half));
+  // Fitted models do not change: their rows are not rewritten; the rules' state is, as windows fire.
+  const scoringAfter = await written('scoring');
+  const fitted = [...scoringBefore].filter(([, v]) => v.includes('"params":{'));
+  assert.ok(fitted.some(([a]) => a === 'line1/pump-02'));
+  for (const [a, v] of fitted) assert.equal(scoringAfter.get(a), v, `${a}: a fitted baseline writes its scoring row no more`);
+  const rulesAfter = await written('rules');
+  assert.deepEqual([...rulesAfter.keys()].sort(), ['line1/pump-02', 'pump-02']);
+  assert.ok([...rulesAfter].some(([a, v]) => rulesBefore.get(a) !== v), 'rule state rows are rewritten as windows fire');
   const stored = (await readCheckpoint(store.db, 'p0'))!;
   assert.deepEqual(JSON.parse(JSON.stringify(stored.models)), JSON.parse(JSON.stringify(p2.checkpoint('p0')!.models)));
   assert.ok(stored.models['line1/pump-02'] && stored.rules['line1/pump-02'], 'its model and rule state are stored under it');
