@@ -40,7 +40,7 @@ export type AlignConfig = Config['align'];
 interface StreamWm { maxTs: number; lastSeenAt: number }
 interface OpenWindow {
   start: number;
-  channels: Map<string, { device: string; t: number[]; v: number[]; seen: Set<number> }>;
+  channels: Map<string, { device: string; t: number[]; v: number[]; maxT: number }>;
   /** −1 until the window first fires; then the revision last emitted. */
   revision: number;
   /** Amended since it last fired. */
@@ -432,10 +432,11 @@ export class WindowOperator {
         a.windows.set(start, w);
       }
       let series = w.channels.get(ch);
-      if (!series) { series = { device, t: [], v: [], seen: new Set() }; w.channels.set(ch, series); }
-      // Duplicates: the same channel at the same time (from any device of the asset).
-      if (series.seen.has(ts)) { w.duplicates++; dup++; continue; }
-      series.seen.add(ts);
+      if (!series) { series = { device, t: [], v: [], maxT: -Infinity }; w.channels.set(ch, series); }
+      // Duplicates: the same channel at the same time (from any device of the asset). Samples mostly come
+      // in time order: only one at or before the latest can be a repeat (a window holds tens of samples).
+      if (ts <= series.maxT && series.t.includes(ts)) { w.duplicates++; dup++; continue; }
+      if (ts > series.maxT) series.maxT = ts;
       if (offset < w.minOffset) w.minOffset = offset;
       series.t.push(ts);
       series.v.push(v);
