@@ -9,17 +9,18 @@
 /** SQL types this writer knows (those of the tables written by COPY). */
 const ELEMENT_OID: Record<string, number> = { 'int[]': 23, 'float8[]': 701, 'real[]': 700 };
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-const CHUNK = 1 << 20;
+/** The first buffer is small (most batches are), the next ones 1 MiB. */
+const FIRST = 64 << 10, CHUNK = 1 << 20;
 
 /** Whether every column of `columns` can be written in binary. */
 export function binaryWritable(columns: Record<string, string>): boolean {
   return Object.values(columns).every((t) => t in ELEMENT_OID || ['text', 'int', 'float8', 'timestamptz', 'jsonb'].includes(t));
 }
 
-/** Writes into 1 MiB buffers through a DataView (big-endian; faster than Buffer's write methods). */
+/** Writes into buffers (64 KiB, then 1 MiB) through a DataView (big-endian; faster than Buffer's write methods). */
 class Writer {
   readonly chunks: Buffer[] = [];
-  private buf = Buffer.allocUnsafe(CHUNK);
+  private buf = Buffer.allocUnsafe(FIRST);
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private at = 0;
 
