@@ -109,14 +109,19 @@ export interface E2eResult {
     closeToCommitMs: { p50: number; p99: number };
   };
   /** Cameras on their own schedules, then every camera at the same instants (all windows close at once). */
+  /** The live plant's own maximum: a backlog of its shape (many assets, the live configuration) at full speed. */
+  liveMax: { assets: number; records: number; perS: number } | null;
   live: Array<{ cameras: 'spread' | 'synchronised'; ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } }>;
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
 
 export interface E2eOptions {
   assets: number; minutes: number; sampleMs: number; liveSeconds: number; bigAssets: number; bigMinutes: number;
-  /** The live phase's rate (records/s) instead of half the backlog's, and which camera schedules it runs. */
-  liveRate?: number; cameras?: Array<'spread' | 'synchronised'>;
+  /**
+   * The live phase's rate (records/s) instead of half the live plant's maximum (measured first, with
+   * `maxAssets` assets), and which camera schedules it runs.
+   */
+  liveRate?: number; cameras?: Array<'spread' | 'synchronised'>; maxAssets?: number;
 }
 
 export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, say: (s: string) => void = () => {}): Promise<E2eResult> {
@@ -215,10 +220,47 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     };
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
 
-    // ---- 2. live at half the measured rate, with alerts and webhooks (skipped with liveSeconds 0)
+    // ---- 2. live at half the maximum rate, with alerts and webhooks (skipped with liveSeconds 0)
+    // The live plant's configuration (webhooks apart).
+    const liveConfig = (topics: ReturnType<typeof topicsOf>, url: string) => ({
+      kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics }, database: { url },
+      align: { windowMs: 5_000 }, scorer: { referenceWindows: 6 },
+      // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
+      // deliveries queue.
+      alerts: { threshold: 8, openAfter: 2, resolveAfter: 2 },
+    });
+    const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
+    // The maximum rate of a plant of the live phase's shape: thousands of assets, each with its windows,
+    // model, rules and checkpoint rows, cost more per record than the backlog's 40 (whose rate would
+    // overload the live phase). A backlog of 40 s of such a plant, consumed at full speed.
+    let liveMax: E2eResult['liveMax'] = null;
+    if (o.liveSeconds > 0 && o.liveRate === undefined) {
+      const assets = o.maxAssets ?? 3000;
+      const tm = topicsOf(uniqueName('max'));
+      const dbm = await createTestDatabase('benchmax');
+      const cfgm = Config.parse(liveConfig(tm, dbm.url));
+      const ingestm = createKafkaIngest(cfgm.kafka, logger);
+      await ingestm.ensureTopics();
+      const plan = simplePlan({ seed: 2, assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000, spreadCameras: true });
+      const M0 = Date.now() - 70_000;
+      let n = 0;
+      for (let k = 0; k < 40; k += 10) n += await publish(producer, tm, generate(plan, M0 + k * 1000, M0 + (k + 10) * 1000));
+      const storem = await openStore(cfgm.database);
+      let got = 0, finish: () => void = () => {};
+      const all = new Promise<void>((r) => { finish = r; });
+      const pm = createPipeline({ cfg: cfgm, db: storem.db, logger, topics: { sensors: tm.sensors, images: tm.images, notes: tm.notes }, deadLetter: (d) => ingestm.deadLetter(d), onDurable: (x) => { got += x.records; if (got >= n) finish(); } });
+      const tt = performance.now();
+      await ingestm.run((b) => pm.handle({ ...b, partitionKey: `p${b.partition}` }));
+      await all;
+      liveMax = { assets, records: n, perS: n / ((performance.now() - tt) / 1000) };
+      await ingestm.stop();
+      await storem.close();
+      await dbm.drop();
+      globalThis.gc?.();
+      say(`the live plant's maximum: ${assets} assets, ${n} records at ${Math.round(liveMax.perS)} records/s`);
+    }
     const livePhase = async (cameras: 'spread' | 'synchronised') => {
-      const rate = o.liveRate ?? backlog.pipelinePerS / 2;
-      const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
+      const rate = o.liveRate ?? (liveMax?.perS ?? backlog.pipelinePerS) / 2;
       const liveAssets = Math.max(1, Math.round(rate / perAsset));
       const received: Array<{ at: number; type: string; window: number }> = [];
       const hook = createServer((req, res) => {
@@ -235,11 +277,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
       const t2 = topicsOf(uniqueName('live'));
       const db2 = await createTestDatabase('benchlive');
       const cfg2 = Config.parse({
-        kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t2 }, database: { url: db2.url },
-        align: { windowMs: 5_000 }, scorer: { referenceWindows: 6 },
-        // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
-        // deliveries queue.
-        alerts: { threshold: 8, openAfter: 2, resolveAfter: 2 },
+        ...liveConfig(t2, db2.url),
         webhooks: [{ url: `http://127.0.0.1:${port}/hook` }], delivery: { allowPrivateNetworks: true, pollMs: 50 },
       });
       const store2 = await openStore(cfg2.database);
@@ -321,7 +359,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
         await db3.drop();
       }
     }
-    return { backlog, live: liveResult, big };
+    return { backlog, liveMax, live: liveResult, big };
   } finally {
     await producer.close();
     await tdb.drop();
