@@ -28,9 +28,8 @@ import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoint
  * The checkpoint is stored as the partition's row (`PartitionRow`: the processed marks and the clocks'
  * marks) and rows per asset and part (`AssetParts`), of which a batch rewrites only the parts it changed:
  * `core` (watermarks, revisions, notes) and `images` (the frames kept) as they change, `rules` (the alert
- * rules' state) for the assets whose windows fired, `scoring` (model,
- * feature and rule state) for the assets whose windows fired, and `clocks` (device clocks, the largest part)
- * every `align.clock.checkpointEveryMs`. `Checkpoint` is the whole, as held in memory, and as the
+ * rules' state) for the assets whose windows fired, `scoring` (model and feature state) for those whose
+ * model state changed, and `clocks` (device clocks, the largest part) every `align.clock.checkpointEveryMs`. `Checkpoint` is the whole, as held in memory, and as the
  * partition's row held it before per-asset rows (still read).
  */
 export interface Checkpoint {

@@ -5,9 +5,11 @@
  *    them) are read by raw kafkajs (no work), then by the pipeline (ingest → align → score → store).
  *    Records and samples per second, consumer lag over time, and the store's write rate against raw COPY of
  *    the very rows it wrote (readings and scores), all in this process.
- * 2. Live at half the measured rate: a producer publishes in real time while the pipeline, the alert rules
- *    and the webhook sender run; window close → score committed, and record → webhook received (from the
- *    end of the window that opened or resolved an alert to the delivery at a local HTTP endpoint).
+ * 2. Live at half the maximum rate: first the live plant's own maximum (a backlog of thousands of assets
+ *    of its shape and configuration at full speed); then a plant of that shape publishes in real time, at
+ *    half of it, while the pipeline, the alert rules and the webhook sender run; window close → score
+ *    committed, and record → webhook received (from the end of the window that opened or resolved an
+ *    alert to the delivery at a local HTTP endpoint).
  * 3. 10 000 assets: the service as its own process (`tributary start`) consumes a backlog of 10 000 assets;
  *    its resident memory is sampled throughout.
  */
