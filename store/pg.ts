@@ -15,13 +15,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
   // Session-temporary tables each connection has (they live as long as it does).
   const temps = new WeakMap<pg.PoolClient, Set<string>>();
   const asQueryable = (c: pg.Pool | pg.PoolClient, made?: Set<string>, pending?: string[]): Queryable => {
-    /** The deferred statements go first, in one round trip with `sql` when its parameters can be inlined. */
-    const flush = async () => { if (pending?.length) await c.query(pending.splice(0).join(';\n')); };
+    /**
+     * The deferred statements go first, in one round trip with `sql` when its parameters can be inlined.
+     * Joined with the semicolon on a line of its own: a statement ending in a line comment keeps its end.
+     */
+    const flush = async () => { if (pending?.length) await c.query(pending.splice(0).join('\n;\n')); };
     const run = async (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
       if (!pending?.length) return c.query(sql, params as unknown[]);
       const text = params?.length ? inlined(sql, params) : sql;
       if (text === null) { await flush(); return c.query(sql, params as unknown[]); }
-      const r = await c.query(`${pending.splice(0).join(';\n')};\n${text}`) as pg.QueryResult | pg.QueryResult[];
+      const r = await c.query(`${pending.splice(0).join('\n;\n')}\n;\n${text}`) as pg.QueryResult | pg.QueryResult[];
       return Array.isArray(r) ? r[r.length - 1] : r;
     };
     return {

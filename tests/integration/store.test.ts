@@ -196,7 +196,7 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
           for (const [k, t] of texts.entries()) await tx.defer!('INSERT INTO defer_probe (k, s, n) VALUES ($1, $2, $3)', [k, t, k === 0 ? -5 : k === 1 ? 1e-7 : null]);
           // A parameter that cannot be written in (an array) runs in its turn, after those before it.
           await tx.defer!('INSERT INTO defer_probe (k, s, a) VALUES ($1, $2, $3)', [100, 'array', ['x', 'y,z']]);
-          await tx.defer!('UPDATE defer_probe SET n = n - $1 WHERE k = 0', [-1]);
+          await tx.defer!('UPDATE defer_probe SET n = n - $1 WHERE k = 0 -- a statement may end in a comment', [-1]);
           return (await tx.query<{ k: number; s: string; n: number | null; a: string[] | null }>('SELECT k, s, n, a FROM defer_probe ORDER BY k')).rows;
         });
         assert.deepEqual(seen.map((r) => r.s), [...texts, 'array']);
