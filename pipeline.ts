@@ -29,8 +29,9 @@ import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoint
  * marks) and rows per asset and part (`AssetParts`), of which a batch rewrites only the parts it changed:
  * `core` (watermarks, revisions, notes) and `images` (the frames kept) as they change, `rules` (the alert
  * rules' state) for the assets whose windows fired, `scoring` (model and feature state) for those whose
- * model state changed, and `clocks` (device clocks, the largest part) every `align.clock.checkpointEveryMs`. `Checkpoint` is the whole, as held in memory, and as the
- * partition's row held it before per-asset rows (still read).
+ * model state changed, and `clocks` (device clocks, the largest part) every `align.clock.checkpointEveryMs`.
+ * `Checkpoint` is the whole, as held in memory, and as the partition's row held it before per-asset rows
+ * (still read).
  */
 export interface Checkpoint {
   align: AlignSnapshot;

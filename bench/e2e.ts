@@ -23,8 +23,8 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { startDeliveryWorker } from '../alerts/index.js';
-import { createKafkaIngest, createRecordProducer, drainTopics } from '../ingest/index.js';
-import { createPipeline } from '../pipeline.js';
+import { createKafkaIngest, createRecordProducer, drainTopics, type KafkaIngest } from '../ingest/index.js';
+import { createPipeline, type PipelineDeps } from '../pipeline.js';
 import { Config, type ConfigInput, type Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
 import { openStore, syncConfigEndpoints, type Db, type Queryable } from '../store/index.js';
@@ -40,7 +40,7 @@ function topicsOf(prefix: string) {
 }
 
 /** One statement of a write transaction, as the store sent it. */
-type Op = { sql: string; params?: unknown[]; deferred?: true } | { copy: string; lines: string[] | Buffer[] } | { temp: [string, string] };
+type Op = { sql: string; params?: unknown[]; deferred?: true } | { copy: string; data: Buffer[] } | { temp: [string, string] };
 const isRows = (sql: string) => /^\s*(INSERT INTO (readings|scores) |COPY (readings|scores)(_in)? |(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) copy_(readings|scores))/.test(sql);
 
 /**
@@ -58,7 +58,7 @@ function recordingDb(db: Db): { db: Db; busyMs: () => number; transactions: Op[]
         const ops: Op[] = [];
         const q = Object.create(tx) as Queryable;
         q.query = (sql, params) => { ops.push({ sql, params }); return tx.query(sql, params); };
-        if (tx.copyIn) q.copyIn = (sql, lines) => { ops.push({ copy: sql, lines }); return tx.copyIn!(sql, lines); };
+        if (tx.copyIn) q.copyIn = (sql, data) => { ops.push({ copy: sql, data }); return tx.copyIn!(sql, data); };
         if (tx.tempTable) q.tempTable = (name, like) => { ops.push({ temp: [name, like] }); return tx.tempTable!(name, like); };
         if (tx.defer) q.defer = (sql, params) => { ops.push({ sql, params, deferred: true }); return tx.defer!(sql, params); };
         const out = await f(q);
@@ -91,7 +91,7 @@ async function replayWrites(db: Db, txs: Op[][]): Promise<{ rowsS: number; trans
       for (const op of ops) {
         const s = performance.now();
         if ('temp' in op) { await tx.tempTable!(...op.temp); continue; }
-        if ('copy' in op) { await tx.copyIn!(op.copy, op.lines); note(op.copy, performance.now() - s); continue; }
+        if ('copy' in op) { await tx.copyIn!(op.copy, op.data); note(op.copy, performance.now() - s); continue; }
         // A deferred statement goes out with the next one (as in the pipeline), which its time is counted with.
         if (op.deferred && tx.defer) { await tx.defer(op.sql, op.params); continue; }
         await tx.query(op.sql, op.params);
@@ -103,6 +103,30 @@ async function replayWrites(db: Db, txs: Op[][]): Promise<{ rowsS: number; trans
   return { rowsS: rows / 1000, transactionsS: whole / 1000, byStatement: [...per].map(([what, e]) => ({ what, ...e })).sort((a, b) => b.ms - a.ms) };
 }
 
+/**
+ * A backlog of `records` through a pipeline (ingest → align → score → store) from the first fetch until
+ * every record's batch is durable; the seconds it took. `every500ms`: elapsed seconds and records left.
+ */
+async function consumeBacklog(cfg: Config, db: Db, ingest: KafkaIngest, records: number,
+  o: { report?: PipelineDeps['report']; every500ms?: (s: number, left: number) => void } = {}): Promise<number> {
+  const logger = pino({ level: 'warn' });
+  let seen = 0, done: () => void = () => {};
+  const finished = new Promise<void>((r) => { done = r; });
+  const { sensors, images, notes } = cfg.kafka.topics;
+  const p = createPipeline({
+    cfg, db, logger, topics: { sensors, images, notes }, deadLetter: (d) => ingest.deadLetter(d), report: o.report,
+    onDurable: (s) => { seen += s.records; if (seen >= records) done(); },
+  });
+  const t = performance.now();
+  const sampler = o.every500ms ? setInterval(() => o.every500ms!((performance.now() - t) / 1000, records - seen), 500) : null;
+  await ingest.run((b) => p.handle({ ...b, partitionKey: `p${b.partition}` }));
+  await finished;
+  const s = (performance.now() - t) / 1000;
+  if (sampler) clearInterval(sampler);
+  await ingest.stop();
+  return s;
+}
+
 export interface E2eResult {
   backlog: {
     records: number; samples: number; rawPerS: number; pipelinePerS: number; samplesPerS: number; ratio: number;
@@ -110,9 +134,9 @@ export interface E2eResult {
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; inPipelineS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
   };
-  /** Cameras on their own schedules, then every camera at the same instants (all windows close at once). */
   /** The live plant's own maximum: a backlog of its shape (many assets, the live configuration) at full speed. */
   liveMax: { assets: number; records: number; perS: number } | null;
+  /** Cameras on their own schedules, then every camera at the same instants (all windows close at once). */
   live: Array<{ cameras: 'spread' | 'synchronised'; ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } }>;
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
@@ -154,23 +178,12 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     const store = await openStore(cfg.database);
     const timed = recordingDb(store.db);
     const closeToCommit: number[] = [];
-    let seen = 0;
-    let done: () => void = () => {};
-    const finished = new Promise<void>((r) => { done = r; });
-    const p = createPipeline({
-      cfg, db: timed.db, logger, topics, deadLetter: (d) => ingest.deadLetter(d),
-      onDurable: (s) => { seen += s.records; if (seen >= records) done(); },
-      report: { batch: () => {}, scored: (s) => { if (s.scored) closeToCommit.push(s.closeToCommitMs); } },
-    });
     const lag: Array<{ s: number; lag: number }> = [];
-    t = performance.now();
-    const sampler = setInterval(() => lag.push({ s: Math.round((performance.now() - t) / 100) / 10, lag: records - seen }), 500);
-    await ingest.run((b) => p.handle({ ...b, partitionKey: `p${b.partition}` }));
-    await finished;
-    const pipeS = (performance.now() - t) / 1000;
-    clearInterval(sampler);
+    const pipeS = await consumeBacklog(cfg, timed.db, ingest, records, {
+      report: { batch: () => {}, scored: (s) => { if (s.scored) closeToCommit.push(s.closeToCommitMs); } },
+      every500ms: (s, left) => lag.push({ s: Math.round(s * 10) / 10, lag: left }),
+    });
     lag.push({ s: Math.round(pipeS * 10) / 10, lag: 0 });
-    await ingest.stop();
 
     // Raw COPY of the same rows the store wrote, into empty copies of its tables.
     const client = new pg.Client({ connectionString: tdb.url });
@@ -248,14 +261,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
       let n = 0;
       for (let k = 0; k < 40; k += 10) n += await publish(producer, tm, generate(plan, M0 + k * 1000, M0 + (k + 10) * 1000));
       const storem = await openStore(cfgm.database);
-      let got = 0, finish: () => void = () => {};
-      const all = new Promise<void>((r) => { finish = r; });
-      const pm = createPipeline({ cfg: cfgm, db: storem.db, logger, topics: { sensors: tm.sensors, images: tm.images, notes: tm.notes }, deadLetter: (d) => ingestm.deadLetter(d), onDurable: (x) => { got += x.records; if (got >= n) finish(); } });
-      const tt = performance.now();
-      await ingestm.run((b) => pm.handle({ ...b, partitionKey: `p${b.partition}` }));
-      await all;
-      liveMax = { assets, records: n, perS: n / ((performance.now() - tt) / 1000) };
-      await ingestm.stop();
+      liveMax = { assets, records: n, perS: n / await consumeBacklog(cfgm, storem.db, ingestm, n) };
       await storem.close();
       await dbm.drop();
       globalThis.gc?.();

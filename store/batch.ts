@@ -60,7 +60,8 @@ export async function insertRows(tx: Queryable, table: string, columns: Columns,
     [JSON.stringify(rows)]);
 }
 
-const READINGS: Columns = { plant: 'text', asset: 'text', device: 'text', channel: 'text', window_start: 'timestamptz', n: 'int', t_offset_ms: 'int[]', v: 'float8[]' };
+/** The readings table's columns, in order (the benches COPY them too). */
+export const READINGS: Columns = { plant: 'text', asset: 'text', device: 'text', channel: 'text', window_start: 'timestamptz', n: 'int', t_offset_ms: 'int[]', v: 'float8[]' };
 const SCORES: Columns = {
   plant: 'text', asset: 'text', window_start: 'timestamptz', window_end: 'timestamptz', revision: 'int', model_version: 'text', status: 'text',
   score: 'float8', contributions: 'jsonb', quality: 'jsonb', image_ts: 'timestamptz', note_count: 'int', explanation: 'jsonb',
@@ -77,41 +78,27 @@ const MODEL_PARAMS: Columns = { model_version: 'text', asset: 'text', kind: 'tex
 /** From this many reading rows (score or frame rows), a batch on the PostgreSQL server writes them through COPY. */
 const COPY_FROM_ROWS = 200, COPY_SCORES_FROM_ROWS = 50;
 
-/** A text value in COPY's text format (backslash escapes). */
-const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
-
-/** One field in COPY's text format, by its column's SQL type: NULL, a jsonb document, a number array, text. */
-function copyField(v: unknown, type: string): string {
-  if (v === null || v === undefined) return '\\N';
-  if (type === 'jsonb') return copyText(JSON.stringify(v));
-  if (type.endsWith('[]')) return `{${(v as number[]).join(',')}}`;
-  return typeof v === 'string' ? copyText(v) : String(v);
-}
-
 /**
  * Writes rows, `onConflict` resolving the ones already there. Small batches, and PGlite, through
- * insertRows. From `copyFromRows` rows on the PostgreSQL server, COPY (its text format parses far faster
- * than JSON) straight into the table under a savepoint: the common case at raw COPY speed. A unique
+ * insertRows. From `copyFromRows` rows on the PostgreSQL server, binary COPY (numbers as their bytes: no
+ * JSON, no decimal text either side) straight into the table under a savepoint: the common case at raw COPY speed. A unique
  * violation (an amended window, a replay after a crash) rolls back to the savepoint; the rows then go
  * through a session-temporary table and one INSERT … SELECT with `onConflict`, since COPY itself cannot
  * resolve conflicts.
  */
 async function writeRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string, copyFromRows: number): Promise<void> {
-  if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows) return insertRows(tx, table, columns, rows, onConflict);
-  const names = Object.keys(columns), cols = names.join(', ');
-  // Binary where every column allows it (numbers as their bytes: no decimal text either side), else text.
-  const binary = binaryWritable(columns);
-  const data = binary ? binaryCopy(rows, columns) : rows.map((r) => `${names.map((n) => copyField(r[n], columns[n])).join('\t')}\n`);
-  const format = binary ? ' WITH (FORMAT binary)' : '';
+  if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows || !binaryWritable(columns)) return insertRows(tx, table, columns, rows, onConflict);
+  const cols = Object.keys(columns).join(', ');
+  const data = binaryCopy(rows, columns);
   const w = deferring(tx);
   await w.query(`SAVEPOINT copy_${table}`);
   try {
-    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN${format}`, data);
+    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN WITH (FORMAT binary)`, data);
   } catch (e) {
     if ((e as { code?: unknown }).code !== '23505') throw e;
     await tx.query(`ROLLBACK TO SAVEPOINT copy_${table}`);
     await tx.tempTable(`${table}_in`, table);
-    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN${format}`, data);
+    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN WITH (FORMAT binary)`, data);
     await w.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
     return;
   }

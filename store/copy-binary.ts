@@ -6,7 +6,8 @@
  * https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
  */
 
-/** SQL types this writer knows (those of the tables written by COPY). */
+/** SQL types this writer knows (those of the tables written by COPY): scalars, and arrays by element type. */
+const SCALARS = new Set(['text', 'int', 'float8', 'timestamptz', 'jsonb']);
 const ELEMENT_OID: Record<string, number> = { 'int[]': 23, 'float8[]': 701, 'real[]': 700 };
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 /** The first buffer is small (most batches are), the next ones 1 MiB. */
@@ -14,7 +15,13 @@ const FIRST = 64 << 10, CHUNK = 1 << 20;
 
 /** Whether every column of `columns` can be written in binary. */
 export function binaryWritable(columns: Record<string, string>): boolean {
-  return Object.values(columns).every((t) => t in ELEMENT_OID || ['text', 'int', 'float8', 'timestamptz', 'jsonb'].includes(t));
+  return Object.values(columns).every((t) => SCALARS.has(t) || t in ELEMENT_OID);
+}
+
+/** `x` when it fits an int4; else an error naming `what`. */
+function int32(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < -2147483648 || x > 2147483647) throw new Error(`${what}: not a 32-bit integer: ${String(x)}`);
+  return x;
 }
 
 /** Writes into buffers (64 KiB, then 1 MiB) through a DataView (big-endian; faster than Buffer's write methods). */
@@ -44,7 +51,7 @@ class Writer {
     this.at += this.buf.write(s, this.at, 'utf8');
   }
   /** A one-dimensional array without nulls. */
-  array(xs: ArrayLike<number>, type: string) {
+  array(xs: ArrayLike<number>, type: string, what: string) {
     const oid = ELEMENT_OID[type], size = oid === 701 ? 8 : 4;
     const n = xs.length;
     this.room(4 + 20 + n * (4 + size));
@@ -57,10 +64,7 @@ class Writer {
       b.setInt32(at, size); at += 4;
       if (oid === 701) b.setFloat64(at, x);
       else if (oid === 700) b.setFloat32(at, x);
-      else {
-        if (!Number.isInteger(x) || x < -2147483648 || x > 2147483647) throw new Error(`not a 32-bit integer: ${x}`);
-        b.setInt32(at, x);
-      }
+      else b.setInt32(at, int32(x, what));
       at += size;
     }
     this.at = at;
@@ -86,16 +90,14 @@ export function binaryCopy(rows: Array<Record<string, unknown>>, columns: Record
       switch (t) {
         case 'text': w.text(String(v)); break;
         case 'jsonb': w.text(JSON.stringify(v), 1); break;
-        case 'int':
-          if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new Error(`${names[i]}: not a 32-bit integer: ${String(v)}`);
-          w.int32(4); w.int32(v); break;
+        case 'int': w.int32(4); w.int32(int32(v, names[i])); break;
         case 'float8': w.int32(8); w.float64(Number(v)); break;
         case 'timestamptz': {
           const ms = typeof v === 'number' ? v : v instanceof Date ? v.getTime() : Date.parse(String(v));
           if (!Number.isFinite(ms)) throw new Error(`${names[i]}: not a time: ${String(v)}`);
           w.int32(8); w.int64(Math.round((ms - PG_EPOCH_MS) * 1000)); break;
         }
-        default: w.array(v as ArrayLike<number>, t);
+        default: w.array(v as ArrayLike<number>, t, names[i]);
       }
     }
   }

@@ -1,11 +1,8 @@
 /** The one database interface both back-ends implement: a PostgreSQL server through `pg`, or PGlite in-process. */
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
-  /**
-   * `COPY … FROM STDIN` of text-format lines (each ending in a newline), or of the chunks of a binary-format
-   * stream; the PostgreSQL server only.
-   */
-  copyIn?(sql: string, data: string[] | Buffer[]): Promise<void>;
+  /** `COPY … FROM STDIN` of the chunks of a stream (binary format); the PostgreSQL server only. */
+  copyIn?(sql: string, data: Buffer[]): Promise<void>;
   /** Creates a session-temporary table like `like` (rows dropped at commit) once per connection; with copyIn. */
   tempTable?(name: string, like: string): Promise<void>;
   /**

@@ -47,12 +47,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
           // Made in this transaction: remembered once it commits (a rollback drops the table).
           made?.add(name);
         },
-        async copyIn(sql: string, data: string[] | Buffer[]) {
+        async copyIn(sql: string, data: Buffer[]) {
           await flush();
           const stream = (c as pg.PoolClient).query(copyFrom(sql));
           const done = finished(stream);
-          // In ~1 MiB writes, without waiting for drain: the data is in memory already.
-          for (const chunk of typeof data[0] === 'string' ? chunked(data as string[]) : data) stream.write(chunk);
+          // Without waiting for drain: the data is in memory already.
+          for (const chunk of data) stream.write(chunk);
           stream.end();
           await done;
         },
@@ -104,11 +104,4 @@ function inlined(sql: string, params: unknown[]): string | null {
     } else return null;
   }
   return sql.replace(/\$(\d+)/g, (_, i: string) => lits[Number(i) - 1]);
-}
-
-/** Lines joined into ~1 MiB chunks: fewer stream writes than one per line. */
-function* chunked(lines: string[]): Generator<string> {
-  let buf = '';
-  for (const l of lines) { buf += l; if (buf.length >= 1 << 20) { yield buf; buf = ''; } }
-  if (buf) yield buf;
 }
