@@ -358,7 +358,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     let late = 0;
 
     let sliceStart = performance.now();
-    for (const [i, m] of b.messages.entries()) {
+    for (let i = 0; i < b.messages.length; i++) {
+      const m = b.messages[i];
       // A large batch is decoded in slices of a few milliseconds: between them the event loop answers the
       // database for the other partitions' transactions (each statement of theirs would otherwise wait out
       // this whole batch).

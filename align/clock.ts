@@ -75,15 +75,16 @@ export class Bins {
     return -lo - 1;
   }
 
-  get(key: number): Point | null {
+  /** The y of bin `key` (NaN: no such bin). */
+  yOf(key: number): number {
     const i = this.find(key);
-    return i >= 0 ? { d: this.d[i], y: this.y[i] } : null;
+    return i >= 0 ? this.y[i] : NaN;
   }
 
-  /** Sets bin `key` to p. */
-  set(key: number, p: Point): void {
+  /** Sets bin `key` to (d, y). */
+  set(key: number, d: number, y: number): void {
     let i = this.find(key);
-    if (i >= 0) { this.d[i] = p.d; this.y[i] = p.y; return; }
+    if (i >= 0) { this.d[i] = d; this.y[i] = y; return; }
     i = -i - 1;
     if (this.end === this.k.length) {
       // Full at the back: move the used part to the front, or to arrays twice the size.
@@ -95,9 +96,13 @@ export class Bins {
       i -= this.start; this.start = 0; this.end = n;
     }
     if (i < this.end) { this.k.copyWithin(i + 1, i, this.end); this.d.copyWithin(i + 1, i, this.end); this.y.copyWithin(i + 1, i, this.end); }
-    this.k[i] = key; this.d[i] = p.d; this.y[i] = p.y;
+    this.k[i] = key; this.d[i] = d; this.y[i] = y;
     this.end++;
   }
+
+  /** The d and y of the i-th bin in order (0 ≤ i < size). */
+  dAt(i: number): number { return this.d[this.start + i]; }
+  yAt(i: number): number { return this.y[this.start + i]; }
 
   /** Forgets every bin below `key`; returns how many. */
   dropBelow(key: number): number {
@@ -118,10 +123,10 @@ export class Bins {
     for (let i = this.start; i < this.end; i++) out[i - this.start] = { d: this.d[i], y: this.y[i] };
     return out;
   }
-
-  first(): Point | null { return this.size ? { d: this.d[this.start], y: this.y[this.start] } : null; }
-  last(): Point | null { return this.size ? { d: this.d[this.end - 1], y: this.y[this.end - 1] } : null; }
 }
+
+/** Hull vertex indices, shared by every fit (one thread; a fit does not re-enter). */
+let hullScratch = new Int32Array(256);
 
 class Segment {
   /** Bin index → the observation with the smallest y in it. */
@@ -134,79 +139,77 @@ class Segment {
   /** `priorUncertaintyMs`: what a one-bin estimate is worth (after a step: the previous segment's). */
   constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity) {}
 
-  add(p: Point): void {
-    const k = Math.floor(p.d / this.opts.binMs);
-    const cur = this.bins.get(k);
-    if (!cur) { this.bins.set(k, p); this.dirty = true; }
-    else if (p.y < cur.y) {
-      this.bins.set(k, p);
+  add(d: number, y: number): void {
+    const k = Math.floor(d / this.opts.binMs);
+    const cur = this.bins.yOf(k);
+    if (Number.isNaN(cur)) { this.bins.set(k, d, y); this.dirty = true; }
+    else if (y < cur) {
+      this.bins.set(k, d, y);
       // A lower minimum in a known bin refits at most every eighth of a bin (a replay of history lowers
       // it on every record); a new bin always refits.
-      if (p.d - this.lastFitD >= this.opts.binMs / 8 || p.d < this.lastFitD) this.dirty = true;
+      if (d - this.lastFitD >= this.opts.binMs / 8 || d < this.lastFitD) this.dirty = true;
     }
     // Forget bins older than the horizon (device time).
-    if (this.bins.dropBelow(Math.floor((p.d - this.opts.horizonMs) / this.opts.binMs)) > 0) this.dirty = true;
+    if (this.bins.dropBelow(Math.floor((d - this.opts.horizonMs) / this.opts.binMs)) > 0) this.dirty = true;
   }
 
+  /** Fits the line to the bin minima (sorted by d: one point per bin, bins in order), in place. */
   fit(): Line | null {
     if (!this.dirty) return this.line;
     this.dirty = false;
-    // Sorted by d: one point per bin, bins in order.
-    const pts = this.bins.list();
-    this.lastFitD = pts.length ? pts[pts.length - 1].d : -Infinity;
-    if (pts.length === 0) return (this.line = null);
-    if (pts.length === 1) {
-      const [p] = pts;
-      this.line = { a: p.y - this.driftB * p.d, b: this.driftB };
+    const bins = this.bins, n = bins.size;
+    this.lastFitD = n ? bins.dAt(n - 1) : -Infinity;
+    if (n === 0) return (this.line = null);
+    if (n === 1) {
+      this.line = { a: bins.yAt(0) - this.driftB * bins.dAt(0), b: this.driftB };
       this.uncertaintyMs = this.priorUncertaintyMs;
       return this.line;
     }
     let b = this.driftB;
-    if (pts[pts.length - 1].d - pts[0].d >= this.opts.minDriftSpanMs) {
-      const hull = lowerHull(pts);
-      const meanD = pts.reduce((s, p) => s + p.d, 0) / pts.length;
+    if (bins.dAt(n - 1) - bins.dAt(0) >= this.opts.minDriftSpanMs) {
+      // The lower convex hull (monotone chain), then its edge under the bins' mean d.
+      if (hullScratch.length < n) hullScratch = new Int32Array(n * 2);
+      const h = hullScratch;
+      let m = 0, sumD = 0;
+      for (let j = 0; j < n; j++) {
+        const pd = bins.dAt(j), py = bins.yAt(j);
+        sumD += pd;
+        while (m >= 2) {
+          const od = bins.dAt(h[m - 2]), oy = bins.yAt(h[m - 2]), ad = bins.dAt(h[m - 1]), ay = bins.yAt(h[m - 1]);
+          if ((ad - od) * (py - oy) - (ay - oy) * (pd - od) <= 0) m--;
+          else break;
+        }
+        h[m++] = j;
+      }
+      const meanD = sumD / n;
       let i = 0;
-      while (i < hull.length - 2 && hull[i + 1].d < meanD) i++;
-      const p = hull[i], q = hull[i + 1];
+      while (i < m - 2 && bins.dAt(h[i + 1]) < meanD) i++;
+      const p = h[i], q = h[i + 1];
       const maxB = this.opts.maxDriftPpm * 1e-6;
-      b = Math.max(-maxB, Math.min(maxB, (q.y - p.y) / (q.d - p.d)));
+      b = Math.max(-maxB, Math.min(maxB, (bins.yAt(q) - bins.yAt(p)) / (bins.dAt(q) - bins.dAt(p))));
     }
     // The highest line of that slope below every bin minimum (the hull edge itself when not clamped).
     let a = Infinity;
-    for (const x of pts) a = Math.min(a, x.y - b * x.d);
+    for (let j = 0; j < n; j++) a = Math.min(a, bins.yAt(j) - b * bins.dAt(j));
     this.line = { a, b };
     // Uncertainty: the mean gap of the bin minima above the line (how tight the envelope is).
     let gap = 0;
-    for (const x of pts) gap += x.y - (this.line.a + b * x.d);
-    this.uncertaintyMs = Math.max(1, gap / pts.length);
+    for (let j = 0; j < n; j++) gap += bins.yAt(j) - (a + b * bins.dAt(j));
+    this.uncertaintyMs = Math.max(1, gap / n);
     return this.line;
   }
 
   prior(): number | null { return Number.isFinite(this.priorUncertaintyMs) ? this.priorUncertaintyMs : null; }
 
   spanMs(): number {
-    const lo = this.bins.first(), hi = this.bins.last();
-    return lo && hi ? hi.d - lo.d : 0;
+    const n = this.bins.size;
+    return n ? this.bins.dAt(n - 1) - this.bins.dAt(0) : 0;
   }
 
   predict(d: number): number | null {
     const l = this.fit();
     return l ? l.a + l.b * d : null;
   }
-}
-
-/** Lower convex hull of points sorted by d (monotone chain). */
-function lowerHull(pts: Point[]): Point[] {
-  const h: Point[] = [];
-  for (const p of pts) {
-    while (h.length >= 2) {
-      const o = h[h.length - 2], a = h[h.length - 1];
-      if ((a.d - o.d) * (p.y - o.y) - (a.y - o.y) * (p.d - o.d) <= 0) h.pop();
-      else break;
-    }
-    h.push(p);
-  }
-  return h;
 }
 
 export interface Correction { ts: number; uncertaintyMs: number }
@@ -236,20 +239,20 @@ export class DeviceClock {
 
   /** One observation: the device's stamp `d` of a record the reference clock saw at `r`. Returns true on a step. */
   observe(d: number, r: number): boolean {
-    const p = { d, y: r - d };
-    if (!this.current) { this.current = new Segment(d, this.opts, 0); this.current.add(p); return false; }
-    const e = p.y - this.current.predict(d)!;
+    const y = r - d;
+    if (!this.current) { this.current = new Segment(d, this.opts, 0); this.current.add(d, y); return false; }
+    const e = y - this.current.predict(d)!;
     if (this.previous && Math.abs(e) >= this.opts.stepMs) {
       // A straggler stamped before the last step, delivered after it, fits the clock that stamped it.
-      const ep = p.y - (this.previous.predict(d) ?? Infinity);
-      if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(p); return false; }
+      const ep = y - (this.previous.predict(d) ?? Infinity);
+      if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(d, y); return false; }
     }
     if (Math.abs(e) >= this.opts.stepMs) {
       // Off the line by a step in one direction: suspect until it lasts confirmMs of device time, so one
       // glitched stamp (or one very slow packet) cannot move the clock.
       const sign = Math.sign(e);
       if (this.suspects.length && Math.sign(this.suspects[0].y - this.current.predict(this.suspects[0].d)!) !== sign) this.suspects = [];
-      this.suspects.push(p);
+      this.suspects.push({ d, y });
       let lo = Infinity, hi = -Infinity;
       for (const x of this.suspects) { if (x.d < lo) lo = x.d; if (x.d > hi) hi = x.d; }
       if (hi - lo >= this.opts.confirmMs) {
@@ -260,7 +263,7 @@ export class DeviceClock {
     }
     // An on-line point newer than the suspects proves them glitches or delay outliers; an older one is a straggler.
     if (this.suspects.length && d > Math.max(...this.suspects.map((x) => x.d))) this.suspects = [];
-    this.current.add(p);
+    this.current.add(d, y);
     return false;
   }
 
@@ -282,6 +285,14 @@ export class DeviceClock {
     const y = seg.predict(d)!;
     return { ts: Math.round(d + y - this.opts.minDelayMs), uncertaintyMs: seg.uncertaintyMs };
   }
+
+  /** The current estimate's uncertainty (after fitting it), its span of device time, the steps so far. */
+  uncertaintyMs(): number {
+    this.current?.fit();
+    return this.current?.uncertaintyMs ?? Infinity;
+  }
+  spanMs(): number { return this.current?.spanMs() ?? 0; }
+  stepCount(): number { return this.steps; }
 
   state(): ClockState {
     const l = this.current?.fit() ?? null;
@@ -312,8 +323,8 @@ export class DeviceClock {
     const seg = (x: DeviceClockJSON['current']) => {
       if (!x) return null;
       const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity);
-      if (x.bins) for (const [d, y] of x.bins) s.add({ d, y });
-      else { let d = x.startD; x.d?.forEach((dd, i) => { d += dd; s.add({ d, y: x.y![i] }); }); }
+      if (x.bins) for (const [d, y] of x.bins) s.add(d, y);
+      else { let d = x.startD; x.d?.forEach((dd, i) => { d += dd; s.add(d, x.y![i]); }); }
       return s;
     };
     this.current = seg(j.current);
@@ -331,7 +342,7 @@ export class DeviceClock {
     const prior = line ? old!.uncertaintyMs : Infinity;
     this.previous = old;
     this.current = new Segment(startD, this.opts, drift, prior);
-    for (const p of pts) this.current.add(p);
+    for (const p of pts) this.current.add(p.d, p.y);
     this.suspects = [];
     this.steps++;
   }
@@ -454,9 +465,21 @@ export class AdaptiveClock {
     return this.recentSeq[slot] === seq ? this.recentFit![slot] : null;
   }
 
-  state(): ClockState {
-    const raw = this.raw.state(), smooth = this.smooth.state();
-    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+  state(): ClockState { return this.better().state(); }
+
+  /**
+   * Whether the estimate `state()` reports can be trusted: uncertain by at most `maxUncertaintyMs`, and
+   * resting on `minEvidenceMs` of device time, or (`live`) stepped from a clock that was trusted. The same
+   * test as on `state()`, without building it (this runs for every record).
+   */
+  trusted(maxUncertaintyMs: number, minEvidenceMs: number, live: boolean): boolean {
+    const c = this.better();
+    return c.uncertaintyMs() <= maxUncertaintyMs && (c.spanMs() >= minEvidenceMs || (live && c.stepCount() > 0));
+  }
+
+  /** The estimate with the tighter envelope (the raw one on a tie). */
+  private better(): DeviceClock {
+    return this.smooth.uncertaintyMs() < this.raw.uncertaintyMs() ? this.smooth : this.raw;
   }
 
   toJSON(): AdaptiveClockJSON { return { raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON() }; }

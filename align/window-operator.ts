@@ -279,10 +279,9 @@ export class WindowOperator {
     if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false, live: false }; a.clocks.set(device, entry); }
     const corr = observe ? entry.clock.process(d, refTs, seq) : entry.clock.correct(d, refTs, seq);
     if (observe) this.clocksChanged.add(asset);
-    const st = entry.clock.state();
     // Trusted once the estimate rests on minEvidenceMs (a replay of history never gets there), or at once
     // after a confirmed step of a clock that was trusted (the device is live; the step kept its oscillator).
-    entry.trusted = st.uncertaintyMs <= c.maxUncertaintyMs && (st.spanMs >= c.minEvidenceMs || (entry.live && st.steps > 0));
+    entry.trusted = entry.clock.trusted(c.maxUncertaintyMs, c.minEvidenceMs, entry.live);
     if (entry.trusted) entry.live = true;
     entry.appliedMs = entry.trusted ? corr.ts - d : 0;
     return entry.appliedMs;

@@ -72,7 +72,8 @@ const BLOCK_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 't0', 'perio
 
 function channelsOk(o: unknown, arrays: boolean): boolean {
   if (!o || typeof o !== 'object' || Array.isArray(o)) return false;
-  for (const [k, v] of Object.entries(o)) {
+  for (const k in o) {
+    const v = (o as Record<string, unknown>)[k];
     if (k.length < 1 || k.length > 64 || !CHANNEL_PATTERN.test(k)) return false;
     if (arrays) {
       if (!Array.isArray(v) || v.length < 1) return false;
@@ -84,7 +85,8 @@ function channelsOk(o: unknown, arrays: boolean): boolean {
 
 /**
  * A sensor sample or block that satisfies its schema exactly, as the schema would output it (times as
- * epoch ms, rounded); null when it does not, or uses a form the schema must handle (RFC 3339 times).
+ * epoch ms, rounded, in place: the parsed object becomes the record); null when it does not, or uses a
+ * form the schema must handle (RFC 3339 times).
  */
 export function fastSensor(j: unknown): SensorRecord | null {
   if (!j || typeof j !== 'object' || Array.isArray(j)) return null;
@@ -95,8 +97,10 @@ export function fastSensor(j: unknown): SensorRecord | null {
   for (const k in o) if (!keys.has(k)) return null;
   if (keys === SAMPLE_KEYS) {
     if (!isTs(o.ts) || !channelsOk(o.values, false)) return null;
-    return { ...o, ts: Math.round(o.ts) } as SensorRecord;
+    o.ts = Math.round(o.ts);
+    return o as unknown as SensorRecord;
   }
   if (!isTs(o.t0) || typeof o.periodMs !== 'number' || !(o.periodMs > 0 && o.periodMs <= 3_600_000) || !channelsOk(o.channels, true)) return null;
-  return { ...o, t0: Math.round(o.t0) } as SensorRecord;
+  o.t0 = Math.round(o.t0);
+  return o as unknown as SensorRecord;
 }
