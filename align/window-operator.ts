@@ -62,6 +62,12 @@ interface AssetState {
   late: number;
   /** Clock of each device and camera of the asset, and the correction last applied to it. */
   clocks: Map<string, { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean }>;
+  /**
+   * Records were added since the last `fire()`, or (`firedThrough` below `firedWm`) the watermark moved
+   * since windows were last fired: otherwise firing again would do nothing, and is skipped.
+   */
+  touched: boolean;
+  firedThrough: number;
 }
 
 export interface AlignSnapshot {
@@ -133,6 +139,12 @@ export class WindowOperator {
 
   /** The hop between window starts (the window's length when tumbling). */
   private readonly slideMs: number;
+  /**
+   * `heldSensorOffset()` as last computed (undefined: to be computed again). A window's new sample can
+   * only lower it; an evicted window may raise it.
+   */
+  private held: number | null | undefined = undefined;
+
   /** Assets changed since `takeChanged()`, by part. */
   private changed = new Set<string>();
   private imagesChanged = new Set<string>();
@@ -160,6 +172,8 @@ export class WindowOperator {
         notes: a.notes,
         late: a.late,
         clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted }])),
+        touched: true,
+        firedThrough: -Infinity,
       });
       for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
@@ -227,6 +241,7 @@ export class WindowOperator {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     const a = this.asset(assetId, rec.value.plant);
+    a.touched = true;
     this.changed.add(assetId);
     if (rec.modality === 'sensors') {
       const r = rec.value;
@@ -295,6 +310,11 @@ export class WindowOperator {
       const wm = this.combinedWatermark(a, now);
       const n = out.length;
       if (wm > a.firedWm) { a.firedWm = wm; this.changed.add(asset); }
+      // Nothing added and the watermark where it was: nothing to fire or evict (thousands of assets are
+      // looked at for every batch).
+      if (!a.touched && a.firedThrough === a.firedWm) continue;
+      a.touched = false;
+      a.firedThrough = a.firedWm;
       this.fireUpTo(asset, a, a.firedWm, out);
       if (out.length > n) this.changed.add(asset);
     }
@@ -316,11 +336,19 @@ export class WindowOperator {
 
   /** The smallest offset of a sensor record still held in an open window, or null. */
   heldSensorOffset(): number | null {
-    let min: number | null = null;
-    for (const a of this.assets.values()) {
-      for (const w of a.windows.values()) if (min === null || w.minOffset < min) min = w.minOffset;
+    if (this.held === undefined) {
+      let min: number | null = null;
+      for (const a of this.assets.values()) {
+        for (const w of a.windows.values()) if (min === null || w.minOffset < min) min = w.minOffset;
+      }
+      this.held = min;
     }
-    return min;
+    return this.held;
+  }
+
+  /** A window now holds a sensor record at `offset`. */
+  private holds(offset: number): void {
+    if (this.held !== undefined && (this.held === null || offset < this.held)) this.held = offset;
   }
 
   /** Every device clock of the partition's assets, for metrics. */
@@ -355,7 +383,7 @@ export class WindowOperator {
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
       const images = { maxTs: -Infinity, lastSeenAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map() };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), touched: true, firedThrough: -Infinity };
       this.assets.set(id, a);
     }
     return a;
@@ -364,14 +392,11 @@ export class WindowOperator {
   private combinedWatermark(a: AssetState, now: number): number {
     // Sensors define the windows: until the asset's sensor stream has been seen, nothing may close.
     if (!a.streams.sensors) return -Infinity;
+    const { sensors, images } = a.streams, idle = this.cfg.idleTimeoutMs;
     let wm = Infinity;
-    let any = false;
-    for (const s of [a.streams.sensors, a.streams.images]) {
-      if (!s || now - s.lastSeenAt > this.cfg.idleTimeoutMs) continue;
-      any = true;
-      wm = Math.min(wm, s.maxTs - this.cfg.outOfOrdernessMs);
-    }
-    return any ? wm : -Infinity;
+    if (now - sensors.lastSeenAt <= idle) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
+    if (images && now - images.lastSeenAt <= idle) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
+    return wm === Infinity ? -Infinity : wm;
   }
 
   /** Per-modality allowed lateness; a window is kept for the longest. */
@@ -429,6 +454,7 @@ export class WindowOperator {
         if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
         w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false, emittedImageTs: null };
         a.windows.set(start, w);
+        this.holds(offset);
       }
       let series = w.channels.get(ch);
       if (!series) { series = { device, t: [], v: [], maxT: -Infinity }; w.channels.set(ch, series); }
@@ -436,7 +462,7 @@ export class WindowOperator {
       // in time order: only one at or before the latest can be a repeat (a window holds tens of samples).
       if (ts <= series.maxT && series.t.includes(ts)) { w.duplicates++; dup++; continue; }
       if (ts > series.maxT) series.maxT = ts;
-      if (offset < w.minOffset) w.minOffset = offset;
+      if (offset < w.minOffset) { w.minOffset = offset; this.holds(offset); }
       series.t.push(ts);
       series.v.push(v);
       w.samples++;
@@ -484,7 +510,10 @@ export class WindowOperator {
         w.dirty = false;
         out.push(this.toTuple(asset, a, w));
       }
-      if (start + W + L <= wm) a.windows.delete(start);
+      if (start + W + L <= wm) {
+        a.windows.delete(start);
+        if (this.held !== undefined && w.minOffset <= (this.held ?? -Infinity)) this.held = undefined;
+      }
     }
     // Every window ending at or before the horizon is past its lateness: notes no later window can
     // overlap, and frames too old for any later window, are done.
