@@ -5,8 +5,8 @@
  *    them) are read by raw kafkajs (no work), then by the pipeline (ingest → align → score → store).
  *    Records and samples per second, consumer lag over time, and the store's write rate against raw COPY of
  *    the very rows it wrote (readings and scores), all in this process.
- * 2. Live at half the maximum rate: first the live plant's own maximum (a backlog of thousands of assets
- *    of its shape and configuration at full speed); then a plant of that shape publishes in real time, at
+ * 2. Live at half the maximum rate: first the live plant's own maximum (the highest rate it keeps up
+ *    with, live, found by a ramp of 25-s steps); then a plant of that shape publishes in real time, at
  *    half of it, while the pipeline, the alert rules and the webhook sender run; window close → score
  *    committed, and record → webhook received (from the end of the window that opened or resolved an
  *    alert to the delivery at a local HTTP endpoint).
@@ -127,6 +127,9 @@ async function consumeBacklog(cfg: Config, db: Db, ingest: KafkaIngest, records:
   return s;
 }
 
+/** Seconds of each step of the live ramp. */
+const RAMP_S = 25;
+
 export interface E2eResult {
   backlog: {
     records: number; samples: number; rawPerS: number; pipelinePerS: number; samplesPerS: number; ratio: number;
@@ -134,20 +137,26 @@ export interface E2eResult {
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; inPipelineS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
   };
-  /** The live plant's own maximum: a backlog of its shape (many assets, the live configuration) at full speed. */
-  liveMax: { assets: number; records: number; perS: number } | null;
+  /**
+   * The live plant's maximum: the highest rate of the ramp's steps that it kept up with (ended at most 2 s
+   * behind), and every step.
+   */
+  liveMax: { perS: number; steps: Array<{ ratePerS: number; assets: number; drainMs: number; keptUp: boolean; p99: number }> } | null;
   /** Cameras on their own schedules, then every camera at the same instants (all windows close at once). */
-  live: Array<{ cameras: 'spread' | 'synchronised'; ratePerS: number; seconds: number; records: number; closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number } }>;
+  live: Array<{
+    cameras: 'spread' | 'synchronised'; ratePerS: number; seconds: number; records: number; assets: number; drainMs: number;
+    closeToCommitMs: { p50: number; p99: number; n: number }; recordToWebhookMs: { p50: number; p99: number; n: number };
+  }>;
   big: { assets: number; records: number; seconds: number; maxRssMiB: number; endRssMiB: number } | null;
 }
 
 export interface E2eOptions {
   assets: number; minutes: number; sampleMs: number; liveSeconds: number; bigAssets: number; bigMinutes: number;
   /**
-   * The live phase's rate (records/s) instead of half the live plant's maximum (measured first, with
-   * `maxAssets` assets), and which camera schedules it runs.
+   * The live phase's rate (records/s) instead of half the live plant's maximum (measured first, by a
+   * ramp), and which camera schedules it runs.
    */
-  liveRate?: number; cameras?: Array<'spread' | 'synchronised'>; maxAssets?: number;
+  liveRate?: number; cameras?: Array<'spread' | 'synchronised'>;
 }
 
 export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 }, say: (s: string) => void = () => {}): Promise<E2eResult> {
@@ -245,30 +254,12 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
       alerts: { threshold: 8, openAfter: 2, resolveAfter: 2 },
     });
     const perAsset = 1000 / o.sampleMs + 0.1; // sensor records and frames per asset and second
-    // The maximum rate of a plant of the live phase's shape: thousands of assets, each with its windows,
-    // model, rules and checkpoint rows, cost more per record than the backlog's 40 (whose rate would
-    // overload the live phase). A backlog of 40 s of such a plant, consumed at full speed.
-    let liveMax: E2eResult['liveMax'] = null;
-    if (o.liveSeconds > 0 && o.liveRate === undefined) {
-      const assets = o.maxAssets ?? 3000;
-      const tm = topicsOf(uniqueName('max'));
-      const dbm = await createTestDatabase('benchmax');
-      const cfgm = Config.parse(liveConfig(tm, dbm.url));
-      const ingestm = createKafkaIngest(cfgm.kafka, logger);
-      await ingestm.ensureTopics();
-      const plan = simplePlan({ seed: 2, assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000, spreadCameras: true });
-      const M0 = Date.now() - 70_000;
-      let n = 0;
-      for (let k = 0; k < 40; k += 10) n += await publish(producer, tm, generate(plan, M0 + k * 1000, M0 + (k + 10) * 1000));
-      const storem = await openStore(cfgm.database);
-      liveMax = { assets, records: n, perS: n / await consumeBacklog(cfgm, storem.db, ingestm, n) };
-      await storem.close();
-      await dbm.drop();
-      globalThis.gc?.();
-      say(`the live plant's maximum: ${assets} assets, ${n} records at ${Math.round(liveMax.perS)} records/s`);
-    }
-    const livePhase = async (cameras: 'spread' | 'synchronised') => {
-      const rate = o.liveRate ?? (liveMax?.perS ?? backlog.pipelinePerS) / 2;
+    /**
+     * The live plant at `rate` for `seconds`. `webhooks`: with an endpoint, waiting for the last windows
+     * to close and deliver; without, a step of the ramp, over once every record is processed.
+     * `drainMs`: from the plant's last record to the pipeline's, how far behind the pipeline ended.
+     */
+    const livePhase = async (cameras: 'spread' | 'synchronised', rate: number, seconds: number, webhooks = true) => {
       const liveAssets = Math.max(1, Math.round(rate / perAsset));
       const received: Array<{ at: number; type: string; window: number }> = [];
       const hook = createServer((req, res) => {
@@ -295,37 +286,71 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
       await ingest2.ensureTopics();
       const topics2: Record<Modality, string> = { sensors: t2.sensors, images: t2.images, notes: t2.notes };
       const live: number[] = [];
+      let processed = 0;
       const p2 = createPipeline({
         cfg: cfg2, db: store2.db, logger, topics: topics2, deadLetter: (d) => ingest2.deadLetter(d),
         onDurable: () => delivery.wake(),
-        report: { batch: () => {}, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
+        report: { batch: (s) => { processed += s.records; }, scored: (s) => { if (s.scored) live.push(s.closeToCommitMs); } },
       });
       await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
       // The plant publishes from its own process, as a real one would (not from this event loop).
       const child = spawn(process.execPath, ['--max-old-space-size=4096', '--import', 'tsx', fileURLToPath(new URL('./live-producer.ts', import.meta.url)),
-        JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds: o.liveSeconds, spreadCameras: cameras === 'spread' })], { stdio: ['ignore', 'pipe', 'inherit'] });
+        JSON.stringify({ brokers: kafka.brokers, topics: topics2, seed: 2, assets: liveAssets, sampleMs: o.sampleMs, seconds, spreadCameras: cameras === 'spread' })], { stdio: ['ignore', 'pipe', 'inherit'] });
       let printed = '';
       child.stdout.on('data', (c: Buffer) => { printed += c.toString(); });
       const code = await new Promise<number | null>((r) => child.on('exit', r));
       if (code !== 0) throw new Error(`the live producer exited with ${code}`);
       const liveRecords = Number(printed.trim());
-      await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
+      const ended = Date.now();
+      while (processed < liveRecords && Date.now() - ended < 60_000) await new Promise((r) => setTimeout(r, 20));
+      const drainMs = processed >= liveRecords ? Date.now() - ended : Infinity;
+      if (webhooks) await new Promise((r) => setTimeout(r, 15_000)); // the last windows close (watermark, idle timeout) and deliver
       await ingest2.stop();
       await delivery.stop();
       await store2.close();
       await db2.drop();
       await new Promise<void>((r) => hook.close(() => r()));
-      say(`live (${cameras} cameras): ${liveAssets} assets, ${Math.round(liveRecords / o.liveSeconds)} records/s, ${received.length} webhooks`);
+      say(`live (${cameras} cameras): ${liveAssets} assets, ${Math.round(liveRecords / seconds)} records/s, ${received.length} webhooks, ${drainMs} ms behind at the end`);
       // Record → webhook: from the end of the window that caused the event (its last record) to receipt.
       const webhookMs = received.map((e) => e.at - (e.window + cfg2.align.windowMs));
       return {
-        cameras, ratePerS: liveRecords / o.liveSeconds, seconds: o.liveSeconds, records: liveRecords,
+        cameras, ratePerS: liveRecords / seconds, seconds, records: liveRecords, assets: liveAssets, drainMs,
         closeToCommitMs: { p50: quantile(live, 0.5), p99: quantile(live, 0.99), n: live.length },
         recordToWebhookMs: { p50: quantile(webhookMs, 0.5), p99: quantile(webhookMs, 0.99), n: webhookMs.length },
       };
     };
+    // The live plant's maximum: the highest rate it keeps up with, live. Steps of RAMP_S seconds (cameras
+    // on their own schedules), each ×1.3 the one before, from a quarter of the backlog's rate, until one
+    // ends more than 2 s behind (down by the same factor if the first did); then one step halfway between the last kept up and that one. A backlog's
+    // rate is no measure of it: thousands of assets, each with its windows, model, rules and checkpoint
+    // rows, in batches of a few records each, cost more per record than 40 assets read in megabytes.
+    let liveMax: E2eResult['liveMax'] = null;
+    if (o.liveSeconds > 0 && o.liveRate === undefined) {
+      const steps: NonNullable<E2eResult['liveMax']>['steps'] = [];
+      const step = async (rate: number) => {
+        const r = await livePhase('spread', rate, RAMP_S, false);
+        const x = { ratePerS: r.ratePerS, assets: r.assets, drainMs: r.drainMs, keptUp: r.drainMs <= 2_000, p99: r.closeToCommitMs.p99 };
+        steps.push(x);
+        say(`ramp: ${Math.round(x.ratePerS)} records/s, ${x.assets} assets: ${x.keptUp ? 'kept up' : 'fell behind'} (${x.drainMs} ms behind at the end, close → commit p99 ${Math.round(x.p99)} ms)`);
+        return x;
+      };
+      let ok: Awaited<ReturnType<typeof step>> | null = null, over: Awaited<ReturnType<typeof step>> | null = null;
+      // Up while it keeps up; down, if the first step did not.
+      for (let rate = backlog.pipelinePerS / 4; !(ok && over) && steps.length < 10;) {
+        const x = await step(rate);
+        if (x.keptUp) ok = x; else over = x;
+        rate = over && !ok ? rate / 1.3 : rate * 1.3;
+      }
+      if (ok && over) { const x = await step((ok.ratePerS + over.ratePerS) / 2); if (x.keptUp) ok = x; }
+      if (!ok) throw new Error('the live plant kept up with no step of the ramp');
+      liveMax = { perS: ok.ratePerS, steps };
+      globalThis.gc?.();
+    }
     const liveResult: E2eResult['live'] = [];
-    if (o.liveSeconds > 0) for (const cameras of o.cameras ?? ['spread', 'synchronised'] as const) liveResult.push(await livePhase(cameras));
+    if (o.liveSeconds > 0) {
+      const rate = o.liveRate ?? liveMax!.perS / 2;
+      for (const cameras of o.cameras ?? ['spread', 'synchronised'] as const) liveResult.push(await livePhase(cameras, rate, o.liveSeconds));
+    }
 
     // ---- 3. 10 000 assets: the service process's resident memory
     let big: E2eResult['big'] = null;

@@ -48,7 +48,7 @@ for (const which of ['pipeline', 'live', 'e2e'] as const) {
   try {
     const small = process.env.BENCH_E2E_SMALL === '1';
     const sizes = which === 'pipeline' ? { assets: 20, minutes: 30, sampleMs: 250, liveSeconds: 0, bigAssets: 0, bigMinutes: 0 }
-      // `live`: a short backlog, then the live phase (at BENCH_LIVE_RATE, or half the backlog's rate).
+      // `live`: a short backlog, then the live phase (at BENCH_LIVE_RATE, or half the live plant's maximum, found by a ramp).
       : which === 'live' ? { assets: 10, minutes: 5, sampleMs: 200, liveSeconds: 60, bigAssets: 0, bigMinutes: 0 }
       : small ? { assets: 10, minutes: 5, sampleMs: 200, liveSeconds: 20, bigAssets: 500, bigMinutes: 1 }
         : { assets: 40, minutes: 20, sampleMs: 200, liveSeconds: 60, bigAssets: 10_000, bigMinutes: 2 };
@@ -68,9 +68,13 @@ for (const which of ['pipeline', 'live', 'e2e'] as const) {
     console.log(`                 whole transactions (with checkpoints, roll-ups, catalogue, fencing) ${b.store.transactionsS.toFixed(2)} s (inside the busy pipeline: ${b.store.inPipelineS.toFixed(2)} s); by statement:`);
     for (const x of b.store.byStatement.slice(0, 8)) console.log(`                   ${x.what.padEnd(36)} ${(x.ms / 1000).toFixed(2)} s (${fmt(x.n)})`);
     console.log(`    window close → score committed while catching up: p50 ${ms(b.closeToCommitMs.p50)}, p99 ${ms(b.closeToCommitMs.p99)}`);
-    if (r.liveMax) console.log(`  the live plant's maximum (a backlog of ${fmt(r.liveMax.assets)} assets of its shape and configuration): ${fmt(r.liveMax.perS)} records/s over ${fmt(r.liveMax.records)} records`);
+    if (r.liveMax) {
+      console.log(`  the live plant's maximum, the highest rate it kept up with (ended ≤ 2 s behind) in a ramp: ${fmt(r.liveMax.perS)} records/s`);
+      for (const x of r.liveMax.steps) console.log(`    ${fmt(x.ratePerS).padStart(7)} records/s, ${fmt(x.assets).padStart(6)} assets: ${x.keptUp ? 'kept up    ' : 'fell behind'} ${Number.isFinite(x.drainMs) ? `${fmt(x.drainMs)} ms` : 'over 60 s'} behind at the end; close → commit p99 ${ms(x.p99)}`);
+    }
     for (const l of r.live) {
       console.log(`  live at ${process.env.BENCH_LIVE_RATE ? 'the given rate' : 'half the live plant\'s maximum'}, cameras ${l.cameras === 'spread' ? 'on their own schedules' : 'all at the same instants (every window closes at once)'}: ${fmt(l.ratePerS)} records/s for ${l.seconds} s`);
+      console.log(`    ${fmt(l.assets)} assets; ${Number.isFinite(l.drainMs) ? `${fmt(l.drainMs)} ms` : 'over 60 s'} behind when the plant stopped`);
       console.log(`    window close → score committed: p50 ${ms(l.closeToCommitMs.p50)}, p99 ${ms(l.closeToCommitMs.p99)} (${l.closeToCommitMs.n} batches; target p99 ≤ 200 ms)`);
       console.log(`    record → webhook received: p50 ${ms(l.recordToWebhookMs.p50)}, p99 ${ms(l.recordToWebhookMs.p99)} (${l.recordToWebhookMs.n} deliveries)`);
     }
