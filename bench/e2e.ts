@@ -58,7 +58,14 @@ function recordingDb(db: Db): { db: Db; busyMs: () => number; transactions: Op[]
         const ops: Op[] = [];
         const q = Object.create(tx) as Queryable;
         q.query = (sql, params) => { ops.push({ sql, params }); return tx.query(sql, params); };
-        if (tx.copyIn) q.copyIn = (sql, data) => { ops.push({ copy: sql, data }); return tx.copyIn!(sql, data); };
+        if (tx.copyIn) {
+          q.copyIn = (sql, data) => {
+            // Recorded as the chunks go out (the pipeline makes the next while the server reads the last).
+            const chunks: Buffer[] = [];
+            ops.push({ copy: sql, data: chunks });
+            return tx.copyIn!(sql, (function* () { for (const c of data) { chunks.push(c); yield c; } })());
+          };
+        }
         if (tx.tempTable) q.tempTable = (name, like) => { ops.push({ temp: [name, like] }); return tx.tempTable!(name, like); };
         if (tx.defer) q.defer = (sql, params) => { ops.push({ sql, params, deferred: true }); return tx.defer!(sql, params); };
         const out = await f(q);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
 import { writeAlertChanges, type AlertChange } from './alerts.js';
-import { binaryCopy, binaryWritable } from './copy-binary.js';
+import { binaryChunks, binaryWritable } from './copy-binary.js';
 import { deferring, type Queryable } from './db.js';
 
 export interface LateRecord { key: string; modality: string; plant: string; asset: string | null; reason: string; value: unknown }
@@ -47,17 +47,23 @@ type Columns = Record<string, string>;
 
 /**
  * One statement for all rows: INSERT … SELECT FROM jsonb_to_recordset($1), so the batch costs one round
- * trip per table whatever its size. `onConflict` makes the write idempotent.
+ * trip per table whatever its size. `onConflict` makes the write idempotent. A time is epoch ms or ISO text.
  */
 export async function insertRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string): Promise<void> {
   if (rows.length === 0) return;
   const names = Object.keys(columns);
+  // Times may come as epoch ms (the rows COPY takes as they are): JSON gives the server ISO text.
+  const times = names.filter((n) => columns[n] === 'timestamptz');
   const decoded = names.map((n) => (columns[n] === 'bytea' ? `decode(${n}, 'base64')` : n));
   const types = names.map((n) => `${n} ${columns[n] === 'bytea' ? 'text' : columns[n]}`);
   await tx.query(
     `INSERT INTO ${table} (${names.join(', ')}) SELECT ${decoded.join(', ')}
        FROM jsonb_to_recordset($1::jsonb) AS x(${types.join(', ')}) ${onConflict}`,
-    [JSON.stringify(rows)]);
+    [JSON.stringify(times.length ? rows.map((r) => {
+      const o = { ...r };
+      for (const n of times) if (typeof o[n] === 'number') o[n] = iso(o[n]);
+      return o;
+    }) : rows)]);
 }
 
 /** The readings table's columns, in order (the benches COPY them too). */
@@ -89,16 +95,15 @@ const COPY_FROM_ROWS = 200, COPY_SCORES_FROM_ROWS = 50;
 async function writeRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string, copyFromRows: number): Promise<void> {
   if (!tx.copyIn || !tx.tempTable || rows.length < copyFromRows || !binaryWritable(columns)) return insertRows(tx, table, columns, rows, onConflict);
   const cols = Object.keys(columns).join(', ');
-  const data = binaryCopy(rows, columns);
   const w = deferring(tx);
   await w.query(`SAVEPOINT copy_${table}`);
   try {
-    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN WITH (FORMAT binary)`, data);
+    await tx.copyIn(`COPY ${table} (${cols}) FROM STDIN WITH (FORMAT binary)`, binaryChunks(rows, columns));
   } catch (e) {
     if ((e as { code?: unknown }).code !== '23505') throw e;
     await tx.query(`ROLLBACK TO SAVEPOINT copy_${table}`);
     await tx.tempTable(`${table}_in`, table);
-    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN WITH (FORMAT binary)`, data);
+    await tx.copyIn(`COPY ${table}_in (${cols}) FROM STDIN WITH (FORMAT binary)`, binaryChunks(rows, columns));
     await w.query(`INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${table}_in ${onConflict}`);
     return;
   }
@@ -142,22 +147,22 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     let n = s.t.length;
     while (n > 0 && s.t[n - 1] >= t.windowStart + t.slideMs) n--;
     return {
-      plant: t.plant, asset: t.asset, device: s.device, channel, window_start: iso(t.windowStart),
+      plant: t.plant, asset: t.asset, device: s.device, channel, window_start: t.windowStart,
       n, t_offset_ms: offsetsOf(s.t, n, t.windowStart), v: n === s.v.length ? s.v : s.v.slice(0, n),
     };
   }).filter((r) => r.n > 0));
   await writeRows(tx, 'readings', READINGS, readings,
     'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v', COPY_FROM_ROWS);
   await writeRows(tx, 'scores', SCORES, b.scores.map((s) => ({
-    plant: s.plant, asset: s.asset, window_start: iso(s.windowStart), window_end: iso(s.windowEnd), revision: s.revision,
+    plant: s.plant, asset: s.asset, window_start: s.windowStart, window_end: s.windowEnd, revision: s.revision,
     model_version: s.modelVersion, status: s.status, score: s.score, contributions: s.contributions,
-    quality: s.quality, image_ts: iso(s.imageTs), note_count: s.noteCount, explanation: s.explanation ?? null,
+    quality: s.quality, image_ts: s.imageTs, note_count: s.noteCount, explanation: s.explanation ?? null,
   })), 'ON CONFLICT (asset, window_start, model_version, revision) DO NOTHING', COPY_SCORES_FROM_ROWS);
   await updateRollups(w, b.scores, b.threshold ?? 6);
   await updateAssets(w, b.activeModel ? b.scores.filter((x) => x.modelVersion === b.activeModel) : b.scores);
 
   await writeRows(tx, 'images', IMAGES, b.images.map((f) => ({
-    plant: f.plant, asset: f.asset, camera: f.camera, ts: iso(f.ts), kind: f.kind,
+    plant: f.plant, asset: f.asset, camera: f.camera, ts: f.ts, kind: f.kind,
     width: 'data' in f ? f.width : null, height: 'data' in f ? f.height : null, unit: 'data' in f ? f.unit : null,
     data: 'data' in f ? f.data : null, encoding: 'encoding' in f ? f.encoding : null,
     base64: 'base64' in f ? f.base64 : null, uri: 'uri' in f ? f.uri : null,

@@ -10,8 +10,11 @@
 const SCALARS = new Set(['text', 'int', 'float8', 'timestamptz', 'jsonb']);
 const ELEMENT_OID: Record<string, number> = { 'int[]': 23, 'float8[]': 701, 'real[]': 700 };
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-/** The first buffer is small (most batches are), the next ones 1 MiB. */
-const FIRST = 64 << 10, CHUNK = 1 << 20;
+/**
+ * The first buffer is small (most batches are), the next ones 256 KiB: a chunk goes to the server while
+ * the next is written (see `binaryChunks`).
+ */
+const FIRST = 64 << 10, CHUNK = 256 << 10;
 
 /** Whether every column of `columns` can be written in binary. */
 export function binaryWritable(columns: Record<string, string>): boolean {
@@ -24,7 +27,7 @@ function int32(x: unknown, what: string): number {
   return x;
 }
 
-/** Writes into buffers (64 KiB, then 1 MiB) through a DataView (big-endian; faster than Buffer's write methods). */
+/** Writes into buffers (64 KiB, then 256 KiB) through a DataView (big-endian; faster than Buffer's write methods). */
 class Writer {
   readonly chunks: Buffer[] = [];
   private buf = Buffer.allocUnsafe(FIRST);
@@ -41,7 +44,12 @@ class Writer {
   int16(v: number) { this.room(2); this.view.setInt16(this.at, v); this.at += 2; }
   int32(v: number) { this.room(4); this.view.setInt32(this.at, v); this.at += 4; }
   float64(v: number) { this.room(8); this.view.setFloat64(this.at, v); this.at += 8; }
-  int64(v: number) { this.room(8); this.view.setBigInt64(this.at, BigInt(v)); this.at += 8; }
+  /** An integer of up to 53 bits, as int8 (high and low words: no BigInt per value). */
+  int64(v: number) {
+    this.room(8);
+    const hi = Math.floor(v / 4294967296);
+    this.view.setInt32(this.at, hi); this.view.setUint32(this.at + 4, v - hi * 4294967296); this.at += 8;
+  }
   /** A length-prefixed UTF-8 field (with a leading version byte for jsonb). */
   text(s: string, version?: number) {
     const n = Buffer.byteLength(s) + (version === undefined ? 0 : 1);
@@ -75,13 +83,15 @@ class Writer {
   }
 }
 
-/** The COPY binary stream of `rows`: header, one tuple per row (fields in `columns` order), trailer. */
-export function binaryCopy(rows: Array<Record<string, unknown>>, columns: Record<string, string>): Buffer[] {
+/**
+ * The COPY binary stream of `rows`: header, one tuple per row (fields in `columns` order), trailer; each
+ * chunk as soon as it is full, so that a caller can send one while the next is made.
+ */
+export function* binaryChunks(rows: Array<Record<string, unknown>>, columns: Record<string, string>): Generator<Buffer> {
   const w = new Writer();
   const names = Object.keys(columns), types = names.map((n) => columns[n]);
   // Header: signature, flags, header extension length.
-  const header = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
-  const chunks: Buffer[] = [header];
+  yield Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
   for (const r of rows) {
     w.int16(names.length);
     for (let i = 0; i < names.length; i++) {
@@ -100,7 +110,13 @@ export function binaryCopy(rows: Array<Record<string, unknown>>, columns: Record
         default: w.array(v as ArrayLike<number>, t, names[i]);
       }
     }
+    if (w.chunks.length) yield* w.chunks.splice(0);
   }
   w.int16(-1);
-  return [...chunks, ...w.done()];
+  yield* w.done();
+}
+
+/** `binaryChunks`, all of them. */
+export function binaryCopy(rows: Array<Record<string, unknown>>, columns: Record<string, string>): Buffer[] {
+  return [...binaryChunks(rows, columns)];
 }

@@ -1,8 +1,12 @@
 /** The one database interface both back-ends implement: a PostgreSQL server through `pg`, or PGlite in-process. */
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
-  /** `COPY … FROM STDIN` of the chunks of a stream (binary format); the PostgreSQL server only. */
-  copyIn?(sql: string, data: Buffer[]): Promise<void>;
+  /**
+   * `COPY … FROM STDIN` of the chunks of a stream (binary format), each sent as it comes (a generator's
+   * next chunk is made while the server reads the last; an error it throws aborts the COPY); the
+   * PostgreSQL server only.
+   */
+  copyIn?(sql: string, data: Iterable<Buffer>): Promise<void>;
   /** Creates a session-temporary table like `like` (rows dropped at commit) once per connection; with copyIn. */
   tempTable?(name: string, like: string): Promise<void>;
   /**

@@ -47,12 +47,24 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
           // Made in this transaction: remembered once it commits (a rollback drops the table).
           made?.add(name);
         },
-        async copyIn(sql: string, data: Buffer[]) {
+        async copyIn(sql: string, data: Iterable<Buffer>) {
           await flush();
           const stream = (c as pg.PoolClient).query(copyFrom(sql));
           const done = finished(stream);
-          // Without waiting for drain: the data is in memory already.
-          for (const chunk of data) stream.write(chunk);
+          try {
+            // Without waiting for drain (the chunks are made in memory anyway), but letting the event loop
+            // turn between chunks: the server's answer to the COPY comes in, and each chunk goes out while
+            // the next is made.
+            for (const chunk of data) {
+              if (stream.destroyed) break;
+              stream.write(chunk);
+              await new Promise((r) => setImmediate(r));
+            }
+          } catch (e) {
+            stream.destroy(e as Error);
+            await done.catch(() => {});
+            throw e;
+          }
           stream.end();
           await done;
         },

@@ -210,6 +210,30 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
         assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM defer_probe WHERE k >= 200')).rows[0].n, 0);
         await db.exec('DROP TABLE defer_probe');
       });
+
+      test('COPY sends chunks as they are made; a row refused midway aborts it, with its reason, and leaves nothing', async () => {
+        const { binaryChunks } = await import('../../store/copy-binary.js');
+        const db = ctx.store.db;
+        await db.exec('CREATE TABLE copy_probe (k int, v float8[])');
+        const cols = { k: 'int', v: 'float8[]' };
+        // Over several chunks (64 KiB, then 256 KiB): 20 000 rows of 20 samples.
+        const rows = Array.from({ length: 20_000 }, (_, k) => ({ k, v: Array.from({ length: 20 }, (_, i) => k + i / 8) }));
+        let made = 0;
+        await db.transaction(async (tx) => {
+          await tx.copyIn!('COPY copy_probe (k, v) FROM STDIN WITH (FORMAT binary)', (function* () { for (const c of binaryChunks(rows, cols)) { made++; yield c; } })());
+        });
+        assert.ok(made > 3, `chunks: ${made}`);
+        const r = await db.query<{ n: number; s: number }>('SELECT count(*)::int AS n, sum(v[20]) AS s FROM copy_probe');
+        assert.deepEqual(r.rows[0], { n: 20_000, s: rows.reduce((a, x) => a + x.v[19], 0) });
+        // A row the writer refuses (not an int) after chunks already went out.
+        const bad = [...rows.map((x) => ({ ...x, k: x.k + 100_000 })), { k: 0.5, v: [1] }];
+        await assert.rejects(db.transaction(async (tx) => {
+          await tx.copyIn!('COPY copy_probe (k, v) FROM STDIN WITH (FORMAT binary)', binaryChunks(bad, cols));
+        }), /k: not a 32-bit integer: 0\.5/);
+        assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM copy_probe')).rows[0].n, 20_000, 'nothing of the aborted COPY');
+        assert.equal((await db.query<{ one: number }>('SELECT 1 AS one')).rows[0].one, 1, 'the pool still answers');
+        await db.exec('DROP TABLE copy_probe');
+      });
     }
 
     if (timescale) {

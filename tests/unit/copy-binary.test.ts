@@ -28,3 +28,10 @@ test('binary COPY refuses what the column cannot hold, naming it, rather than wr
   assert.equal(all.length, 19 + rows.length * (2 + 4 + 20 + 50 * 12) + 2);
   assert.equal(all.readDoubleBE(19 + 2999 * 626 + 2 + 4 + 20 + 49 * 12 + 4), 2999 + 49 / 64);
 });
+
+test('binary COPY: times before 2000 and far after it are exact 64-bit microseconds', () => {
+  for (const ms of [Date.UTC(1970, 0, 1), Date.UTC(1999, 11, 31, 23, 59, 59, 999), Date.UTC(2026, 10, 26, 12, 0, 0, 1), Date.UTC(2262, 0, 1), Date.UTC(1900, 5, 1)]) {
+    const out = Buffer.concat(binaryCopy([{ t: ms }], { t: 'timestamptz' }));
+    assert.equal(out.readBigInt64BE(19 + 2 + 4), BigInt(ms - Date.UTC(2000, 0, 1)) * 1000n, new Date(ms).toISOString());
+  }
+});
