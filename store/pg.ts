@@ -16,8 +16,9 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
   const temps = new WeakMap<pg.PoolClient, Set<string>>();
   const asQueryable = (c: pg.Pool | pg.PoolClient, made?: Set<string>, pending?: string[]): Queryable => {
     /**
-     * The deferred statements go first, in one round trip with `sql` when its parameters can be inlined.
-     * Joined with the semicolon on a line of its own: a statement ending in a line comment keeps its end.
+     * The deferred statements go first, in one round trip with `sql` when its parameters can be inlined
+     * (and with a COPY, see copyIn). Joined with the semicolon on a line of its own: a statement ending in
+     * a line comment keeps its end.
      */
     const flush = async () => { if (pending?.length) await c.query(pending.splice(0).join('\n;\n')); };
     const run = async (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
@@ -48,15 +49,21 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
           made?.add(name);
         },
         async copyIn(sql: string, data: Iterable<Buffer>) {
-          await flush();
-          const stream = (c as pg.PoolClient).query(copyFrom(sql));
+          // The deferred statements go in the same simple query, before the COPY: the server runs them,
+          // then asks for the data (a failing one fails the COPY, with its error).
+          const text = pending?.length ? `${pending.splice(0).join('\n;\n')}\n;\n${sql}` : sql;
+          const stream = (c as pg.PoolClient).query(copyFrom(text));
           const done = finished(stream);
+          // It may fail while chunks are still being made (awaited below, after them).
+          done.catch(() => {});
+          let failed = false;
+          stream.once('error', () => { failed = true; });
           try {
             // Without waiting for drain (the chunks are made in memory anyway), but letting the event loop
             // turn between chunks: the server's answer to the COPY comes in, and each chunk goes out while
             // the next is made.
             for (const chunk of data) {
-              if (stream.destroyed) break;
+              if (failed || stream.destroyed) break;
               stream.write(chunk);
               await new Promise((r) => setImmediate(r));
             }

@@ -220,11 +220,22 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
         const rows = Array.from({ length: 20_000 }, (_, k) => ({ k, v: Array.from({ length: 20 }, (_, i) => k + i / 8) }));
         let made = 0;
         await db.transaction(async (tx) => {
+          // Deferred statements travel with the COPY, and run before it.
+          await tx.defer!('INSERT INTO copy_probe (k) VALUES ($1)', [-1]);
+          await tx.defer!('DELETE FROM copy_probe WHERE k = $1', [-1]);
+          await tx.defer!('INSERT INTO copy_probe (k) VALUES ($1)', [-2]);
           await tx.copyIn!('COPY copy_probe (k, v) FROM STDIN WITH (FORMAT binary)', (function* () { for (const c of binaryChunks(rows, cols)) { made++; yield c; } })());
         });
         assert.ok(made > 3, `chunks: ${made}`);
-        const r = await db.query<{ n: number; s: number }>('SELECT count(*)::int AS n, sum(v[20]) AS s FROM copy_probe');
-        assert.deepEqual(r.rows[0], { n: 20_000, s: rows.reduce((a, x) => a + x.v[19], 0) });
+        const r = await db.query<{ n: number; s: number; min: number }>('SELECT count(*)::int AS n, sum(v[20]) AS s, min(k) AS min FROM copy_probe');
+        assert.deepEqual(r.rows[0], { n: 20_001, s: rows.reduce((a, x) => a + x.v[19], 0), min: -2 });
+        await db.exec('DELETE FROM copy_probe WHERE k < 0');
+        // A deferred statement that fails fails the COPY it travels with, with its SQLSTATE, and the transaction.
+        await assert.rejects(db.transaction(async (tx) => {
+          await tx.defer!('INSERT INTO copy_probe (k) VALUES ($1)', [-3]);
+          await tx.defer!('INSERT INTO no_such_table (k) VALUES ($1)', [1]);
+          await tx.copyIn!('COPY copy_probe (k, v) FROM STDIN WITH (FORMAT binary)', binaryChunks(rows.map((x) => ({ ...x, k: x.k + 50_000 })), cols));
+        }), (e: { code?: string }) => e.code === '42P01');
         // A row the writer refuses (not an int) after chunks already went out.
         const bad = [...rows.map((x) => ({ ...x, k: x.k + 100_000 })), { k: 0.5, v: [1] }];
         await assert.rejects(db.transaction(async (tx) => {
@@ -233,6 +244,13 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
         assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM copy_probe')).rows[0].n, 20_000, 'nothing of the aborted COPY');
         assert.equal((await db.query<{ one: number }>('SELECT 1 AS one')).rows[0].one, 1, 'the pool still answers');
         await db.exec('DROP TABLE copy_probe');
+        // A replay of a batch of many chunks: the unique violation comes back while chunks are still being
+        // sent; the rows then take the upsert path, once each.
+        const { writeBatch } = await import('../../store/index.js');
+        const many = emptyBatch();
+        many.tuples = Array.from({ length: 20_000 }, (_, i) => tuple(`many${i % 100}`, 1000 + Math.floor(i / 100)));
+        for (let k = 0; k < 2; k++) await db.transaction((tx) => writeBatch(tx, many));
+        assert.equal((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM readings WHERE asset LIKE 'many%'`)).rows[0].n, 20_000);
       });
     }
 
