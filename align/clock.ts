@@ -113,16 +113,6 @@ export class Bins {
     return n;
   }
 
-  *points(): Generator<Point> {
-    for (let i = this.start; i < this.end; i++) yield { d: this.d[i], y: this.y[i] };
-  }
-
-  /** The points, sorted by d (one per bin, bins in order). */
-  list(): Point[] {
-    const out: Point[] = new Array(this.size);
-    for (let i = this.start; i < this.end; i++) out[i - this.start] = { d: this.d[i], y: this.y[i] };
-    return out;
-  }
 }
 
 /** Hull vertex indices, shared by every fit (one thread; a fit does not re-enter). */
@@ -296,25 +286,19 @@ export class DeviceClock {
 
   state(): ClockState {
     const l = this.current?.fit() ?? null;
-    return {
-      offsetMs: l ? l.a : null,
-      driftPpm: l ? -l.b * 1e6 : null,
-      uncertaintyMs: this.current?.uncertaintyMs ?? Infinity,
-      steps: this.steps,
-      spanMs: this.current?.spanMs() ?? 0,
-    };
+    return { offsetMs: l ? l.a : null, driftPpm: l ? -l.b * 1e6 : null, uncertaintyMs: this.uncertaintyMs(), steps: this.steps, spanMs: this.spanMs() };
   }
 
   /** State for checkpoints: the bin minima of the current and the previous segment, and the suspects. */
   toJSON(): DeviceClockJSON {
     const seg = (x: Segment | null): SegmentJSON | null => {
       if (!x) return null;
-      const d: number[] = [], y: number[] = [];
+      const b = x.bins, d: number[] = [], y: number[] = [];
       let prev = x.startD, exact = true;
-      for (const p of x.bins.points()) { const dd = p.d - prev; exact &&= prev + dd === p.d; d.push(dd); y.push(p.y); prev = p.d; }
+      for (let i = 0; i < b.size; i++) { const dd = b.dAt(i) - prev; exact &&= prev + dd === b.dAt(i); d.push(dd); y.push(b.yAt(i)); prev = b.dAt(i); }
       // A restore must rebuild the very same points: pairs when a delta would not add back exactly.
       return exact ? { startD: x.startD, driftB: x.driftB, prior: x.prior(), d, y }
-        : { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: x.bins.list().map((p) => [p.d, p.y]) };
+        : { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: y.map((yi, i) => [b.dAt(i), yi]) };
     };
     return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
   }

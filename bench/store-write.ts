@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Config, type WindowTuple } from '../schemas/index.js';
-import { READINGS } from '../store/batch.js';
+import { READINGS, readingRows } from '../store/batch.js';
 import { binaryCopy } from '../store/copy-binary.js';
 import { emptyBatch, openStore, writeBatch } from '../store/index.js';
 import { createTestDatabase } from '../tests/helpers/pg.js';
@@ -61,11 +61,7 @@ export async function runStoreBench(opts = { assets: 100, windows: 60, channels:
     // faster counted: the store writes binary.
     const cols = Object.keys(READINGS).join(', ');
     const binary: Buffer[][] = [];
-    for (let i = 0; i < ts.length; i += perTx) {
-      binary.push(binaryCopy(ts.slice(i, i + perTx).flatMap((tu) => Object.entries(tu.channels).map(([ch, x]) => ({
-        plant: tu.plant, asset: tu.asset, device: x.device, channel: ch, window_start: tu.windowStart, n: x.v.length, t_offset_ms: x.t.map((y) => y - tu.windowStart), v: x.v,
-      }))), READINGS));
-    }
+    for (let i = 0; i < ts.length; i += perTx) binary.push(binaryCopy(readingRows(ts.slice(i, i + perTx)), READINGS));
     let copyS = Infinity;
     for (const format of ['text', 'binary'] as const) {
       await client.query('TRUNCATE readings_copy');

@@ -133,6 +133,18 @@ function offsetsOf(t: number[], n: number, start: number): number[] {
   return out;
 }
 
+/** The readings rows of `tuples`: each window writes the samples of its first slide (all of them when tumbling). */
+export function readingRows(tuples: WindowTuple[]): Array<Record<string, unknown>> {
+  return tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => {
+    let n = s.t.length;
+    while (n > 0 && s.t[n - 1] >= t.windowStart + t.slideMs) n--;
+    return {
+      plant: t.plant, asset: t.asset, device: s.device, channel, window_start: t.windowStart,
+      n, t_offset_ms: offsetsOf(s.t, n, t.windowStart), v: n === s.v.length ? s.v : s.v.slice(0, n),
+    };
+  }).filter((r) => r.n > 0));
+}
+
 export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
   // The statements whose results are not read go to the server together (see Queryable.defer).
   const w = deferring(tx);
@@ -142,16 +154,8 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     const current = r.rows[0] ? Number(r.rows[0].epoch) : null;
     if (current !== b.checkpoint.epoch) throw new FencedError(b.checkpoint.partitionKey, b.checkpoint.epoch, current);
   }
-  // Readings are stored once: each window writes the samples of its first slide (all of them when tumbling).
-  const readings = b.tuples.flatMap((t) => Object.entries(t.channels).map(([channel, s]) => {
-    let n = s.t.length;
-    while (n > 0 && s.t[n - 1] >= t.windowStart + t.slideMs) n--;
-    return {
-      plant: t.plant, asset: t.asset, device: s.device, channel, window_start: t.windowStart,
-      n, t_offset_ms: offsetsOf(s.t, n, t.windowStart), v: n === s.v.length ? s.v : s.v.slice(0, n),
-    };
-  }).filter((r) => r.n > 0));
-  await writeRows(tx, 'readings', READINGS, readings,
+  // Readings are stored once (see readingRows).
+  await writeRows(tx, 'readings', READINGS, readingRows(b.tuples),
     'ON CONFLICT (asset, channel, device, window_start) DO UPDATE SET n = EXCLUDED.n, t_offset_ms = EXCLUDED.t_offset_ms, v = EXCLUDED.v', COPY_FROM_ROWS);
   await writeRows(tx, 'scores', SCORES, b.scores.map((s) => ({
     plant: s.plant, asset: s.asset, window_start: s.windowStart, window_end: s.windowEnd, revision: s.revision,

@@ -20,12 +20,13 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
      * (and with a COPY, see copyIn). Joined with the semicolon on a line of its own: a statement ending in
      * a line comment keeps its end.
      */
-    const flush = async () => { if (pending?.length) await c.query(pending.splice(0).join('\n;\n')); };
+    const withPending = (...sql: string[]) => [...(pending?.splice(0) ?? []), ...sql].join('\n;\n');
+    const flush = async () => { if (pending?.length) await c.query(withPending()); };
     const run = async (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
       if (!pending?.length) return c.query(sql, params as unknown[]);
       const text = params?.length ? inlined(sql, params) : sql;
       if (text === null) { await flush(); return c.query(sql, params as unknown[]); }
-      const r = await c.query(`${pending.splice(0).join('\n;\n')}\n;\n${text}`) as pg.QueryResult | pg.QueryResult[];
+      const r = await c.query(withPending(text)) as pg.QueryResult | pg.QueryResult[];
       return Array.isArray(r) ? r[r.length - 1] : r;
     };
     return {
@@ -51,8 +52,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
         async copyIn(sql: string, data: Iterable<Buffer>) {
           // The deferred statements go in the same simple query, before the COPY: the server runs them,
           // then asks for the data (a failing one fails the COPY, with its error).
-          const text = pending?.length ? `${pending.splice(0).join('\n;\n')}\n;\n${sql}` : sql;
-          const stream = (c as pg.PoolClient).query(copyFrom(text));
+          const stream = (c as pg.PoolClient).query(copyFrom(withPending(sql)));
           const done = finished(stream);
           // It may fail while chunks are still being made (awaited below, after them).
           done.catch(() => {});
@@ -63,7 +63,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Db> {
             // turn between chunks: the server's answer to the COPY comes in, and each chunk goes out while
             // the next is made.
             for (const chunk of data) {
-              if (failed || stream.destroyed) break;
+              if (failed) break;
               stream.write(chunk);
               await new Promise((r) => setImmediate(r));
             }
