@@ -139,7 +139,10 @@ const RAMP_S = 25;
 
 export interface E2eResult {
   backlog: {
-    records: number; samples: number; rawPerS: number; pipelinePerS: number; samplesPerS: number; ratio: number;
+    records: number; samples: number; rawPerS: number;
+    /** Raw consumption plus UTF-8 decoding and JSON.parse of every record: the floor of any pipeline. */
+    parsePerS: number;
+    pipelinePerS: number; samplesPerS: number; ratio: number;
     lag: Array<{ s: number; lag: number }>;
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; inPipelineS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
@@ -184,12 +187,22 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     say(`backlog: ${records} records published`);
     // Raw consumption twice (a fresh group each time), the faster counted: the first read of freshly
     // written topics, and the group's first join, vary from run to run.
-    let t = 0, rawS = Infinity;
+    let t = 0, rawS = Infinity, parseS = Infinity;
     for (let k = 0; k < 2; k++) {
       t = performance.now();
       await drainTopics(kafka.brokers, Object.values(topics), records, logger);
       rawS = Math.min(rawS, (performance.now() - t) / 1000);
     }
+    // The floor of any pipeline of these records: raw consumption plus reading each record's JSON, the
+    // one step every record needs whatever is done with it next (the same TextDecoder and JSON.parse).
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    let parsed = 0;
+    for (let k = 0; k < 2; k++) {
+      t = performance.now();
+      await drainTopics(kafka.brokers, Object.values(topics), records, logger, (v) => { if (v && JSON.parse(utf8.decode(v))) parsed++; });
+      parseS = Math.min(parseS, (performance.now() - t) / 1000);
+    }
+    if (parsed !== 2 * records) throw new Error(`the floor's consumer parsed ${parsed} records of ${2 * records}`);
 
     const store = await openStore(cfg.database);
     const timed = recordingDb(store.db);
@@ -245,7 +258,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     raw = [];
     globalThis.gc?.();
     const backlog = {
-      records, samples, rawPerS: records / rawS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
+      records, samples, rawPerS: records / rawS, parsePerS: records / parseS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
       store: { readingRows, scoreRows, rowsS: replay!.rowsS, transactionsS: replay!.transactionsS, inPipelineS: timed.busyMs() / 1000, copyS, ratio: copyS / replay!.rowsS, byStatement: replay!.byStatement },
       closeToCommitMs: { p50: quantile(closeToCommit, 0.5), p99: quantile(closeToCommit, 0.99) },
     };

@@ -61,6 +61,7 @@ for (const which of ['pipeline', 'live', 'e2e'] as const) {
     console.log(`${which === 'pipeline' ? 'pipeline (backlog)' : 'end to end'} through the broker and the PostgreSQL server`);
     console.log(`  backlog        ${fmt(b.records)} records (${fmt(b.samples)} samples)`);
     console.log(`    raw kafkajs  ${fmt(b.rawPerS)} records/s`);
+    console.log(`    raw + JSON   ${fmt(b.parsePerS)} records/s (raw kafkajs, then UTF-8 decoding and JSON.parse of every record: the floor of any pipeline)   ratio floor/raw = ${(b.parsePerS / b.rawPerS).toFixed(2)}`);
     console.log(`    pipeline     ${fmt(b.pipelinePerS)} records/s = ${fmt(b.samplesPerS)} samples/s   ratio pipeline/raw = ${b.ratio.toFixed(2)}   (targets: ≥ 100,000 samples/s, ratio ≥ 0.5)`);
     console.log(`    lag (records behind, by second): ${b.lag.filter((_, i) => i % Math.max(1, Math.floor(b.lag.length / 12)) === 0 || i === b.lag.length - 1).map((x) => `${x.s}s ${fmt(x.lag)}`).join(', ')}`);
     console.log(`    store        ${fmt(b.store.readingRows)} reading rows + ${fmt(b.store.scoreRows)} score rows, the pipeline's write transactions replayed into a fresh database:`);

@@ -47,13 +47,13 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
 function checkLimits(r: InputRecord, limits: Config['limits']): string | null {
   if (r.modality === 'sensors') {
     const v = r.value;
-    const channels = 'values' in v ? Object.keys(v.values) : Object.keys(v.channels);
-    if (channels.length === 0) return 'sensor record has no channels';
-    if (channels.length > limits.maxChannels) return `${channels.length} channels, limit ${limits.maxChannels}`;
-    if ('channels' in v) {
-      const n = Object.values(v.channels).reduce((s, a) => s + a.length, 0);
-      if (n > limits.maxSamplesPerRecord) return `${n} samples, limit ${limits.maxSamplesPerRecord}`;
-    }
+    // Counted in place (this runs for every record; key lists would be garbage).
+    const byChannel: Record<string, unknown> = 'values' in v ? v.values : v.channels;
+    let channels = 0, n = 0;
+    for (const k in byChannel) { channels++; if ('channels' in v) n += v.channels[k].length; }
+    if (channels === 0) return 'sensor record has no channels';
+    if (channels > limits.maxChannels) return `${channels} channels, limit ${limits.maxChannels}`;
+    if (n > limits.maxSamplesPerRecord) return `${n} samples, limit ${limits.maxSamplesPerRecord}`;
   } else if (r.modality === 'images') {
     const v = r.value;
     if ('data' in v && v.width * v.height > limits.maxImagePixels) {

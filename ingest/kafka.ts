@@ -68,9 +68,16 @@ function client(brokers: string[], clientId: string, logger: Logger): Kafka {
   });
 }
 
+/** Records without headers (nearly all) share one frozen empty object: none is allocated per record. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const headerText = (h: IHeaders | undefined): Record<string, string> => {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  let out = NO_HEADERS;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    if (out === NO_HEADERS) out = {};
+    out[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  }
   return out;
 };
 
@@ -293,13 +300,19 @@ export async function readTopic(brokers: string[], topic: string, enough: (read:
 }
 
 /** Raw consumption with no work (the benchmark baseline): a fresh group reads `count` records of `topics` with eachBatch. */
-export async function drainTopics(brokers: string[], topics: string[], count: number, logger: Logger): Promise<number> {
+export async function drainTopics(brokers: string[], topics: string[], count: number, logger: Logger, each?: (value: Buffer | null) => void): Promise<number> {
   const c = client(brokers, 'tributary-drain', logger).consumer({ groupId: `drain-${process.pid}-${Date.now()}` });
   let n = 0;
   await c.connect();
   await c.subscribe({ topics, fromBeginning: true });
   await new Promise<void>((resolve) => {
-    void c.run({ eachBatch: async ({ batch }) => { n += batch.messages.length; if (n >= count) resolve(); } });
+    void c.run({
+      eachBatch: async ({ batch }) => {
+        if (each) for (const m of batch.messages) each(m.value);
+        n += batch.messages.length;
+        if (n >= count) resolve();
+      },
+    });
   });
   await c.disconnect();
   return n;

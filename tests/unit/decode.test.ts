@@ -33,6 +33,9 @@ const rejects: Array<[string, Parameters<typeof decodeRecord>[0], Buffer | null,
   ['unknown field', 'notes', enc({ v: 1, plant: 'p1', author: 'x', ts: 1764115200000, text: 't', extra: 1 }), 'invalid_record', /extra/],
   ['thermal size mismatch', 'images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'thermal', width: 2, height: 2, data: [1] }), 'invalid_record', /width\*height/],
   ['oversized record', 'notes', Buffer.alloc(limits.maxRecordBytes + 1, 0x20), 'too_large', /limit 1048576/],
+  ['sensor sample with no channel', 'sensors', enc({ ...sample, values: {} }), 'over_limit', /no channels/],
+  ['sensor sample over the channel limit', 'sensors', enc({ ...sample, values: Object.fromEntries(Array.from({ length: limits.maxChannels + 1 }, (_, i) => [`c${i}`, i])) }), 'over_limit', /65 channels, limit 64/],
+  ['sensor block over the sample limit', 'sensors', enc({ v: 1, plant: 'p1', asset: 'a', device: 'd', t0: 1764115200000, periodMs: 1, channels: { a: new Array(60_000).fill(1), b: new Array(40_001).fill(2) } }), 'over_limit', /100001 samples, limit 100000/],
   ['note over its limit', 'notes', enc({ v: 1, plant: 'p1', author: 'x', ts: 1764115200000, text: 'x'.repeat(limits.maxNoteChars + 1) }), 'over_limit', /characters/],
 ];
 
