@@ -31,8 +31,10 @@ import { openStore, syncConfigEndpoints, type Db, type Queryable } from '../stor
 import { uniqueName, type TestKafka } from '../tests/helpers/kafka.js';
 import { createTestDatabase } from '../tests/helpers/pg.js';
 import { startServiceProcess, TEST_API_KEY } from '../tests/helpers/service.js';
+import { cores, cpuNow, cpuSince, type CpuSeconds } from './cpu.js';
 import { publish } from './publish.js';
 
+const perRecordUs = (c: CpuSeconds, records: number): CpuSeconds => ({ self: c.self / records * 1e6, broker: c.broker / records * 1e6, postgres: c.postgres / records * 1e6 });
 const quantile = (xs: number[], q: number) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 
 function topicsOf(prefix: string) {
@@ -146,6 +148,11 @@ export interface E2eResult {
     lag: Array<{ s: number; lag: number }>;
     store: { readingRows: number; scoreRows: number; rowsS: number; transactionsS: number; inPipelineS: number; copyS: number; ratio: number; byStatement: Array<{ what: string; ms: number; n: number }> };
     closeToCommitMs: { p50: number; p99: number };
+    /**
+     * CPU per record (µs) of raw consumption and of the pipeline, by process (this one, the broker,
+     * PostgreSQL), over the same records; and the machine's cores. Null where /proc cannot be read.
+     */
+    cpu: { raw: CpuSeconds; pipeline: CpuSeconds; cores: number } | null;
   };
   /**
    * The live plant's maximum: the highest rate of the ramp's steps that it kept up with (ended at most 2 s
@@ -187,11 +194,13 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     say(`backlog: ${records} records published`);
     // Raw consumption twice (a fresh group each time), the faster counted: the first read of freshly
     // written topics, and the group's first join, vary from run to run.
-    let t = 0, rawS = Infinity, parseS = Infinity;
+    let t = 0, rawS = Infinity, parseS = Infinity, rawCpu: CpuSeconds | null = null;
     for (let k = 0; k < 2; k++) {
       t = performance.now();
+      const c0 = cpuNow();
       await drainTopics(kafka.brokers, Object.values(topics), records, logger);
-      rawS = Math.min(rawS, (performance.now() - t) / 1000);
+      const s = (performance.now() - t) / 1000;
+      if (s < rawS) { rawS = s; rawCpu = cpuSince(c0, cpuNow()); }
     }
     // The floor of any pipeline of these records: raw consumption plus reading each record's JSON, the
     // one step every record needs whatever is done with it next (the same TextDecoder and JSON.parse).
@@ -208,10 +217,12 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     const timed = recordingDb(store.db);
     const closeToCommit: number[] = [];
     const lag: Array<{ s: number; lag: number }> = [];
+    const c0 = cpuNow();
     const pipeS = await consumeBacklog(cfg, timed.db, ingest, records, {
       report: { batch: () => {}, scored: (s) => { if (s.scored) closeToCommit.push(s.closeToCommitMs); } },
       every500ms: (s, left) => lag.push({ s: Math.round(s * 10) / 10, lag: left }),
     });
+    const pipeCpu = cpuSince(c0, cpuNow());
     lag.push({ s: Math.round(pipeS * 10) / 10, lag: 0 });
 
     // Raw COPY of the same rows the store wrote, into empty copies of its tables.
@@ -261,6 +272,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
       records, samples, rawPerS: records / rawS, parsePerS: records / parseS, pipelinePerS: records / pipeS, samplesPerS: samples / pipeS, ratio: rawS / pipeS, lag,
       store: { readingRows, scoreRows, rowsS: replay!.rowsS, transactionsS: replay!.transactionsS, inPipelineS: timed.busyMs() / 1000, copyS, ratio: copyS / replay!.rowsS, byStatement: replay!.byStatement },
       closeToCommitMs: { p50: quantile(closeToCommit, 0.5), p99: quantile(closeToCommit, 0.99) },
+      cpu: rawCpu && pipeCpu ? { raw: perRecordUs(rawCpu, records), pipeline: perRecordUs(pipeCpu, records), cores: cores() } : null,
     };
     say(`backlog: pipeline ${Math.round(backlog.pipelinePerS)} records/s, raw ${Math.round(backlog.rawPerS)} records/s`);
 

@@ -63,6 +63,16 @@ for (const which of ['pipeline', 'live', 'e2e'] as const) {
     console.log(`    raw kafkajs  ${fmt(b.rawPerS)} records/s`);
     console.log(`    raw + JSON   ${fmt(b.parsePerS)} records/s (raw kafkajs, then UTF-8 decoding and JSON.parse of every record: the floor of any pipeline)   ratio floor/raw = ${(b.parsePerS / b.rawPerS).toFixed(2)}`);
     console.log(`    pipeline     ${fmt(b.pipelinePerS)} records/s = ${fmt(b.samplesPerS)} samples/s   ratio pipeline/raw = ${b.ratio.toFixed(2)}   (targets: ≥ 100,000 samples/s, ratio ≥ 0.5)`);
+    if (b.cpu) {
+      const { raw, pipeline, cores } = b.cpu;
+      const sum = (c: typeof raw) => c.self + c.broker + c.postgres;
+      const parts = (c: typeof raw) => `this process ${c.self.toFixed(1)}, broker ${c.broker.toFixed(1)}, PostgreSQL ${c.postgres.toFixed(1)}`;
+      // The most any arrangement of the pipeline (worker threads, more instances) could reach here: every
+      // core busy with its CPU per record, nothing idle, nothing else running.
+      const bound = cores * 1e6 / sum(pipeline);
+      console.log(`    CPU per record: raw ${sum(raw).toFixed(1)} µs (${parts(raw)}); pipeline ${sum(pipeline).toFixed(1)} µs (${parts(pipeline)})`);
+      console.log(`                 with all ${cores} cores busy on the pipeline's CPU per record: at most ${fmt(bound)} records/s, ratio pipeline/raw ≤ ${(bound / b.rawPerS).toFixed(2)}`);
+    }
     console.log(`    lag (records behind, by second): ${b.lag.filter((_, i) => i % Math.max(1, Math.floor(b.lag.length / 12)) === 0 || i === b.lag.length - 1).map((x) => `${x.s}s ${fmt(x.lag)}`).join(', ')}`);
     console.log(`    store        ${fmt(b.store.readingRows)} reading rows + ${fmt(b.store.scoreRows)} score rows, the pipeline's write transactions replayed into a fresh database:`);
     console.log(`                 their writes ${b.store.rowsS.toFixed(2)} s, raw COPY of the same rows (the faster of text and binary) ${b.store.copyS.toFixed(2)} s   ratio store/COPY = ${b.store.ratio.toFixed(2)}   (target ≥ 0.8)`);
