@@ -23,12 +23,12 @@ import { buildApi, createMetrics } from './api/index.js';
 import { configuredRules, startAlertJobs, startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
-import { MODALITIES, type Config, type Modality } from './schemas/index.js';
+import { MODALITIES, operatingThreshold as thresholdOf, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
 import type { RunningModel } from './pipeline.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
-  countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, rebuildRollups, recordDrift, registerModel, syncConfigEndpoints,
+  countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,
   syncConfigRules, type Db, type Store,
 } from './store/index.js';
 
@@ -69,9 +69,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       cleanups.push({ name: 'policies', fn: () => clearInterval(t) });
     }
 
-    // Roll-ups count windows above the alert threshold: rebuilt when it changed since they were written.
-    const stale = await store.db.query('SELECT 1 FROM score_rollup_1h WHERE threshold <> $1 LIMIT 1', [cfg.alerts.threshold]);
-    if (stale.rows.length) {
+    // Roll-ups count windows above each version's operating threshold (the alert threshold for most):
+    // rebuilt when a cell's is not its version's (the alert threshold changed since they were written).
+    if (await rollupsStale(store.db, cfg.alerts.threshold)) {
       logger.info({ threshold: cfg.alerts.threshold }, 'alert threshold changed: rebuilding the score roll-ups');
       await store.db.transaction((tx) => rebuildRollups(tx, cfg.alerts.threshold));
     }
@@ -244,8 +244,7 @@ export async function modelTracker(db: Db, logger: Logger) {
   /** The active model's operating threshold when it is a calibrated fusion model (its card's probability). */
   const operatingThreshold = (): number | undefined => {
     const m = running.find((r) => r.active)?.fusion;
-    const thr = Number(m?.card.threshold);
-    return m?.calibration && Number.isFinite(thr) ? thr : undefined;
+    return (m && thresholdOf(m)) ?? undefined;
   };
   return { refresh, running: () => running, active: () => activeVersion, operatingThreshold };
 }

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AnomaliesQuery } from '../schemas/index.js';
-import { InvalidCursorError, plantOfAsset, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
+import { InvalidCursorError, modelThreshold, plantOfAsset, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
 import { allowedPlants, forbiddenPlant, maySee, registerAuth } from './auth.js';
 import { registerCatalogRoutes } from './catalog.js';
@@ -23,11 +23,18 @@ export interface ApiDeps {
   /** Readiness checks by name: each answers true when that dependency is usable. */
   readiness: Record<string, () => boolean | Promise<boolean>>;
   metrics?: Metrics;
-  /** The score at or above which a window counts as anomalous in bucketed history (the alert threshold). */
+  /**
+   * The alert threshold: the score at or above which a window counts as anomalous in bucketed history,
+   * for model versions without an operating threshold of their own in the registry.
+   */
   threshold: number;
   /** The active model's own operating threshold when it has one (a calibrated fusion model's probability). */
   operatingThreshold?: () => number | undefined;
-  /** The threshold the score roll-ups count against (bucketed history reads them when it is the one asked). */
+  /**
+   * The alert threshold the score roll-ups were built with (absent: history never reads them). A version
+   * with its own operating threshold has its roll-ups built with that; bucketed history reads them when
+   * the threshold asked is the version's.
+   */
   rollupThreshold?: number;
   /** API keys: per-key rate limit. */
   rateLimit?: { perMinute: number; burst: number };
@@ -105,8 +112,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       if (plant !== null && !maySee(req, plant)) return forbiddenPlant(reply, plant);
     }
     if (q.bucket) {
-      const threshold = q.threshold ?? deps.operatingThreshold?.() ?? deps.threshold;
-      const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, threshold, deps.rollupThreshold);
+      // The model version's operating threshold (a calibrated fusion model's), else the alert threshold; the
+      // version's roll-ups count windows above it.
+      const own = q.model ? await modelThreshold(deps.db, q.model) : null;
+      const threshold = q.threshold ?? own ?? deps.threshold;
+      const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, threshold, deps.rollupThreshold === undefined ? undefined : own ?? deps.rollupThreshold);
       return { count: buckets.length, bucket: q.bucket, threshold, model: q.model ?? null, buckets };
     }
     try {

@@ -5,7 +5,7 @@
  * carries the calibrated probability (or the raw score of an uncalibrated model) and its explanation.
  * Bad input never reaches the store as NaN.
  */
-import type { AlertRule, ScoreRow, WindowTuple } from '../schemas/index.js';
+import { operatingThreshold, type AlertRule, type ScoreRow, type WindowTuple } from '../schemas/index.js';
 import { encode, newFeatureState, SENSOR_STATS, type AssetFeatureState, type ModelInput } from './features.js';
 import { psi, type FusionModel } from './model.js';
 
@@ -67,8 +67,8 @@ export function scoreFusionBatch(
  * below the level with twice the false-alarm rate; severities on that scale are dropped.
  */
 export function rulesForModel(rules: AlertRule[], model: FusionModel): AlertRule[] {
-  if (!model.calibration) return rules;
-  const thr = Number(model.card.threshold ?? 0.999);
+  const thr = operatingThreshold(model);
+  if (thr === null) return rules;
   return rules.map((r) => (r.openAbove <= 1 ? r : {
     ...r, openAbove: thr, closeBelow: Math.max(0, 1 - 2 * (1 - thr)),
     severity: { major: { ...r.severity.major, above: undefined }, critical: { ...r.severity.critical, above: undefined } },

@@ -21,3 +21,4 @@ export * from './json-schema.js';
 export * from './scenario.js';
 export * from './api.js';
 export * from './patterns.js';
+export * from './threshold.js';

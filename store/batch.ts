@@ -30,7 +30,10 @@ export interface BatchWrite {
    * FencedError, nothing written).
    */
   checkpoint: { partitionKey: string; state: unknown; assets?: Record<string, Record<string, unknown>>; epoch?: number } | null;
-  /** The threshold the roll-ups count windows above (the alert threshold). */
+  /**
+   * The alert threshold: the roll-ups count windows above it for model versions without an operating
+   * threshold of their own (a calibrated fusion model's, in the registry).
+   */
   threshold?: number;
   /** The active model: its scores are the asset catalogue's latest (default: every model's). */
   activeModel?: string;
@@ -224,19 +227,19 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
   const list = JSON.stringify([...cells.values()]);
   await tx.query(`
     INSERT INTO score_rollup_1m AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
-    SELECT l.plant, l.asset, l.model_version, c.m, count(*)::int, coalesce(sum(l.score), 0), max(l.score), (count(*) FILTER (WHERE l.score >= $2))::int, $2
-      FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)
+    SELECT l.plant, l.asset, l.model_version, c.m, count(*)::int, coalesce(sum(l.score), 0), max(l.score), (count(*) FILTER (WHERE l.score >= c.thr))::int, c.thr
+      FROM (SELECT c.*, ${VERSION_THRESHOLD('c.mv', '$2')} AS thr FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) c
       CROSS JOIN LATERAL (
         SELECT DISTINCT ON (window_start) plant, asset, model_version, status, score FROM scores s
          WHERE s.asset = c.asset AND s.model_version = c.mv AND s.window_start >= c.m AND s.window_start < c.m + interval '1 minute'
          ORDER BY window_start, revision DESC) l
      WHERE l.status = 'scored'
-     GROUP BY l.plant, l.asset, l.model_version, c.m
+     GROUP BY l.plant, l.asset, l.model_version, c.m, c.thr
     ON CONFLICT (asset, model_version, bucket) DO UPDATE SET windows = EXCLUDED.windows, sum_score = EXCLUDED.sum_score,
       max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
   await tx.query(`
     INSERT INTO score_rollup_1h AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
-    SELECT m.plant, m.asset, m.model_version, h.h, sum(windows)::int, sum(sum_score), max(max_score), sum(above)::int, $2
+    SELECT m.plant, m.asset, m.model_version, h.h, sum(windows)::int, sum(sum_score), max(max_score), sum(above)::int, ${VERSION_THRESHOLD('m.model_version', '$2')}
       FROM (SELECT DISTINCT asset, mv, date_bin('1 hour', m, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS h FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) h
       JOIN score_rollup_1m m ON m.asset = h.asset AND m.model_version = h.mv AND m.bucket >= h.h AND m.bucket < h.h + interval '1 hour'
      GROUP BY m.plant, m.asset, m.model_version, h.h
@@ -250,6 +253,14 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
      GROUP BY m.asset, m.model_version, d.d
     ON CONFLICT (asset, model_version, day) DO UPDATE SET plant = EXCLUDED.plant, cells = EXCLUDED.cells`, [list]);
 }
+
+/**
+ * The operating threshold of the model version named by `version` (a column): its registry row's, else
+ * (`fallback`, the alert threshold) for models scoring on the alert threshold's scale and for versions
+ * not in the registry. A subquery per row: for a few rows (a batch's cells); a rebuild joins instead.
+ */
+const VERSION_THRESHOLD = (version: string, fallback: string) =>
+  `coalesce((SELECT mo.threshold FROM models mo WHERE mo.version = ${version}), ${fallback})`;
 
 /** One hour cell packed for score_rollup_day (the aggregate is closed by the caller's ORDER BY). */
 const PACK = `string_agg(float8send((extract(epoch FROM m.bucket) * 1000)::float8) || float8send(m.windows::float8) || float8send(m.sum_score)
@@ -285,20 +296,27 @@ async function updateAssets(tx: Queryable, scores: ScoreRow[]): Promise<void> {
   })))]);
 }
 
-/** Rebuilds every roll-up from the scores (start-up does it when the alert threshold changed). */
+/** Whether a roll-up cell counts windows above another threshold than its version's (the alert threshold changed). */
+export async function rollupsStale(db: Queryable, threshold: number): Promise<boolean> {
+  return (await db.query(`SELECT 1 FROM score_rollup_1h r WHERE r.threshold <> ${VERSION_THRESHOLD('r.model_version', '$1')} LIMIT 1`, [threshold])).rows.length > 0;
+}
+
+/** Rebuilds every roll-up from the scores (start-up does it when they are stale). */
 export async function rebuildRollups(tx: Queryable, threshold: number): Promise<void> {
   await tx.query('DELETE FROM score_rollup_1m');
   await tx.query('DELETE FROM score_rollup_1h');
   await tx.query(`
     INSERT INTO score_rollup_1m (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
     SELECT plant, asset, model_version, date_bin('1 minute', window_start, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-           count(*), coalesce(sum(score), 0), max(score), count(*) FILTER (WHERE score >= $1), $1
-      FROM (SELECT DISTINCT ON (asset, window_start, model_version) * FROM scores ORDER BY asset, window_start, model_version, revision DESC) l
-     WHERE status = 'scored' GROUP BY 1, 2, 3, 4`, [threshold]);
+           count(*), coalesce(sum(score), 0), max(score), count(*) FILTER (WHERE score >= thr), thr
+      FROM (SELECT l.*, coalesce(mo.threshold, $1) AS thr
+              FROM (SELECT DISTINCT ON (asset, window_start, model_version) * FROM scores ORDER BY asset, window_start, model_version, revision DESC) l
+              LEFT JOIN models mo ON mo.version = l.model_version) l
+     WHERE status = 'scored' GROUP BY 1, 2, 3, 4, thr`, [threshold]);
   await tx.query(`
     INSERT INTO score_rollup_1h (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
     SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-           sum(windows), sum(sum_score), max(max_score), sum(above), $1
+           sum(windows), sum(sum_score), max(max_score), sum(above), ${VERSION_THRESHOLD('model_version', '$1')}
       FROM score_rollup_1m GROUP BY 1, 2, 3, 4`, [threshold]);
   await tx.query('DELETE FROM score_rollup_day');
   await tx.query(`

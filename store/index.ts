@@ -37,4 +37,4 @@ export * from './keys.js';
 export * from './models.js';
 export * from './history.js';
 export * from './catalog.js';
-export { rebuildRollups, updateRollups } from './batch.js';
+export { rebuildRollups, rollupsStale, updateRollups } from './batch.js';

@@ -5,6 +5,16 @@
  */
 import type { Db } from './db.js';
 
+/**
+ * schemas/threshold.ts's rule in SQL, for a calibrated fusion model's stored parameters (`params`): its
+ * card's threshold when that is a number (or a number's text), else 0.999.
+ */
+export const CALIBRATED_THRESHOLD_SQL = `CASE
+    WHEN jsonb_typeof(params->'card'->'threshold') = 'number' THEN (params->'card'->>'threshold')::float8
+    WHEN jsonb_typeof(params->'card'->'threshold') = 'string'
+     AND (params->'card'->>'threshold') ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN (params->'card'->>'threshold')::float8
+    ELSE 0.999 END`;
+
 interface Migration { id: number; name: string; sql: string; timescale?: (o: { retentionDays: number }) => string[] }
 
 const MIGRATIONS: Migration[] = [
@@ -409,6 +419,17 @@ CREATE TABLE asset_checkpoints (
     sql: `
 ALTER TABLE asset_checkpoints SET (fillfactor = 50, toast_tuple_target = 8160);
 ALTER TABLE asset_checkpoints ALTER COLUMN state SET STORAGE EXTERNAL;
+`,
+  },
+  {
+    id: 10,
+    name: 'operating threshold per model version',
+    // A calibrated fusion model scores probabilities: its roll-ups and history count windows above its own
+    // threshold (null: the alert threshold). Registered models get theirs as schemas/threshold.ts says;
+    // the roll-ups are rebuilt at start-up where a cell's threshold is not its version's.
+    sql: `
+ALTER TABLE models ADD COLUMN threshold float8;
+UPDATE models SET threshold = ${CALIBRATED_THRESHOLD_SQL} WHERE kind = 'fusion' AND jsonb_typeof(params->'calibration') = 'object';
 `,
   },
 ];

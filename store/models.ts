@@ -4,11 +4,14 @@
  * (scored and stored, never alerting) or are retired. Activations are logged, so a roll-back returns to
  * the model active before the current one.
  */
+import { operatingThreshold } from '../schemas/index.js';
 import type { Db, Queryable } from './db.js';
 
 export type ModelState = 'active' | 'shadow' | 'retired';
 export interface ModelInfo {
   version: string; kind: string; state: ModelState; params: Record<string, unknown>; metrics: Record<string, unknown>; card: string;
+  /** The score its windows count as anomalous at (schemas/threshold.ts); null: the alert threshold. */
+  threshold: number | null;
   trainedFrom: string | null; trainedTo: string | null; createdAt: string; activatedAt: string | null;
 }
 export interface ModelRegistration {
@@ -21,12 +24,12 @@ export class ModelStateError extends Error {
 }
 
 interface ModelRow {
-  version: string; kind: string; state: ModelState; params: Record<string, unknown>; metrics: Record<string, unknown>; card: string;
+  version: string; kind: string; state: ModelState; params: Record<string, unknown>; metrics: Record<string, unknown>; card: string; threshold: number | null;
   trained_from: Date | null; trained_to: Date | null; created_at: Date; activated_at: Date | null;
 }
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 const modelOf = (r: ModelRow): ModelInfo => ({
-  version: r.version, kind: r.kind, state: r.state, params: r.params, metrics: r.metrics, card: r.card,
+  version: r.version, kind: r.kind, state: r.state, params: r.params, metrics: r.metrics, card: r.card, threshold: r.threshold,
   trainedFrom: iso(r.trained_from), trainedTo: iso(r.trained_to), createdAt: iso(r.created_at)!, activatedAt: iso(r.activated_at),
 });
 
@@ -34,10 +37,11 @@ const modelOf = (r: ModelRow): ModelInfo => ({
 export async function registerModel(db: Db, m: ModelRegistration, by = 'system'): Promise<ModelInfo> {
   return db.transaction(async (tx) => {
     const inserted = await tx.query<ModelRow>(`
-      INSERT INTO models (version, kind, state, params, metrics, card, trained_from, trained_to)
-      VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::timestamptz, $8::timestamptz) ON CONFLICT (version) DO NOTHING RETURNING *`,
+      INSERT INTO models (version, kind, state, params, metrics, card, trained_from, trained_to, threshold)
+      VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::timestamptz, $8::timestamptz, $9) ON CONFLICT (version) DO NOTHING RETURNING *`,
     [m.version, m.kind, m.state ?? 'shadow', JSON.stringify(m.params ?? {}), JSON.stringify(m.metrics ?? {}), m.card ?? '',
-      m.trainedFrom == null ? null : new Date(m.trainedFrom).toISOString(), m.trainedTo == null ? null : new Date(m.trainedTo).toISOString()]);
+      m.trainedFrom == null ? null : new Date(m.trainedFrom).toISOString(), m.trainedTo == null ? null : new Date(m.trainedTo).toISOString(),
+      m.kind === 'fusion' ? operatingThreshold(m.params ?? {}) : null]);
     if (inserted.rows.length) await tx.query(`INSERT INTO model_activations (version, action, by) VALUES ($1, 'register', $2)`, [m.version, by]);
     const active = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM models WHERE state = 'active'`);
     if (active.rows[0].n === 0) await setActive(tx, m.version, null, 'activate', by);
@@ -108,19 +112,27 @@ export async function modelActivations(db: Queryable, limit = 50): Promise<Array
   return r.rows.map((x) => ({ ...x, at: iso(x.at)! }));
 }
 
-/** What a model has done in service: windows scored and above the threshold (roll-ups), alerts, operator feedback. */
+/** A version's operating threshold (null: the alert threshold, or no such version). */
+export async function modelThreshold(db: Queryable, version: string): Promise<number | null> {
+  return (await db.query<{ threshold: number | null }>('SELECT threshold FROM models WHERE version = $1', [version])).rows[0]?.threshold ?? null;
+}
+
+/**
+ * What a model has done in service: windows scored and at or above its operating threshold (the roll-ups
+ * count them above the threshold they were built with, `threshold`), alerts, operator feedback.
+ */
 export async function modelMetrics(db: Queryable, version: string): Promise<{
-  windowsScored: number; windowsAbove: number; maxScore: number | null; firstWindow: string | null; lastWindow: string | null;
+  windowsScored: number; windowsAbove: number; threshold: number | null; maxScore: number | null; firstWindow: string | null; lastWindow: string | null;
   alertsOpened: number; feedback: { truePositive: number; falsePositive: number; precision: number | null };
 }> {
-  const w = (await db.query<{ w: number | null; a: number | null; mx: number | null; f: Date | null; l: Date | null }>(
-    'SELECT sum(windows)::int AS w, sum(above)::int AS a, max(max_score) AS mx, min(bucket) AS f, max(bucket) AS l FROM score_rollup_1h WHERE model_version = $1', [version])).rows[0];
+  const w = (await db.query<{ w: number | null; a: number | null; t: number | null; mx: number | null; f: Date | null; l: Date | null }>(
+    'SELECT sum(windows)::int AS w, sum(above)::int AS a, max(threshold) AS t, max(max_score) AS mx, min(bucket) AS f, max(bucket) AS l FROM score_rollup_1h WHERE model_version = $1', [version])).rows[0];
   const a = (await db.query<{ n: number; tp: number; fp: number }>(`
     SELECT count(DISTINCT a.id)::int AS n,
            count(f.id) FILTER (WHERE f.label = 'true_positive')::int AS tp, count(f.id) FILTER (WHERE f.label = 'false_positive')::int AS fp
       FROM alerts a LEFT JOIN alert_feedback f ON f.alert_id = a.id WHERE a.model_version = $1`, [version])).rows[0];
   return {
-    windowsScored: w.w ?? 0, windowsAbove: w.a ?? 0, maxScore: w.mx, firstWindow: iso(w.f), lastWindow: iso(w.l),
+    windowsScored: w.w ?? 0, windowsAbove: w.a ?? 0, threshold: w.t, maxScore: w.mx, firstWindow: iso(w.f), lastWindow: iso(w.l),
     alertsOpened: a.n, feedback: { truePositive: a.tp, falsePositive: a.fp, precision: a.tp + a.fp ? a.tp / (a.tp + a.fp) : null },
   };
 }

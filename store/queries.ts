@@ -231,12 +231,6 @@ function rowsOf(r: { rows: Array<Record<string, unknown>> }): AnomalyBucket[] {
   return out;
 }
 
-/** The threshold the roll-ups were built with (null: none built yet, or mixed). */
-export async function rollupThreshold(db: Queryable): Promise<number | null> {
-  const r = await db.query<{ t: number }>('SELECT DISTINCT threshold AS t FROM score_rollup_1h LIMIT 2');
-  return r.rows.length === 1 ? r.rows[0].t : null;
-}
-
 export async function loadCheckpoint(db: Queryable, partitionKey: string): Promise<unknown | null> {
   const r = await db.query<{ state: unknown }>('SELECT state FROM align_checkpoints WHERE partition_key = $1', [partitionKey]);
   return r.rows[0]?.state ?? null;

@@ -242,6 +242,18 @@ for (const backend of ['pglite', 'postgres'] as const) {
       assert.equal((await req('admin', '/v1/models/rollback', 'POST', {})).statusCode, 409, 'the model before is retired');
     });
 
+    test('bucketed history counts each model version above its own operating threshold', async () => {
+      // A calibrated fusion model scores probabilities: its card's threshold, not the alert threshold (6), applies.
+      await registerModel(store.db, { version: 'fusion-calibrated', kind: 'fusion', state: 'retired', params: { calibration: { normals: [0, 1], n: 2 }, card: { threshold: 0.7 } } });
+      assert.equal(json<{ threshold: number | null }>(await req('reader', '/v1/models/fusion-calibrated')).threshold, 0.7);
+      assert.equal(json<{ threshold: number | null }>(await req('reader', '/v1/models/baseline-robustz-1')).threshold, null);
+      const thresholdOf = async (query: string) => json<{ threshold: number }>(await req('reader', `/v1/anomalies?bucket=1h${query}`)).threshold;
+      assert.equal(await thresholdOf('&model=fusion-calibrated'), 0.7);
+      assert.equal(await thresholdOf('&model=fusion-calibrated&threshold=0.9'), 0.9, 'an explicit threshold wins');
+      assert.equal(await thresholdOf(''), 6, 'the active baseline: the alert threshold');
+      assert.equal(await thresholdOf('&model=baseline-robustz-2'), 6);
+    });
+
     test('rate limit per key: over the burst, 429 with Retry-After', async () => {
       const limited = await buildApi({ db: store.db, readiness: {}, threshold: 6, rateLimit: { perMinute: 60, burst: 3 } });
       try {

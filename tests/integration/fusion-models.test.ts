@@ -12,10 +12,13 @@ import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 import { DEFAULT_SPEC } from '../../eval/fusion.js';
 import { FusionModel, initBackend } from '../../fusion/index.js';
 import { createPipeline } from '../../pipeline.js';
-import { Config, type Modality } from '../../schemas/index.js';
+import { Config, operatingThreshold, type Modality } from '../../schemas/index.js';
 import { modelTracker } from '../../service.js';
 import { generate, simplePlan } from '../../sim/index.js';
-import { activateModel, openStore, registerModel, rollbackModel, type Store } from '../../store/index.js';
+import {
+  activateModel, getModel, modelMetrics, openStore, queryAnomalyBuckets, rebuildRollups, registerModel, rollbackModel, rollupsStale, type Store,
+} from '../../store/index.js';
+import { CALIBRATED_THRESHOLD_SQL } from '../../store/migrations.js';
 
 const T0 = Date.UTC(2026, 10, 1);
 const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2, resolveAfter: 2 } });
@@ -39,7 +42,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const model = FusionModel.create('fusion-test', { ...DEFAULT_SPEC, referenceWindows: 3 }, { seed: 4 });
       // A calibration and an operating threshold as `tributary train` gives them (scores become probabilities).
       model.calibration = { normals: [-3, -2, -1, 0, 1, 2, 3], n: 7 };
-      model.card = { threshold: 0.99 };
+      model.card = { threshold: 0.3 };
       await registerModel(store.db, { version: 'baseline-robustz-1', kind: 'baseline-robustz', params: { referenceWindows: 3 } });
       await registerModel(store.db, { version: 'fusion-test', kind: 'fusion', params: model.toJSON() as unknown as Record<string, unknown> });
       await registerModel(store.db, { version: 'fusion-broken', kind: 'fusion', params: { format: 'nonsense' } });
@@ -75,11 +78,39 @@ for (const backend of ['pglite', 'postgres'] as const) {
       }
       assert.equal((await store.db.query(`SELECT * FROM alerts WHERE model_version = 'fusion-test'`)).rows.length, 0, 'a shadow never alerts');
 
+      // Each version's roll-ups and service metrics count windows above its own operating threshold: the
+      // calibrated model's probability (0.3), the baseline's the alert threshold (3).
+      assert.equal((await getModel(store.db, 'fusion-test'))!.threshold, 0.3);
+      assert.equal((await getModel(store.db, 'baseline-robustz-1'))!.threshold, null);
+      const countAbove = async (version: string, thr: number) => (await store.db.query<{ n: number; above: number }>(`
+        SELECT count(*)::int AS n, (count(*) FILTER (WHERE score >= $2))::int AS above
+          FROM (SELECT DISTINCT ON (asset, window_start) status, score FROM scores WHERE model_version = $1 ORDER BY asset, window_start, revision DESC) l
+         WHERE status = 'scored'`, [version, thr])).rows[0];
+      const rollups = async (version: string) => (await store.db.query<{ above: number; thresholds: number[] }>(
+        'SELECT sum(above)::int AS above, array_agg(DISTINCT threshold) AS thresholds FROM score_rollup_1m WHERE model_version = $1', [version])).rows[0];
+      const fusionAbove = await countAbove('fusion-test', 0.3);
+      assert.ok(fusionAbove.above > 0 && fusionAbove.above < fusionAbove.n, `some windows above 0.3 and some below (${fusionAbove.above} of ${fusionAbove.n})`);
+      assert.deepEqual(await rollups('fusion-test'), { above: fusionAbove.above, thresholds: [0.3] });
+      assert.deepEqual(await rollups('baseline-robustz-1'), { above: (await countAbove('baseline-robustz-1', 3)).above, thresholds: [3] });
+      const service = await modelMetrics(store.db, 'fusion-test');
+      assert.deepEqual([service.windowsScored, service.windowsAbove, service.threshold], [fusionAbove.n, fusionAbove.above, 0.3]);
+      // Bucketed history from the roll-ups equals a scan of the scores at the version's threshold.
+      const hq = { model: 'fusion-test', limit: 1000, bucket: '1m' };
+      assert.deepEqual(await queryAnomalyBuckets(store.db, hq, 0.3, 0.3), await queryAnomalyBuckets(store.db, hq, 0.3, undefined));
+      // Another alert threshold makes the baseline's cells stale; a rebuild keeps each version's own.
+      assert.equal(await rollupsStale(store.db, 3), false);
+      assert.equal(await rollupsStale(store.db, 4), true);
+      await store.db.transaction((tx) => rebuildRollups(tx, 4));
+      assert.equal(await rollupsStale(store.db, 4), false);
+      assert.deepEqual(await rollups('fusion-test'), { above: fusionAbove.above, thresholds: [0.3] });
+      assert.deepEqual(await rollups('baseline-robustz-1'), { above: (await countAbove('baseline-robustz-1', 4)).above, thresholds: [4] });
+      await store.db.transaction((tx) => rebuildRollups(tx, 3));
+
       // Activate without a restart: the catalogue follows the fusion model.
       await activateModel(store.db, 'fusion-test', 'test');
       await tracker.refresh();
       assert.equal(tracker.running().find((m) => m.active)?.version, 'fusion-test');
-      assert.equal(tracker.operatingThreshold(), 0.99, 'the API and the rules use the calibrated model\'s threshold');
+      assert.equal(tracker.operatingThreshold(), 0.3, 'the API and the rules use the calibrated model\'s threshold');
       await feed(T0 + 250_000);
       assert.deepEqual((await store.db.query('SELECT DISTINCT last_model FROM assets')).rows, [{ last_model: 'fusion-test' }]);
 
@@ -96,6 +127,16 @@ for (const backend of ['pglite', 'postgres'] as const) {
       assert.equal(tracker.operatingThreshold(), undefined);
       await feed(T0 + 400_000);
       assert.deepEqual((await store.db.query('SELECT DISTINCT last_model FROM assets')).rows, [{ last_model: 'baseline-robustz-1' }]);
+    });
+
+    test('the operating threshold rule in SQL (migration 10) agrees with schemas/threshold.ts', async () => {
+      const cards: unknown[] = [{ threshold: 0.9 }, { threshold: '0.75' }, { threshold: ' 1e-2 ' }, { threshold: 'high' }, { threshold: '' }, { threshold: true }, {}, null, { threshold: null }, { threshold: 2 }];
+      for (const card of cards) {
+        const params = { calibration: { normals: [0], n: 1 }, card };
+        const sql = (await store.db.query<{ t: number }>(`SELECT ${CALIBRATED_THRESHOLD_SQL} AS t FROM (SELECT $1::jsonb AS params) x`, [JSON.stringify(params)])).rows[0].t;
+        assert.equal(sql, operatingThreshold(params), `card ${JSON.stringify(card)}`);
+      }
+      assert.equal(operatingThreshold({ calibration: null, card: { threshold: 0.9 } }), null, 'an uncalibrated model scores on the alert threshold\'s scale');
     });
   });
 }
