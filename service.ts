@@ -28,7 +28,7 @@ import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simpleP
 import type { RunningModel } from './pipeline.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
-  countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,
+  alertCounts, countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, ping, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,
   syncConfigRules, type Db, type Store,
 } from './store/index.js';
 
@@ -100,8 +100,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const kafkaMode = cfg.kafka.brokers.length > 0;
     const topics: Record<Modality, string> = { sensors: cfg.kafka.topics.sensors, images: cfg.kafka.topics.images, notes: cfg.kafka.topics.notes };
     const metrics = createMetrics(topics);
-    metrics.watchAlerts(async () => (await store.db.query<{ state: string; severity: string; n: number }>(
-      'SELECT state, severity, count(*)::int AS n FROM alerts GROUP BY state, severity')).rows);
+    metrics.watchAlerts(() => alertCounts(store.db));
     const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }), { report: (o) => metrics.delivery(o) });
     cleanups.push({ name: 'webhooks', fn: () => delivery.stop() });
     let pipelineRef: Pipeline | null = null;
@@ -170,7 +169,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       activeModel: () => models.active(),
       modelsChanged: () => models.refresh(),
       readiness: {
-        database: async () => { await store.db.query('SELECT 1'); return true; },
+        database: () => ping(store.db),
         model: () => models.running().some((m) => m.active),
         ...(ingest ? { kafka: () => ingest.isJoined() } : {}),
       },

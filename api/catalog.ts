@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { doc, notFound, valid } from './validate.js';
 import { AssetsQuery, FrameQuery, ModelActionBody, StreamQuery } from '../schemas/index.js';
 import {
-  activateModel, getModel, latestDrift, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
+  activateModel, getModel, latestDrift, latestFrame, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
   type Db,
   type ModelInfo,
 } from '../store/index.js';
@@ -49,13 +49,7 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     const plant = await plantOfAsset(db, req.params.asset);
     if (plant === null) return notFound(reply, `asset ${req.params.asset}`);
     if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
-    const params: unknown[] = [req.params.asset];
-    let where = 'asset = $1';
-    if (q.camera) { params.push(q.camera); where += ` AND camera = $${params.length}`; }
-    if (q.ts) { params.push(q.ts); where += ` AND ts = $${params.length}::timestamptz`; }
-    const r = await db.query<{ ts: Date; kind: string; width: number | null; height: number | null; data: number[] | null; encoding: string | null; base64: string | null; uri: string | null }>(
-      `SELECT ts, kind, width, height, data, encoding, base64, uri FROM images WHERE ${where} ORDER BY ts DESC LIMIT 1`, params);
-    const f = r.rows[0];
+    const f = await latestFrame(db, req.params.asset, { camera: q.camera, ts: q.ts });
     if (!f) return notFound(reply, `frame of ${req.params.asset}${q.ts ? ` at ${q.ts}` : ''}`);
     void reply.header('cache-control', 'private, max-age=60').header('x-frame-ts', new Date(f.ts).toISOString());
     if (f.data && f.width && f.height) return reply.type('image/png').send(thermalPng(f.data, f.width, f.height, { scale: q.scale, lo: q.lo, hi: q.hi }));

@@ -4,7 +4,7 @@
  * so every instance of a group streams the whole plant, whichever partitions it owns; it runs only while
  * someone listens. Rows are read with an overlap (a transaction's now() can commit late) and de-duplicated.
  */
-import type { Queryable } from '../store/index.js';
+import { changesSince, databaseNow, type Queryable } from '../store/index.js';
 
 export interface StreamEvent { type: 'score' | 'alert'; plant: string; asset: string; data: unknown }
 export interface StreamClient { plants: string[] | null; plant?: string; asset?: string; send(e: StreamEvent): void }
@@ -34,27 +34,23 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
     busy = true;
     try {
       // Start from the database's clock, so the cursor and the rows' stamps share one clock.
-      const now = new Date((await db.query<{ t: Date }>('SELECT now() AS t')).rows[0].t).getTime();
+      const now = await databaseNow(db);
       // The first poll only learns what is already there (the overlap would otherwise replay it).
       const priming = cursor === null;
       const since = new Date((cursor ?? now) - OVERLAP_MS).toISOString();
-      const scores = await db.query<{ plant: string; asset: string; last_window: Date; last_status: string; last_score: number | null; last_model: string; contributions: Record<string, number>; updated_at: Date }>(
-        'SELECT plant, asset, last_window, last_status, last_score, last_model, contributions, updated_at FROM assets WHERE updated_at >= $1 ORDER BY updated_at', [since]);
-      const events = await db.query<{ event_id: string; alert_id: string; type: string; at: Date; by: string; comment: string | null; data: Record<string, unknown>; plant: string; asset: string; recorded_at: Date }>(`
-        SELECT e.event_id, e.alert_id, e.type, e.at, e.by, e.comment, e.data, a.plant, a.asset, e.recorded_at
-          FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.recorded_at >= $1 ORDER BY e.recorded_at, e.event_id`, [since]);
+      const changes = await changesSince(db, since);
       const out: StreamEvent[] = [];
       const next = new Map<string, number>();
       const fresh = (key: string, stamp: number) => {
         next.set(key, stamp);
         return !seen.has(key);
       };
-      for (const s of scores.rows) {
+      for (const s of changes.assets) {
         const windowStart = new Date(s.last_window).toISOString();
         if (!fresh(`s:${s.asset}:${windowStart}:${s.last_score}`, new Date(s.updated_at).getTime())) continue;
         out.push({ type: 'score', plant: s.plant, asset: s.asset, data: { plant: s.plant, asset: s.asset, windowStart, status: s.last_status, score: s.last_score, model: s.last_model, contributions: s.contributions } });
       }
-      for (const e of events.rows) {
+      for (const e of changes.events) {
         if (!fresh(`a:${e.event_id}`, new Date(e.recorded_at).getTime())) continue;
         out.push({ type: 'alert', plant: e.plant, asset: e.asset, data: { eventId: e.event_id, alertId: e.alert_id, type: e.type, at: new Date(e.at).toISOString(), by: e.by, comment: e.comment, alert: e.data } });
       }

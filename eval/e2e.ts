@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createKafkaIngest, createRecordProducer } from '../ingest/index.js';
 import { Config, modalityOfChannel, type ConfigInput } from '../schemas/index.js';
 import { startService } from '../service.js';
+import { latestRevisions, type Queryable } from '../store/index.js';
 import { aliasTable, kafkaSink, planOf, pump, shiftPlan, stream, type SuiteRun } from '../sim/index.js';
 import { baselineDetector, type Detector } from './detectors.js';
 import { EVAL_ALIGN, runScenario, summarise, type DetectorMetrics, type EvalWindow, type RunResult } from './harness.js';
@@ -105,15 +106,13 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
 }
 
 /** The stored latest revision of every window, labelled like the in-process windows. */
-async function storedWindows(db: { query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[] }> }, ref: RunResult): Promise<EvalWindow[]> {
-  const rows = (await db.query<{ asset: string; ws: string; we: string; status: string; score: number | null; contributions: Record<string, number> }>(
-    `SELECT DISTINCT ON (asset, window_start) asset, (extract(epoch FROM window_start) * 1000)::bigint AS ws,
-       (extract(epoch FROM window_end) * 1000)::bigint AS we, status, score, contributions
-     FROM scores ORDER BY asset, window_start, revision DESC`)).rows;
+async function storedWindows(db: Queryable, ref: RunResult): Promise<EvalWindow[]> {
+  // The service runs the one baseline version.
+  const rows = await latestRevisions(db);
   const labels = new Map(ref.windows.map((w) => [`${w.asset}@${w.windowStart}`, w]));
   const out: EvalWindow[] = [];
   for (const r of rows) {
-    const l = labels.get(`${r.asset}@${Number(r.ws)}`);
+    const l = labels.get(`${r.asset}@${r.windowStart}`);
     if (!l) continue;
     const top = Object.entries(r.contributions ?? {}).sort((a, b) => b[1] - a[1])[0];
     out.push({

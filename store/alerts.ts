@@ -385,3 +385,8 @@ export async function deleteRule(db: Queryable, id: string): Promise<'deleted' |
   return 'deleted';
 }
 export { type Severity };
+
+/** Alerts counted by state and severity (the metrics' gauge). */
+export async function alertCounts(db: Queryable): Promise<Array<{ state: string; severity: string; n: number }>> {
+  return (await db.query<{ state: string; severity: string; n: number }>('SELECT state, severity, count(*)::int AS n FROM alerts GROUP BY state, severity')).rows;
+}

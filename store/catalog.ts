@@ -51,3 +51,40 @@ export async function plantOfAsset(db: Queryable, asset: string): Promise<string
   const a = await db.query<{ plant: string }>('SELECT plant FROM alerts WHERE asset = $1 LIMIT 1', [asset]);
   return a.rows[0]?.plant ?? null;
 }
+
+/** A stored camera frame (a thermal matrix, an encoded image, or a reference only). */
+export interface StoredFrame {
+  ts: Date; kind: string; width: number | null; height: number | null; data: number[] | null; encoding: string | null; base64: string | null; uri: string | null;
+}
+
+/** An asset's latest frame (of one camera, or at one time, when given); null when there is none. */
+export async function latestFrame(db: Queryable, asset: string, o: { camera?: string; ts?: string } = {}): Promise<StoredFrame | null> {
+  const params: unknown[] = [asset];
+  let where = 'asset = $1';
+  if (o.camera) { params.push(o.camera); where += ` AND camera = $${params.length}`; }
+  if (o.ts) { params.push(o.ts); where += ` AND ts = $${params.length}::timestamptz`; }
+  const r = await db.query<StoredFrame>(`SELECT ts, kind, width, height, data, encoding, base64, uri FROM images WHERE ${where} ORDER BY ts DESC LIMIT 1`, params);
+  return r.rows[0] ?? null;
+}
+
+/** The database's clock (epoch ms): stamps compared with rows' stamps are read from the same clock. */
+export async function databaseNow(db: Queryable): Promise<number> {
+  return new Date((await db.query<{ t: Date }>('SELECT now() AS t')).rows[0].t).getTime();
+}
+
+export interface AssetChange {
+  plant: string; asset: string; last_window: Date; last_status: string; last_score: number | null; last_model: string; contributions: Record<string, number>; updated_at: Date;
+}
+export interface AlertEventChange {
+  event_id: string; alert_id: string; type: string; at: Date; by: string; comment: string | null; data: Record<string, unknown>; plant: string; asset: string; recorded_at: Date;
+}
+
+/** What changed since `since` (ISO): catalogue rows of assets with a new latest score, and alert events, in the order they were stamped. */
+export async function changesSince(db: Queryable, since: string): Promise<{ assets: AssetChange[]; events: AlertEventChange[] }> {
+  const assets = await db.query<AssetChange>(
+    'SELECT plant, asset, last_window, last_status, last_score, last_model, contributions, updated_at FROM assets WHERE updated_at >= $1 ORDER BY updated_at', [since]);
+  const events = await db.query<AlertEventChange>(`
+    SELECT e.event_id, e.alert_id, e.type, e.at, e.by, e.comment, e.data, a.plant, a.asset, e.recorded_at
+      FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.recorded_at >= $1 ORDER BY e.recorded_at, e.event_id`, [since]);
+  return { assets: assets.rows, events: events.rows };
+}

@@ -32,3 +32,9 @@ export interface Db extends Queryable {
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Readiness: the database answers a query. */
+export async function ping(db: Queryable): Promise<true> {
+  await db.query('SELECT 1');
+  return true;
+}

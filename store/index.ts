@@ -28,6 +28,7 @@ export async function openStore(cfg: Config['database']): Promise<Store> {
 }
 
 export type { Db, Queryable } from './db.js';
+export { ping } from './db.js';
 export { writeBatch, emptyBatch, noteId, insertRows, claimPartition, FencedError } from './batch.js';
 export type { BatchWrite, LateRecord, DeadLetterRow, ModelParamsRow } from './batch.js';
 export * from './queries.js';
