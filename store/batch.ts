@@ -257,7 +257,7 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
 /**
  * The operating threshold of the model version named by `version` (a column): its registry row's, else
  * (`fallback`, the alert threshold) for models scoring on the alert threshold's scale and for versions
- * not in the registry. A subquery per row: for a few rows (a batch's cells); a rebuild joins instead.
+ * not in the registry. A subquery per row: for a few rows (a batch's cells); whole tables join instead.
  */
 const VERSION_THRESHOLD = (version: string, fallback: string) =>
   `coalesce((SELECT mo.threshold FROM models mo WHERE mo.version = ${version}), ${fallback})`;
@@ -298,7 +298,9 @@ async function updateAssets(tx: Queryable, scores: ScoreRow[]): Promise<void> {
 
 /** Whether a roll-up cell counts windows above another threshold than its version's (the alert threshold changed). */
 export async function rollupsStale(db: Queryable, threshold: number): Promise<boolean> {
-  return (await db.query(`SELECT 1 FROM score_rollup_1h r WHERE r.threshold <> ${VERSION_THRESHOLD('r.model_version', '$1')} LIMIT 1`, [threshold])).rows.length > 0;
+  return (await db.query(`
+    SELECT 1 FROM score_rollup_1h r LEFT JOIN models mo ON mo.version = r.model_version
+     WHERE r.threshold <> coalesce(mo.threshold, $1) LIMIT 1`, [threshold])).rows.length > 0;
 }
 
 /** Rebuilds every roll-up from the scores (start-up does it when they are stale). */
