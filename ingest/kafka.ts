@@ -299,7 +299,10 @@ export async function readTopic(brokers: string[], topic: string, enough: (read:
   return out;
 }
 
-/** Raw consumption with no work (the benchmark baseline): a fresh group reads `count` records of `topics` with eachBatch. */
+/**
+ * Raw consumption with no work (the benchmark baseline): a fresh group reads `count` records of `topics`
+ * with eachBatch. `each`, when given, sees every record's value (the benchmark's floor: parsing them).
+ */
 export async function drainTopics(brokers: string[], topics: string[], count: number, logger: Logger, each?: (value: Buffer | null) => void): Promise<number> {
   const c = client(brokers, 'tributary-drain', logger).consumer({ groupId: `drain-${process.pid}-${Date.now()}` });
   let n = 0;

@@ -311,12 +311,12 @@ export async function queryTimeline(db: Queryable, asset: string, from: number, 
 }
 
 /** The latest revision of every stored window (every model version), by asset and window start. */
-export async function latestRevisions(db: Queryable, model?: string): Promise<Array<{
+export async function latestRevisions(db: Queryable): Promise<Array<{
   asset: string; modelVersion: string; windowStart: number; windowEnd: number; status: string; score: number | null; contributions: Record<string, number>;
 }>> {
   const r = await db.query<{ asset: string; model_version: string; ws: number; we: number; status: string; score: number | null; contributions: Record<string, number> }>(`
     SELECT DISTINCT ON (asset, window_start, model_version) asset, model_version, (extract(epoch FROM window_start) * 1000)::float8 AS ws,
            (extract(epoch FROM window_end) * 1000)::float8 AS we, status, score, contributions
-      FROM scores ${model ? 'WHERE model_version = $1' : ''} ORDER BY asset, window_start, model_version, revision DESC`, model ? [model] : []);
+      FROM scores ORDER BY asset, window_start, model_version, revision DESC`);
   return r.rows.map((x) => ({ asset: x.asset, modelVersion: x.model_version, windowStart: x.ws, windowEnd: x.we, status: x.status, score: x.score, contributions: x.contributions }));
 }
