@@ -72,7 +72,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // Roll-ups count windows above each version's operating threshold (the alert threshold for most):
     // rebuilt when a cell's is not its version's (the alert threshold changed since they were written).
     if (await rollupsStale(store.db, cfg.alerts.threshold)) {
-      logger.info({ threshold: cfg.alerts.threshold }, 'alert threshold changed: rebuilding the score roll-ups');
+      logger.info({ threshold: cfg.alerts.threshold }, 'score roll-ups counted at another threshold than their model version\'s (the alert threshold changed): rebuilding them');
       await store.db.transaction((tx) => rebuildRollups(tx, cfg.alerts.threshold));
     }
 
