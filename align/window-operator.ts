@@ -512,7 +512,7 @@ export class WindowOperator {
       }
       if (start + W + L <= wm) {
         a.windows.delete(start);
-        if (this.held !== undefined && w.minOffset <= (this.held ?? -Infinity)) this.held = undefined;
+        if (this.held != null && w.minOffset <= this.held) this.held = undefined;
       }
     }
     // Every window ending at or before the horizon is past its lateness: notes no later window can

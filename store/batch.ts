@@ -228,7 +228,8 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
   await tx.query(`
     INSERT INTO score_rollup_1m AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
     SELECT l.plant, l.asset, l.model_version, c.m, count(*)::int, coalesce(sum(l.score), 0), max(l.score), (count(*) FILTER (WHERE l.score >= c.thr))::int, c.thr
-      FROM (SELECT c.*, ${VERSION_THRESHOLD('c.mv', '$2')} AS thr FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) c
+      FROM (SELECT c.*, coalesce(mo.threshold, $2) AS thr
+              FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz) LEFT JOIN models mo ON mo.version = c.mv) c
       CROSS JOIN LATERAL (
         SELECT DISTINCT ON (window_start) plant, asset, model_version, status, score FROM scores s
          WHERE s.asset = c.asset AND s.model_version = c.mv AND s.window_start >= c.m AND s.window_start < c.m + interval '1 minute'
@@ -239,12 +240,12 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
       max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
   await tx.query(`
     INSERT INTO score_rollup_1h AS r (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
-    SELECT m.plant, m.asset, m.model_version, h.h, sum(windows)::int, sum(sum_score), max(max_score), sum(above)::int, ${VERSION_THRESHOLD('m.model_version', '$2')}
+    SELECT m.plant, m.asset, m.model_version, h.h, sum(windows)::int, sum(sum_score), max(max_score), sum(above)::int, max(m.threshold)
       FROM (SELECT DISTINCT asset, mv, date_bin('1 hour', m, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS h FROM jsonb_to_recordset($1::jsonb) AS c(asset text, mv text, m timestamptz)) h
       JOIN score_rollup_1m m ON m.asset = h.asset AND m.model_version = h.mv AND m.bucket >= h.h AND m.bucket < h.h + interval '1 hour'
      GROUP BY m.plant, m.asset, m.model_version, h.h
     ON CONFLICT (asset, model_version, bucket) DO UPDATE SET windows = EXCLUDED.windows, sum_score = EXCLUDED.sum_score,
-      max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list, threshold]);
+      max_score = EXCLUDED.max_score, above = EXCLUDED.above, threshold = EXCLUDED.threshold`, [list]);
   await tx.query(`
     INSERT INTO score_rollup_day AS r (plant, asset, model_version, day, cells)
     SELECT min(m.plant), m.asset, m.model_version, d.d, ${PACK} ORDER BY m.bucket)
@@ -253,14 +254,6 @@ export async function updateRollups(tx: Queryable, scores: Array<{ asset: string
      GROUP BY m.asset, m.model_version, d.d
     ON CONFLICT (asset, model_version, day) DO UPDATE SET plant = EXCLUDED.plant, cells = EXCLUDED.cells`, [list]);
 }
-
-/**
- * The operating threshold of the model version named by `version` (a column): its registry row's, else
- * (`fallback`, the alert threshold) for models scoring on the alert threshold's scale and for versions
- * not in the registry. A subquery per row: for a few rows (a batch's cells); whole tables join instead.
- */
-const VERSION_THRESHOLD = (version: string, fallback: string) =>
-  `coalesce((SELECT mo.threshold FROM models mo WHERE mo.version = ${version}), ${fallback})`;
 
 /** One hour cell packed for score_rollup_day (the aggregate is closed by the caller's ORDER BY). */
 const PACK = `string_agg(float8send((extract(epoch FROM m.bucket) * 1000)::float8) || float8send(m.windows::float8) || float8send(m.sum_score)
@@ -318,8 +311,8 @@ export async function rebuildRollups(tx: Queryable, threshold: number): Promise<
   await tx.query(`
     INSERT INTO score_rollup_1h (plant, asset, model_version, bucket, windows, sum_score, max_score, above, threshold)
     SELECT plant, asset, model_version, date_bin('1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-           sum(windows), sum(sum_score), max(max_score), sum(above), ${VERSION_THRESHOLD('model_version', '$1')}
-      FROM score_rollup_1m GROUP BY 1, 2, 3, 4`, [threshold]);
+           sum(windows), sum(sum_score), max(max_score), sum(above), max(threshold)
+      FROM score_rollup_1m GROUP BY 1, 2, 3, 4`);
   await tx.query('DELETE FROM score_rollup_day');
   await tx.query(`
     INSERT INTO score_rollup_day (plant, asset, model_version, day, cells)
