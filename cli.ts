@@ -7,8 +7,9 @@
  * tributary eval --suite ...           measure detection quality (SKAB protocol, simulator ablation)
  * tributary train ...                  train, calibrate and register a fusion model
  * tributary keys create|list|revoke     manage API keys in the configured store
+ * tributary clocks --records FILE      what the align stage makes of each device's clock in a capture
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { createWriteStream, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -17,6 +18,7 @@ import {
   ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
   trainFromHistory, trainFusion, type DetectorMetrics,
 } from './eval/index.js';
+import { fileLines, runClocks } from './align/index.js';
 import { FusionModel, initBackend } from './fusion/index.js';
 import { createRecordProducer } from './ingest/index.js';
 import { jsonSchemas, type Config, type Modality } from './schemas/index.js';
@@ -56,6 +58,12 @@ const USAGE = `usage: tributary <command> [options]
                                           it on sim-test (--ablation: every modality subset, late
                                           fusion, each modality removed at test); --register stores it
                                           in the registry in shadow (--activate: active)
+  clocks  --records FILE [--out FILE] [--config FILE] [--json FILE]
+                                          run the align stage over a capture of the topics (JSON
+                                          lines: topic, key, deliverAt = record time, value) and print
+                                          each device's clock, steps, and what was quarantined or late
+                                          and why; --out writes every sample's corrected time and window
+                                          (../shared/skew's checker format)
   keys    create --name NAME [--scopes read|write|admin,…] [--plants P1,P2] [--config FILE]
                                           make an API key (printed once; scopes default read;
                                           no --plants: every plant)
@@ -71,7 +79,7 @@ const OPTIONS = {
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
   ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-  name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
+  records: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -198,6 +206,28 @@ async function run(cmd: string, values: Values): Promise<number> {
     const labels = labelsOf(plan);
     process.stdout.write(`${scenario.name} seed ${plan.seed}: ${sent} records from ${new Date(plan.startMs).toISOString()} to ${new Date(endMs).toISOString()}; ${labels.length} labelled fault(s)\n`);
     for (const l of labels) process.stdout.write(`  ${l.asset} ${l.fault}${l.channel ? ` (${l.channel})` : ''}: onset ${new Date(l.onsetMs).toISOString()}, ${l.kind === 'equipment' ? 'failure' : 'end'} ${new Date(l.failureMs).toISOString()}\n`);
+    return 0;
+  }
+
+  if (cmd === 'clocks') {
+    if (!values.records) throw new UsageError(`clocks: --records is required\n${USAGE}`);
+    const cfg = configOr2(values);
+    if (!cfg) return 2;
+    const out = values.out ? createWriteStream(values.out) : null;
+    const report = await runClocks(fileLines(values.records), cfg, out ? { onSample: (l) => out.write(`${l}\n`) } : {});
+    if (out) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    const f = (x: number | null, d = 0) => (x === null ? '–' : x.toFixed(d));
+    process.stdout.write(`${report.records} records, ${report.windows} windows fired; rejected: ${JSON.stringify(report.rejected)}\n`);
+    process.stdout.write(`${table(['asset', 'device', 'offset ms', 'drift ppm', '± ms', 'corrected', 'steps (record time: size ms)', 'samples', 'windowed', 'late', 'quarantined', 'duplicates'],
+      report.devices.map((d) => [
+        d.asset, d.device, f(d.offsetMs), f(d.driftPpm, 1), f(d.uncertaintyMs, 1), d.corrected ? 'yes' : 'as stamped',
+        d.steps.map((x) => `${new Date(x.atMs).toISOString().slice(11, 23)}: ${x.sizeMs > 0 ? '+' : ''}${Math.round(x.sizeMs)}`).join(', ') || '–',
+        d.samples, d.windowed, d.late, d.quarantined, d.duplicates,
+      ]))}\n`);
+    for (const d of report.devices) {
+      for (const [why, n] of Object.entries(d.reasons)) process.stdout.write(`  ${d.device}: ${n} × ${why}\n`);
+    }
+    if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2));
     return 0;
   }
 

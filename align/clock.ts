@@ -15,11 +15,17 @@
  *
  * Steps. States of one device clock:
  *
- *   tracking ──(every point for confirmMs of device time ≥ stepMs below the line)──▶ new segment (the
- *              clock jumped forward)
- *   tracking ──(every point for confirmMs of device time ≥ stepMs above it)──▶ new segment (backward jump)
+ *   tracking ──(every point for confirmMs of device time, or 3 points, ≥ stepMs below the line)──▶ new
+ *              segment (the clock jumped forward: no delay is negative, so only a clock does this)
+ *   tracking ──(every point for confirmBackMs of device time and of record time ≥ stepMs above it)──▶ new
+ *              segment (backward jump)
  *   Until confirmed the points are "suspect" and kept out of the fit, so one glitched stamp, one slow
- *   packet or a burst of them cannot move the clock.
+ *   packet or a burst of them cannot move the clock. A delivery stall looks like a backward jump in
+ *   device time (every stalled sample arrives late) but not in record time: the stalled samples arrive
+ *   together, and the next ones are back on the line, so a stall is never a step.
+ *
+ * A corrected time is never later than the record time it was seen at (a sample cannot arrive before it
+ * was taken): a stamp ahead of its clock (a forward step still suspect) is placed at its record time.
  *
  * A new segment keeps the drift (an oscillator's property) and forgets the offset. The previous segment is
  * kept, so a record stamped before the step and delivered after it is still corrected by the clock that
@@ -32,6 +38,12 @@ export interface ClockOptions {
   horizonMs: number;
   stepMs: number;
   confirmMs: number;
+  /**
+   * The same for a backward jump, in device time and in record time: a stall's late records arrive
+   * together, and stragglers are followed by records on the line, so only a clock that jumped back keeps
+   * its records above the line for this long.
+   */
+  confirmBackMs: number;
   /** Known minimum delay of the path to the reference clock, subtracted from corrected times. */
   minDelayMs: number;
   /** Drift is estimated once the bins span this much device time (before: offset only, drift carried). */
@@ -41,7 +53,7 @@ export interface ClockOptions {
 }
 
 export const DEFAULT_CLOCK: ClockOptions = {
-  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000,
+  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000,
 };
 
 interface Line { a: number; b: number }
@@ -203,6 +215,8 @@ class Segment {
 }
 
 export interface Correction { ts: number; uncertaintyMs: number }
+export interface StepEvent { atMs: number; sizeMs: number }
+const MAX_STEP_LOG = 16;
 /**
  * A segment's bin minima: `d` delta-coded (the first from startD, each next from the one before), `y` as
  * is; checkpoints hold one per device clock, so this keeps them about three times smaller than [d, y] pairs.
@@ -215,7 +229,11 @@ export interface DeviceClockJSON {
   suspects: number[][];
   steps: number;
 }
-export interface AdaptiveClockJSON { raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[] }
+export interface AdaptiveClockJSON {
+  raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[];
+  /** Absent in checkpoints before steps were found on the sequence line. */
+  seq?: { shift: number; meanAbsMs: number; steps: number; sequenced: boolean };
+}
 /** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
 export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number; spanMs: number }
 
@@ -224,8 +242,16 @@ export class DeviceClock {
   private previous: Segment | null = null;
   private suspects: Point[] = [];
   private steps = 0;
+  /** The latest steps (record time, size in ms: + the clock jumped forward), for diagnostics. */
+  readonly stepLog: StepEvent[] = [];
 
   constructor(private readonly opts: ClockOptions = DEFAULT_CLOCK) {}
+
+  /** Notes a step found elsewhere (the sequence-number check of AdaptiveClock). */
+  logStep(atMs: number, sizeMs: number): void {
+    this.stepLog.push({ atMs, sizeMs });
+    if (this.stepLog.length > MAX_STEP_LOG) this.stepLog.shift();
+  }
 
   /** One observation: the device's stamp `d` of a record the reference clock saw at `r`. Returns true on a step. */
   observe(d: number, r: number): boolean {
@@ -237,22 +263,34 @@ export class DeviceClock {
       const ep = y - (this.previous.predict(d) ?? Infinity);
       if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(d, y); return false; }
     }
-    if (Math.abs(e) >= this.opts.stepMs) {
-      // Off the line by a step in one direction: suspect until it lasts confirmMs of device time, so one
-      // glitched stamp (or one very slow packet) cannot move the clock.
+    // A young estimate (its bins span less than minDriftSpanMs) is still finding its envelope: a point
+    // below it lowers it, a point above it is a slow delivery.
+    if (Math.abs(e) >= this.opts.stepMs && this.current.spanMs() >= this.opts.minDriftSpanMs) {
+      // Off the line by a step in one direction: suspect until it lasts, so one glitched stamp (or one very
+      // slow packet, or a stall's burst) cannot move the clock.
       const sign = Math.sign(e);
       if (this.suspects.length && Math.sign(this.suspects[0].y - this.current.predict(this.suspects[0].d)!) !== sign) this.suspects = [];
       this.suspects.push({ d, y });
-      let lo = Infinity, hi = -Infinity;
-      for (const x of this.suspects) { if (x.d < lo) lo = x.d; if (x.d > hi) hi = x.d; }
-      if (hi - lo >= this.opts.confirmMs) {
-        this.startSegment(lo, this.suspects);
+      let lo = Infinity, hi = -Infinity, rlo = Infinity, rhi = -Infinity;
+      for (const x of this.suspects) {
+        if (x.d < lo) lo = x.d;
+        if (x.d > hi) hi = x.d;
+        if (x.d + x.y < rlo) rlo = x.d + x.y;
+        if (x.d + x.y > rhi) rhi = x.d + x.y;
+      }
+      const confirmed = sign < 0
+        // Below the line: no delay does that, only a clock that jumped forward (or a glitched stamp).
+        ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
+        // Above it: a clock that jumped back, or a delivery stall; only the clock lasts in record time.
+        : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
+      if (confirmed) {
+        this.startSegment(lo, this.suspects, r);
         return true;
       }
       return false;
     }
     // An on-line point newer than the suspects proves them glitches or delay outliers; an older one is a straggler.
-    if (this.suspects.length && d > Math.max(...this.suspects.map((x) => x.d))) this.suspects = [];
+    if (this.suspects.length && d > this.suspects[this.suspects.length - 1].d) this.suspects = [];
     this.current.add(d, y);
     return false;
   }
@@ -273,7 +311,10 @@ export class DeviceClock {
       if (dp >= tol && (dc < tol || dp < dc)) seg = this.previous;
     }
     const y = seg.predict(d)!;
-    return { ts: Math.round(d + y - this.opts.minDelayMs), uncertaintyMs: seg.uncertaintyMs };
+    let ts = d + y - this.opts.minDelayMs;
+    // Never after the record was seen: a stamp ahead of its clock is a forward step not yet confirmed.
+    if (r !== undefined && ts > r - this.opts.minDelayMs) ts = r - this.opts.minDelayMs;
+    return { ts: Math.round(ts), uncertaintyMs: seg.uncertaintyMs };
   }
 
   /** The current estimate's uncertainty (after fitting it), its span of device time, the steps so far. */
@@ -285,8 +326,10 @@ export class DeviceClock {
   stepCount(): number { return this.steps; }
 
   state(): ClockState {
-    const l = this.current?.fit() ?? null;
-    return { offsetMs: l ? l.a : null, driftPpm: l ? -l.b * 1e6 : null, uncertaintyMs: this.uncertaintyMs(), steps: this.steps, spanMs: this.spanMs() };
+    const l = this.current?.fit() ?? null, bins = this.current?.bins;
+    // The correction (reference − device) at the newest stamp the estimate rests on.
+    const at = bins && bins.size ? bins.dAt(bins.size - 1) : 0;
+    return { offsetMs: l ? l.a + l.b * at : null, driftPpm: l ? -l.b * 1e6 : null, uncertaintyMs: this.uncertaintyMs(), steps: this.steps, spanMs: this.spanMs() };
   }
 
   /** State for checkpoints: the bin minima of the current and the previous segment, and the suspects. */
@@ -317,7 +360,7 @@ export class DeviceClock {
     this.steps = j.steps;
   }
 
-  private startSegment(startD: number, pts: Point[]): void {
+  private startSegment(startD: number, pts: Point[], r: number): void {
     // A clock that stepped keeps its oscillator: the drift (when it was measured), and the uncertainty a
     // one-bin estimate is worth.
     const old = this.current;
@@ -329,6 +372,8 @@ export class DeviceClock {
     for (const p of pts) this.current.add(p.d, p.y);
     this.suspects = [];
     this.steps++;
+    const before = line ? line.a + line.b * startD : null, after = this.current.predict(startD);
+    if (before !== null && after !== null) this.logStep(r, before - after);
   }
 }
 
@@ -388,6 +433,12 @@ export class StampDejitter {
     this.s0 = seq; this.d0 = d;
   }
 
+  /** The line's weight: about the number of records it rests on (at most `memory`). */
+  weight(): number { return this.w; }
+
+  /** Forgets the line: the next record starts a new one. */
+  restart(): void { this.w = 0; }
+
   private reset(seq: number, d: number): void {
     this.w = this.ss = this.sd = this.sss = this.ssd = 0;
     this.s0 = seq; this.d0 = d;
@@ -396,51 +447,122 @@ export class StampDejitter {
 
 /** Sequence numbers whose fitted stamps an AdaptiveClock remembers. */
 const RECENT = 128;
+/** Records off the stamp-per-sequence line that must agree before a step (or a gap) is taken. */
+const CONFIRM_STEP = 5, CONFIRM_GAP = 2;
+/** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
+const MATURE = 20;
+/** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
+const SEQ_TOL_FACTOR = 6, MIN_SEQ_TOL_MS = 150;
+
+interface SeqSuspect { seq: number; v: number; r: number; e: number; step: boolean }
 
 /**
  * A device's clock with both estimates: from the stamps as given, and (when records carry sequence
- * numbers) from de-jittered stamps. Whichever lower envelope is tighter wins, so exact stamps of
- * irregular instants stay exact, and noisy stamps of regular instants are smoothed.
+ * numbers) from de-jittered stamps.
+ *
+ * With sequence numbers. A regular device's stamps lie on a line d = c + p·seq (StampDejitter), so its
+ * clock's steps show at once, and exactly, as a jump of the stamps off that line while the record times go
+ * on as before; a delivery stall moves the record times and not the stamps, and a camera outage (time
+ * passes, the sequence does not) moves the stamps ahead while the record times agree with them. Each
+ * record off the line by more than the line's tolerance is classified against the envelope: ahead of the
+ * line with an impossible (negative) delay, or behind it, is a step (corrected meanwhile from its sequence
+ * number: the clock that stamped the records around it); ahead with a plausible delay is a gap (corrected
+ * from its own stamp). CONFIRM_STEP agreeing records make the step: it is added to the device's known
+ * shift, so the estimate runs on "virtual" stamps d − shift that never jump, keeping its drift and its
+ * tightness; CONFIRM_GAP agreeing records restart the line there. The envelope's own step detection (on
+ * the virtual stamps) still catches what the sequence numbers cannot show (a step hidden in an outage).
+ * Without sequence numbers the stamps as given feed the envelope.
  */
 export class AdaptiveClock {
   private readonly raw: DeviceClock;
   private readonly smooth: DeviceClock;
-  private dejitter = new StampDejitter();
+  private dejitter = new StampDejitter(600, Infinity);
+  /** The sum of the steps found on the sequence line (subtracted from stamps). */
+  private shift = 0;
+  /** Mean absolute residual of stamps off the sequence line (exponentially weighted). */
+  private meanAbsMs = 0;
+  private seqSuspects: SeqSuspect[] = [];
+  private seqSteps = 0;
+  /** Whether records carried sequence numbers (then the smooth estimate is the device's). */
+  private sequenced = false;
   /**
-   * Fitted stamps of recent sequence numbers (a later `correct` must not use a run that began after
-   * them), direct-mapped by sequence number: the last RECENT of a regular device, in 2 KiB.
+   * Fitted (virtual) stamps of recent sequence numbers (a later `correct` must not use a run that began
+   * after them), direct-mapped by sequence number: the last RECENT of a regular device, in 2 KiB.
    */
   private recentSeq: Float64Array | null = null;
   private recentFit: Float64Array | null = null;
 
-  constructor(opts: ClockOptions = DEFAULT_CLOCK) {
+  constructor(private readonly opts: ClockOptions = DEFAULT_CLOCK) {
     this.raw = new DeviceClock(opts);
     this.smooth = new DeviceClock(opts);
   }
 
   /** Observes one record (`d` stamped, seen at `r`) and returns its corrected time. */
   process(d: number, r: number, seq?: number): Correction {
-    this.raw.observe(d, r);
-    if (seq !== undefined) {
-      let fitted = this.recentOf(seq);
-      if (fitted === null) {
-        fitted = this.dejitter.fit(seq, d);
-        if (!this.recentSeq) { this.recentSeq = new Float64Array(RECENT).fill(NaN); this.recentFit = new Float64Array(RECENT); }
-        const slot = ((seq % RECENT) + RECENT) % RECENT;
-        this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
-      }
-      this.smooth.observe(fitted, r);
+    if (seq === undefined) {
+      this.raw.observe(d, r);
+      return this.raw.correct(d, r);
     }
-    return this.correct(d, r, seq);
+    this.sequenced = true;
+    const known = this.recentOf(seq);
+    if (known !== null) return this.smooth.correct(known, r);
+    const v = d - this.shift;
+    const pred = this.dejitter.weight() >= MATURE ? this.dejitter.predict(seq) : null;
+    const e = pred === null ? 0 : v - pred;
+    if (pred === null || Math.abs(e) <= this.tolerance()) {
+      // On the line. A newer record on it proves the suspects glitches; an older one is a straggler.
+      if (this.seqSuspects.length && seq > this.seqSuspects[this.seqSuspects.length - 1].seq) this.seqSuspects = [];
+      if (pred !== null) this.meanAbsMs += (Math.abs(e) - this.meanAbsMs) / 64;
+      return this.take(seq, v, r);
+    }
+    // Off the line: a step of the clock, a gap (time passed without sequence numbers), or a glitch.
+    const line = this.smooth.correct(v).ts - v; // the envelope's r − d at v (no record time: unclamped)
+    const delayAsStamped = r - v - line;
+    const step = e < 0 || delayAsStamped < -this.tolerance();
+    const first = this.seqSuspects[0];
+    if (first && (first.step !== step || Math.abs(first.e - e) > this.tolerance())) this.seqSuspects = [];
+    this.seqSuspects.push({ seq, v, r, e, step });
+    if (this.seqSuspects.length >= (step ? CONFIRM_STEP : CONFIRM_GAP)) return this.confirm(seq, r);
+    // Meanwhile: a step-like record by its sequence number (the clock that stamped its neighbours), a
+    // gap-like one by its own stamp.
+    return this.smooth.correct(step ? pred! : v, r);
   }
+
+  /** The suspects agree: a step (their mean jump becomes part of the shift) or a gap (a new line). */
+  private confirm(seq: number, r: number): Correction {
+    const sus = this.seqSuspects;
+    this.seqSuspects = [];
+    if (sus[0].step) {
+      const jump = sus.reduce((m, x) => m + x.e, 0) / sus.length;
+      this.shift += jump;
+      this.seqSteps++;
+      this.smooth.logStep(r, jump);
+      for (const x of sus) x.v -= jump;
+    } else this.dejitter.restart();
+    let out: Correction = { ts: r, uncertaintyMs: Infinity };
+    for (const x of sus) { const c = this.take(x.seq, x.v, x.r); if (x.seq === seq) out = c; }
+    return out;
+  }
+
+  /** Takes an on-line record into the sequence line and the envelope; its corrected time. */
+  private take(seq: number, v: number, r: number): Correction {
+    // A young line (fewer than MATURE records) is not yet better than the stamp itself.
+    const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
+    if (!mature) { this.smooth.observe(v, r); return this.smooth.correct(v, r); }
+    if (!this.recentSeq) { this.recentSeq = new Float64Array(RECENT).fill(NaN); this.recentFit = new Float64Array(RECENT); }
+    const slot = ((seq % RECENT) + RECENT) % RECENT;
+    this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
+    this.smooth.observe(fitted, r);
+    return this.smooth.correct(fitted, r);
+  }
+
+  private tolerance(): number { return Math.max(MIN_SEQ_TOL_MS, SEQ_TOL_FACTOR * this.meanAbsMs); }
 
   /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
-    const raw = this.raw.correct(d, r);
-    const fitted = seq === undefined ? null : this.recentOf(seq) ?? this.dejitter.predict(seq);
-    if (fitted === null) return raw;
-    const smooth = this.smooth.correct(fitted, r);
-    return smooth.uncertaintyMs < raw.uncertaintyMs ? smooth : raw;
+    if (seq === undefined) return this.raw.correct(d, r);
+    const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq) ?? d - this.shift;
+    return this.smooth.correct(fitted, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -449,29 +571,34 @@ export class AdaptiveClock {
     return this.recentSeq[slot] === seq ? this.recentFit![slot] : null;
   }
 
-  state(): ClockState { return this.better().state(); }
+  /** Whether a record of `seq` was taken lately (a repeat of it is a duplicate). */
+  seen(seq: number): boolean { return this.recentOf(seq) !== null; }
 
-  /**
-   * Whether the estimate `state()` reports can be trusted: uncertain by at most `maxUncertaintyMs`, and
-   * resting on `minEvidenceMs` of device time, or (`live`) stepped from a clock that was trusted. The same
-   * test as on `state()`, without building it (this runs for every record).
-   */
-  trusted(maxUncertaintyMs: number, minEvidenceMs: number, live: boolean): boolean {
-    const c = this.better();
-    return c.uncertaintyMs() <= maxUncertaintyMs && (c.spanMs() >= minEvidenceMs || (live && c.stepCount() > 0));
+  state(): ClockState {
+    const c = this.estimate(), st = c.state();
+    // The offset of the stamps as sent: the virtual stamps' line, less the shift.
+    return { ...st, offsetMs: st.offsetMs === null ? null : st.offsetMs - (c === this.smooth ? this.shift : 0), steps: st.steps + (c === this.smooth ? this.seqSteps : 0) };
   }
 
-  /** The estimate with the tighter envelope (the raw one on a tie). */
-  private better(): DeviceClock {
-    return this.smooth.uncertaintyMs() < this.raw.uncertaintyMs() ? this.smooth : this.raw;
-  }
+  /** The steps found lately (record time, size: + forward). */
+  steps(): StepEvent[] { return this.estimate().stepLog; }
 
-  toJSON(): AdaptiveClockJSON { return { raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON() }; }
+  /** The estimate in use: de-jittered when records carry sequence numbers. */
+  private estimate(): DeviceClock { return this.sequenced ? this.smooth : this.raw; }
+
+  toJSON(): AdaptiveClockJSON {
+    return {
+      raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON(),
+      seq: { shift: this.shift, meanAbsMs: this.meanAbsMs, steps: this.seqSteps, sequenced: this.sequenced },
+    };
+  }
   static fromJSON(j: AdaptiveClockJSON, opts: ClockOptions = DEFAULT_CLOCK): AdaptiveClock {
     const c = new AdaptiveClock(opts);
     c.raw.load(j.raw);
     c.smooth.load(j.smooth);
-    c.dejitter = StampDejitter.fromJSON(j.dejitter);
+    c.dejitter = StampDejitter.fromJSON(j.dejitter, 600, Infinity);
+    if (j.seq) { c.shift = j.seq.shift; c.meanAbsMs = j.seq.meanAbsMs; c.seqSteps = j.seq.steps; c.sequenced = j.seq.sequenced; }
+    else c.sequenced = j.smooth.current !== null;
     return c;
   }
 }

@@ -1,8 +1,10 @@
 export { WindowOperator, thermalPatches, thermalSummary } from './window-operator.js';
-export type { AlignSnapshot, AlignConfig, AddResult } from './window-operator.js';
+export type { AlignSnapshot, AlignConfig, AddResult, SampleOutcome, SampleTrace } from './window-operator.js';
 export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './clock.js';
 export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';
 export { resample } from './resample.js';
 export type { GridSeries, Interpolation } from './resample.js';
 export { resolveNoteAsset } from './notes.js';
 export type { AliasTable } from './notes.js';
+export { runClocks, fileLines } from './diagnose.js';
+export type { ClocksReport, DeviceReport } from './diagnose.js';

@@ -51,6 +51,27 @@ interface OpenWindow {
   samples: number;
   duplicates: number;
 }
+/**
+ * A device's clock as the window operator uses it. `trusted`: its corrections are applied (the device is
+ * live); otherwise its stamps are taken as given (a replay of history, or a clock far off and not yet seen
+ * to run in real time). `live`: it has been seen to run at the pace of record time (then it stays
+ * corrected through steps and bursts). `anchorD`/`anchorR`: where the current pace check began.
+ */
+interface ClockEntry { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean; anchorD: number; anchorR: number }
+
+/** The last SEQ_RING sequence numbers of a device, direct-mapped (1 KiB). */
+const SEQ_RING = 128;
+class SeqRing {
+  private readonly seqs = new Float64Array(SEQ_RING).fill(NaN);
+  /** True when `seq` was added lately; adds it otherwise. */
+  seenOrAdd(seq: number): boolean {
+    const slot = seq % SEQ_RING;
+    if (this.seqs[slot] === seq) return true;
+    this.seqs[slot] = seq;
+    return false;
+  }
+}
+
 interface AssetState {
   plant: string;
   streams: { sensors?: StreamWm; images?: StreamWm };
@@ -61,7 +82,9 @@ interface AssetState {
   notes: TupleNote[];
   late: number;
   /** Clock of each device and camera of the asset, and the correction last applied to it. */
-  clocks: Map<string, { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean }>;
+  clocks: Map<string, ClockEntry>;
+  /** Sequence numbers each device sent lately (a record seen again is a duplicate, whatever its time). */
+  seqs: Map<string, SeqRing>;
   /**
    * Records were added since the last `fire()`, or (`firedThrough` below `firedWm`) the watermark moved
    * since windows were last fired: otherwise firing again would do nothing, and is skipped.
@@ -83,7 +106,7 @@ export interface AlignSnapshot {
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
-    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean }>;
+    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean; anchor?: [number, number] }>;
   }>;
 }
 
@@ -92,7 +115,18 @@ export interface AlignSnapshot {
  * lateness (a block may be partly late), or all of them when the record is quarantined (`reason`).
  */
 export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'quarantined'; late: number; reason?: string }
+
+/** What became of one sample (every channel of it): see `WindowOperator.trace`. */
+export type SampleOutcome = 'windowed' | 'late' | 'duplicate' | 'replayed' | 'quarantined';
+/**
+ * Called once per sensor sample (index `i` of its record; 0 for a single sample) with its corrected time
+ * and what became of it. For diagnostics (`tributary clocks`); the pipeline sets none.
+ */
+export type SampleTrace = (device: string, seq: number | undefined, i: number, ts: number, outcome: SampleOutcome, reason?: string) => void;
 const ok: AddResult = { result: 'accepted', late: 0 };
+
+/** How far from the record time's pace a live device's stamps may run (see checkPace). */
+const MAX_PACE = 3;
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
 const MAX_IMAGES_KEPT = 1000;
@@ -128,6 +162,14 @@ export function thermalSummary(data: ArrayLike<number>, width: number, height: n
   return { meanC: toC(s / data.length), maxC: toC(m), patches: thermalPatches(data, width, height).map((x) => Math.round(toC(x) * 10) / 10) };
 }
 
+const OUTCOMES: SampleOutcome[] = ['windowed', 'late', 'duplicate', 'replayed'];
+const firstKey = (o: Record<string, unknown>): string => { for (const k in o) return k; return ''; };
+/** The same time and value already in a channel's series. */
+function isRepeat(s: { t: number[]; v: number[] }, ts: number, v: number): boolean {
+  for (let i = s.t.length - 1; i >= 0; i--) if (s.t[i] === ts && s.v[i] === v) return true;
+  return false;
+}
+
 export function windowStartOf(ts: number, windowMs: number): number {
   return Math.floor(ts / windowMs) * windowMs;
 }
@@ -150,6 +192,13 @@ export class WindowOperator {
   private imagesChanged = new Set<string>();
   private clocksChanged = new Set<string>();
 
+  /** Called for every sensor sample with what became of it (diagnostics; see SampleTrace). */
+  trace: SampleTrace | null = null;
+
+  /** The latest record time seen, and the processing time it was seen at (see `time()`). */
+  private recordMax = -Infinity;
+  private recordWall = 0;
+
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
     if (cfg.windowMs % this.slideMs !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`);
@@ -158,7 +207,7 @@ export class WindowOperator {
   /** Restores watermarks, images and notes; open windows refill from replayed records. */
   static restore(cfg: AlignConfig, snap: AlignSnapshot | null, now: () => number = Date.now): WindowOperator {
     const op = new WindowOperator(cfg, now);
-    const t = now();
+    const t = op.time();
     for (const [asset, a] of Object.entries(snap?.assets ?? {})) {
       op.assets.set(asset, {
         plant: a.plant,
@@ -171,7 +220,11 @@ export class WindowOperator {
         images: a.images ?? [],
         notes: a.notes,
         late: a.late,
-        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, { clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted }])),
+        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, {
+          clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted,
+          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN,
+        }])),
+        seqs: new Map(),
         touched: true,
         firedThrough: -Infinity,
       });
@@ -212,7 +265,10 @@ export class WindowOperator {
   /** An asset's device clocks, as its checkpoint holds them. */
   clocksOf(a: AssetState | string): NonNullable<AlignSnapshot['assets'][string]['clocks']> {
     const st = typeof a === 'string' ? this.assets.get(a) : a;
-    return Object.fromEntries([...(st?.clocks ?? [])].map(([dev, c]) => [dev, { clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live }]));
+    return Object.fromEntries([...(st?.clocks ?? [])].map(([dev, c]) => [dev, {
+      clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live,
+      ...(Number.isFinite(c.anchorD) ? { anchor: [c.anchorD, c.anchorR] as [number, number] } : {}),
+    }]));
   }
 
   /** The ids of the assets held. */
@@ -240,20 +296,29 @@ export class WindowOperator {
   add(rec: InputRecord, offset: number, replay = false, refTs?: number, observe = !replay): AddResult {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
+    if (refTs !== undefined && refTs > this.recordMax) { this.recordMax = refTs; this.recordWall = this.now(); }
     const a = this.asset(assetId, rec.value.plant);
     a.touched = true;
     this.changed.add(assetId);
     if (rec.modality === 'sensors') {
       const r = rec.value;
+      // The same record again (a producer's retry, a broker's duplicate): by device and sequence number, so
+      // a copy whose correction changed meanwhile is still recognised, and distinct samples never are.
+      if (r.seq !== undefined && this.seqRing(a, r.device).seenOrAdd(r.seq)) {
+        this.traceRecord(r, 'duplicate');
+        return { result: 'duplicate', late: 0 };
+      }
       // A block is sent after its last sample: that stamp is the one to hold against the record time.
       const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
       const shift = this.correction(assetId, a, r.device, last, r.seq, refTs, observe);
       const why = this.quarantine(a, r.device, last, last + shift, refTs);
       if (why) {
         const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
-        return replay ? { result: 'replayed', late: 0 } : { result: 'quarantined', late: n, reason: why };
+        if (replay) return { result: 'replayed', late: 0 };
+        this.traceRecord(r, 'quarantined', shift, why);
+        return { result: 'quarantined', late: n, reason: why };
       }
-      return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay);
+      return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay, r.seq);
     }
     if (replay) {
       if (rec.modality === 'images') this.correction(assetId, a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, observe);
@@ -275,10 +340,12 @@ export class WindowOperator {
   private quarantine(a: AssetState, device: string, d: number, ts: number, refTs: number | undefined): string | null {
     const c = this.cfg.clock;
     if (c.reference !== 'record' || refTs === undefined || refTs <= 0) return null;
-    if (ts - refTs > c.maxFutureMs) return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time`;
     const e = a.clocks.get(device);
-    if (e?.trusted && refTs - ts > c.maxDelayMs) return `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed`;
-    if (e && !e.trusted && Math.abs(d - refTs) > c.maxUntrustedSkewMs) return `device clock ${Math.round(Math.abs(d - refTs) / 86_400_000)} days off and not yet re-estimated`;
+    // A corrected time is never after its record time (align/clock.ts); one far before it does not fit
+    // the device's clock: a backward step not yet confirmed.
+    if (e?.trusted) return refTs - ts > c.maxDelayMs ? `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed` : null;
+    // Stamps taken as given (history): one far ahead of its record time must not move event time forward.
+    if (ts - refTs > c.maxFutureMs) return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time, and the device's clock is not seen to run in real time`;
     return null;
   }
 
@@ -291,21 +358,39 @@ export class WindowOperator {
     const c = this.cfg.clock;
     if (c.reference === 'none' || refTs === undefined) return 0;
     let entry = a.clocks.get(device);
-    if (!entry) { entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: false, live: false }; a.clocks.set(device, entry); }
+    if (!entry) {
+      // First sight: a stamp near its record time is presumed live; one far off, history (or a clock never set).
+      entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: Math.abs(d - refTs) <= c.maxUntrustedSkewMs, live: false, anchorD: d, anchorR: refTs };
+      a.clocks.set(device, entry);
+    }
     const corr = observe ? entry.clock.process(d, refTs, seq) : entry.clock.correct(d, refTs, seq);
-    if (observe) this.clocksChanged.add(asset);
-    // Trusted once the estimate rests on minEvidenceMs (a replay of history never gets there), or at once
-    // after a confirmed step of a clock that was trusted (the device is live; the step kept its oscillator).
-    entry.trusted = entry.clock.trusted(c.maxUncertaintyMs, c.minEvidenceMs, entry.live);
-    if (entry.trusted) entry.live = true;
+    if (observe) {
+      this.clocksChanged.add(asset);
+      this.checkPace(entry, d, refTs);
+    }
     entry.appliedMs = entry.trusted ? corr.ts - d : 0;
     return entry.appliedMs;
+  }
+
+  /**
+   * The pace check, over stretches of minEvidenceMs: stamps that advance with the record time (within a
+   * factor MAX_PACE) make the device live, corrected from then on, through steps and bursts; stamps that
+   * advance at another pace (a replay faster or slower than real time) on a device never seen live are
+   * history: taken as given. A clock step (stamps going back) restarts the stretch.
+   */
+  private checkPace(e: ClockEntry, d: number, r: number): void {
+    if (!Number.isFinite(e.anchorD)) { e.anchorD = d; e.anchorR = r; return; }
+    const dd = d - e.anchorD, dr = r - e.anchorR;
+    if (Math.max(Math.abs(dd), dr) < this.cfg.clock.minEvidenceMs) return;
+    if (dd > 0 && dr / dd >= 1 / MAX_PACE && dr / dd <= MAX_PACE) e.live = e.trusted = true;
+    else if (dd > 0 && !e.live) e.trusted = false;
+    e.anchorD = d; e.anchorR = r;
   }
 
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
   fire(): WindowTuple[] {
     const out: WindowTuple[] = [];
-    const now = this.now();
+    const now = this.time();
     for (const [asset, a] of this.assets) {
       const wm = this.combinedWatermark(a, now);
       const n = out.length;
@@ -364,6 +449,13 @@ export class WindowOperator {
     return out;
   }
 
+  /** The steps each device's clock took lately (record time, size in ms: + forward). */
+  clockSteps(): Map<string, Array<{ atMs: number; sizeMs: number }>> {
+    const out = new Map<string, Array<{ atMs: number; sizeMs: number }>>();
+    for (const a of this.assets.values()) for (const [device, e] of a.clocks) out.set(device, e.clock.steps().map((x) => ({ ...x })));
+    return out;
+  }
+
   /** When each asset's sensor and camera streams were last heard from (processing time; null: never). */
   streamStates(): Array<{ plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }> {
     const seen = (s: StreamWm | undefined) => (s && Number.isFinite(s.maxTs) ? s.lastSeenAt : null);
@@ -382,11 +474,23 @@ export class WindowOperator {
       // The camera is expected from the start (an unseen input holds the watermark, as in Flink) until it
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
-      const images = { maxTs: -Infinity, lastSeenAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), touched: true, firedThrough: -Infinity };
+      const images = { maxTs: -Infinity, lastSeenAt: this.time() };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity };
       this.assets.set(id, a);
     }
     return a;
+  }
+
+  /**
+   * The operator's clock for idleness: the latest record time seen (so a backlog read faster than real
+   * time is judged as it was produced), running on in processing time once the input has been quiet for
+   * idleTimeoutMs (the end of a finite input); processing time when records carry no record time.
+   */
+  private time(): number {
+    const wall = this.now();
+    if (!Number.isFinite(this.recordMax)) return wall;
+    const quiet = wall - this.recordWall;
+    return this.recordMax + (quiet > this.cfg.idleTimeoutMs ? quiet : 0);
   }
 
   private combinedWatermark(a: AssetState, now: number): number {
@@ -396,7 +500,9 @@ export class WindowOperator {
     let wm = Infinity;
     if (now - sensors.lastSeenAt <= idle) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
     if (images && now - images.lastSeenAt <= idle) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
-    return wm === Infinity ? -Infinity : wm;
+    // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
+    // the end of the input); a later sample for them amends them or goes to the late log.
+    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
   }
 
   /** Per-modality allowed lateness; a window is kept for the longest. */
@@ -416,21 +522,31 @@ export class WindowOperator {
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
     const s = a.streams[stream];
-    const now = this.now();
+    const now = this.time();
     if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now };
     else { if (ts > s.maxTs) s.maxTs = ts; s.lastSeenAt = now; }
   }
 
-  private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean): AddResult {
+  private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean, seq: number | undefined): AddResult {
     const counts = { accepted: 0, late: 0, dup: 0, replayed: 0 };
+    // With a sequence number the record was already checked for a repeat; without one, a sample is a
+    // repeat only when the same channel has the same value at the same time (a new value at a repeated
+    // time, such as a daylight-saving hour, is windowed).
+    const bySeq = seq !== undefined;
     let maxTs = -Infinity;
     if ('values' in r) {
-      for (const ch in r.values) this.addPoint(asset, a, r.device, ch, r.ts, r.values[ch], offset, replay, counts);
+      let outcome = -1;
+      for (const ch in r.values) outcome = Math.max(outcome, this.addPoint(asset, a, r.device, ch, r.ts, r.values[ch], offset, replay, bySeq, counts));
       maxTs = r.ts;
+      this.trace?.(r.device, seq, 0, r.ts, OUTCOMES[outcome] ?? 'windowed');
     } else {
       for (const ch in r.channels) {
         const vs = r.channels[ch];
-        for (let i = 0; i < vs.length; i++) this.addPoint(asset, a, r.device, ch, Math.round(r.t0 + i * r.periodMs), vs[i], offset, replay, counts);
+        for (let i = 0; i < vs.length; i++) {
+          const ts = Math.round(r.t0 + i * r.periodMs);
+          const outcome = this.addPoint(asset, a, r.device, ch, ts, vs[i], offset, replay, bySeq, counts);
+          if (this.trace && ch === firstKey(r.channels)) this.trace(r.device, seq, i, ts, OUTCOMES[outcome]);
+        }
         maxTs = Math.max(maxTs, Math.round(r.t0 + (vs.length - 1) * r.periodMs));
       }
     }
@@ -441,8 +557,25 @@ export class WindowOperator {
     return { result, late };
   }
 
+  /** Every sample of a record that was not windowed, to the trace. */
+  private traceRecord(r: SensorRecord, outcome: SampleOutcome, shift = 0, reason?: string): void {
+    if (!this.trace) return;
+    if ('values' in r) this.trace(r.device, r.seq, 0, r.ts + shift, outcome, reason);
+    else {
+      const n = r.channels[firstKey(r.channels)].length;
+      for (let i = 0; i < n; i++) this.trace(r.device, r.seq, i, Math.round(r.t0 + shift + i * r.periodMs), outcome, reason);
+    }
+  }
+
+  private seqRing(a: AssetState, device: string): SeqRing {
+    let ring = a.seqs.get(device);
+    if (!ring) a.seqs.set(device, (ring = new SeqRing()));
+    return ring;
+  }
+
+  /** Adds one channel's sample to its windows; returns 0 windowed, 1 late, 2 duplicate, 3 replayed-late. */
   private addPoint(asset: string, a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
-    counts: { accepted: number; late: number; dup: number; replayed: number }): void {
+    bySeq: boolean, counts: { accepted: number; late: number; dup: number; replayed: number }): number {
     // Window assigner: every window [start, start + windowMs) with start a multiple of slideMs that holds ts.
     let open = 0, closed = 0, dup = 0;
     for (let start = windowStartOf(ts, this.slideMs); start > ts - this.cfg.windowMs; start -= this.slideMs) {
@@ -458,9 +591,8 @@ export class WindowOperator {
       }
       let series = w.channels.get(ch);
       if (!series) { series = { device, t: [], v: [], maxT: -Infinity }; w.channels.set(ch, series); }
-      // Duplicates: the same channel at the same time (from any device of the asset). Samples mostly come
-      // in time order: only one at or before the latest can be a repeat (a window holds tens of samples).
-      if (ts <= series.maxT && series.t.includes(ts)) { w.duplicates++; dup++; continue; }
+      // Samples mostly come in time order: only one at or before the latest can be a repeat.
+      if (!bySeq && ts <= series.maxT && isRepeat(series, ts, v)) { w.duplicates++; dup++; continue; }
       if (ts > series.maxT) series.maxT = ts;
       if (offset < w.minOffset) { w.minOffset = offset; this.holds(offset); }
       series.t.push(ts);
@@ -469,9 +601,10 @@ export class WindowOperator {
       // A new sample for a window that already fired amends it (a replayed one only refills it).
       if (w.revision >= 0 && !replay) w.dirty = true;
     }
-    if (open === 0 && closed > 0) { if (replay) counts.replayed++; else counts.late++; }
-    else if (open > 0 && dup === open) counts.dup++;
-    else if (open > 0) counts.accepted++;
+    if (open === 0 && closed > 0) { if (replay) { counts.replayed++; return 3; } counts.late++; return 1; }
+    if (open > 0 && dup === open) { counts.dup++; return 2; }
+    if (open > 0) counts.accepted++;
+    return 0;
   }
 
   private addImage(a: AssetState, f: ImageFrame): void {
