@@ -50,10 +50,12 @@ export interface ClockOptions {
   minDriftSpanMs: number;
   /** Oscillators drift tens of ppm; a fitted slope beyond this is clamped (delay noise, not drift). */
   maxDriftPpm: number;
+  /** Span of device time at which the fitted drift gets half its weight (against the drift carried over). */
+  driftShrinkMs: number;
 }
 
 export const DEFAULT_CLOCK: ClockOptions = {
-  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000,
+  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000, driftShrinkMs: 60_000,
 };
 
 interface Line { a: number; b: number }
@@ -188,7 +190,11 @@ class Segment {
       while (i < m - 2 && bins.dAt(h[i + 1]) < meanD) i++;
       const p = h[i], q = h[i + 1];
       const maxB = this.opts.maxDriftPpm * 1e-6;
-      b = Math.max(-maxB, Math.min(maxB, (bins.yAt(q) - bins.yAt(p)) / (bins.dAt(q) - bins.dAt(p))));
+      // The edge's slope is as noisy as the bin minima over the span: shrunk towards the drift carried
+      // over (none at first) while the span is short (half weight at driftShrinkMs).
+      const span = bins.dAt(n - 1) - bins.dAt(0), k = (span * span) / (span * span + this.opts.driftShrinkMs ** 2);
+      const edge = (bins.yAt(q) - bins.yAt(p)) / (bins.dAt(q) - bins.dAt(p));
+      b = Math.max(-maxB, Math.min(maxB, this.driftB + k * (edge - this.driftB)));
     }
     // The highest line of that slope below every bin minimum (the hull edge itself when not clamped).
     let a = Infinity;
@@ -324,6 +330,7 @@ export class DeviceClock {
   }
   spanMs(): number { return this.current?.spanMs() ?? 0; }
   stepCount(): number { return this.steps; }
+  hasEstimate(): boolean { return this.current !== null; }
 
   state(): ClockState {
     const l = this.current?.fit() ?? null, bins = this.current?.bins;
@@ -452,9 +459,20 @@ const CONFIRM_STEP = 5, CONFIRM_GAP = 2;
 /** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
 const MATURE = 20;
 /** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
-const SEQ_TOL_FACTOR = 6, MIN_SEQ_TOL_MS = 150;
+const SEQ_TOL_FACTOR = 4, MIN_SEQ_TOL_MS = 100;
+/**
+ * Small steps (inside the tolerance) show as a shift of the recent residuals' mean: an exponential mean
+ * over about SHORT records, beyond SHORT_FACTOR mean absolute residuals (at least MIN_SHORT_MS), is a step
+ * of the median of the last RECENT_E residuals.
+ */
+const SHORT = 16, SHORT_FACTOR = 1, MIN_SHORT_MS = 30, RECENT_E = 8;
 
-interface SeqSuspect { seq: number; v: number; r: number; e: number; step: boolean }
+/** A jump this many tolerances ahead, with plausible delays, is a gap at once (a camera outage). */
+const CLEAR_GAP = 5;
+/** Off the line behind (stamps went back), or ahead with a delay nearer −e than 0 (stamps went forward). */
+const isStep = (x: { e: number; delay: number }): boolean => x.e < 0 || x.delay < -x.e / 2;
+
+interface SeqSuspect { seq: number; v: number; r: number; e: number; delay: number }
 
 /**
  * A device's clock with both estimates: from the stamps as given, and (when records carry sequence
@@ -482,6 +500,9 @@ export class AdaptiveClock {
   /** Mean absolute residual of stamps off the sequence line (exponentially weighted). */
   private meanAbsMs = 0;
   private seqSuspects: SeqSuspect[] = [];
+  /** Recent residuals of on-line records: their exponential mean, and the last RECENT_E of them. */
+  private shortMean = 0;
+  private recentE: number[] = [];
   private seqSteps = 0;
   /** Whether records carried sequence numbers (then the smooth estimate is the device's). */
   private sequenced = false;
@@ -505,38 +526,50 @@ export class AdaptiveClock {
     }
     this.sequenced = true;
     const known = this.recentOf(seq);
-    if (known !== null) return this.smooth.correct(known, r);
+    if (known !== null) return this.estimate().correct(known, r);
     const v = d - this.shift;
     const pred = this.dejitter.weight() >= MATURE ? this.dejitter.predict(seq) : null;
     const e = pred === null ? 0 : v - pred;
     if (pred === null || Math.abs(e) <= this.tolerance()) {
       // On the line. A newer record on it proves the suspects glitches; an older one is a straggler.
       if (this.seqSuspects.length && seq > this.seqSuspects[this.seqSuspects.length - 1].seq) this.seqSuspects = [];
-      if (pred !== null) this.meanAbsMs += (Math.abs(e) - this.meanAbsMs) / 64;
+      if (pred !== null) {
+        this.meanAbsMs += (Math.abs(e) - this.meanAbsMs) / 64;
+        this.shortMean += (e - this.shortMean) / SHORT;
+        this.recentE.push(e);
+        if (this.recentE.length > RECENT_E) this.recentE.shift();
+        if (Math.abs(this.shortMean) > Math.max(MIN_SHORT_MS, SHORT_FACTOR * this.meanAbsMs) && this.recentE.length === RECENT_E) {
+          const jump = [...this.recentE].sort((x, y) => x - y)[RECENT_E >> 1];
+          this.stepBy(jump, r);
+          return this.take(seq, v - jump, r);
+        }
+      }
       return this.take(seq, v, r);
     }
     // Off the line: a step of the clock, a gap (time passed without sequence numbers), or a glitch.
-    const line = this.smooth.correct(v).ts - v; // the envelope's r − d at v (no record time: unclamped)
-    const delayAsStamped = r - v - line;
-    const step = e < 0 || delayAsStamped < -this.tolerance();
+    // Its delay beyond the envelope's if its stamp is right: about 0 after a gap, about −e after a step.
+    const delay = r - v - (this.smooth.correct(v).ts - v);
     const first = this.seqSuspects[0];
-    if (first && (first.step !== step || Math.abs(first.e - e) > this.tolerance())) this.seqSuspects = [];
-    this.seqSuspects.push({ seq, v, r, e, step });
-    if (this.seqSuspects.length >= (step ? CONFIRM_STEP : CONFIRM_GAP)) return this.confirm(seq, r);
+    if (first && Math.abs(first.e - e) > this.tolerance()) this.seqSuspects = [];
+    this.seqSuspects.push({ seq, v, r, e, delay });
+    const sus = this.seqSuspects;
+    // A clear gap (far ahead, every delay plausible) is taken after CONFIRM_GAP records; else CONFIRM_STEP.
+    const clearGap = e > CLEAR_GAP * this.tolerance() && sus.every((x) => !isStep(x));
+    if (sus.length >= (clearGap ? CONFIRM_GAP : CONFIRM_STEP)) return this.confirm(seq, r);
     // Meanwhile: a step-like record by its sequence number (the clock that stamped its neighbours), a
     // gap-like one by its own stamp.
-    return this.smooth.correct(step ? pred! : v, r);
+    return this.smooth.correct(isStep({ e, delay }) ? pred! : v, r);
   }
 
   /** The suspects agree: a step (their mean jump becomes part of the shift) or a gap (a new line). */
   private confirm(seq: number, r: number): Correction {
     const sus = this.seqSuspects;
     this.seqSuspects = [];
-    if (sus[0].step) {
+    // The hypothesis nearer the suspects' mean: delays about −e (a step) or about 0 (a gap).
+    const mean = (f: (x: SeqSuspect) => number) => sus.reduce((m, x) => m + f(x), 0) / sus.length;
+    if (isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })) {
       const jump = sus.reduce((m, x) => m + x.e, 0) / sus.length;
-      this.shift += jump;
-      this.seqSteps++;
-      this.smooth.logStep(r, jump);
+      this.stepBy(jump, r);
       for (const x of sus) x.v -= jump;
     } else this.dejitter.restart();
     let out: Correction = { ts: r, uncertaintyMs: Infinity };
@@ -544,11 +577,26 @@ export class AdaptiveClock {
     return out;
   }
 
+  /** The stamps jumped by `jump` (ms, + forward): later stamps are taken less the shift. */
+  private stepBy(jump: number, r: number): void {
+    this.shift += jump;
+    this.seqSteps++;
+    this.smooth.logStep(r, jump);
+    this.shortMean = 0;
+    this.recentE = [];
+  }
+
   /** Takes an on-line record into the sequence line and the envelope; its corrected time. */
   private take(seq: number, v: number, r: number): Correction {
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
     const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
-    if (!mature) { this.smooth.observe(v, r); return this.smooth.correct(v, r); }
+    if (!mature) {
+      // Its own stamp then, through the envelope of fitted stamps (after a gap), or at first through an
+      // envelope of its own (fitted and raw stamps in one envelope would differ by the jitter).
+      if (this.smooth.hasEstimate()) return this.smooth.correct(v, r);
+      this.raw.observe(v, r);
+      return this.raw.correct(v, r);
+    }
     if (!this.recentSeq) { this.recentSeq = new Float64Array(RECENT).fill(NaN); this.recentFit = new Float64Array(RECENT); }
     const slot = ((seq % RECENT) + RECENT) % RECENT;
     this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
@@ -562,7 +610,7 @@ export class AdaptiveClock {
   correct(d: number, r?: number, seq?: number): Correction {
     if (seq === undefined) return this.raw.correct(d, r);
     const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq) ?? d - this.shift;
-    return this.smooth.correct(fitted, r);
+    return this.estimate().correct(fitted, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -584,7 +632,7 @@ export class AdaptiveClock {
   steps(): StepEvent[] { return this.estimate().stepLog; }
 
   /** The estimate in use: de-jittered when records carry sequence numbers. */
-  private estimate(): DeviceClock { return this.sequenced ? this.smooth : this.raw; }
+  private estimate(): DeviceClock { return this.sequenced && this.smooth.hasEstimate() ? this.smooth : this.raw; }
 
   toJSON(): AdaptiveClockJSON {
     return {
