@@ -44,6 +44,8 @@ export interface ClockOptions {
    * its records above the line for this long.
    */
   confirmBackMs: number;
+  /** The longest delivery stall believed: a jump back beyond it is confirmed like a forward one. */
+  stallMaxMs: number;
   /** Known minimum delay of the path to the reference clock, subtracted from corrected times. */
   minDelayMs: number;
   /** Drift is estimated once the bins span this much device time (before: offset only, drift carried). */
@@ -55,8 +57,11 @@ export interface ClockOptions {
 }
 
 export const DEFAULT_CLOCK: ClockOptions = {
-  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000, driftShrinkMs: 60_000,
+  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, stallMaxMs: 3_600_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000, driftShrinkMs: 20_000,
 };
+
+/** How far the first records of a device may have been delayed (see DeviceClock.observe). */
+const YOUNG_SLACK_MS = 60_000;
 
 interface Line { a: number; b: number }
 interface Point { d: number; y: number }
@@ -141,7 +146,9 @@ class Segment {
   private lastFitD = -Infinity;
 
   /** `priorUncertaintyMs`: what a one-bin estimate is worth (after a step: the previous segment's). */
-  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity) {}
+  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity,
+    /** The span of device time the carried drift was measured over. */
+    readonly priorSpanMs = opts.driftShrinkMs) {}
 
   add(d: number, y: number): void {
     const k = Math.floor(d / this.opts.binMs);
@@ -190,11 +197,12 @@ class Segment {
       while (i < m - 2 && bins.dAt(h[i + 1]) < meanD) i++;
       const p = h[i], q = h[i + 1];
       const maxB = this.opts.maxDriftPpm * 1e-6;
-      // The edge's slope is as noisy as the bin minima over the span: shrunk towards the drift carried
-      // over (none at first) while the span is short (half weight at driftShrinkMs).
-      const span = bins.dAt(n - 1) - bins.dAt(0), k = (span * span) / (span * span + this.opts.driftShrinkMs ** 2);
+      // The edge's slope is as noisy as the bin minima over the span: weighted by the span squared
+      // against the drift carried over from before a step (by the span it rests on; at first, no drift
+      // resting on driftShrinkMs), so a short span cannot make a large drift.
+      const span = bins.dAt(n - 1) - bins.dAt(0), own = span * span, prior = this.priorSpanMs ** 2;
       const edge = (bins.yAt(q) - bins.yAt(p)) / (bins.dAt(q) - bins.dAt(p));
-      b = Math.max(-maxB, Math.min(maxB, this.driftB + k * (edge - this.driftB)));
+      b = Math.max(-maxB, Math.min(maxB, (own * edge + prior * this.driftB) / (own + prior)));
     }
     // The highest line of that slope below every bin minimum (the hull edge itself when not clamped).
     let a = Infinity;
@@ -228,7 +236,7 @@ const MAX_STEP_LOG = 16;
  * is; checkpoints hold one per device clock, so this keeps them about three times smaller than [d, y] pairs.
  * `bins` ([d, y] pairs) is the older form, still read.
  */
-export interface SegmentJSON { startD: number; driftB: number; prior?: number | null; d?: number[]; y?: number[]; bins?: number[][] }
+export interface SegmentJSON { startD: number; driftB: number; prior?: number | null; priorSpan?: number; d?: number[]; y?: number[]; bins?: number[][] }
 export interface DeviceClockJSON {
   current: SegmentJSON | null;
   previous: SegmentJSON | null;
@@ -270,8 +278,10 @@ export class DeviceClock {
       if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(d, y); return false; }
     }
     // A young estimate (its bins span less than minDriftSpanMs) is still finding its envelope: a point
-    // below it lowers it, a point above it is a slow delivery.
-    if (Math.abs(e) >= this.opts.stepMs && this.current.spanMs() >= this.opts.minDriftSpanMs) {
+    // below it by less than a delivery could have been slow (YOUNG_SLACK_MS) lowers it; a point above
+    // it is a slow delivery.
+    const young = this.current.spanMs() < this.opts.minDriftSpanMs && e > -YOUNG_SLACK_MS;
+    if (Math.abs(e) >= this.opts.stepMs && !young) {
       // Off the line by a step in one direction: suspect until it lasts, so one glitched stamp (or one very
       // slow packet, or a stall's burst) cannot move the clock.
       const sign = Math.sign(e);
@@ -288,7 +298,9 @@ export class DeviceClock {
         // Below the line: no delay does that, only a clock that jumped forward (or a glitched stamp).
         ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
         // Above it: a clock that jumped back, or a delivery stall; only the clock lasts in record time.
-        : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
+        // A jump back further than any stall (stallMaxMs: a device restarting at 1970) is the clock.
+        : e > this.opts.stallMaxMs ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
+          : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
       if (confirmed) {
         this.startSegment(lo, this.suspects, r);
         return true;
@@ -347,8 +359,8 @@ export class DeviceClock {
       let prev = x.startD, exact = true;
       for (let i = 0; i < b.size; i++) { const dd = b.dAt(i) - prev; exact &&= prev + dd === b.dAt(i); d.push(dd); y.push(b.yAt(i)); prev = b.dAt(i); }
       // A restore must rebuild the very same points: pairs when a delta would not add back exactly.
-      return exact ? { startD: x.startD, driftB: x.driftB, prior: x.prior(), d, y }
-        : { startD: x.startD, driftB: x.driftB, prior: x.prior(), bins: y.map((yi, i) => [b.dAt(i), yi]) };
+      const head = { startD: x.startD, driftB: x.driftB, prior: x.prior(), priorSpan: x.priorSpanMs };
+      return exact ? { ...head, d, y } : { ...head, bins: y.map((yi, i) => [b.dAt(i), yi]) };
     };
     return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
   }
@@ -356,7 +368,7 @@ export class DeviceClock {
   load(j: DeviceClockJSON): void {
     const seg = (x: DeviceClockJSON['current']) => {
       if (!x) return null;
-      const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity);
+      const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity, x.priorSpan ?? this.opts.driftShrinkMs);
       if (x.bins) for (const [d, y] of x.bins) s.add(d, y);
       else { let d = x.startD; x.d?.forEach((dd, i) => { d += dd; s.add(d, x.y![i]); }); }
       return s;
@@ -374,8 +386,9 @@ export class DeviceClock {
     const line = old?.fit() ?? null;
     const drift = line && old!.bins.size > 1 ? line.b : 0;
     const prior = line ? old!.uncertaintyMs : Infinity;
+    const priorSpan = line && old!.bins.size > 1 ? Math.min(this.opts.horizonMs, Math.hypot(old!.spanMs(), old!.priorSpanMs)) : this.opts.driftShrinkMs;
     this.previous = old;
-    this.current = new Segment(startD, this.opts, drift, prior);
+    this.current = new Segment(startD, this.opts, drift, prior, priorSpan);
     for (const p of pts) this.current.add(p.d, p.y);
     this.suspects = [];
     this.steps++;
@@ -456,6 +469,7 @@ export class StampDejitter {
 const RECENT = 128;
 /** Records off the stamp-per-sequence line that must agree before a step (or a gap) is taken. */
 const CONFIRM_STEP = 5, CONFIRM_GAP = 2;
+const RAW_MARGIN = 1.5;
 /** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
 const MATURE = 20;
 /** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
@@ -526,7 +540,7 @@ export class AdaptiveClock {
     }
     this.sequenced = true;
     const known = this.recentOf(seq);
-    if (known !== null) return this.estimate().correct(known, r);
+    if (known !== null) return this.better() === this.smooth ? this.smooth.correct(known, r) : this.raw.correct(d - this.shift, r);
     const v = d - this.shift;
     const pred = this.dejitter.weight() >= MATURE ? this.dejitter.predict(seq) : null;
     const e = pred === null ? 0 : v - pred;
@@ -590,18 +604,15 @@ export class AdaptiveClock {
   private take(seq: number, v: number, r: number): Correction {
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
     const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
-    if (!mature) {
-      // Its own stamp then, through the envelope of fitted stamps (after a gap), or at first through an
-      // envelope of its own (fitted and raw stamps in one envelope would differ by the jitter).
-      if (this.smooth.hasEstimate()) return this.smooth.correct(v, r);
-      this.raw.observe(v, r);
-      return this.raw.correct(v, r);
-    }
+    // Both envelopes, each of one kind of stamp (they differ by the jitter): the stamps as sent less the
+    // known shift, and (once the line is mature) the fitted ones.
+    this.raw.observe(v, r);
+    if (!mature) return this.raw.correct(v, r);
     if (!this.recentSeq) { this.recentSeq = new Float64Array(RECENT).fill(NaN); this.recentFit = new Float64Array(RECENT); }
     const slot = ((seq % RECENT) + RECENT) % RECENT;
     this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
     this.smooth.observe(fitted, r);
-    return this.smooth.correct(fitted, r);
+    return this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(v, r);
   }
 
   private tolerance(): number { return Math.max(MIN_SEQ_TOL_MS, SEQ_TOL_FACTOR * this.meanAbsMs); }
@@ -609,8 +620,8 @@ export class AdaptiveClock {
   /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
     if (seq === undefined) return this.raw.correct(d, r);
-    const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq) ?? d - this.shift;
-    return this.estimate().correct(fitted, r);
+    const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq);
+    return fitted !== null && this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(d - this.shift, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -625,14 +636,22 @@ export class AdaptiveClock {
   state(): ClockState {
     const c = this.estimate(), st = c.state();
     // The offset of the stamps as sent: the virtual stamps' line, less the shift.
-    return { ...st, offsetMs: st.offsetMs === null ? null : st.offsetMs - (c === this.smooth ? this.shift : 0), steps: st.steps + (c === this.smooth ? this.seqSteps : 0) };
+    return { ...st, offsetMs: st.offsetMs === null ? null : st.offsetMs - this.shift, steps: st.steps + this.seqSteps };
   }
 
   /** The steps found lately (record time, size: + forward). */
-  steps(): StepEvent[] { return this.estimate().stepLog; }
+  steps(): StepEvent[] {
+    return this.sequenced ? [...this.smooth.stepLog, ...this.raw.stepLog].sort((x, y) => x.atMs - y.atMs) : this.raw.stepLog;
+  }
 
-  /** The estimate in use: de-jittered when records carry sequence numbers. */
-  private estimate(): DeviceClock { return this.sequenced && this.smooth.hasEstimate() ? this.smooth : this.raw; }
+  /** The estimate in use: of the two, the one with the tighter envelope (exact stamps of irregular
+   * instants stay exact; noisy stamps of regular instants are smoothed). */
+  private estimate(): DeviceClock { return this.better(); }
+  private better(): DeviceClock {
+    // The fitted stamps unless the stamps as sent are clearly (RAW_MARGIN times) tighter: exact stamps
+    // of irregular instants.
+    return this.smooth.hasEstimate() && this.smooth.uncertaintyMs() < RAW_MARGIN * this.raw.uncertaintyMs() ? this.smooth : this.raw;
+  }
 
   toJSON(): AdaptiveClockJSON {
     return {

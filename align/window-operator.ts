@@ -57,7 +57,7 @@ interface OpenWindow {
  * to run in real time). `live`: it has been seen to run at the pace of record time (then it stays
  * corrected through steps and bursts). `anchorD`/`anchorR`: where the current pace check began.
  */
-interface ClockEntry { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean; anchorD: number; anchorR: number }
+interface ClockEntry { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean; anchorD: number; anchorR: number; offPace: number }
 
 /** The last SEQ_RING sequence numbers of a device, direct-mapped (1 KiB). */
 const SEQ_RING = 128;
@@ -222,7 +222,7 @@ export class WindowOperator {
         late: a.late,
         clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, {
           clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted,
-          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN,
+          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN, offPace: 0,
         }])),
         seqs: new Map(),
         touched: true,
@@ -346,6 +346,7 @@ export class WindowOperator {
     if (e?.trusted) return refTs - ts > c.maxDelayMs ? `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed` : null;
     // Stamps taken as given (history): one far ahead of its record time must not move event time forward.
     if (ts - refTs > c.maxFutureMs) return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time, and the device's clock is not seen to run in real time`;
+    if (e && !e.live && refTs - d > c.historyMaxAgeMs) return `device clock ${Math.round((refTs - d) / 86_400_000)} days behind (never set?) and not yet seen to run in real time`;
     return null;
   }
 
@@ -360,7 +361,7 @@ export class WindowOperator {
     let entry = a.clocks.get(device);
     if (!entry) {
       // First sight: a stamp near its record time is presumed live; one far off, history (or a clock never set).
-      entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: Math.abs(d - refTs) <= c.maxUntrustedSkewMs, live: false, anchorD: d, anchorR: refTs };
+      entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: Math.abs(d - refTs) <= c.maxUntrustedSkewMs, live: false, anchorD: d, anchorR: refTs, offPace: 0 };
       a.clocks.set(device, entry);
     }
     const corr = observe ? entry.clock.process(d, refTs, seq) : entry.clock.correct(d, refTs, seq);
@@ -376,14 +377,16 @@ export class WindowOperator {
    * The pace check, over stretches of minEvidenceMs: stamps that advance with the record time (within a
    * factor MAX_PACE) make the device live, corrected from then on, through steps and bursts; stamps that
    * advance at another pace (a replay faster or slower than real time) on a device never seen live are
-   * history: taken as given. A clock step (stamps going back) restarts the stretch.
+   * history: taken as given, after two such stretches in a row (one glitched stamp ends one stretch
+   * only). A clock step (stamps going back) restarts the stretch.
    */
   private checkPace(e: ClockEntry, d: number, r: number): void {
     if (!Number.isFinite(e.anchorD)) { e.anchorD = d; e.anchorR = r; return; }
     const dd = d - e.anchorD, dr = r - e.anchorR;
     if (Math.max(Math.abs(dd), dr) < this.cfg.clock.minEvidenceMs) return;
-    if (dd > 0 && dr / dd >= 1 / MAX_PACE && dr / dd <= MAX_PACE) e.live = e.trusted = true;
-    else if (dd > 0 && !e.live) e.trusted = false;
+    if (dd > 0 && dr / dd >= 1 / MAX_PACE && dr / dd <= MAX_PACE) { e.live = e.trusted = true; e.offPace = 0; }
+    else if (dd > 0 && !e.live && ++e.offPace >= 2) e.trusted = false;
+    else if (dd <= 0) e.offPace = 0;
     e.anchorD = d; e.anchorR = r;
   }
 

@@ -102,21 +102,37 @@ export const Config = z.strictObject({
      */
     clock: z.strictObject({
       reference: z.enum(['record', 'none']).default('record'),
-      /** A device's correction is applied once its estimate rests on this much time and is this tight. */
+      /**
+       * The pace check (align/window-operator.ts): over each stretch of this much device or record time, a
+       * device whose stamps advance at the pace of record time (within a factor 3) is live and corrected
+       * from then on, through steps and bursts; one whose stamps advance at another pace (a replay of
+       * history faster or slower than real time) and was never seen live has its stamps taken as given.
+       */
       minEvidenceMs: z.number().int().min(0).default(20_000),
+      /** Reported only (each device's envelope tightness); corrections no longer depend on it. */
       maxUncertaintyMs: z.number().positive().default(500),
       /**
-       * A record whose (corrected) time is further ahead of its record time than this is quarantined in the
-       * late log instead of windowed: one future-dated stamp must not move event time forward.
+       * A device whose stamps are taken as given (not yet seen live) and stamp a record further ahead of
+       * its record time than this is quarantined in the late log: a clock far ahead must not move event
+       * time forward. (A corrected time is never after its record time.)
        */
       maxFutureMs: z.number().int().min(0).default(60_000),
       /**
-       * Quarantined too: a record a trusted clock places further in the past than this (its stamp does not
-       * fit the device's clock: a step not yet confirmed), and, while a device's clock is not yet trusted, a
-       * stamp this far from its record time (a device that booted at 1970; a replay of history is closer).
+       * Quarantined too: a record a live clock places further in the past than this (its stamp does not
+       * fit the device's clock: a backward step not yet confirmed).
        */
       maxDelayMs: z.number().int().min(0).default(3_600_000),
-      maxUntrustedSkewMs: z.number().int().min(0).default(365 * 86_400_000),
+      /**
+       * At first sight, a device stamping within this of its record time is presumed live (corrected from
+       * its first record); further off, its stamps are taken as given (history) until the pace check says
+       * it runs in real time.
+       */
+      maxUntrustedSkewMs: z.number().int().min(0).default(3_600_000),
+      /**
+       * A device first seen stamping further back than this is a clock that was never set (1970, 2000),
+       * not history: its records are quarantined until the pace check finds it live, then corrected.
+       */
+      historyMaxAgeMs: z.number().int().min(0).default(20 * 365 * 86_400_000),
       /**
        * How often device clocks are checkpointed (processing time). Between checkpoints, the records a
        * restored clock has not seen are re-read and observed again in order (the commit of the sensor and

@@ -137,9 +137,11 @@ test('notes attach to every window their time interval (ts ± slack) overlaps', 
 });
 
 test('assets are windowed independently', () => {
-  const { op, add } = sensorsOnly();
-  add(s(T0 + 1_000, 1, 'a1'), 0);
-  add(s(T0 + 50_000, 1, 'a2'), 1);
+  const op = new WindowOperator(cfg, () => 0);
+  op.add(img(T0 + 1_000, 'a1'), 0);
+  op.add(s(T0 + 1_000, 1, 'a1'), 0);
+  op.add(img(T0 + 50_000, 'a2'), 1);
+  op.add(s(T0 + 50_000, 1, 'a2'), 1);
   assert.equal(op.fire().length, 0, "a2's watermark does not close a1's window");
 });
 
@@ -275,12 +277,25 @@ test('with clock correction off, device times are taken as given', () => {
   assert.ok(run('record').includes(20_000), 'corrected, the 30 s fast clock lands 30 s earlier');
 });
 
-test('one future-dated record is quarantined and does not move event time forward', () => {
+test('a future-dated stamp of a live device is windowed at its record time and does not move event time forward', () => {
   const op = new WindowOperator(cfg, () => 0);
   for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20);
-  assert.deepEqual(op.add(s(T0 + 86_400_000), 100, false, T0 + 10_020), { result: 'quarantined', late: 1, reason: 'stamped 86390 s ahead of its record time' });
+  assert.deepEqual(op.add(s(T0 + 86_400_000, 42), 100, false, T0 + 10_020), { result: 'accepted', late: 0 });
   for (let k = 101; k < 200; k++) assert.equal(op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20).result, 'accepted');
-  assert.deepEqual(op.flush().map((t) => t.windowStart), [T0, T0 + 10_000]);
+  const ts = op.flush();
+  assert.deepEqual(ts.map((t) => t.windowStart), [T0, T0 + 10_000]);
+  const at = ts[1].channels.x.t[ts[1].channels.x.v.indexOf(42)];
+  assert.ok(at <= T0 + 10_020 && at >= T0 + 9_900, `placed at its record time (${at - T0})`);
+});
+
+test('a device whose stamps are taken as given (history) has a far-future stamp quarantined', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  const now = T0 + 30 * 86_400_000;
+  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, now + k);
+  assert.deepEqual(op.add(s(now + 86_400_000), 100, false, now + 100), {
+    result: 'quarantined', late: 1, reason: "stamped 86400 s ahead of its record time, and the device's clock is not seen to run in real time",
+  });
+  assert.deepEqual(op.flush().map((t) => t.windowStart), [T0]);
 });
 
 test('sliding (hop) windows: a sample lands in windowMs / slideMs windows, each fires on its own', () => {
