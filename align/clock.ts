@@ -343,6 +343,8 @@ export class DeviceClock {
   spanMs(): number { return this.current?.spanMs() ?? 0; }
   stepCount(): number { return this.steps; }
   hasEstimate(): boolean { return this.current !== null; }
+  /** The current segment's line (reference − device) at device time `d`, or null. */
+  lineAt(d: number): number | null { return this.current?.predict(d) ?? null; }
 
   state(): ClockState {
     const l = this.current?.fit() ?? null, bins = this.current?.bins;
@@ -469,7 +471,6 @@ export class StampDejitter {
 const RECENT = 128;
 /** Records off the stamp-per-sequence line that must agree before a step (or a gap) is taken. */
 const CONFIRM_STEP = 5, CONFIRM_GAP = 2;
-const RAW_MARGIN = 1.5;
 /** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
 const MATURE = 20;
 /** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
@@ -518,6 +519,8 @@ export class AdaptiveClock {
   private shortMean = 0;
   private recentE: number[] = [];
   private seqSteps = 0;
+  /** The latest virtual stamp taken (where the two estimates are compared). */
+  private lastV = 0;
   /** Whether records carried sequence numbers (then the smooth estimate is the device's). */
   private sequenced = false;
   /**
@@ -602,6 +605,7 @@ export class AdaptiveClock {
 
   /** Takes an on-line record into the sequence line and the envelope; its corrected time. */
   private take(seq: number, v: number, r: number): Correction {
+    this.lastV = v;
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
     const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
     // Both envelopes, each of one kind of stamp (they differ by the jitter): the stamps as sent less the
@@ -648,9 +652,12 @@ export class AdaptiveClock {
    * instants stay exact; noisy stamps of regular instants are smoothed). */
   private estimate(): DeviceClock { return this.better(); }
   private better(): DeviceClock {
-    // The fitted stamps unless the stamps as sent are clearly (RAW_MARGIN times) tighter: exact stamps
-    // of irregular instants.
-    return this.smooth.hasEstimate() && this.smooth.uncertaintyMs() < RAW_MARGIN * this.raw.uncertaintyMs() ? this.smooth : this.raw;
+    // A lower envelope is pulled down by the noise of the stamps it is made of: by the stamps' jitter
+    // (the stamps as sent, of regular instants), or by the instants' irregularity (fitted stamps, of
+    // exact stamps). The higher of the two lines is the one without that noise.
+    if (!this.smooth.hasEstimate() || this.dejitter.weight() < MATURE) return this.raw;
+    const at = this.lastV;
+    return this.smooth.lineAt(at)! >= this.raw.lineAt(at)! ? this.smooth : this.raw;
   }
 
   toJSON(): AdaptiveClockJSON {

@@ -2,7 +2,7 @@ export { WindowOperator, thermalPatches, thermalSummary } from './window-operato
 export type { AlignSnapshot, AlignConfig, AddResult, SampleOutcome, SampleTrace } from './window-operator.js';
 export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './clock.js';
 export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';
-export { resample } from './resample.js';
+export { gridStepMs, resample } from './resample.js';
 export type { GridSeries, Interpolation } from './resample.js';
 export { resolveNoteAsset } from './notes.js';
 export type { AliasTable } from './notes.js';

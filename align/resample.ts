@@ -33,3 +33,8 @@ export function resample(t: number[], v: number[], start: number, windowMs: numb
   }
   return out;
 }
+
+/** The grid's cell width for a window: gridMs, or wider so that a window holds at most maxGridCells cells. */
+export function gridStepMs(align: { windowMs: number; gridMs: number; maxGridCells: number }): number {
+  return align.windowMs / align.gridMs > align.maxGridCells ? Math.ceil(align.windowMs / align.maxGridCells) : align.gridMs;
+}

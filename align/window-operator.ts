@@ -32,7 +32,7 @@
  * clocks earlier than the rest (`observe`), its observation by its device's clock, which is made again.
  */
 import { AdaptiveClock, type AdaptiveClockJSON } from './clock.js';
-import { resample } from './resample.js';
+import { gridStepMs, resample } from './resample.js';
 import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
 
 export type AlignConfig = Config['align'];
@@ -181,6 +181,8 @@ export class WindowOperator {
 
   /** The hop between window starts (the window's length when tumbling). */
   private readonly slideMs: number;
+  /** The grid's cell width (bounded cells per window). */
+  private readonly gridMs: number;
   /**
    * `heldSensorOffset()` as last computed (undefined: to be computed again). A window's new sample can
    * only lower it; an evicted window may raise it.
@@ -201,6 +203,7 @@ export class WindowOperator {
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
+    this.gridMs = gridStepMs(cfg);
     if (cfg.windowMs % this.slideMs !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`);
   }
 
@@ -686,7 +689,7 @@ export class WindowOperator {
         const idx = s.t.map((_, i) => i).sort((x, y) => s.t[x] - s.t[y]);
         channels[ch] = { device: s.device, t: idx.map((i) => s.t[i]), v: idx.map((i) => s.v[i]) };
       }
-      grid[ch] = resample(channels[ch].t, channels[ch].v, w.start, this.cfg.windowMs, this.cfg.gridMs, this.cfg.interpolation[ch] ?? 'linear');
+      grid[ch] = resample(channels[ch].t, channels[ch].v, w.start, this.cfg.windowMs, this.gridMs, this.cfg.interpolation[ch] ?? 'linear');
     }
     let image: TupleImage | null = null;
     for (const im of a.images) {
@@ -705,7 +708,7 @@ export class WindowOperator {
       slideMs: this.slideMs,
       revision: w.revision,
       channels,
-      grid: { stepMs: this.cfg.gridMs, channels: grid },
+      grid: { stepMs: this.gridMs, channels: grid },
       image,
       notes,
       quality: {

@@ -143,6 +143,11 @@ export const Config = z.strictObject({
     }).prefault({}),
     /** Cell width of the fixed grid each channel is resampled onto (the window must hold whole cells). */
     gridMs: z.number().int().min(1).default(1_000),
+    /**
+     * At most this many grid cells per window and channel: a longer window gets a coarser grid (a 1-hour
+     * window of 1-s cells would hold 3 600 per channel; see align/resample.ts gridStepMs).
+     */
+    maxGridCells: z.number().int().min(1).default(360),
     /** Per channel: 'linear' interpolation (the default) or the 'last' value (counters, states, set-points). */
     interpolation: z.record(z.string(), z.enum(['linear', 'last'])).default({}),
     noteSlackMs: ms(300_000),

@@ -3,7 +3,7 @@
  * readings (one row per asset, channel, device and window), the latest thermal frame within the image age,
  * the notes about the asset in the window (± the note slack), and labels from operator feedback on alerts.
  */
-import { resample, thermalSummary } from '../align/index.js';
+import { gridStepMs, resample, thermalSummary } from '../align/index.js';
 import type { Config, WindowTuple } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
@@ -45,7 +45,7 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
     for (const [ch, s] of Object.entries(t.channels)) {
       const idx = s.t.map((_, i) => i).sort((a, b) => s.t[a] - s.t[b]);
       s.t = idx.map((i) => s.t[i]); s.v = idx.map((i) => s.v[i]);
-      t.grid.channels[ch] = resample(s.t, s.v, t.windowStart, align.windowMs, align.gridMs, align.interpolation[ch] ?? 'linear');
+      t.grid.channels[ch] = resample(s.t, s.v, t.windowStart, align.windowMs, gridStepMs(align), align.interpolation[ch] ?? 'linear');
     }
     // The latest frame before the window's end (frames are in time order), if within the image age.
     const frames = imagesOf.get(t.asset) ?? [];
@@ -76,7 +76,7 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
       close();
       cur = {
         plant: r.plant, asset: r.asset, windowStart: start, windowEnd: start + align.windowMs, slideMs: align.windowMs, revision: 0,
-        channels: {}, grid: { stepMs: align.gridMs, channels: {} }, image: null, notes: [],
+        channels: {}, grid: { stepMs: gridStepMs(align), channels: {} }, image: null, notes: [],
         quality: { samples: 0, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
       };
     }
