@@ -6,9 +6,11 @@
  *   (align/clock.ts) against the record's reference time, while the estimate is plausible;
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
  * - watermark combiner: the minimum over the asset's active streams; a stream silent for idleTimeoutMs of
- *   processing time is ignored, so a dead camera cannot stall the sensors. The camera is expected from an
- *   asset's first record (an asset without one waits idleTimeoutMs once); nothing advances before the
- *   sensor stream has been seen (a camera read first must not close windows). Notes never hold it back;
+ *   the operator's time (the latest record time seen, so a backlog is judged as it was produced; see
+ *   `time()`) is ignored, so a dead camera cannot stall the sensors, and when every stream of an asset is
+ *   quiet its windows up to its latest sample fire. The camera is expected from an asset's first record
+ *   (an asset without one waits idleTimeoutMs once); nothing advances before the sensor stream has been
+ *   seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
  *   slideMs, a sample then belonging to windowMs / slideMs windows;
  * - trigger: a window fires (revision 0) when the combined watermark passes its end; it is kept until the
