@@ -246,7 +246,11 @@ export interface DeviceClockJSON {
 export interface AdaptiveClockJSON {
   raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[];
   /** Absent in checkpoints before steps were found on the sequence line. */
-  seq?: { shift: number; meanAbsMs: number; steps: number; sequenced: boolean };
+  seq?: {
+    shift: number; meanAbsMs: number; steps: number; sequenced: boolean;
+    /** Absent in checkpoints before these were kept. */
+    lastV?: number; shortMean?: number; recentE?: number[]; suspects?: number[][];
+  };
 }
 /** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
 export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number; spanMs: number }
@@ -663,7 +667,10 @@ export class AdaptiveClock {
   toJSON(): AdaptiveClockJSON {
     return {
       raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON(),
-      seq: { shift: this.shift, meanAbsMs: this.meanAbsMs, steps: this.seqSteps, sequenced: this.sequenced },
+      seq: {
+        shift: this.shift, meanAbsMs: this.meanAbsMs, steps: this.seqSteps, sequenced: this.sequenced, lastV: this.lastV,
+        shortMean: this.shortMean, recentE: this.recentE, suspects: this.seqSuspects.map((x) => [x.seq, x.v, x.r, x.e, x.delay]),
+      },
     };
   }
   static fromJSON(j: AdaptiveClockJSON, opts: ClockOptions = DEFAULT_CLOCK): AdaptiveClock {
@@ -671,7 +678,11 @@ export class AdaptiveClock {
     c.raw.load(j.raw);
     c.smooth.load(j.smooth);
     c.dejitter = StampDejitter.fromJSON(j.dejitter, 600, Infinity);
-    if (j.seq) { c.shift = j.seq.shift; c.meanAbsMs = j.seq.meanAbsMs; c.seqSteps = j.seq.steps; c.sequenced = j.seq.sequenced; }
+    if (j.seq) {
+      c.shift = j.seq.shift; c.meanAbsMs = j.seq.meanAbsMs; c.seqSteps = j.seq.steps; c.sequenced = j.seq.sequenced;
+      c.lastV = j.seq.lastV ?? 0; c.shortMean = j.seq.shortMean ?? 0; c.recentE = j.seq.recentE ?? [];
+      c.seqSuspects = (j.seq.suspects ?? []).map(([seq, v, r, e, delay]) => ({ seq, v, r, e, delay }));
+    }
     else c.sequenced = j.smooth.current !== null;
     return c;
   }

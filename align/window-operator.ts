@@ -100,6 +100,11 @@ export interface AlignSnapshot {
     plant: string;
     sensorsMaxTs: number | null;
     imagesMaxTs: number | null;
+    /**
+     * When the sensor and camera streams were last heard from, in record time (absent: not known, or the
+     * operator ran on processing time); a restore resumes idleness from them.
+     */
+    seenAt?: [number | null, number | null];
     /** null: nothing fired yet (JSON has no -Infinity). */
     firedWm: number | null;
     /** Absent: none (the incremental checkpoint stores frames apart). */
@@ -108,7 +113,7 @@ export interface AlignSnapshot {
     late: number;
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
-    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean; anchor?: [number, number] }>;
+    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean; anchor?: [number, number]; offPace?: number }>;
   }>;
 }
 
@@ -199,9 +204,13 @@ export class WindowOperator {
   /** Called for every sensor sample with what became of it (diagnostics; see SampleTrace). */
   trace: SampleTrace | null = null;
 
-  /** The latest record time seen, and the processing time it was seen at (see `time()`). */
-  private recordMax = -Infinity;
+  /**
+   * The latest record time read from each input topic (sensors, images), and the processing time the
+   * latest record of any topic was read at (see `time()`); the record time of the record being added.
+   */
+  private readonly topicTime = { sensors: -Infinity, images: -Infinity };
   private recordWall = 0;
+  private currentRef: number | undefined = undefined;
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
@@ -212,13 +221,20 @@ export class WindowOperator {
   /** Restores watermarks, images and notes; open windows refill from replayed records. */
   static restore(cfg: AlignConfig, snap: AlignSnapshot | null, now: () => number = Date.now): WindowOperator {
     const op = new WindowOperator(cfg, now);
-    const t = op.time();
+    // The record-time clocks resume where the checkpoint left them.
+    for (const a of Object.values(snap?.assets ?? {})) {
+      const [s, i] = a.seenAt ?? [null, null];
+      if (s !== null && a.sensorsMaxTs !== null && s > op.topicTime.sensors) op.topicTime.sensors = s;
+      if (i !== null && a.imagesMaxTs !== null && i > op.topicTime.images) op.topicTime.images = i;
+    }
+    op.recordWall = now();
+    const t = now();
     for (const [asset, a] of Object.entries(snap?.assets ?? {})) {
       op.assets.set(asset, {
         plant: a.plant,
         streams: {
-          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: t } } : {}),
-          images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: t },
+          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: a.seenAt?.[0] ?? t } } : {}),
+          images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: a.seenAt?.[1] ?? t },
         },
         firedWm: a.firedWm ?? -Infinity,
         windows: new Map(),
@@ -227,7 +243,7 @@ export class WindowOperator {
         late: a.late,
         clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, {
           clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted,
-          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN, offPace: 0,
+          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN, offPace: c.offPace ?? 0,
         }])),
         seqs: new Map(),
         touched: true,
@@ -255,6 +271,7 @@ export class WindowOperator {
       plant: a.plant,
       sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
       imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
+      ...(this.recordTimed() ? { seenAt: [a.streams.sensors?.lastSeenAt ?? null, a.streams.images?.lastSeenAt ?? null] as [number | null, number | null] } : {}),
       firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
       ...(parts.images === false ? {} : { images: a.images }),
       notes: a.notes,
@@ -273,6 +290,7 @@ export class WindowOperator {
     return Object.fromEntries([...(st?.clocks ?? [])].map(([dev, c]) => [dev, {
       clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live,
       ...(Number.isFinite(c.anchorD) ? { anchor: [c.anchorD, c.anchorR] as [number, number] } : {}),
+      ...(c.offPace ? { offPace: c.offPace } : {}),
     }]));
   }
 
@@ -301,7 +319,13 @@ export class WindowOperator {
   add(rec: InputRecord, offset: number, replay = false, refTs?: number, observe = !replay): AddResult {
     const assetId = rec.value.asset;
     if (!assetId) return ok;
-    if (refTs !== undefined && refTs > this.recordMax) { this.recordMax = refTs; this.recordWall = this.now(); }
+    // A record time ≤ 0 is unknown (a producer that set none).
+    if (refTs !== undefined && refTs <= 0) refTs = undefined;
+    this.currentRef = refTs;
+    if (refTs !== undefined) {
+      this.recordWall = this.now();
+      if (rec.modality !== 'notes' && refTs > this.topicTime[rec.modality]) this.topicTime[rec.modality] = refTs;
+    }
     const a = this.asset(assetId, rec.value.plant);
     a.touched = true;
     this.changed.add(assetId);
@@ -398,7 +422,7 @@ export class WindowOperator {
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
   fire(): WindowTuple[] {
     const out: WindowTuple[] = [];
-    const now = this.time();
+    const now = { sensors: this.time('sensors'), images: this.time('images') };
     for (const [asset, a] of this.assets) {
       const wm = this.combinedWatermark(a, now);
       const n = out.length;
@@ -482,32 +506,40 @@ export class WindowOperator {
       // The camera is expected from the start (an unseen input holds the watermark, as in Flink) until it
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
-      const images = { maxTs: -Infinity, lastSeenAt: this.time() };
+      // In record time, from the record that made the asset (whatever the other topics' progress).
+      const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time('images') };
       a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity };
       this.assets.set(id, a);
     }
     return a;
   }
 
+  private recordTimed(): boolean { return Number.isFinite(this.topicTime.sensors) || Number.isFinite(this.topicTime.images); }
+
   /**
-   * The operator's clock for idleness: the latest record time seen (so a backlog read faster than real
-   * time is judged as it was produced), running on in processing time once the input has been quiet for
-   * idleTimeoutMs (the end of a finite input); processing time when records carry no record time.
+   * The clock a stream's idleness is judged by: the latest record time read from its own topic, so a
+   * camera is idle when the camera topic has moved on past its last frame, whatever the order in which
+   * the topics' batches are read, and a backlog is judged as it was produced (the other topic's when its
+   * own has had no record yet). Once no record at all has come for idleTimeoutMs of processing time (the
+   * end of a finite input), it runs on with processing time. Processing time when records carry no
+   * record time.
    */
-  private time(): number {
+  private time(stream: 'sensors' | 'images'): number {
     const wall = this.now();
-    if (!Number.isFinite(this.recordMax)) return wall;
+    if (!this.recordTimed()) return wall;
+    const other = stream === 'sensors' ? 'images' : 'sensors';
+    const t = Number.isFinite(this.topicTime[stream]) ? this.topicTime[stream] : this.topicTime[other];
     const quiet = wall - this.recordWall;
-    return this.recordMax + (quiet > this.cfg.idleTimeoutMs ? quiet : 0);
+    return t + (quiet > this.cfg.idleTimeoutMs ? quiet : 0);
   }
 
-  private combinedWatermark(a: AssetState, now: number): number {
+  private combinedWatermark(a: AssetState, now: { sensors: number; images: number }): number {
     // Sensors define the windows: until the asset's sensor stream has been seen, nothing may close.
     if (!a.streams.sensors) return -Infinity;
     const { sensors, images } = a.streams, idle = this.cfg.idleTimeoutMs;
     let wm = Infinity;
-    if (now - sensors.lastSeenAt <= idle) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
-    if (images && now - images.lastSeenAt <= idle) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
+    if (now.sensors - sensors.lastSeenAt <= idle) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
+    if (images && now.images - images.lastSeenAt <= idle) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
     // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
     // the end of the input); a later sample for them amends them or goes to the late log.
     return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
@@ -530,9 +562,9 @@ export class WindowOperator {
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
     const s = a.streams[stream];
-    const now = this.time();
+    const now = this.currentRef ?? this.time(stream);
     if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now };
-    else { if (ts > s.maxTs) s.maxTs = ts; s.lastSeenAt = now; }
+    else { if (ts > s.maxTs) s.maxTs = ts; if (now > s.lastSeenAt) s.lastSeenAt = now; }
   }
 
   private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean, seq: number | undefined): AddResult {
