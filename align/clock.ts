@@ -249,7 +249,7 @@ export interface AdaptiveClockJSON {
   seq?: {
     shift: number; meanAbsMs: number; steps: number; sequenced: boolean;
     /** Absent in checkpoints before these were kept. */
-    lastV?: number; shortMean?: number; recentE?: number[]; suspects?: number[][];
+    lastV?: number; maxSeq?: number; shortMean?: number; recentE?: number[]; suspects?: number[][];
   };
 }
 /** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
@@ -488,6 +488,8 @@ const SHORT = 16, SHORT_FACTOR = 1, MIN_SHORT_MS = 30, RECENT_E = 8;
 
 /** A jump this many tolerances ahead, with plausible delays, is a gap at once (a camera outage). */
 const CLEAR_GAP = 5;
+/** Sequence numbers this far from the highest taken are another numbering, not a step of the clock. */
+const SEQ_NEAR = 1_000;
 /** Off the line behind (stamps went back), or ahead with a delay nearer −e than 0 (stamps went forward). */
 const isStep = (x: { e: number; delay: number }): boolean => x.e < 0 || x.delay < -x.e / 2;
 
@@ -523,8 +525,9 @@ export class AdaptiveClock {
   private shortMean = 0;
   private recentE: number[] = [];
   private seqSteps = 0;
-  /** The latest virtual stamp taken (where the two estimates are compared). */
+  /** The latest virtual stamp taken (where the two estimates are compared), and the highest sequence number. */
   private lastV = 0;
+  private maxSeq = -Infinity;
   /** Whether records carried sequence numbers (then the smooth estimate is the device's). */
   private sequenced = false;
   /**
@@ -553,7 +556,8 @@ export class AdaptiveClock {
     const e = pred === null ? 0 : v - pred;
     if (pred === null || Math.abs(e) <= this.tolerance()) {
       // On the line. A newer record on it proves the suspects glitches; an older one is a straggler.
-      if (this.seqSuspects.length && seq > this.seqSuspects[this.seqSuspects.length - 1].seq) this.seqSuspects = [];
+      const last = this.seqSuspects[this.seqSuspects.length - 1];
+      if (last && (seq > last.seq || Math.abs(last.seq - this.maxSeq) > SEQ_NEAR)) this.seqSuspects = [];
       if (pred !== null) {
         this.meanAbsMs += (Math.abs(e) - this.meanAbsMs) / 64;
         this.shortMean += (e - this.shortMean) / SHORT;
@@ -569,17 +573,20 @@ export class AdaptiveClock {
     }
     // Off the line: a step of the clock, a gap (time passed without sequence numbers), or a glitch.
     // Its delay beyond the envelope's if its stamp is right: about 0 after a gap, about −e after a step.
-    const delay = r - v - (this.smooth.correct(v).ts - v);
+    // A sequence number far from the line's (numbering restarted, another sender) says nothing of the
+    // clock: its own stamp stands (as after a gap).
+    const far = Math.abs(seq - this.maxSeq) > SEQ_NEAR;
+    const delay = far ? 0 : r - v - (this.smooth.correct(v).ts - v);
     const first = this.seqSuspects[0];
     if (first && Math.abs(first.e - e) > this.tolerance()) this.seqSuspects = [];
     this.seqSuspects.push({ seq, v, r, e, delay });
     const sus = this.seqSuspects;
     // A clear gap (far ahead, every delay plausible) is taken after CONFIRM_GAP records; else CONFIRM_STEP.
-    const clearGap = e > CLEAR_GAP * this.tolerance() && sus.every((x) => !isStep(x));
+    const clearGap = far || (e > CLEAR_GAP * this.tolerance() && sus.every((x) => !isStep(x)));
     if (sus.length >= (clearGap ? CONFIRM_GAP : CONFIRM_STEP)) return this.confirm(seq, r);
     // Meanwhile: a step-like record by its sequence number (the clock that stamped its neighbours), a
     // gap-like one by its own stamp.
-    return this.smooth.correct(isStep({ e, delay }) ? pred! : v, r);
+    return this.smooth.correct(!far && isStep({ e, delay }) ? pred! : v, r);
   }
 
   /** The suspects agree: a step (their mean jump becomes part of the shift) or a gap (a new line). */
@@ -588,7 +595,7 @@ export class AdaptiveClock {
     this.seqSuspects = [];
     // The hypothesis nearer the suspects' mean: delays about −e (a step) or about 0 (a gap).
     const mean = (f: (x: SeqSuspect) => number) => sus.reduce((m, x) => m + f(x), 0) / sus.length;
-    if (isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })) {
+    if (sus.every((x) => Math.abs(x.seq - this.maxSeq) <= SEQ_NEAR) && isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })) {
       const jump = sus.reduce((m, x) => m + x.e, 0) / sus.length;
       this.stepBy(jump, r);
       for (const x of sus) x.v -= jump;
@@ -610,6 +617,7 @@ export class AdaptiveClock {
   /** Takes an on-line record into the sequence line and the envelope; its corrected time. */
   private take(seq: number, v: number, r: number): Correction {
     this.lastV = v;
+    if (seq > this.maxSeq || Math.abs(seq - this.maxSeq) > SEQ_NEAR) this.maxSeq = seq;
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
     const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
     // Both envelopes, each of one kind of stamp (they differ by the jitter): the stamps as sent less the
@@ -669,6 +677,7 @@ export class AdaptiveClock {
       raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON(),
       seq: {
         shift: this.shift, meanAbsMs: this.meanAbsMs, steps: this.seqSteps, sequenced: this.sequenced, lastV: this.lastV,
+        ...(Number.isFinite(this.maxSeq) ? { maxSeq: this.maxSeq } : {}),
         shortMean: this.shortMean, recentE: this.recentE, suspects: this.seqSuspects.map((x) => [x.seq, x.v, x.r, x.e, x.delay]),
       },
     };
@@ -680,7 +689,7 @@ export class AdaptiveClock {
     c.dejitter = StampDejitter.fromJSON(j.dejitter, 600, Infinity);
     if (j.seq) {
       c.shift = j.seq.shift; c.meanAbsMs = j.seq.meanAbsMs; c.seqSteps = j.seq.steps; c.sequenced = j.seq.sequenced;
-      c.lastV = j.seq.lastV ?? 0; c.shortMean = j.seq.shortMean ?? 0; c.recentE = j.seq.recentE ?? [];
+      c.lastV = j.seq.lastV ?? 0; c.maxSeq = j.seq.maxSeq ?? -Infinity; c.shortMean = j.seq.shortMean ?? 0; c.recentE = j.seq.recentE ?? [];
       c.seqSuspects = (j.seq.suspects ?? []).map(([seq, v, r, e, delay]) => ({ seq, v, r, e, delay }));
     }
     else c.sequenced = j.smooth.current !== null;

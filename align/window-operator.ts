@@ -5,10 +5,9 @@
  * - timestamp assigner: event time = the device's timestamp corrected by that device's clock estimate
  *   (align/clock.ts) against the record's reference time, while the estimate is plausible;
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
- * - watermark combiner: the minimum over the asset's active streams; a stream silent for idleTimeoutMs of
- *   the operator's time (the latest record time seen, so a backlog is judged as it was produced; see
- *   `time()`) is ignored, so a dead camera cannot stall the sensors, and when every stream of an asset is
- *   quiet its windows up to its latest sample fire. The camera is expected from an asset's first record
+ * - watermark combiner: the minimum over the asset's active streams; a stream idle in record time (see
+ *   `combinedWatermark`) is ignored, so a dead camera cannot stall the sensors, and when every stream of
+ *   an asset is quiet its windows up to its latest sample fire. The camera is expected from an asset's first record
  *   (an asset without one waits idleTimeoutMs once); nothing advances before the sensor stream has been
  *   seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
@@ -205,15 +204,17 @@ export class WindowOperator {
   trace: SampleTrace | null = null;
 
   /**
-   * The latest record time read from each input topic (sensors, images), and the processing time the
-   * latest record of any topic was read at (see `time()`); the record time of the record being added.
+   * The latest record time read from each input topic, the processing time the latest record was read
+   * at and the operator started at (see `passed()`); the record time of the record being added.
    */
   private readonly topicTime = { sensors: -Infinity, images: -Infinity };
   private recordWall = 0;
+  private startWall: number;
   private currentRef: number | undefined = undefined;
 
   constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
+    this.startWall = now();
     this.gridMs = gridStepMs(cfg);
     if (cfg.windowMs % this.slideMs !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`);
   }
@@ -422,9 +423,9 @@ export class WindowOperator {
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
   fire(): WindowTuple[] {
     const out: WindowTuple[] = [];
-    const now = { sensors: this.time('sensors'), images: this.time('images') };
+    const wall = this.now();
     for (const [asset, a] of this.assets) {
-      const wm = this.combinedWatermark(a, now);
+      const wm = this.combinedWatermark(a, wall);
       const n = out.length;
       if (wm > a.firedWm) { a.firedWm = wm; this.changed.add(asset); }
       // Nothing added and the watermark where it was: nothing to fire or evict (thousands of assets are
@@ -507,7 +508,7 @@ export class WindowOperator {
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
       // In record time, from the record that made the asset (whatever the other topics' progress).
-      const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time('images') };
+      const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time() };
       a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity };
       this.assets.set(id, a);
     }
@@ -516,30 +517,44 @@ export class WindowOperator {
 
   private recordTimed(): boolean { return Number.isFinite(this.topicTime.sensors) || Number.isFinite(this.topicTime.images); }
 
-  /**
-   * The clock a stream's idleness is judged by: the latest record time read from its own topic, so a
-   * camera is idle when the camera topic has moved on past its last frame, whatever the order in which
-   * the topics' batches are read, and a backlog is judged as it was produced (the other topic's when its
-   * own has had no record yet). Once no record at all has come for idleTimeoutMs of processing time (the
-   * end of a finite input), it runs on with processing time. Processing time when records carry no
-   * record time.
-   */
-  private time(stream: 'sensors' | 'images'): number {
-    const wall = this.now();
-    if (!this.recordTimed()) return wall;
-    const other = stream === 'sensors' ? 'images' : 'sensors';
-    const t = Number.isFinite(this.topicTime[stream]) ? this.topicTime[stream] : this.topicTime[other];
-    const quiet = wall - this.recordWall;
-    return t + (quiet > this.cfg.idleTimeoutMs ? quiet : 0);
+  /** The operator's clock where records carry no record time (processing time), else the latest record time. */
+  private time(): number {
+    return this.recordTimed() ? Math.max(this.topicTime.sensors, this.topicTime.images) : this.now();
   }
 
-  private combinedWatermark(a: AssetState, now: { sensors: number; images: number }): number {
+  /**
+   * Whether a topic has been read idleTimeoutMs past record time `t`: its latest record time is that far
+   * ahead; or it has had no record at all for idleTimeoutMs of processing time (no camera in the
+   * partition); or no record of any topic has come for idleTimeoutMs of processing time (the end of a
+   * finite input). Processing time throughout when records carry no record time.
+   */
+  private passed(topic: 'sensors' | 'images', t: number, wall: number): boolean {
+    const idle = this.cfg.idleTimeoutMs;
+    if (!this.recordTimed()) return wall - t > idle;
+    if (wall - this.recordWall > idle) return true;
+    return Number.isFinite(this.topicTime[topic]) ? this.topicTime[topic] - t > idle : wall - this.startWall > idle;
+  }
+
+  /**
+   * Idleness in record time, so that neither the speed of reading nor the order in which the topics'
+   * batches come changes which windows fire: a stream of the asset is idle once the asset's other stream
+   * has been heard from idleTimeoutMs later and the stream's own topic has been read that far on without
+   * a record from it (a dead camera, a camera that sends a frame every 15 min; a topic read ahead of the
+   * other is not the other's silence); every stream is quiet once both topics have been read
+   * idleTimeoutMs past the asset's latest record (a device silent for minutes, the end of the input).
+   */
+  private combinedWatermark(a: AssetState, wall: number): number {
     // Sensors define the windows: until the asset's sensor stream has been seen, nothing may close.
     if (!a.streams.sensors) return -Infinity;
     const { sensors, images } = a.streams, idle = this.cfg.idleTimeoutMs;
+    const assetNow = Math.max(sensors.lastSeenAt, images?.lastSeenAt ?? -Infinity);
+    const idleStream = (s: StreamWm, topic: 'sensors' | 'images') =>
+      (!this.recordTimed() ? wall - s.lastSeenAt > idle : assetNow - s.lastSeenAt > idle) && this.passed(topic, s.lastSeenAt, wall);
     let wm = Infinity;
-    if (now.sensors - sensors.lastSeenAt <= idle) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
-    if (images && now.images - images.lastSeenAt <= idle) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
+    if (!(this.passed('sensors', assetNow, wall) && this.passed('images', assetNow, wall))) {
+      if (!idleStream(sensors, 'sensors')) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
+      if (images && !idleStream(images, 'images')) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
+    }
     // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
     // the end of the input); a later sample for them amends them or goes to the late log.
     return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
@@ -562,7 +577,7 @@ export class WindowOperator {
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
     const s = a.streams[stream];
-    const now = this.currentRef ?? this.time(stream);
+    const now = this.currentRef ?? this.time();
     if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now };
     else { if (ts > s.maxTs) s.maxTs = ts; if (now > s.lastSeenAt) s.lastSeenAt = now; }
   }

@@ -92,8 +92,8 @@ export const Config = z.strictObject({
     imageLatenessMs: z.number().int().min(0).optional(),
     noteLatenessMs: z.number().int().min(0).optional(),
     /**
-     * A stream silent this long stops holding the asset's watermark back, in record time (behind the
-     * latest record time of the partition), or in processing time once no record has come for this long.
+     * A stream silent this long stops holding the asset's watermark back, in record time (see the
+     * README's Time and windows), or in processing time once no record has come for this long.
      */
     idleTimeoutMs: ms(30_000),
     imageMaxAgeMs: ms(120_000),

@@ -184,16 +184,25 @@ test('defect 8: a 1-hour window with the default 1-s grid has a bounded grid', (
   assert.equal(t.grid.stepMs * t.grid.channels.x.v.length >= 3_600_000, true, 'the cells cover the window');
 });
 
-test('record-time idleness: a backlog read at any speed fires the same windows (an asset without a camera)', () => {
+test('record-time idleness: a backlog read at any speed fires the same windows (an asset without a camera beside one with)', () => {
   const run = (wallPerRecord: number) => {
     let wall = 0;
     const op = new WindowOperator(cfg, () => wall);
     const fired: string[] = [];
     const samples = device({ seed: 9, offsetMs: 4_000, durationMs: 300_000 });
-    for (const [i, s] of samples.entries()) {
-      op.add(rec('d1', s.seq, s.d, i), i, false, s.r);
+    const other = device({ seed: 10, offsetMs: -2_000, durationMs: 300_000 }).filter((_, i) => i % 10 === 0);
+    const records: Array<{ r: number; rec: InputRecord }> = [
+      ...samples.map((s, i) => ({ r: s.r, rec: rec('d1', s.seq, s.d, i, 'no-camera') })),
+      ...other.map((s, i) => ({ r: s.r, rec: rec('d2', s.seq, s.d, i, 'with-camera') })),
+      // The other asset's camera: a frame every 10 s.
+      ...Array.from({ length: 30 }, (_, k) => ({ r: T0 + k * 10_000 + 80, rec: {
+        modality: 'images', value: { v: 1, plant: 'p1', asset: 'with-camera', camera: 'c2', seq: k, ts: T0 + k * 10_000, kind: 'thermal', width: 1, height: 1, unit: 'C', data: [30] },
+      } as InputRecord })),
+    ].sort((x, y) => x.r - y.r);
+    for (const [i, x] of records.entries()) {
+      op.add(x.rec, i, false, x.r);
       wall += wallPerRecord;
-      for (const t of op.fire()) fired.push(`${t.windowStart}/${t.revision}/${t.quality.samples}`);
+      for (const t of op.fire()) if (t.asset === 'no-camera') fired.push(`${t.windowStart}/${t.revision}/${t.quality.samples}`);
     }
     return fired;
   };
