@@ -596,7 +596,7 @@ export class AdaptiveClock {
     // The hypothesis nearer the suspects' mean: delays about −e (a step) or about 0 (a gap).
     const mean = (f: (x: SeqSuspect) => number) => sus.reduce((m, x) => m + f(x), 0) / sus.length;
     if (sus.every((x) => Math.abs(x.seq - this.maxSeq) <= SEQ_NEAR) && isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })) {
-      const jump = sus.reduce((m, x) => m + x.e, 0) / sus.length;
+      const jump = mean((x) => x.e);
       this.stepBy(jump, r);
       for (const x of sus) x.v -= jump;
     } else this.dejitter.restart();
@@ -645,9 +645,6 @@ export class AdaptiveClock {
     const slot = ((seq % RECENT) + RECENT) % RECENT;
     return this.recentSeq[slot] === seq ? this.recentFit![slot] : null;
   }
-
-  /** Whether a record of `seq` was taken lately (a repeat of it is a duplicate). */
-  seen(seq: number): boolean { return this.recentOf(seq) !== null; }
 
   state(): ClockState {
     const c = this.estimate(), st = c.state();

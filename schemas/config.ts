@@ -112,7 +112,7 @@ export const Config = z.strictObject({
        * history faster or slower than real time) and was never seen live has its stamps taken as given.
        */
       minEvidenceMs: z.number().int().min(0).default(20_000),
-      /** Reported only (each device's envelope tightness); corrections no longer depend on it. */
+      /** Accepted for older configurations, unused: corrections no longer depend on the envelope's tightness (see alerts.clockUncertaintyMs). */
       maxUncertaintyMs: z.number().positive().default(500),
       /**
        * A device whose stamps are taken as given (not yet seen live) and stamp a record further ahead of
