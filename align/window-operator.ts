@@ -131,8 +131,8 @@ export type SampleOutcome = 'windowed' | 'late' | 'duplicate' | 'replayed' | 'qu
 export type SampleTrace = (device: string, seq: number | undefined, i: number, ts: number, outcome: SampleOutcome, reason?: string) => void;
 const ok: AddResult = { result: 'accepted', late: 0 };
 
-/** How far from the record time's pace a live device's stamps may run (see checkPace). */
-const MAX_PACE = 3;
+/** Stamps running within LIVE_PACE of the record time's pace are live; beyond MAX_PACE, off pace (see checkPace). */
+const LIVE_PACE = 2, MAX_PACE = 3;
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
 const MAX_IMAGES_KEPT = 1000;
@@ -405,18 +405,22 @@ export class WindowOperator {
 
   /**
    * The pace check, over stretches of minEvidenceMs: stamps that advance with the record time (within a
-   * factor MAX_PACE) make the device live, corrected from then on, through steps and bursts; stamps that
+   * factor LIVE_PACE) make the device live, corrected from then on, through steps and bursts; stamps that
    * advance at another pace (a replay faster or slower than real time) on a device never seen live are
    * history: taken as given, after two such stretches in a row (one glitched stamp ends one stretch
    * only). A clock step (stamps going back) restarts the stretch.
    */
   private checkPace(e: ClockEntry, d: number, r: number): void {
     if (!Number.isFinite(e.anchorD)) { e.anchorD = d; e.anchorR = r; return; }
-    const dd = d - e.anchorD, dr = r - e.anchorR;
-    if (Math.max(Math.abs(dd), dr) < this.cfg.clock.minEvidenceMs) return;
-    if (dd > 0 && dr / dd >= 1 / MAX_PACE && dr / dd <= MAX_PACE) { e.live = e.trusted = true; e.offPace = 0; }
-    else if (dd > 0 && !e.live && ++e.offPace >= 2) e.trusted = false;
-    else if (dd <= 0) e.offPace = 0;
+    const dd = d - e.anchorD, dr = r - e.anchorR, min = this.cfg.clock.minEvidenceMs;
+    if (Math.max(Math.abs(dd), dr) < min) return;
+    const pace = dr / dd;
+    // Live needs the stretch to span minEvidenceMs of both clocks (a replay paused and resumed can show
+    // a real-time pace over less); off pace is judged as soon as either clock has gone that far.
+    if (dd > 0 && dr >= min && dd >= min && pace >= 1 / LIVE_PACE && pace <= LIVE_PACE) { e.live = e.trusted = true; e.offPace = 0; }
+    else if (dd > 0 && (pace < 1 / MAX_PACE || pace > MAX_PACE)) { if (!e.live && ++e.offPace >= 2) e.trusted = false; }
+    else if (dd > 0) return; // not yet decided: the stretch goes on
+    else e.offPace = 0;
     e.anchorD = d; e.anchorR = r;
   }
 

@@ -107,7 +107,8 @@ export const Config = z.strictObject({
       reference: z.enum(['record', 'none']).default('record'),
       /**
        * The pace check (align/window-operator.ts): over each stretch of this much device or record time, a
-       * device whose stamps advance at the pace of record time (within a factor 3) is live and corrected
+       * device whose stamps advance at the pace of record time (within a factor 2, over this much of both
+       * clocks) is live and corrected
        * from then on, through steps and bursts; one whose stamps advance at another pace (a replay of
        * history faster or slower than real time) and was never seen live has its stamps taken as given.
        */

@@ -210,3 +210,16 @@ test('record-time idleness: a backlog read at any speed fires the same windows (
   assert.ok(backlog.length >= 25, `windows fire while reading a backlog (${backlog.length})`);
   assert.deepEqual(backlog, live);
 });
+
+test('a history replay sent in two bursts with a pause between them is not taken for a live device', () => {
+  const op = new WindowOperator(cfg, () => 0);
+  const start = T0 - 10 * 86_400_000; // ten days back, 1-s samples
+  const burst = (from: number, to: number, r: number) => {
+    for (let k = from; k < to; k++) op.add(rec('d1', k, start + k * 1000, k), k, false, r + Math.floor(k / 100));
+  };
+  burst(0, 300, T0);
+  burst(300, 600, T0 + 15_000); // resumed 15 s later: over the first 20 s of device time, a "real-time" pace
+  const ts = op.flush();
+  assert.ok(ts.every((t) => t.windowStart >= start && t.windowStart < start + 600_000), 'every window on the history\'s own times');
+  assert.equal(ts.reduce((m, t) => m + t.quality.samples, 0), 600);
+});
