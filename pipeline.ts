@@ -118,6 +118,8 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   observed: Partial<Record<Modality, number>>;
   /** When the clocks were last written (processing time; −∞: with the next batch). */
   clocksWrittenAt: number;
+  /** When this partition's last batch was handled (processing time; see `tick`). */
+  lastBatchAt: number;
 }
 
 export interface BatchInput {
@@ -189,6 +191,12 @@ export interface Pipeline {
   nextOffset(partitionKey: string, modality: Modality): Promise<number>;
   /** Drops the state of partitions this instance no longer owns (or must rebuild). */
   forget(partitions: number[]): void;
+  /**
+   * Fires what idleness allows in the partitions held here that have had no batch for idleTimeoutMs and
+   * still hold open windows (an empty batch each): without it the last windows of a finite input, or of
+   * a partition gone quiet, would wait for a record that does not come. The next real batch commits.
+   */
+  tick(): Promise<void>;
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
   streamStates(): ReturnType<WindowOperator['streamStates']>;
@@ -240,6 +248,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         clocksAt: { ...cp?.clocksAt },
         observed: { ...cp?.clocksAt },
         clocksWrittenAt: -Infinity,
+        lastBatchAt: wallNow(),
         models: cp?.models ?? {},
         features: cp?.features ?? {},
         rules: cp?.rules ?? {},
@@ -351,6 +360,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   async function handleOnce(b: BatchInput): Promise<CommitRequest[]> {
     const s = await stateOf(b.partitionKey);
+    s.lastBatchAt = wallNow();
     const out = emptyBatch();
     const dead: DeadLetter[] = [];
     const rekeyed: Array<{ key: string; value: string }> = [];
@@ -521,6 +531,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     handle,
     async nextOffset(key, modality) { return ((await stateOf(key)).processed[modality] ?? -1) + 1; },
     forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
+    async tick() {
+      for (const [key, s] of [...states]) {
+        if (s.replayingUntil !== null || s.op.openWindows() === 0 || wallNow() - s.lastBatchAt <= cfg.align.idleTimeoutMs) continue;
+        const partition = Number(key.slice(1));
+        await handle({ partitionKey: key, partition: Number.isInteger(partition) ? partition : 0, modality: 'sensors', topic: deps.topics.sensors, messages: [] })
+          .catch((e) => logger.debug({ partition: key, err: (e as Error).message }, 'idle tick failed'));
+      }
+    },
     clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
     streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
     checkpoint(key) {

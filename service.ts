@@ -135,6 +135,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     });
     pipelineRef = pipeline;
     metrics.watchClocks(() => pipeline.clockStates());
+    // Partitions gone quiet still fire their last windows (the end of a replay, a plant that stopped).
+    const tickTimer = setInterval(() => { if (!stopping) void pipeline.tick(); }, Math.max(1_000, Math.floor(cfg.align.idleTimeoutMs / 2)));
+    tickTimer.unref();
+    cleanups.push({ name: 'idle tick', fn: () => clearInterval(tickTimer) });
 
     if (ingest) {
       await ingest.ensureTopics();

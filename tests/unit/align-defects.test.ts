@@ -223,3 +223,22 @@ test('a history replay sent in two bursts with a pause between them is not taken
   assert.ok(ts.every((t) => t.windowStart >= start && t.windowStart < start + 600_000), 'every window on the history\'s own times');
   assert.equal(ts.reduce((m, t) => m + t.quality.samples, 0), 600);
 });
+
+test('a device silent for three minutes: no step, and its windows before the silence fire while it is silent', () => {
+  let wall = 0; // a live service: processing time runs with the record times
+  const op = new WindowOperator(cfg, () => wall);
+  const quiet = device({ seed: 11, offsetMs: 8_000, durationMs: 400_000 }).filter((s) => s.t < T0 + 100_000 || s.t >= T0 + 280_000);
+  const busy = device({ seed: 12, offsetMs: -3_000, durationMs: 400_000 });
+  const all = [...quiet.map((s) => ({ ...s, asset: 'quiet' })), ...busy.map((s) => ({ ...s, asset: 'busy' }))].sort((x, y) => x.r - y.r);
+  let firedDuringSilence = 0;
+  for (const [i, s] of all.entries()) {
+    wall = s.r - T0;
+    op.add(rec(`${s.asset}-d`, s.seq, s.d, s.t, s.asset), i, false, s.r);
+    for (const t of op.fire()) if (t.asset === 'quiet' && s.r > T0 + 100_000 && s.r < T0 + 280_000) firedDuringSilence++;
+  }
+  const st = op.clockStates().find((c) => c.asset === 'quiet')!;
+  assert.equal(st.steps, 0, 'no clock step');
+  assert.ok(firedDuringSilence >= 1, 'its last windows before the silence fired during it');
+  const ts = op.flush().filter((t) => t.asset === 'quiet' && t.windowStart >= T0 + 290_000);
+  assert.ok(ts.every((t) => t.channels.x.v.every((truth) => truth >= t.windowStart && truth < t.windowEnd)), 'after it, samples in their true windows');
+});
