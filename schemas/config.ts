@@ -128,10 +128,10 @@ export const Config = z.strictObject({
       maxDelayMs: z.number().int().min(0).default(3_600_000),
       /**
        * At first sight, a device stamping within this of its record time is presumed live (corrected from
-       * its first record); further off, its stamps are taken as given (history) until the pace check says
-       * it runs in real time.
+       * its first record); further off, its stamps are taken as given (history, or a backfill sent fast)
+       * until the pace check says it runs in real time.
        */
-      maxUntrustedSkewMs: z.number().int().min(0).default(3_600_000),
+      maxUntrustedSkewMs: z.number().int().min(0).default(120_000),
       /**
        * A device first seen stamping further back than this is a clock that was never set (1970, 2000),
        * not history: its records are quarantined until the pace check finds it live, then corrected.
