@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- align|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|skew|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `skew` (not in the default set) runs ../shared/skew's seeds through the align stage and its checker.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
  * about ten minutes) times the history queries on the PostgreSQL server.
  */
 import { useKafka } from '../tests/helpers/kafka.js';
 import { runAlignBench } from './align.js';
+import { runSkewBench } from './skew.js';
 import { runE2eBench } from './e2e.js';
 import { runFusionBench } from './fusion.js';
 import { runQueryBench } from './query.js';
@@ -22,6 +24,14 @@ if (wanted.has('align')) {
       `baseline copy ${fmt(t.baselinePerS)} samples/s   ratio ${(t.perS / t.baselinePerS).toFixed(2)}`);
   }
   console.log(`  heap with 10 000 assets after 30/60/90/120 s of event time: ${a.heapMiB.map((h) => h.toFixed(1)).join(' / ')} MiB${a.gcExposed ? '' : ' (run with --expose-gc for exact figures)'}`);
+}
+
+if (wanted.has('skew')) {
+  console.log(`align on ../shared/skew (8 assets, 600 s${process.env.SKEW_ARGS ? `, ${process.env.SKEW_ARGS}` : ''}), its own checker; targets p99 ≤ 50 ms, ≥ 99.5 % right window`);
+  console.log('  mode    seed   p50 ms   p99 ms   max ms   right window   steps true/found   late   quarantined   duplicates');
+  const rows = await runSkewBench((r) => console.log(`  ${r.mode.padEnd(7)} ${String(r.seed).padStart(4)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(0).padStart(8)} ` +
+    `${(100 * r.rightWindow).toFixed(2).padStart(12)} % ${`${r.trueSteps}/${r.foundSteps}`.padStart(18)} ${String(r.late).padStart(6)} ${String(r.quarantined).padStart(13)} ${String(r.duplicates).padStart(12)}   ${r.pass ? 'pass' : 'FAIL'}`));
+  console.log(`  ${rows.filter((r) => r.pass).length} of ${rows.length} runs meet both targets`);
 }
 
 if (wanted.has('fusion')) {
