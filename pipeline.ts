@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
 import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
-import { decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
+import { deadLetterKey, decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
 import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
@@ -141,6 +141,11 @@ export interface PipelineDeps {
   logger: Logger;
   /** Kafka mode: the dead-letter topic. Embedded mode: null, and rejects go to the dead_letters table. */
   deadLetter: ((records: DeadLetter[]) => Promise<void>) | null;
+  /**
+   * Kafka mode: the most value bytes a dead-letter copy carries (longer values are cut there, and their
+   * whole original goes to the dead_letters table in the batch's transaction).
+   */
+  deadLetterBudget?: () => number;
   /**
    * Kafka mode: publishes a note whose asset was resolved from its text back to the notes topic, keyed by
    * the asset, so the instance owning that asset's partition windows it. Embedded mode: absent (one partition).
@@ -384,7 +389,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         ? { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(d.record.value.asset)}` }
         : null;
       if (reject) {
-        if (!replay) dead.push({ key: m.key, value: m.value, code: reject.code, reason: reject.reason, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp } });
+        if (!replay) dead.push({ key: m.key, value: m.value, code: reject.code, reason: reject.reason, headers: m.headers, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp } });
         continue;
       }
       if (!d.ok) continue;
@@ -486,8 +491,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
     if (rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', rekeyed), b);
     if (dead.length) {
-      if (deps.deadLetter) await durably('dead-letter send', () => deps.deadLetter!(dead), b);
-      else out.deadLetters = dead.map((x) => ({ key: `${x.source.topic}:${x.source.partition}:${x.source.offset}`, source: x.source.topic, code: x.code, reason: x.reason, value: x.value }));
+      const row = (x: DeadLetter) => ({ key: deadLetterKey(x), source: x.source.topic, code: x.code, reason: x.reason, value: x.value });
+      if (deps.deadLetter) {
+        await durably('dead-letter send', () => deps.deadLetter!(dead), b);
+        // A copy cut to fit the dead-letter topic: the whole original is kept here.
+        const budget = deps.deadLetterBudget?.() ?? Infinity;
+        const cut = dead.filter((x) => x.value !== null && x.value.length > budget);
+        if (cut.length) out.deadLetters = cut.map(row);
+      } else out.deadLetters = dead.map(row);
     }
     await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b);
     s.processed = processed;

@@ -127,6 +127,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       report: { batch: (x) => metrics.batch(x), scored: (x) => metrics.scored(x), fusion: (m, xs) => drift.add(m, xs) },
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
+      deadLetterBudget: ingest ? () => ingest.deadLetterBudget() : undefined,
       republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,
@@ -141,7 +142,13 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     cleanups.push({ name: 'idle tick', fn: () => clearInterval(tickTimer) });
 
     if (ingest) {
-      await ingest.ensureTopics();
+      const limits = await ingest.ensureTopics();
+      const inputs = [topics.sensors, topics.images, topics.notes];
+      const smallest = Math.min(...inputs.map((t) => limits[t] ?? Infinity));
+      if (cfg.limits.maxRecordBytes > smallest) {
+        logger.warn({ maxRecordBytes: cfg.limits.maxRecordBytes, topics: Object.fromEntries(inputs.map((t) => [t, limits[t]])) },
+          'limits.maxRecordBytes is above an input topic\'s max.message.bytes: records between the two cannot reach the service');
+      }
       cleanups.push({ name: 'kafka', fn: () => ingest.stop() });
       await ingest.run(async (b) => {
         if (b.lag !== undefined) metrics.lag(b.topic, b.partition, b.lag);
@@ -152,7 +159,13 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           if (!stopping) ingest.seek(b.partition, await ingest.committedOffsets(b.partition));
           throw e;
         }
-      }, (held) => pipeline.forget(held));
+      }, (held) => pipeline.forget(held), (err) => {
+        // A consumer kafkajs will not restart: end the process with a non-zero status, so that a supervisor
+        // starts it again (the committed offsets and checkpoints make the restart exact).
+        logger.fatal({ err: err?.message }, 'the Kafka consumer stopped for good; exiting');
+        process.exitCode = 1;
+        void stop().finally(() => process.exit(1));
+      });
       logger.info({ brokers: cfg.kafka.brokers, groupId: cfg.kafka.groupId }, 'consuming');
     }
 

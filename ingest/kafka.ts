@@ -39,11 +39,36 @@ export interface CommitRequest { topic: string; partition: number; offset: numbe
 export interface DeadLetter {
   key: Buffer | null; value: Buffer | null; code: string; reason: string;
   source: { topic: string; partition: number; offset: number; timestamp: number };
+  /** The producer's own headers (kept on the dead-letter copy). */
+  headers?: Record<string, string>;
 }
 
+/** The dead-letter topic's largest record less room for the key, the headers and the record's framing. */
+const DEAD_LETTER_MARGIN = 16 * 1024;
+/** The broker's default max.message.bytes (a topic without its own setting). */
+const BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** kafkajs's ConfigResourceTypes.TOPIC (not a named export its ES module interface can see). */
+const TOPIC_RESOURCE = 2;
+/** Reasons are cut to this many characters in headers. */
+const MAX_REASON = 1_000;
+
+/** The key under which the dead_letters table keeps a record's full original bytes. */
+export const deadLetterKey = (x: DeadLetter): string => `${x.source.topic}:${x.source.partition}:${x.source.offset}`;
+
 export interface KafkaIngest {
-  ensureTopics(): Promise<void>;
-  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRebalance?: (heldBefore: number[]) => void): Promise<void>;
+  /** Creates missing topics (when allowed), checks co-partitioning; returns each topic's max.message.bytes. */
+  ensureTopics(): Promise<Record<string, number>>;
+  /**
+   * Consumes. `onFatal`: the consumer crashed and kafkajs will not restart it (the process should end
+   * with a non-zero status, so that a supervisor starts it again).
+   */
+  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRebalance?: (heldBefore: number[]) => void, onFatal?: (err: Error) => void): Promise<void>;
+  /**
+   * The most bytes of a record's value a dead-letter copy can carry (the dead-letter topic's
+   * max.message.bytes less a margin, read by `ensureTopics`): a longer value is cut to it, with headers
+   * saying so and where the whole original is kept (the dead_letters table).
+   */
+  deadLetterBudget(): number;
   /** Rewinds one partition number of all three input topics to the given offsets. */
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
@@ -125,6 +150,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
   let consumer: Consumer | null = null;
   let producer: Producer | null = null;
   let joined = false;
+  let deadLetterBudget = BROKER_DEFAULT_MAX_MESSAGE_BYTES - DEAD_LETTER_MARGIN;
   const getProducer = async (): Promise<Producer> => {
     if (!producer) {
       producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -149,17 +175,28 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         } else if (missing.length) {
           throw new Error(`missing Kafka topics: ${missing.join(', ')} (kafka.createTopics is false)`);
         }
+        const limits: Record<string, number> = {};
+        const described = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [...inputs, cfg.topics.deadLetter].map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
+        });
+        for (const r of described.resources) {
+          const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+          limits[r.resourceName] = Number.isFinite(v) && v > 0 ? v : BROKER_DEFAULT_MAX_MESSAGE_BYTES;
+        }
+        deadLetterBudget = Math.max(1024, (limits[cfg.topics.deadLetter] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES) - DEAD_LETTER_MARGIN);
         const meta = await admin.fetchTopicMetadata({ topics: inputs });
         const counts = meta.topics.map((t) => `${t.name}=${t.partitions.length}`);
         if (new Set(meta.topics.map((t) => t.partitions.length)).size > 1) {
           throw new Error(`input topics must be co-partitioned (equal partition counts); found ${counts.join(', ')}`);
         }
+        return limits;
       } finally {
         await admin.disconnect();
       }
     },
 
-    async run(handle, onRebalance) {
+    async run(handle, onRebalance, onFatal) {
       const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, partitionAssigners: [CoPartitionedAssigner], sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
       consumer = c;
       let assigned = new Set<number>();
@@ -175,7 +212,12 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         assigned = now;
         if (before.length) onRebalance?.(before);
       });
-      c.on(c.events.CRASH, (e) => { joined = false; logger.error({ err: e.payload.error }, 'consumer crashed; kafkajs restarts it'); });
+      c.on(c.events.CRASH, (e) => {
+        joined = false;
+        const restart = (e.payload as { restart?: boolean }).restart !== false;
+        logger.error({ err: e.payload.error?.message, restart }, restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted');
+        if (!restart) onFatal?.(e.payload.error);
+      });
       c.on(c.events.STOP, () => { joined = false; });
       await c.connect();
       await c.subscribe({ topics: Object.values(topicOf), fromBeginning: cfg.fromBeginning });
@@ -225,27 +267,32 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       for (const part of requestSized(records, (r) => r.value)) await producer.send({ topic: topicOf[modality], acks: -1, messages: part });
     },
 
+    deadLetterBudget: () => deadLetterBudget,
+
     async deadLetter(records) {
       if (!records.length) return;
       const producer = await getProducer();
-      for (const part of requestSized(records, (r) => r.value)) {
-        await producer.send({
-          topic: cfg.topics.deadLetter,
-          acks: -1,
-          messages: part.map((r) => ({
-            key: r.key,
-            value: r.value,
-            headers: {
-              'tributary-error-code': r.code,
-              'tributary-reason': r.reason,
-              'tributary-source-topic': r.source.topic,
-              'tributary-source-partition': String(r.source.partition),
-              'tributary-source-offset': String(r.source.offset),
-              'tributary-source-timestamp': String(r.source.timestamp),
-            },
-          })),
-        });
-      }
+      const budget = deadLetterBudget;
+      const copies = records.map((r) => {
+        const cut = r.value !== null && r.value.length > budget;
+        return {
+          key: r.key,
+          value: cut ? r.value!.subarray(0, budget) : r.value,
+          headers: {
+            ...r.headers,
+            'tributary-error-code': r.code,
+            'tributary-reason': r.reason.length > MAX_REASON ? `${r.reason.slice(0, MAX_REASON)}…` : r.reason,
+            'tributary-source-topic': r.source.topic,
+            'tributary-source-partition': String(r.source.partition),
+            'tributary-source-offset': String(r.source.offset),
+            'tributary-source-timestamp': String(r.source.timestamp),
+            // A value cut to fit: its first bytes here, the whole original in the dead_letters table.
+            ...(cut ? { 'tributary-truncated': `${r.value!.length} bytes, the first ${budget} kept`, 'tributary-original': `dead_letters:${deadLetterKey(r)}` } : {}),
+          },
+        };
+      });
+      // The topic's limit holds for a whole record batch: requests no larger than one record may be.
+      for (const part of requestSized(copies, (r) => r.value, Math.min(512 * 1024, budget))) await producer.send({ topic: cfg.topics.deadLetter, acks: -1, messages: part });
     },
 
     isJoined: () => joined,
