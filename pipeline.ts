@@ -336,6 +336,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
+  /** The plants accepted (the configuration's `plants`), or null: any. */
+  const plants = cfg.plants ? new Set(cfg.plants) : null;
   const EVENT: Record<string, AlertEventType | null> = { opened: 'alert.opened', escalated: 'alert.escalated', resolved: 'alert.resolved', updated: null };
   const rules = (): AlertRule[] => deps.rules?.() ?? configuredRules(cfg.alerts);
   /** Every name operators use for the plant's assets (the note encoder's asset vocabulary). */
@@ -387,7 +389,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const key = m.key?.toString('utf8') ?? null;
       const reject = !d.ok ? d : d.record.value.asset && key !== null && key !== d.record.value.asset
         ? { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(d.record.value.asset)}` }
-        : null;
+        : plants && !plants.has(d.record.value.plant)
+          ? { code: 'unknown_plant', reason: `plant ${JSON.stringify(d.record.value.plant)} is not among the configured plants (${[...plants].join(', ')})` }
+          : null;
       if (reject) {
         if (!replay) dead.push({ key: m.key, value: m.value, code: reject.code, reason: reject.reason, headers: m.headers, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp } });
         continue;

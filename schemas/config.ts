@@ -44,6 +44,11 @@ export const AlertRule = z.strictObject({
 export type AlertRule = z.output<typeof AlertRule>;
 
 export const Config = z.strictObject({
+  /**
+   * The plants accepted (absent: any). A record of another plant is dead-lettered (`unknown_plant`), so
+   * a misconfigured or foreign producer cannot create a plant.
+   */
+  plants: z.array(z.string().min(1)).min(1).optional(),
   kafka: z.strictObject({
     /** Empty: no Kafka; the built-in simulator feeds the pipeline in-process. */
     brokers: z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')).default([]),
