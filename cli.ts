@@ -8,6 +8,7 @@
  * tributary train ...                  train, calibrate and register a fusion model
  * tributary keys create|list|revoke     manage API keys in the configured store
  * tributary clocks --records FILE      what the align stage makes of each device's clock in a capture
+ * tributary topics create ...           the input and dead-letter topics, co-partitioned, with a retention
  */
 import { createWriteStream, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import {
 } from './eval/index.js';
 import { fileLines, runClocks } from './align/index.js';
 import { FusionModel, initBackend } from './fusion/index.js';
-import { createRecordProducer } from './ingest/index.js';
+import { createRecordProducer, createTopics } from './ingest/index.js';
 import { jsonSchemas, type Config, type Modality } from './schemas/index.js';
 import { startService } from './service.js';
 import { activateModel, createApiKey, historyWindows, listApiKeys, openStore, registerModel, revokeApiKey, SCOPES, type Db, type Scope } from './store/index.js';
@@ -58,6 +59,10 @@ const USAGE = `usage: tributary <command> [options]
                                           it on sim-test (--ablation: every modality subset, late
                                           fusion, each modality removed at test); --register stores it
                                           in the registry in shadow (--activate: active)
+  topics  create [--config FILE] [--brokers H:P] [--prefix tributary] [--partitions N]
+          [--retention-ms N|forever]      create the three input topics and the dead-letter topic with
+                                          equal partition counts (default kafka.partitions); forever
+                                          (retention.ms -1): a replay of history with its own record times
   clocks  --records FILE [--out FILE] [--config FILE] [--json FILE]
                                           run the align stage over a capture of the topics (JSON
                                           lines: topic, key, deliverAt = record time, value) and print
@@ -79,7 +84,7 @@ const OPTIONS = {
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
   ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-  records: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
+  records: { type: 'string' }, partitions: { type: 'string' }, 'retention-ms': { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -101,8 +106,8 @@ const topicsOf = (prefix: string) => ({ sensors: `${prefix}.sensors`, images: `$
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'start', ...rest0] = argv;
-  const sub = cmd === 'keys' ? rest0[0] : undefined;
-  const rest = cmd === 'keys' ? rest0.slice(1) : rest0;
+  const sub = cmd === 'keys' || cmd === 'topics' ? rest0[0] : undefined;
+  const rest = cmd === 'keys' || cmd === 'topics' ? rest0.slice(1) : rest0;
   let values: Values;
   try {
     values = parseArgs({ args: rest, options: OPTIONS, strict: true }).values as typeof values;
@@ -111,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return cmd === 'keys' ? await keys(sub, values) : await run(cmd, values);
+    return cmd === 'keys' ? await keys(sub, values) : cmd === 'topics' ? await topicsCmd(sub, values) : await run(cmd, values);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ScenarioError) { process.stderr.write(`${e.message}\n`); return 2; }
     throw e;
@@ -126,6 +131,23 @@ function configOr2(values: Values): Config | null {
     if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return null; }
     throw e;
   }
+}
+
+async function topicsCmd(sub: string | undefined, values: Values): Promise<number> {
+  if (sub !== 'create') throw new UsageError(`topics: give create\n${USAGE}`);
+  const cfg = configOr2(values);
+  if (!cfg) return 2;
+  const kafka = {
+    ...cfg.kafka,
+    ...(values.brokers ? { brokers: values.brokers.split(',') } : {}),
+    ...(values.prefix ? { topics: { ...topicsOf(values.prefix), deadLetter: `${values.prefix}.dead-letter` } } : {}),
+  };
+  const partitions = num(values.partitions, 'partitions', cfg.kafka.partitions);
+  const r = values['retention-ms'];
+  const retentionMs = r === undefined ? undefined : r === 'forever' ? -1 : num(r, 'retention-ms', -1);
+  const made = await createTopics(kafka, { partitions, retentionMs }, pino({ level: 'warn' }));
+  for (const t of made) process.stdout.write(`${t.topic}: ${t.partitions} partitions${t.created ? ', created' : ', existed'}${retentionMs === undefined ? '' : `, retention.ms ${retentionMs}`}\n`);
+  return 0;
 }
 
 async function keys(sub: string | undefined, values: Values): Promise<number> {

@@ -1,5 +1,5 @@
 export { decodeRecord } from './decode.js';
 export type { Decoded, RejectCode } from './decode.js';
-export { createKafkaIngest, createRecordProducer, deadLetterKey, readTopic, drainTopics } from './kafka.js';
+export { createKafkaIngest, createRecordProducer, createTopics, deadLetterKey, readTopic, drainTopics } from './kafka.js';
 export type { KafkaIngest, IncomingBatch, IncomingMessage, CommitRequest, DeadLetter, RecordProducer } from './kafka.js';
 export { coPartition } from './copartition.js';

@@ -125,6 +125,39 @@ export function requestSized<T>(records: T[], bytesOf: (r: T) => Buffer | string
   return out;
 }
 
+/**
+ * `tributary topics create`: the three input topics and the dead-letter topic, with `partitions` each
+ * (input topics must be co-partitioned) and, when given, `retentionMs` (−1: kept for ever, what a replay
+ * of history with its own record times needs, or the broker deletes it as it arrives). Topics that exist
+ * keep their partitions (a count unlike the others' is an error) and get the retention set.
+ */
+export async function createTopics(cfg: Config['kafka'], o: { partitions: number; retentionMs?: number }, logger: Logger): Promise<Array<{ topic: string; partitions: number; created: boolean }>> {
+  const admin = client(cfg.brokers, cfg.clientId, logger).admin();
+  await admin.connect();
+  try {
+    const all = [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes, cfg.topics.deadLetter];
+    const existing = new Set(await admin.listTopics());
+    const configEntries = o.retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(o.retentionMs) }];
+    const missing = all.filter((t) => !existing.has(t));
+    if (missing.length) {
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: o.partitions, replicationFactor: -1, configEntries })) });
+    }
+    const kept = all.filter((t) => existing.has(t));
+    if (kept.length && configEntries.length) {
+      await admin.alterConfigs({ validateOnly: false, resources: kept.map((name) => ({ type: TOPIC_RESOURCE, name, configEntries })) });
+    }
+    const meta = await admin.fetchTopicMetadata({ topics: all });
+    const out = all.map((topic) => ({ topic, partitions: meta.topics.find((x) => x.name === topic)!.partitions.length, created: missing.includes(topic) }));
+    const inputs = out.slice(0, 3);
+    if (new Set(inputs.map((x) => x.partitions)).size > 1) {
+      throw new Error(`input topics must be co-partitioned (equal partition counts); found ${inputs.map((x) => `${x.topic}=${x.partitions}`).join(', ')}`);
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** The kafkajs assigner around `coPartition`: one member owns partition p of all three input topics. */
 const CoPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   name: 'TributaryCoPartitioned',

@@ -1,10 +1,12 @@
 /**
- * Poison pills on the real broker (issue 19, item 1): records at and over the size limits, whose
+^ * Ingest on the real broker (issue 19). Poison pills: records at and over the size limits, whose
  * dead-letter copies would not fit the dead-letter topic, among good records. The consumer never stops:
  * every good record is windowed and scored, every bad one is dead-lettered (cut to fit, with headers that
  * say so and where the whole original is: the dead_letters table), and the producer's headers are kept.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -16,6 +18,7 @@ import { createTestDatabase } from '../helpers/pg.js';
 import { startServiceProcess, waitFor, withKey } from '../helpers/service.js';
 
 const logger = pino({ level: 'silent' });
+const ROOT = new URL('../..', import.meta.url).pathname;
 const W = 10_000;
 const T0 = Math.floor(Date.UTC(2026, 10, 23, 9) / W) * W;
 const MAX_RECORD = 65_536;
@@ -102,4 +105,23 @@ test('records at and over the limits, and a burst of 1 000 whose dead-letter cop
     await svc.kill('SIGTERM');
     await db.drop();
   }
+});
+
+test('`tributary topics create` makes co-partitioned input topics and the dead-letter topic, kept for ever for a history replay', { timeout: 60_000 }, async () => {
+  const prefix = uniqueName('topics');
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), 'topics', 'create', '--brokers', kafka.brokers.join(','), '--prefix', prefix, '--partitions', '4', '--retention-ms', 'forever'],
+    { encoding: 'utf8', timeout: 50_000, env: { ...process.env, TRIBUTARY_CONFIG: '' } });
+  assert.equal(r.status, 0, r.stderr);
+  const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const names = ['sensors', 'images', 'notes', 'dead-letter'].map((x) => `${prefix}.${x}`);
+    const meta = await admin.fetchTopicMetadata({ topics: names });
+    assert.deepEqual(meta.topics.map((t) => t.partitions.length), [4, 4, 4, 4]);
+    const conf = await admin.describeConfigs({ includeSynonyms: false, resources: names.map((name) => ({ type: 2, name, configNames: ['retention.ms'] })) });
+    assert.ok(conf.resources.every((x) => x.configEntries.find((e) => e.configName === 'retention.ms')?.configValue === '-1'));
+  } finally {
+    await admin.disconnect();
+  }
+  assert.match(r.stdout, new RegExp(`${prefix}.sensors: 4 partitions, created, retention.ms -1`));
 });
