@@ -1,5 +1,5 @@
 /**
-^ * Ingest on the real broker (issue 19). Poison pills: records at and over the size limits, whose
+ * Ingest on the real broker (issue 19). Poison pills: records at and over the size limits, whose
  * dead-letter copies would not fit the dead-letter topic, among good records. The consumer never stops:
  * every good record is windowed and scored, every bad one is dead-lettered (cut to fit, with headers that
  * say so and where the whole original is: the dead_letters table), and the producer's headers are kept.
