@@ -38,7 +38,12 @@ import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, Tuple
 
 export type AlignConfig = Config['align'];
 
-interface StreamWm { maxTs: number; lastSeenAt: number }
+/**
+ * A stream's watermark input: its latest event time, when it was last heard from (record time, or
+ * processing time when records carry none: idleness) and when its last record was read (processing
+ * time: the data-quality checks' "silent for").
+ */
+interface StreamWm { maxTs: number; lastSeenAt: number; arrivedAt: number }
 interface OpenWindow {
   start: number;
   channels: Map<string, { device: string; t: number[]; v: number[]; maxT: number }>;
@@ -234,8 +239,8 @@ export class WindowOperator {
       op.assets.set(asset, {
         plant: a.plant,
         streams: {
-          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: a.seenAt?.[0] ?? t } } : {}),
-          images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: a.seenAt?.[1] ?? t },
+          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: a.seenAt?.[0] ?? t, arrivedAt: t } } : {}),
+          images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: a.seenAt?.[1] ?? t, arrivedAt: t },
         },
         firedWm: a.firedWm ?? -Infinity,
         windows: new Map(),
@@ -495,7 +500,7 @@ export class WindowOperator {
 
   /** When each asset's sensor and camera streams were last heard from (processing time; null: never). */
   streamStates(): Array<{ plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }> {
-    const seen = (s: StreamWm | undefined) => (s && Number.isFinite(s.maxTs) ? s.lastSeenAt : null);
+    const seen = (s: StreamWm | undefined) => (s && Number.isFinite(s.maxTs) ? s.arrivedAt : null);
     return [...this.assets].map(([asset, a]) => ({ plant: a.plant, asset, sensorsLastSeen: seen(a.streams.sensors), imagesLastSeen: seen(a.streams.images) }));
   }
 
@@ -512,7 +517,7 @@ export class WindowOperator {
       // has been idle for idleTimeoutMs: otherwise whether a window waits for its frame would depend on
       // which topic happened to be read first.
       // In record time, from the record that made the asset (whatever the other topics' progress).
-      const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time() };
+      const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time(), arrivedAt: this.now() };
       a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity };
       this.assets.set(id, a);
     }
@@ -581,9 +586,9 @@ export class WindowOperator {
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
     const s = a.streams[stream];
-    const now = this.currentRef ?? this.time();
-    if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now };
-    else { if (ts > s.maxTs) s.maxTs = ts; if (now > s.lastSeenAt) s.lastSeenAt = now; }
+    const now = this.currentRef ?? this.time(), wall = this.now();
+    if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now, arrivedAt: wall };
+    else { if (ts > s.maxTs) s.maxTs = ts; if (now > s.lastSeenAt) s.lastSeenAt = now; s.arrivedAt = wall; }
   }
 
   private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean, seq: number | undefined): AddResult {
