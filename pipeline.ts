@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
 import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
-import { deadLetterKey, decodeRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
+import { deadLetterKey, decodeRecord, screenRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
 import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
@@ -118,8 +118,9 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   observed: Partial<Record<Modality, number>>;
   /** When the clocks were last written (processing time; −∞: with the next batch). */
   clocksWrittenAt: number;
-  /** When this partition's last batch was handled (processing time; see `tick`). */
+  /** When this partition's last batch was handled (processing time), and its partition number (see `tick`). */
   lastBatchAt: number;
+  partition: number;
 }
 
 export interface BatchInput {
@@ -139,13 +140,12 @@ export interface PipelineDeps {
   cfg: Config;
   db: Db;
   logger: Logger;
-  /** Kafka mode: the dead-letter topic. Embedded mode: null, and rejects go to the dead_letters table. */
-  deadLetter: ((records: DeadLetter[]) => Promise<void>) | null;
   /**
-   * Kafka mode: the most value bytes a dead-letter copy carries (longer values are cut there, and their
-   * whole original goes to the dead_letters table in the batch's transaction).
+   * Kafka mode: the dead-letter topic; it returns the records whose copies it had to cut, whose whole
+   * originals go to the dead_letters table in the batch's transaction. Embedded mode: null, and rejects go
+   * to the dead_letters table.
    */
-  deadLetterBudget?: () => number;
+  deadLetter: ((records: DeadLetter[]) => Promise<DeadLetter[] | void>) | null;
   /**
    * Kafka mode: publishes a note whose asset was resolved from its text back to the notes topic, keyed by
    * the asset, so the instance owning that asset's partition windows it. Embedded mode: absent (one partition).
@@ -254,6 +254,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         observed: { ...cp?.clocksAt },
         clocksWrittenAt: -Infinity,
         lastBatchAt: wallNow(),
+        partition: 0,
         models: cp?.models ?? {},
         features: cp?.features ?? {},
         rules: cp?.rules ?? {},
@@ -305,14 +306,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** Retries a durable write until it succeeds (back-pressure: the consumer waits) or the service stops. */
-  async function durably(what: string, fn: () => Promise<void>, b: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>): Promise<void> {
+  async function durably<T>(what: string, fn: () => Promise<T>, b: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>): Promise<T> {
     const heartbeat = b.heartbeat;
     let paused = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await fn();
+        const result = await fn();
         if (paused) { b.resume?.(); logger.info({ partition: b.partitionKey, attempts: attempt }, `${what} through: partition resumed`); }
-        return;
+        return result;
       } catch (e) {
         if (!isRetriable(e) || deps.isStopping?.() || attempt >= 1000) {
           if (paused) b.resume?.();
@@ -368,6 +369,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function handleOnce(b: BatchInput): Promise<CommitRequest[]> {
     const s = await stateOf(b.partitionKey);
     s.lastBatchAt = wallNow();
+    s.partition = b.partition;
     const out = emptyBatch();
     const dead: DeadLetter[] = [];
     const rekeyed: Array<{ key: string; value: string }> = [];
@@ -387,11 +389,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const replay = m.offset <= mark;
       const d = decodeRecord(b.modality, m.value, cfg.limits);
       const key = m.key?.toString('utf8') ?? null;
-      const reject = !d.ok ? d : d.record.value.asset && key !== null && key !== d.record.value.asset
-        ? { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(d.record.value.asset)}` }
-        : plants && !plants.has(d.record.value.plant)
-          ? { code: 'unknown_plant', reason: `plant ${JSON.stringify(d.record.value.plant)} is not among the configured plants (${[...plants].join(', ')})` }
-          : null;
+      const reject = d.ok ? screenRecord(d.record, key, plants) : d;
       if (reject) {
         if (!replay) dead.push({ key: m.key, value: m.value, code: reject.code, reason: reject.reason, headers: m.headers, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp } });
         continue;
@@ -497,11 +495,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (dead.length) {
       const row = (x: DeadLetter) => ({ key: deadLetterKey(x), source: x.source.topic, code: x.code, reason: x.reason, value: x.value });
       if (deps.deadLetter) {
-        await durably('dead-letter send', () => deps.deadLetter!(dead), b);
         // A copy cut to fit the dead-letter topic: the whole original is kept here.
-        const budget = deps.deadLetterBudget?.() ?? Infinity;
-        const cut = dead.filter((x) => x.value !== null && x.value.length > budget);
-        if (cut.length) out.deadLetters = cut.map(row);
+        const cut = await durably('dead-letter send', () => deps.deadLetter!(dead), b);
+        if (cut?.length) out.deadLetters = cut.map(row);
       } else out.deadLetters = dead.map(row);
     }
     await durably('store write', () => db.transaction((tx) => writeBatch(tx, out)), b);
@@ -549,8 +545,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     async tick() {
       for (const [key, s] of [...states]) {
         if (s.replayingUntil !== null || s.op.openWindows() === 0 || wallNow() - s.lastBatchAt <= cfg.align.idleTimeoutMs) continue;
-        const partition = Number(key.slice(1));
-        await handle({ partitionKey: key, partition: Number.isInteger(partition) ? partition : 0, modality: 'sensors', topic: deps.topics.sensors, messages: [] })
+        await handle({ partitionKey: key, partition: s.partition, modality: 'sensors', topic: deps.topics.sensors, messages: [] })
           .catch((e) => logger.debug({ partition: key, err: (e as Error).message }, 'idle tick failed'));
       }
     },

@@ -127,7 +127,6 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       report: { batch: (x) => metrics.batch(x), scored: (x) => metrics.scored(x), fusion: (m, xs) => drift.add(m, xs) },
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
-      deadLetterBudget: ingest ? () => ingest.deadLetterBudget() : undefined,
       republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,
       onDurable: (s) => { if (s.alertsOpened || s.windows) delivery.wake(); },
       isStopping: () => stopping,

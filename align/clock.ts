@@ -52,7 +52,11 @@ export interface ClockOptions {
   minDriftSpanMs: number;
   /** Oscillators drift tens of ppm; a fitted slope beyond this is clamped (delay noise, not drift). */
   maxDriftPpm: number;
-  /** Span of device time at which the fitted drift gets half its weight (against the drift carried over). */
+  /**
+   * The span of device time a device's first drift (none) is taken to rest on: a fitted drift is weighted
+   * by its span squared against it (half weight at this span), and after a step against the drift carried
+   * over, by the span that one rested on.
+   */
   driftShrinkMs: number;
 }
 
@@ -298,13 +302,12 @@ export class DeviceClock {
         if (x.d + x.y < rlo) rlo = x.d + x.y;
         if (x.d + x.y > rhi) rhi = x.d + x.y;
       }
-      const confirmed = sign < 0
-        // Below the line: no delay does that, only a clock that jumped forward (or a glitched stamp).
-        ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
-        // Above it: a clock that jumped back, or a delivery stall; only the clock lasts in record time.
-        // A jump back further than any stall (stallMaxMs: a device restarting at 1970) is the clock.
-        : e > this.opts.stallMaxMs ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
-          : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
+      // Below the line no delay does that, only a clock that jumped forward (or a glitched stamp); a jump
+      // back further than any stall (stallMaxMs: a device restarting at 1970) is the clock too. Above it
+      // otherwise: a clock that jumped back, or a delivery stall; only the clock lasts in record time.
+      const clockOnly = sign < 0 || e > this.opts.stallMaxMs;
+      const confirmed = clockOnly ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
+        : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
       if (confirmed) {
         this.startSegment(lo, this.suspects, r);
         return true;
@@ -345,7 +348,6 @@ export class DeviceClock {
     return this.current?.uncertaintyMs ?? Infinity;
   }
   spanMs(): number { return this.current?.spanMs() ?? 0; }
-  stepCount(): number { return this.steps; }
   hasEstimate(): boolean { return this.current !== null; }
   /** The current segment's line (reference − device) at device time `d`, or null. */
   lineAt(d: number): number | null { return this.current?.predict(d) ?? null; }
@@ -537,7 +539,7 @@ export class AdaptiveClock {
   private recentSeq: Float64Array | null = null;
   private recentFit: Float64Array | null = null;
 
-  constructor(private readonly opts: ClockOptions = DEFAULT_CLOCK) {
+  constructor(opts: ClockOptions = DEFAULT_CLOCK) {
     this.raw = new DeviceClock(opts);
     this.smooth = new DeviceClock(opts);
   }
@@ -550,7 +552,7 @@ export class AdaptiveClock {
     }
     this.sequenced = true;
     const known = this.recentOf(seq);
-    if (known !== null) return this.better() === this.smooth ? this.smooth.correct(known, r) : this.raw.correct(d - this.shift, r);
+    if (known !== null) return this.correctBy(known, d - this.shift, r);
     const v = d - this.shift;
     const pred = this.dejitter.weight() >= MATURE ? this.dejitter.predict(seq) : null;
     const e = pred === null ? 0 : v - pred;
@@ -628,6 +630,11 @@ export class AdaptiveClock {
     const slot = ((seq % RECENT) + RECENT) % RECENT;
     this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
     this.smooth.observe(fitted, r);
+    return this.correctBy(fitted, v, r);
+  }
+
+  /** A record's corrected time by the estimate in use: its fitted stamp, or its own (less the shift). */
+  private correctBy(fitted: number, v: number, r?: number): Correction {
     return this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(v, r);
   }
 
@@ -637,7 +644,7 @@ export class AdaptiveClock {
   correct(d: number, r?: number, seq?: number): Correction {
     if (seq === undefined) return this.raw.correct(d, r);
     const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq);
-    return fitted !== null && this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(d - this.shift, r);
+    return fitted === null ? this.raw.correct(d - this.shift, r) : this.correctBy(fitted, d - this.shift, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -647,7 +654,7 @@ export class AdaptiveClock {
   }
 
   state(): ClockState {
-    const c = this.estimate(), st = c.state();
+    const st = this.better().state();
     // The offset of the stamps as sent: the virtual stamps' line, less the shift.
     return { ...st, offsetMs: st.offsetMs === null ? null : st.offsetMs - this.shift, steps: st.steps + this.seqSteps };
   }
@@ -657,9 +664,7 @@ export class AdaptiveClock {
     return this.sequenced ? [...this.smooth.stepLog, ...this.raw.stepLog].sort((x, y) => x.atMs - y.atMs) : this.raw.stepLog;
   }
 
-  /** The estimate in use: of the two, the one with the tighter envelope (exact stamps of irregular
-   * instants stay exact; noisy stamps of regular instants are smoothed). */
-  private estimate(): DeviceClock { return this.better(); }
+  /** The estimate in use (exact stamps of irregular instants stay exact; noisy stamps of regular ones are smoothed). */
   private better(): DeviceClock {
     // A lower envelope is pulled down by the noise of the stamps it is made of: by the stamps' jitter
     // (the stamps as sent, of regular instants), or by the instants' irregularity (fitted stamps, of

@@ -1,6 +1,6 @@
 /**
  * `tributary clocks`: the align stage run over a capture of the input topics, through exactly the code
- * the pipeline runs (decode → key check → window operator → fire, with the configured window length),
+ * the pipeline runs (decode → key and plant checks → window operator → fire, with the configured window length),
  * reporting what it makes of each device's clock.
  *
  * Input: one JSON line per record, in delivery order: `topic`, `key`, `deliverAt` (the record time: epoch
@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { decodeRecord } from '../ingest/decode.js';
+import { decodeRecord, screenRecord } from '../ingest/decode.js';
 import type { Config, Modality } from '../schemas/index.js';
 import { WindowOperator, windowStartOf, type SampleOutcome } from './window-operator.js';
 
@@ -61,6 +61,7 @@ export async function runClocks(lines: AsyncIterable<string> | Iterable<string>,
   const rejected: Record<string, number> = {};
   const batch = opts.batchRecords ?? 500;
   const W = cfg.align.windowMs;
+  const plants = cfg.plants ? new Set(cfg.plants) : null;
   let records = 0, windows = 0, inBatch = 0, lastTopic = '';
   let current: DeviceReport | null = null, block = false;
 
@@ -101,8 +102,8 @@ export async function runClocks(lines: AsyncIterable<string> | Iterable<string>,
     const bytes = Buffer.from(typeof line.value === 'string' ? line.value : JSON.stringify(line.value));
     const d = decodeRecord(modality, bytes, cfg.limits);
     if (!d.ok) { rejected[d.code] = (rejected[d.code] ?? 0) + 1; continue; }
-    const key = typeof line.key === 'string' ? line.key : null;
-    if (d.record.value.asset && key !== null && key !== d.record.value.asset) { rejected.key_mismatch = (rejected.key_mismatch ?? 0) + 1; continue; }
+    const refused = screenRecord(d.record, typeof line.key === 'string' ? line.key : null, plants);
+    if (refused) { rejected[refused.code] = (rejected[refused.code] ?? 0) + 1; continue; }
     if (d.record.modality === 'sensors') {
       const v = d.record.value;
       current = reportOf(v.asset, v.device);

@@ -7,9 +7,9 @@
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
  * - watermark combiner: the minimum over the asset's active streams; a stream idle in record time (see
  *   `combinedWatermark`) is ignored, so a dead camera cannot stall the sensors, and when every stream of
- *   an asset is quiet its windows up to its latest sample fire. The camera is expected from an asset's first record
- *   (an asset without one waits idleTimeoutMs once); nothing advances before the sensor stream has been
- *   seen (a camera read first must not close windows). Notes never hold it back;
+ *   an asset is quiet its windows up to its latest sample fire. The camera is expected from an asset's
+ *   first record (an asset without one waits idleTimeoutMs once); nothing advances before the sensor
+ *   stream has been seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
  *   slideMs, a sample then belonging to windowMs / slideMs windows;
  * - trigger: a window fires (revision 0) when the combined watermark passes its end; it is kept until the
@@ -233,8 +233,8 @@ export class WindowOperator {
       if (s !== null && a.sensorsMaxTs !== null && s > op.topicTime.sensors) op.topicTime.sensors = s;
       if (i !== null && a.imagesMaxTs !== null && i > op.topicTime.images) op.topicTime.images = i;
     }
-    op.recordWall = now();
     const t = now();
+    op.recordWall = t;
     for (const [asset, a] of Object.entries(snap?.assets ?? {})) {
       op.assets.set(asset, {
         plant: a.plant,
@@ -374,7 +374,7 @@ export class WindowOperator {
    */
   private quarantine(a: AssetState, device: string, d: number, ts: number, refTs: number | undefined): string | null {
     const c = this.cfg.clock;
-    if (c.reference !== 'record' || refTs === undefined || refTs <= 0) return null;
+    if (c.reference !== 'record' || refTs === undefined) return null;
     const e = a.clocks.get(device);
     // A corrected time is never after its record time (align/clock.ts); one far before it does not fit
     // the device's clock: a backward step not yet confirmed.
@@ -557,8 +557,9 @@ export class WindowOperator {
     if (!a.streams.sensors) return -Infinity;
     const { sensors, images } = a.streams, idle = this.cfg.idleTimeoutMs;
     const assetNow = Math.max(sensors.lastSeenAt, images?.lastSeenAt ?? -Infinity);
+    // (In processing time, `passed` alone says it.)
     const idleStream = (s: StreamWm, topic: 'sensors' | 'images') =>
-      (!this.recordTimed() ? wall - s.lastSeenAt > idle : assetNow - s.lastSeenAt > idle) && this.passed(topic, s.lastSeenAt, wall);
+      (!this.recordTimed() || assetNow - s.lastSeenAt > idle) && this.passed(topic, s.lastSeenAt, wall);
     let wm = Infinity;
     if (!(this.passed('sensors', assetNow, wall) && this.passed('images', assetNow, wall))) {
       if (!idleStream(sensors, 'sensors')) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
@@ -604,12 +605,13 @@ export class WindowOperator {
       maxTs = r.ts;
       this.trace?.(r.device, seq, 0, r.ts, OUTCOMES[outcome] ?? 'windowed');
     } else {
+      const traced = this.trace ? firstKey(r.channels) : null;
       for (const ch in r.channels) {
         const vs = r.channels[ch];
         for (let i = 0; i < vs.length; i++) {
           const ts = Math.round(r.t0 + i * r.periodMs);
           const outcome = this.addPoint(asset, a, r.device, ch, ts, vs[i], offset, replay, bySeq, counts);
-          if (this.trace && ch === firstKey(r.channels)) this.trace(r.device, seq, i, ts, OUTCOMES[outcome]);
+          if (ch === traced) this.trace!(r.device, seq, i, ts, OUTCOMES[outcome]);
         }
         maxTs = Math.max(maxTs, Math.round(r.t0 + (vs.length - 1) * r.periodMs));
       }

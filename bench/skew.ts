@@ -5,10 +5,9 @@
  * late log, quarantine or duplicates. SKEW_SEEDS (default 1-10, a range or a list), SKEW_MODES (sample,block),
  * SKEW_ARGS (more generator flags, e.g. "--jitter-ms 200 --jitter-dist laplace"); 8 assets, 600 s.
  */
-import { createReadStream, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { runClocks } from '../align/index.js';
+import { fileLines, runClocks } from '../align/index.js';
 import { Config } from '../schemas/index.js';
 import { check, generate } from '../tests/helpers/skew.js';
 
@@ -30,7 +29,7 @@ export async function runSkewBench(onRow: (r: SkewRow) => void): Promise<SkewRow
     for (const seed of seeds(process.env.SKEW_SEEDS ?? '1-10')) {
       const dir = generate({ ...args, mode, seed });
       const lines: string[] = [];
-      const report = await runClocks(createInterface({ input: createReadStream(join(dir, 'records.jsonl')), crlfDelay: Infinity }), Config.parse({}), { onSample: (l) => lines.push(l) });
+      const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), { onSample: (l) => lines.push(l) });
       const file = join(dir, 'corrected.jsonl');
       writeFileSync(file, `${lines.join('\n')}\n`);
       const { sensor, pass } = check(dir, file);

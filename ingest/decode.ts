@@ -44,6 +44,19 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
   return over ? { ok: false, code: 'over_limit', reason: over } : { ok: true, record };
 }
 
+/**
+ * Why a valid record is refused all the same, or null: a Kafka key other than its asset (`key_mismatch`),
+ * or a plant not among the configured `plants` (`unknown_plant`; null: any plant).
+ */
+export function screenRecord(rec: InputRecord, key: string | null, plants: ReadonlySet<string> | null): { code: string; reason: string } | null {
+  const asset = rec.value.asset;
+  if (asset && key !== null && key !== asset) return { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(asset)}` };
+  if (plants && !plants.has(rec.value.plant)) {
+    return { code: 'unknown_plant', reason: `plant ${JSON.stringify(rec.value.plant)} is not among the configured plants (${[...plants].join(', ')})` };
+  }
+  return null;
+}
+
 function checkLimits(r: InputRecord, limits: Config['limits']): string | null {
   if (r.modality === 'sensors') {
     const v = r.value;

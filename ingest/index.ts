@@ -1,4 +1,4 @@
-export { decodeRecord } from './decode.js';
+export { decodeRecord, screenRecord } from './decode.js';
 export type { Decoded, RejectCode } from './decode.js';
 export { createKafkaIngest, createRecordProducer, createTopics, deadLetterKey, readTopic, drainTopics } from './kafka.js';
 export type { KafkaIngest, IncomingBatch, IncomingMessage, CommitRequest, DeadLetter, RecordProducer } from './kafka.js';

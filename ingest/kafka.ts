@@ -63,16 +63,15 @@ export interface KafkaIngest {
    * with a non-zero status, so that a supervisor starts it again).
    */
   run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRebalance?: (heldBefore: number[]) => void, onFatal?: (err: Error) => void): Promise<void>;
-  /**
-   * The most bytes of a record's value a dead-letter copy can carry (the dead-letter topic's
-   * max.message.bytes less a margin, read by `ensureTopics`): a longer value is cut to it, with headers
-   * saying so and where the whole original is kept (the dead_letters table).
-   */
-  deadLetterBudget(): number;
   /** Rewinds one partition number of all three input topics to the given offsets. */
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
-  deadLetter(records: DeadLetter[]): Promise<void>;
+  /**
+   * Sends the records to the dead-letter topic. A value longer than the topic takes (its max.message.bytes,
+   * read by `ensureTopics`, less a margin) is cut to fit, with headers saying so and where the whole
+   * original is kept; returns those records, whose originals the caller keeps (the dead_letters table).
+   */
+  deadLetter(records: DeadLetter[]): Promise<DeadLetter[]>;
   /** Publishes records to an input topic again, keyed by asset (a note whose asset was resolved from its text). */
   republish(modality: Modality, records: Array<{ key: string; value: string }>): Promise<void>;
   isJoined(): boolean;
@@ -125,6 +124,14 @@ export function requestSized<T>(records: T[], bytesOf: (r: T) => Buffer | string
   return out;
 }
 
+/** Throws unless the input topics have equal partition counts (one member owns partition p of all three). */
+async function coPartitioned(admin: Admin, inputs: string[]): Promise<void> {
+  const meta = await admin.fetchTopicMetadata({ topics: inputs });
+  if (new Set(meta.topics.map((t) => t.partitions.length)).size > 1) {
+    throw new Error(`input topics must be co-partitioned (equal partition counts); found ${meta.topics.map((t) => `${t.name}=${t.partitions.length}`).join(', ')}`);
+  }
+}
+
 /**
  * `tributary topics create`: the three input topics and the dead-letter topic, with `partitions` each
  * (input topics must be co-partitioned) and, when given, `retentionMs` (−1: kept for ever, what a replay
@@ -146,13 +153,9 @@ export async function createTopics(cfg: Config['kafka'], o: { partitions: number
     if (kept.length && configEntries.length) {
       await admin.alterConfigs({ validateOnly: false, resources: kept.map((name) => ({ type: TOPIC_RESOURCE, name, configEntries })) });
     }
+    await coPartitioned(admin, all.slice(0, 3));
     const meta = await admin.fetchTopicMetadata({ topics: all });
-    const out = all.map((topic) => ({ topic, partitions: meta.topics.find((x) => x.name === topic)!.partitions.length, created: missing.includes(topic) }));
-    const inputs = out.slice(0, 3);
-    if (new Set(inputs.map((x) => x.partitions)).size > 1) {
-      throw new Error(`input topics must be co-partitioned (equal partition counts); found ${inputs.map((x) => `${x.topic}=${x.partitions}`).join(', ')}`);
-    }
-    return out;
+    return all.map((topic) => ({ topic, partitions: meta.topics.find((x) => x.name === topic)!.partitions.length, created: missing.includes(topic) }));
   } finally {
     await admin.disconnect();
   }
@@ -218,11 +221,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
           limits[r.resourceName] = Number.isFinite(v) && v > 0 ? v : BROKER_DEFAULT_MAX_MESSAGE_BYTES;
         }
         deadLetterBudget = Math.max(1024, (limits[cfg.topics.deadLetter] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES) - DEAD_LETTER_MARGIN);
-        const meta = await admin.fetchTopicMetadata({ topics: inputs });
-        const counts = meta.topics.map((t) => `${t.name}=${t.partitions.length}`);
-        if (new Set(meta.topics.map((t) => t.partitions.length)).size > 1) {
-          throw new Error(`input topics must be co-partitioned (equal partition counts); found ${counts.join(', ')}`);
-        }
+        await coPartitioned(admin, inputs);
         return limits;
       } finally {
         await admin.disconnect();
@@ -300,10 +299,8 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       for (const part of requestSized(records, (r) => r.value)) await producer.send({ topic: topicOf[modality], acks: -1, messages: part });
     },
 
-    deadLetterBudget: () => deadLetterBudget,
-
     async deadLetter(records) {
-      if (!records.length) return;
+      if (!records.length) return [];
       const producer = await getProducer();
       const budget = deadLetterBudget;
       const copies = records.map((r) => {
@@ -326,6 +323,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       });
       // The topic's limit holds for a whole record batch: requests no larger than one record may be.
       for (const part of requestSized(copies, (r) => r.value, Math.min(512 * 1024, budget))) await producer.send({ topic: cfg.topics.deadLetter, acks: -1, messages: part });
+      return records.filter((r) => r.value !== null && r.value.length > budget);
     },
 
     isJoined: () => joined,

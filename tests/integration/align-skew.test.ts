@@ -7,11 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { runClocks } from '../../align/index.js';
+import { fileLines, runClocks } from '../../align/index.js';
 import { Config } from '../../schemas/index.js';
 import { check, generate, REPO } from '../helpers/skew.js';
 
@@ -39,11 +38,11 @@ for (const mode of ['sample', 'block'] as const) {
 test('harder settings (laplace jitter 200 ms, two steps, half of them to 1970, loss 2 %, reorder 10 %): nothing dropped silently', async (t) => {
   const dir = generate({ assets: 4, 'duration-s': 600, seed: 5, 'jitter-ms': 200, 'jitter-dist': 'laplace', steps: 2, 'step-epoch-frac': 0.5, loss: 0.02, reorder: 0.1, 'ts-format': 'mixed' });
   const lines: string[] = [];
-  const report = await runClocks(createInterface({ input: createReadStream(join(dir, 'records.jsonl')), crlfDelay: Infinity }), Config.parse({}), { onSample: (l) => lines.push(l) });
+  const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), { onSample: (l) => lines.push(l) });
   // Every sensor sample delivered is accounted for: windowed, late or quarantined (with a reason), or a
   // duplicate of one that was (recognised by device and sequence number).
   let delivered = 0;
-  for await (const l of createInterface({ input: createReadStream(join(dir, 'records.jsonl')), crlfDelay: Infinity })) {
+  for await (const l of fileLines(join(dir, 'records.jsonl'))) {
     const r = JSON.parse(l);
     if (!r.topic.endsWith('.sensors')) continue;
     delivered += r.value.values ? 1 : (Object.values(r.value.channels)[0] as number[]).length;
@@ -56,7 +55,6 @@ test('harder settings (laplace jitter 200 ms, two steps, half of them to 1970, l
     assert.equal(withReason, d.late + d.quarantined, `${d.device}: every sample not windowed has a reason`);
   }
   const file = join(dir, 'corrected.jsonl');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(file, `${lines.join('\n')}\n`);
   const { sensor } = check(dir, file);
   t.diagnostic(`reported, not asserted: p50 ${sensor.p50.toFixed(1)} ms, p99 ${sensor.p99.toFixed(1)} ms, right window ${(100 * sensor.rightWindow).toFixed(2)} %; ` +
