@@ -22,7 +22,7 @@ import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/i
 import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
 import { deadLetterKey, decodeRecord, screenRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
-import { claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
+import { claimAsset, claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 /**
  * The checkpoint is stored as the partition's row (`PartitionRow`: the processed marks and the clocks'
@@ -337,6 +337,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
+  /** Asset id → the plant that owns it (claimed in the store on first sight; an owner never changes). */
+  const owners = new Map<string, string>();
   /** The plants accepted (the configuration's `plants`), or null: any. */
   const plants = cfg.plants ? new Set(cfg.plants) : null;
   const EVENT: Record<string, AlertEventType | null> = { opened: 'alert.opened', escalated: 'alert.escalated', resolved: 'alert.resolved', updated: null };
@@ -404,6 +406,21 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
             if (!replay) rekeyed.push({ key: asset, value: JSON.stringify(rec.value) });
             continue;
           }
+        }
+      }
+      // An asset id belongs to the first plant that sent it (every table keys assets by id alone).
+      const asset = rec.value.asset;
+      if (asset) {
+        const owner = owners.get(asset) ?? await durably('asset claim', () => claimAsset(db, rec.value.plant, asset), b);
+        owners.set(asset, owner);
+        if (owner !== rec.value.plant) {
+          if (!replay) {
+            dead.push({
+              key: m.key, value: m.value, code: 'asset_of_other_plant', headers: m.headers, source: { topic: b.topic, partition: b.partition, offset: m.offset, timestamp: m.timestamp },
+              reason: `asset ${JSON.stringify(asset)} belongs to plant ${JSON.stringify(owner)}, not ${JSON.stringify(rec.value.plant)}: asset ids are unique across plants (give this plant's asset an id of its own, e.g. ${JSON.stringify(`${rec.value.plant}.${asset}`)})`,
+            });
+          }
+          continue;
         }
       }
       // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).

@@ -46,10 +46,22 @@ export async function listAssets(db: Queryable, o: { plant?: string; plants?: st
 
 /** The plant an asset belongs to (null: never seen). */
 export async function plantOfAsset(db: Queryable, asset: string): Promise<string | null> {
-  const r = await db.query<{ plant: string }>('SELECT plant FROM assets WHERE asset = $1', [asset]);
+  const r = await db.query<{ plant: string }>('SELECT plant FROM asset_owners WHERE asset = $1', [asset]);
   if (r.rows[0]) return r.rows[0].plant;
+  // Alerts not about an input asset (a stuck Kafka partition's data-quality alert).
   const a = await db.query<{ plant: string }>('SELECT plant FROM alerts WHERE asset = $1 LIMIT 1', [asset]);
   return a.rows[0]?.plant ?? null;
+}
+
+/**
+ * The plant that owns the asset id: the given plant when the id is new (it is claimed for it, atomically
+ * across instances), else the plant that claimed it first.
+ */
+export async function claimAsset(db: Queryable, plant: string, asset: string): Promise<string> {
+  const r = await db.query<{ plant: string }>(`
+    WITH ins AS (INSERT INTO asset_owners (asset, plant) VALUES ($1, $2) ON CONFLICT (asset) DO NOTHING RETURNING plant)
+    SELECT plant FROM ins UNION ALL SELECT plant FROM asset_owners WHERE asset = $1`, [asset, plant]);
+  return r.rows[0].plant;
 }
 
 /** A stored camera frame (a thermal matrix, an encoded image, or a reference only). */

@@ -432,6 +432,22 @@ ALTER TABLE models ADD COLUMN threshold float8;
 UPDATE models SET threshold = ${CALIBRATED_THRESHOLD_SQL} WHERE kind = 'fusion' AND jsonb_typeof(params->'calibration') = 'object';
 `,
   },
+  {
+    id: 11,
+    name: 'asset owners: an asset id belongs to one plant',
+    // Every table keys assets by id alone, so an id is claimed by the first plant that sends it; a record
+    // of another plant naming it is dead-lettered (asset_of_other_plant). Assets already scored keep the
+    // plant they were stored under.
+    sql: `
+CREATE TABLE asset_owners (
+  asset      text PRIMARY KEY,
+  plant      text NOT NULL,
+  claimed_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO asset_owners (asset, plant) SELECT asset, plant FROM assets ON CONFLICT DO NOTHING;
+INSERT INTO asset_owners (asset, plant) SELECT DISTINCT ON (asset) asset, plant FROM alerts ORDER BY asset, created_at ON CONFLICT DO NOTHING;
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }
