@@ -46,11 +46,12 @@ export async function listAssets(db: Queryable, o: { plant?: string; plants?: st
 
 /** The plant an asset belongs to (null: never seen). */
 export async function plantOfAsset(db: Queryable, asset: string): Promise<string | null> {
-  const r = await db.query<{ plant: string }>('SELECT plant FROM asset_owners WHERE asset = $1', [asset]);
-  if (r.rows[0]) return r.rows[0].plant;
-  // Alerts not about an input asset (a stuck Kafka partition's data-quality alert).
-  const a = await db.query<{ plant: string }>('SELECT plant FROM alerts WHERE asset = $1 LIMIT 1', [asset]);
-  return a.rows[0]?.plant ?? null;
+  // The owner (claimed when the asset's first record was read), else where its scores and alerts are.
+  const r = await db.query<{ plant: string }>(`
+    SELECT plant FROM asset_owners WHERE asset = $1
+    UNION ALL (SELECT plant FROM assets WHERE asset = $1)
+    UNION ALL (SELECT plant FROM alerts WHERE asset = $1 LIMIT 1) LIMIT 1`, [asset]);
+  return r.rows[0]?.plant ?? null;
 }
 
 /**
