@@ -199,9 +199,10 @@ export interface Pipeline {
   /**
    * Fires what idleness allows in the partitions held here that have had no batch for idleTimeoutMs and
    * still hold open windows (an empty batch each): without it the last windows of a finite input, or of
-   * a partition gone quiet, would wait for a record that does not come. The next real batch commits.
+   * a partition gone quiet, would wait for a record that does not come. `commit` (Kafka mode) commits the
+   * offsets the fired windows no longer hold back, so a quiet partition's lag comes down to 0.
    */
-  tick(): Promise<void>;
+  tick(commit?: (c: CommitRequest[]) => Promise<void>): Promise<void>;
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
   streamStates(): ReturnType<WindowOperator['streamStates']>;
@@ -348,9 +349,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   // Batches of one partition number (from any of the three topics) share state: one at a time, in order.
   const locks = new Map<string, Promise<unknown>>();
-  function handle(b: BatchInput): Promise<CommitRequest[]> {
+  function handle(b: BatchInput, commit?: (c: CommitRequest[]) => Promise<void>): Promise<CommitRequest[]> {
     const prev = locks.get(b.partitionKey) ?? Promise.resolve();
-    const run = prev.then(() => handleGuarded(b), () => handleGuarded(b));
+    // `commit`: offsets committed before the partition's next batch starts (the idle tick's).
+    const once = async () => { const c = await handleGuarded(b); if (commit && c.length) await commit(c); return c; };
+    const run = prev.then(once, once);
     const tail = run.catch(() => {});
     locks.set(b.partitionKey, tail);
     void tail.then(() => { if (locks.get(b.partitionKey) === tail) locks.delete(b.partitionKey); });
@@ -559,10 +562,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     handle,
     async nextOffset(key, modality) { return ((await stateOf(key)).processed[modality] ?? -1) + 1; },
     forget(partitions) { for (const p of partitions) states.delete(`p${p}`); },
-    async tick() {
+    async tick(commit) {
       for (const [key, s] of [...states]) {
-        if (s.replayingUntil !== null || s.op.openWindows() === 0 || wallNow() - s.lastBatchAt <= cfg.align.idleTimeoutMs) continue;
-        await handle({ partitionKey: key, partition: s.partition, modality: 'sensors', topic: deps.topics.sensors, messages: [] })
+        if (s.replayingUntil !== null || wallNow() - s.lastBatchAt <= cfg.align.idleTimeoutMs) continue;
+        // Nothing to fire, and every offset committed as far as it can go: nothing to do.
+        if (s.op.openWindows() === 0 && MODALITIES.every((m) => s.processed[m] === undefined || s.committed[m] === s.processed[m]! + 1)) continue;
+        await handle({ partitionKey: key, partition: s.partition, modality: 'sensors', topic: deps.topics.sensors, messages: [] }, commit)
           .catch((e) => logger.debug({ partition: key, err: (e as Error).message }, 'idle tick failed'));
       }
     },

@@ -21,7 +21,7 @@
 import type { Logger } from 'pino';
 import { buildApi, createMetrics } from './api/index.js';
 import { configuredRules, startAlertJobs, startDeliveryWorker } from './alerts/index.js';
-import { createKafkaIngest, type KafkaIngest } from './ingest/index.js';
+import { createKafkaIngest, LagTracker, type CommitRequest, type KafkaIngest, type PartitionLag } from './ingest/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { MODALITIES, operatingThreshold as thresholdOf, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
@@ -104,9 +104,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const delivery = startDeliveryWorker(store.db, cfg, logger.child({ stage: 'webhooks' }), { report: (o) => metrics.delivery(o) });
     cleanups.push({ name: 'webhooks', fn: () => delivery.stop() });
     let pipelineRef: Pipeline | null = null;
+    let partitionLag: PartitionLag[] = [];
     const jobs = startAlertJobs({
       db: store.db, cfg, logger: logger.child({ stage: 'alerts' }),
-      streams: () => pipelineRef?.streamStates() ?? [], clocks: () => pipelineRef?.clockStates() ?? [],
+      streams: () => pipelineRef?.streamStates() ?? [], clocks: () => pipelineRef?.clockStates() ?? [], partitions: () => partitionLag,
       onChange: () => delivery.wake(),
     });
     await jobs.refreshRules();
@@ -136,7 +137,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     pipelineRef = pipeline;
     metrics.watchClocks(() => pipeline.clockStates());
     // Partitions gone quiet still fire their last windows (the end of a replay, a plant that stopped).
-    const tickTimer = setInterval(() => { if (!stopping) void pipeline.tick(); }, Math.max(1_000, Math.floor(cfg.align.idleTimeoutMs / 2)));
+    const tickCommit = ingest ? (c: CommitRequest[]) => ingest.commit(c) : undefined;
+    const tickTimer = setInterval(() => { if (!stopping) void pipeline.tick(tickCommit); }, Math.max(1_000, Math.floor(cfg.align.idleTimeoutMs / 2)));
     tickTimer.unref();
     cleanups.push({ name: 'idle tick', fn: () => clearInterval(tickTimer) });
 
@@ -150,7 +152,6 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       }
       cleanups.push({ name: 'kafka', fn: () => ingest.stop() });
       await ingest.run(async (b) => {
-        if (b.lag !== undefined) metrics.lag(b.topic, b.partition, b.lag);
         try {
           return await pipeline.handle({ ...b, partitionKey: `p${b.partition}` });
         } catch (e) {
@@ -166,6 +167,27 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         void stop().finally(() => process.exit(1));
       });
       logger.info({ brokers: cfg.kafka.brokers, groupId: cfg.kafka.groupId }, 'consuming');
+      // Lag against the committed offsets, and partitions whose commit stands still.
+      const lagLog = logger.child({ stage: 'lag' });
+      const tracker = new LagTracker(cfg.kafka.stuckAfterMs);
+      let checking = false;
+      const lagTimer = setInterval(() => {
+        if (checking || stopping) return;
+        checking = true;
+        ingest.partitionOffsets().then((rows) => {
+          const was = new Set(partitionLag.filter((p) => p.stuck).map((p) => `${p.topic}:${p.partition}`));
+          partitionLag = tracker.update(rows, Date.now());
+          metrics.partitions(partitionLag);
+          for (const p of partitionLag) {
+            const key = `${p.topic}:${p.partition}`;
+            if (p.stuck && !was.has(key)) lagLog.warn({ topic: p.topic, partition: p.partition, lag: p.lag, committed: p.committed, stillMs: p.stillMs }, 'partition stuck: it has lag and its committed offset has not moved');
+            else if (!p.stuck && was.has(key)) lagLog.info({ topic: p.topic, partition: p.partition, lag: p.lag, committed: p.committed }, 'partition moving again');
+          }
+        }).catch((e) => lagLog.warn({ err: (e as Error).message }, 'partition offsets not read'))
+          .finally(() => { checking = false; });
+      }, cfg.kafka.lagCheckMs);
+      lagTimer.unref();
+      cleanups.push({ name: 'lag', fn: () => clearInterval(lagTimer) });
     }
 
     if (simPlan) {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { AlertRule, Config } from '../schemas/index.js';
 import { activeAlerts, changeAlert, eventIdOf, listRules, writeAlertChanges, type Db } from '../store/index.js';
 import { timedChanges } from './lifecycle.js';
+import { partitionAsset, type PartitionLag } from '../ingest/lag.js';
 import { qualityChecks, type ClockState, type StreamState } from './quality.js';
 import { configuredRules } from './rules.js';
 
@@ -22,6 +23,8 @@ export interface AlertJobs {
 export function startAlertJobs(o: {
   db: Db; cfg: Config; logger: Logger;
   streams: () => StreamState[]; clocks: () => ClockState[];
+  /** The lag of the input partitions this instance holds (Kafka mode). */
+  partitions?: () => PartitionLag[];
   onChange: () => void; clock?: () => number; autostart?: boolean;
 }): AlertJobs {
   const { db, cfg, logger } = o;
@@ -50,11 +53,12 @@ export function startAlertJobs(o: {
       });
       n++;
     }
-    // Data quality: only for the assets this instance consumes (their streams are here).
+    // Data quality: only for the assets and partitions this instance consumes (their streams are here).
     const streams = o.streams();
-    const mine = new Set(streams.map((s) => s.asset));
+    const partitions = o.partitions?.() ?? [];
+    const mine = new Set([...streams.map((s) => s.asset), ...partitions.map((p) => partitionAsset(p.topic, p.partition))]);
     const openDq = active.map((x) => x.alert).filter((a) => a.kind === 'data_quality' && mine.has(a.asset));
-    const dq = qualityChecks(streams, o.clocks(), openDq, at, cfg.alerts);
+    const dq = qualityChecks(streams, o.clocks(), openDq, at, cfg.alerts, partitions);
     if (dq.length) {
       await db.transaction((tx) => writeAlertChanges(tx, dq.map((d) => ({
         alert: d.alert, type: d.kind === 'opened' ? 'alert.opened' as const : 'alert.resolved' as const, by: `rule:${d.alert.rule}`,

@@ -3,10 +3,13 @@
  * - `dq:sensors-silent`: no sensor record for silentAfterMs;
  * - `dq:camera-silent`: an asset whose camera has delivered frames has sent none for silentAfterMs;
  * - `dq:clock-uncertain`: a device whose clock correction is in use has become less certain than
- *   clockUncertaintyMs.
+ *   clockUncertaintyMs;
+ * - `dq:partition-stuck`: an input partition with lag whose committed offset has not moved for
+ *   kafka.stuckAfterMs (plant `_service`, asset `kafka:<topic>:<partition>`).
  * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at).
  */
 import type { Alert, Config } from '../schemas/index.js';
+import { partitionAsset, type PartitionLag } from '../ingest/lag.js';
 import { alertId, timelineLink } from './rules.js';
 
 export interface StreamState { plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }
@@ -15,7 +18,7 @@ export interface ClockState { plant: string; asset: string; device: string; unce
 export type QualityDecision = { kind: 'opened' | 'resolved'; alert: Alert };
 
 export function qualityChecks(
-  streams: StreamState[], clocks: ClockState[], open: Alert[], now: number, cfg: Config['alerts'],
+  streams: StreamState[], clocks: ClockState[], open: Alert[], now: number, cfg: Config['alerts'], partitions: PartitionLag[] = [],
 ): QualityDecision[] {
   const want = new Map<string, { plant: string; asset: string; rule: string; since: number; reason: string }>();
   const put = (plant: string, asset: string, rule: string, since: number, reason: string) => want.set(`${asset}\u0000${rule}`, { plant, asset, rule, since, reason });
@@ -33,6 +36,11 @@ export function qualityChecks(
         put(c.plant, c.asset, 'dq:clock-uncertain', now, `clock of ${c.device} uncertain by ${Math.round(c.uncertaintyMs)} ms`);
       }
     }
+  }
+  for (const p of partitions) {
+    if (!p.stuck) continue;
+    put('_service', partitionAsset(p.topic, p.partition), 'dq:partition-stuck', now - p.stillMs,
+      `partition ${p.partition} of ${p.topic}: ${p.lag} records behind, committed offset ${p.committed} unchanged for ${Math.round(p.stillMs / 60_000)} min`);
   }
   const out: QualityDecision[] = [];
   const openKeys = new Set<string>();

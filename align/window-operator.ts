@@ -565,9 +565,10 @@ export class WindowOperator {
       if (!idleStream(sensors, 'sensors')) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
       if (images && !idleStream(images, 'images')) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
     }
-    // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
-    // the end of the input); a later sample for them amends them or goes to the late log.
-    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
+    // Every stream quiet: the asset's windows up to its latest sample fire and are final (a device silent
+    // for minutes, the end of the input): a later sample for them goes to the late log. Kept open for
+    // amendments, they would hold the sensor commit back, and a quiet partition would keep its lag.
+    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs + this.retentionMs() : wm;
   }
 
   /** Per-modality allowed lateness; a window is kept for the longest. */

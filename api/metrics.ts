@@ -17,8 +17,8 @@ export interface Metrics {
   scored(s: { closeToCommitMs: number; scored: number; scoringMs: number }): void;
   /** Input drift of the fusion models (the largest PSI over the sensor features), per model and plant. */
   drift(rows: Array<{ modelVersion: string; plant: string; maxPsi: number }>): void;
-  /** Records left on a partition after a batch (consumer lag). */
-  lag(topic: string, partition: number, records: number): void;
+  /** Per input partition held here: records after the committed offset, and whether it is stuck. */
+  partitions(rows: Array<{ topic: string; partition: number; lag: number; stillMs: number; stuck: boolean }>): void;
   delivery(outcome: string): void;
   /** Where the device clocks are read from at scrape time. */
   watchClocks(read: () => ClockReading[]): void;
@@ -34,7 +34,9 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
   const late = new Counter({ name: 'tributary_late_records_total', help: 'Records written to the late log (late or quarantined)', labelNames: ['modality'], registers: [registry] });
   const windows = new Counter({ name: 'tributary_windows_total', help: 'Window tuples emitted (revisions included)', registers: [registry] });
   const alerts = new Counter({ name: 'tributary_alerts_opened_total', help: 'Alerts opened', registers: [registry] });
-  const lagGauge = new Gauge({ name: 'tributary_consumer_lag_records', help: 'Records on a partition not yet consumed (after the latest batch)', labelNames: ['topic', 'partition'], registers: [registry] });
+  const lagGauge = new Gauge({ name: 'tributary_consumer_lag_records', help: 'Records on a partition after the group\'s committed offset (log-end − committed)', labelNames: ['topic', 'partition'], registers: [registry] });
+  const stillGauge = new Gauge({ name: 'tributary_consumer_commit_still_seconds', help: 'How long a partition\'s committed offset has not moved while it has lag', labelNames: ['topic', 'partition'], registers: [registry] });
+  const stuckGauge = new Gauge({ name: 'tributary_partition_stuck', help: '1 while a partition has lag and its committed offset has not moved for kafka.stuckAfterMs', labelNames: ['topic', 'partition'], registers: [registry] });
   const closeToCommit = new Histogram({
     name: 'tributary_window_close_to_commit_seconds', help: 'From a window closing to its score committed in the store', registers: [registry],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
@@ -93,7 +95,15 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
       batchSize.observe(s.scored);
       scoringTime.observe(s.scoringMs / 1000);
     },
-    lag(topic, partition, n) { lagGauge.set({ topic, partition: String(partition) }, n); },
+    partitions(rows) {
+      for (const g of [lagGauge, stillGauge, stuckGauge]) g.reset();
+      for (const r of rows) {
+        const labels = { topic: r.topic, partition: String(r.partition) };
+        lagGauge.set(labels, r.lag);
+        stillGauge.set(labels, r.stillMs / 1000);
+        stuckGauge.set(labels, r.stuck ? 1 : 0);
+      }
+    },
     delivery(outcome) { deliveries.inc({ outcome }); },
     drift(rows) { for (const r of rows) driftGauge.set({ model: r.modelVersion, plant: r.plant }, r.maxPsi); },
     watchClocks(read) { readClocksNow = read; cached = null; },

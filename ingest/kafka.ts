@@ -12,6 +12,7 @@ import { AssignerProtocol, Kafka, Partitioners, logLevel, type Consumer, type Pr
 import type { Logger } from 'pino';
 import type { Config, Modality } from '../schemas/index.js';
 import { coPartition } from './copartition.js';
+import type { PartitionOffsets } from './lag.js';
 
 export interface IncomingMessage {
   offset: number;
@@ -23,8 +24,6 @@ export interface IncomingMessage {
 
 export interface IncomingBatch {
   topic: string; modality: Modality; partition: number; messages: IncomingMessage[];
-  /** Records on the partition after this batch (the broker's high watermark − the next offset). */
-  lag?: number;
   /** Keeps the group membership alive while the batch waits (a database outage must not cost the partition). */
   heartbeat?: () => Promise<void>;
   /**
@@ -66,6 +65,10 @@ export interface KafkaIngest {
   /** Rewinds one partition number of all three input topics to the given offsets. */
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
+  /** Commits offsets outside a batch (the idle tick's), for partitions this member holds. */
+  commit(commits: CommitRequest[]): Promise<void>;
+  /** Log-end, log-start and the group's committed offsets of the input partitions this member holds. */
+  partitionOffsets(): Promise<PartitionOffsets[]>;
   /**
    * Sends the records to the dead-letter topic. A value longer than the topic takes (its max.message.bytes,
    * read by `ensureTopics`, less a margin) is cut to fit, with headers saying so and where the whole
@@ -185,7 +188,10 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
   const topicOf: Record<Modality, string> = { sensors: cfg.topics.sensors, images: cfg.topics.images, notes: cfg.topics.notes };
   let consumer: Consumer | null = null;
   let producer: Producer | null = null;
+  let admin: Admin | null = null;
   let joined = false;
+  /** The partition numbers this member holds (of all three input topics). */
+  let assigned = new Set<number>();
   let deadLetterBudget = BROKER_DEFAULT_MAX_MESSAGE_BYTES - DEAD_LETTER_MARGIN;
   const getProducer = async (): Promise<Producer> => {
     if (!producer) {
@@ -231,7 +237,6 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     async run(handle, onRebalance, onFatal) {
       const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, partitionAssigners: [CoPartitionedAssigner], sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
       consumer = c;
-      let assigned = new Set<number>();
       c.on(c.events.GROUP_JOIN, (e) => {
         joined = true;
         const now = new Set<number>();
@@ -263,7 +268,6 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
           const commits = await handle({
             topic: batch.topic, modality, partition: batch.partition, heartbeat,
             pause: () => c.pause(all), resume: () => c.resume(all),
-            lag: Math.max(0, Number(batch.highWatermark) - (batch.messages.length ? Number(batch.messages[batch.messages.length - 1].offset) + 1 : Number(batch.highWatermark))),
             messages: batch.messages.map((m) => ({
               offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
             })),
@@ -292,6 +296,30 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         }
         return out;
       } finally { await admin.disconnect(); }
+    },
+
+    async commit(commits) {
+      const held = commits.filter((x) => assigned.has(x.partition));
+      if (consumer && joined && held.length) await consumer.commitOffsets(held.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })));
+    },
+
+    async partitionOffsets() {
+      if (!joined || !assigned.size) return [];
+      if (!admin) { admin = kafka.admin(); await admin.connect(); }
+      const a = admin;
+      const held = [...assigned];
+      const committed = new Map<string, number>();
+      for (const t of await a.fetchOffsets({ groupId: cfg.groupId, topics: Object.values(topicOf) })) {
+        for (const p of t.partitions) if (Number(p.offset) >= 0) committed.set(`${t.topic}:${p.partition}`, Number(p.offset));
+      }
+      const out: PartitionOffsets[] = [];
+      for (const topic of Object.values(topicOf)) {
+        for (const p of await a.fetchTopicOffsets(topic)) {
+          if (!held.includes(p.partition)) continue;
+          out.push({ topic, partition: p.partition, end: Number(p.high), start: Number(p.low), committed: committed.get(`${topic}:${p.partition}`) ?? null });
+        }
+      }
+      return out;
     },
 
     async republish(modality, records) {
@@ -331,6 +359,7 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     async stop() {
       await consumer?.disconnect().catch(() => {});
       await producer?.disconnect().catch(() => {});
+      await admin?.disconnect().catch(() => {});
       joined = false;
     },
   };

@@ -68,6 +68,14 @@ export const Config = z.strictObject({
     concurrency: z.number().int().min(1).max(64).default(3),
     /** How long the group waits for a silent (crashed) member before giving its partitions to others. */
     sessionTimeoutMs: z.number().int().min(6_000).max(300_000).default(30_000),
+    /** How often each instance reads its partitions' log-end and committed offsets (the lag metrics). */
+    lagCheckMs: z.number().int().min(500).default(15_000),
+    /**
+     * A partition with lag whose committed offset has not moved for this long is stuck: a warn log, the
+     * `tributary_partition_stuck` metric and a `dq:partition-stuck` alert. Keep it well above a window
+     * plus `align.idleTimeoutMs` (the sensor commit waits for the oldest open window).
+     */
+    stuckAfterMs: z.number().int().min(1_000).default(300_000),
   }).prefault({}),
   database: z.strictObject({
     /** postgres://… for a PostgreSQL/TimescaleDB server; absent: embedded PGlite-TimescaleDB in dataDir. */
