@@ -271,6 +271,12 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
             messages: batch.messages.map((m) => ({
               offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
             })),
+          }).catch((e: unknown) => {
+            // A failed batch is fetched again and retried, never the end of the consumer: kafkajs gives up
+            // on errors it takes for bugs (TypeError…), and a process that exits on them would start again
+            // on the same batch, in a crash loop that stops every partition. A batch that keeps failing
+            // shows as a stuck partition (kafka.stuckAfterMs).
+            throw Object.assign(new Error(`batch of ${batch.topic}[${batch.partition}] failed: ${(e as Error)?.message ?? String(e)}`, { cause: e }), { name: 'TributaryBatchError', retriable: true });
           });
           if (commits.length) await c.commitOffsets(commits.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })));
           await heartbeat();

@@ -43,7 +43,7 @@ export async function startServiceProcess(config: ConfigInput, timeoutMs = 60_00
       logs.push(rec);
       if (rec.msg === 'api listening') { clearTimeout(timer); resolve(String(rec.url)); }
     });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`service exited with ${code}:\n${stderr.join('\n')}`)); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`service exited with ${code}:\n${stderr.join('\n')}\n${logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`)); });
   });
   return {
     url, proc, logs, stderr, exited,
