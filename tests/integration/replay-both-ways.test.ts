@@ -41,7 +41,7 @@ function plant() {
   });
   type Out = { topic: 'sensors' | 'images' | 'notes'; at: number; key: string | null; value: string };
   const out: Out[] = [
-    ...recs.sensors.map((r) => ({ topic: 'sensors' as const, at: 't0' in r ? r.t0 : r.ts, key: r.asset, value: JSON.stringify(r) })),
+    ...recs.sensors.map((r) => ({ topic: 'sensors' as const, at: ('t0' in r ? r.t0 : r.ts) as number, key: r.asset, value: JSON.stringify(r) })),
     ...images.map((r) => ({ topic: 'images' as const, at: r.ts, key: r.asset, value: JSON.stringify(r) })),
     ...recs.notes.map((r) => ({ topic: 'notes' as const, at: r.ts, key: r.asset ?? null, value: JSON.stringify(r) })),
   ];
