@@ -174,13 +174,19 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       const lagTimer = setInterval(() => {
         if (checking || stopping) return;
         checking = true;
-        ingest.partitionOffsets().then((rows) => {
+        ingest.partitionOffsets().then((offsets) => {
+          // How far the pipeline has processed each partition it holds (its processed mark + 1).
+          const modalityOf = new Map(Object.entries(topics).map(([m, t]) => [t, m as Modality]));
+          const rows = offsets.map((o) => {
+            const mark = pipeline.checkpoint(`p${o.partition}`)?.processed[modalityOf.get(o.topic)!];
+            return { ...o, processed: mark === undefined ? null : mark + 1 };
+          });
           const was = new Set(partitionLag.filter((p) => p.stuck).map((p) => `${p.topic}:${p.partition}`));
           partitionLag = tracker.update(rows, Date.now());
           metrics.partitions(partitionLag);
           for (const p of partitionLag) {
             const key = `${p.topic}:${p.partition}`;
-            if (p.stuck && !was.has(key)) lagLog.warn({ topic: p.topic, partition: p.partition, lag: p.lag, committed: p.committed, stillMs: p.stillMs }, 'partition stuck: it has lag and its committed offset has not moved');
+            if (p.stuck && !was.has(key)) lagLog.warn({ topic: p.topic, partition: p.partition, lag: p.lag, pending: p.pending, committed: p.committed, stillMs: p.stillMs }, 'partition stuck: records wait and its offsets have not moved');
             else if (!p.stuck && was.has(key)) lagLog.info({ topic: p.topic, partition: p.partition, lag: p.lag, committed: p.committed }, 'partition moving again');
           }
         }).catch((e) => lagLog.warn({ err: (e as Error).message }, 'partition offsets not read'))

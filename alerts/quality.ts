@@ -4,7 +4,7 @@
  * - `dq:camera-silent`: an asset whose camera has delivered frames has sent none for silentAfterMs;
  * - `dq:clock-uncertain`: a device whose clock correction is in use has become less certain than
  *   clockUncertaintyMs;
- * - `dq:partition-stuck`: an input partition with lag whose committed offset has not moved for
+ * - `dq:partition-stuck`: an input partition with records waiting whose offsets have not moved for
  *   kafka.stuckAfterMs (plant `_service`, asset `kafka:<topic>:<partition>`).
  * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at).
  */
@@ -40,7 +40,7 @@ export function qualityChecks(
   for (const p of partitions) {
     if (!p.stuck) continue;
     put('_service', partitionAsset(p.topic, p.partition), 'dq:partition-stuck', now - p.stillMs,
-      `partition ${p.partition} of ${p.topic}: ${p.lag} records behind, committed offset ${p.committed} unchanged for ${Math.round(p.stillMs / 60_000)} min`);
+      `partition ${p.partition} of ${p.topic}: ${p.pending} records wait (${p.lag} after the committed offset ${p.committed}), no progress for ${Math.round(p.stillMs / 60_000)} min`);
   }
   const out: QualityDecision[] = [];
   const openKeys = new Set<string>();
