@@ -34,7 +34,7 @@
  */
 import { AdaptiveClock, type AdaptiveClockJSON } from './clock.js';
 import { gridStepMs, resample } from './resample.js';
-import type { Config, ImageFrame, InputRecord, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
+import type { Config, ImageFrame, InputRecord, ThermalPixels, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
 
 export type AlignConfig = Config['align'];
 
@@ -145,16 +145,26 @@ const MAX_IMAGES_KEPT = 1000;
 /** Columns × rows of the patch grid a thermal frame of any size is normalised to (area means). */
 const PATCH_COLS = 8, PATCH_ROWS = 6;
 
+/** Per frame width, each column's patch column (frames of one camera share a width). */
+const patchCols = new Map<number, Uint8Array>();
+
 /** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
 export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
   const sum = new Float64Array(PATCH_COLS * PATCH_ROWS), n = new Float64Array(PATCH_COLS * PATCH_ROWS);
+  let cols = patchCols.get(width);
+  if (!cols) {
+    cols = new Uint8Array(width);
+    for (let x = 0; x < width; x++) cols[x] = Math.min(PATCH_COLS - 1, Math.floor((x * PATCH_COLS) / width));
+    if (patchCols.size > 64) patchCols.clear();
+    patchCols.set(width, cols);
+  }
   for (let y = 0; y < height; y++) {
-    const py = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height));
+    const row = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height)) * PATCH_COLS, at = y * width;
     for (let x = 0; x < width; x++) {
-      const px = Math.min(PATCH_COLS - 1, Math.floor((x * PATCH_COLS) / width));
-      const v = data[y * width + x];
-      if (!Number.isFinite(v)) continue;
-      sum[py * PATCH_COLS + px] += v; n[py * PATCH_COLS + px]++;
+      const v = data[at + x];
+      if (v - v !== 0) continue; // NaN or infinite: no reading
+      const k = row + cols[x];
+      sum[k] += v; n[k]++;
     }
   }
   const out: number[] = [];
@@ -167,10 +177,11 @@ export function thermalPatches(data: ArrayLike<number>, width: number, height: n
 
 /** What a window tuple keeps of an inline thermal matrix: its mean and max and its patch means, in °C. */
 export function thermalSummary(data: ArrayLike<number>, width: number, height: number, unit: 'C' | 'K' | 'F'): { meanC: number; maxC: number; patches: number[] } {
-  let s = 0, m = -Infinity;
-  for (let i = 0; i < data.length; i++) { s += data[i]; if (data[i] > m) m = data[i]; }
+  // Pixels without a reading (NaN: no colour of the palette) are left out.
+  let s = 0, m = -Infinity, n = 0;
+  for (let i = 0; i < data.length; i++) { const v = data[i]; if (v === v) { s += v; n++; if (v > m) m = v; } }
   const toC = unit === 'K' ? (x: number) => x - 273.15 : unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
-  return { meanC: toC(s / data.length), maxC: toC(m), patches: thermalPatches(data, width, height).map((x) => Math.round(toC(x) * 10) / 10) };
+  return { meanC: toC(n ? s / n : NaN), maxC: toC(n ? m : NaN), patches: thermalPatches(data, width, height).map((x) => Math.round(toC(x) * 10) / 10) };
 }
 
 const OUTCOMES: SampleOutcome[] = ['windowed', 'late', 'duplicate', 'replayed'];
@@ -565,10 +576,9 @@ export class WindowOperator {
       if (!idleStream(sensors, 'sensors')) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
       if (images && !idleStream(images, 'images')) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
     }
-    // Every stream quiet: the asset's windows up to its latest sample fire and are final (a device silent
-    // for minutes, the end of the input): a later sample for them goes to the late log. Kept open for
-    // amendments, they would hold the sensor commit back, and a quiet partition would keep its lag.
-    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs + this.retentionMs() : wm;
+    // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
+    // the end of the input); a later sample for them amends them or goes to the late log.
+    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
   }
 
   /** Per-modality allowed lateness; a window is kept for the longest. */
@@ -674,10 +684,12 @@ export class WindowOperator {
     return 0;
   }
 
-  private addImage(a: AssetState, f: ImageFrame): void {
+  private addImage(a: AssetState, f: ImageFrame & { pixels?: ThermalPixels }): void {
     this.observe(a, 'images', f.ts);
     this.imagesChanged.add(f.asset);
-    const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit) : { meanC: null, maxC: null };
+    // An inline matrix, or an encoded thermal frame's decoded pixels (°C): the same patch encoder at any size.
+    const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit)
+      : f.pixels ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C') : { meanC: null, maxC: null };
     a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal });
     // Frames mostly arrive in time order: sort only when one does not.
     if (a.images.length > 1 && a.images[a.images.length - 2].ts > f.ts) a.images.sort((x, y) => x.ts - y.ts);

@@ -10,6 +10,7 @@ import {
   type Db,
   type ModelInfo,
 } from '../store/index.js';
+import { storedThermal } from '../ingest/frames.js';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { thermalPng } from './png.js';
 import type { EventHub } from './stream.js';
@@ -52,7 +53,9 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     const f = await latestFrame(db, req.params.asset, { camera: q.camera, ts: q.ts });
     if (!f) return notFound(reply, `frame of ${req.params.asset}${q.ts ? ` at ${q.ts}` : ''}`);
     void reply.header('cache-control', 'private, max-age=60').header('x-frame-ts', new Date(f.ts).toISOString());
-    if (f.data && f.width && f.height) return reply.type('image/png').send(thermalPng(f.data, f.width, f.height, { scale: q.scale, lo: q.lo, hi: q.hi }));
+    // Thermal frames (inline or encoded) through the colour map; visible ones as they were sent.
+    const m = storedThermal(f);
+    if (m) return reply.type('image/png').send(thermalPng(m.data, m.width, m.height, { scale: q.scale, lo: q.lo, hi: q.hi }));
     if (f.base64 && f.encoding) return reply.type(`image/${f.encoding}`).send(Buffer.from(f.base64, 'base64'));
     return reply.code(404).send({ error: 'not_found', message: `the frame is stored by reference only: ${f.uri}` });
   });

@@ -50,7 +50,8 @@ function colour(x: number): [number, number, number] {
 
 /** A thermal matrix (row-major) as a PNG, scaled `scale`× and coloured over [lo, hi] (default: the frame's range). */
 export function thermalPng(data: ArrayLike<number>, width: number, height: number, o: { scale?: number; lo?: number; hi?: number } = {}): Buffer {
-  const scale = Math.max(1, Math.min(16, Math.floor(o.scale ?? 4)));
+  // Whole-pixel scaling, to at most about 1 024 pixels a side.
+  const scale = Math.max(1, Math.min(16, Math.floor(o.scale ?? 4), Math.floor(1024 / Math.max(width, height))));
   let lo = o.lo ?? Infinity, hi = o.hi ?? -Infinity;
   if (o.lo === undefined || o.hi === undefined) {
     for (let i = 0; i < width * height; i++) {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- align|skew|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|skew|images|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
  * `skew` (not in the default set) runs ../shared/skew's seeds through the align stage and its checker.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
@@ -10,6 +10,7 @@ import { runAlignBench } from './align.js';
 import { runSkewBench } from './skew.js';
 import { runE2eBench } from './e2e.js';
 import { runFusionBench } from './fusion.js';
+import { runImagesBench } from './images.js';
 import { runQueryBench } from './query.js';
 import { runStoreBench } from './store-write.js';
 
@@ -32,6 +33,15 @@ if (wanted.has('skew')) {
   const rows = await runSkewBench((r) => console.log(`  ${r.mode.padEnd(7)} ${String(r.seed).padStart(4)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(0).padStart(8)} ` +
     `${(100 * r.rightWindow).toFixed(2).padStart(12)} % ${`${r.trueSteps}/${r.foundSteps}`.padStart(18)} ${String(r.late).padStart(6)} ${String(r.quarantined).padStart(13)} ${String(r.duplicates).padStart(12)}   ${r.pass ? 'pass' : 'FAIL'}`));
   console.log(`  ${rows.filter((r) => r.pass).length} of ${rows.length} runs meet both targets`);
+}
+
+if (wanted.has('images')) {
+  const r = runImagesBench();
+  console.log('camera frames through the record decoder (one core): parse, header check, decode to °C, patch means');
+  for (const x of r.rows) {
+    console.log(`  ${x.name.padEnd(24)} ${fmt(x.perS).padStart(8)} frames/s   ${(x.bytes / 1024).toFixed(1).padStart(6)} KiB each   ratio to inline ${(x.perS / r.baselinePerS).toFixed(2)}` +
+      `${x.target ? `   target ≥ ${fmt(x.target)} ${x.perS >= x.target ? 'met' : 'MISSED'}` : '   (baseline)'}`);
+  }
 }
 
 if (wanted.has('fusion')) {

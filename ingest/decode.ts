@@ -4,11 +4,13 @@
  */
 import { CHANNEL_PATTERN, ID_PATTERN, MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
 
-export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit';
+export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit' | FrameError['code'];
 
 export type Decoded =
   | { ok: true; record: InputRecord }
   | { ok: false; code: RejectCode; reason: string };
+
+import { checkVisible, decodeThermal, type FrameError } from './frames.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -41,7 +43,21 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
   }
   const record = { modality, value: parsed.data } as InputRecord;
   const over = checkLimits(record, limits);
-  return over ? { ok: false, code: 'over_limit', reason: over } : { ok: true, record };
+  if (over) return { ok: false, code: 'over_limit', reason: over };
+  if (record.modality === 'images' && 'base64' in record.value) {
+    // An encoded frame: its header checked (a decompression bomb is refused unread), a thermal one decoded.
+    const f = record.value;
+    const bytes = Buffer.from(f.base64, 'base64');
+    if (f.kind === 'visible') {
+      const bad = checkVisible(bytes, f.encoding, limits.maxImagePixels);
+      if (bad) return { ok: false, code: bad.code, reason: bad.reason };
+    } else {
+      const px = decodeThermal(bytes, f, limits.maxImagePixels);
+      if ('code' in px) return { ok: false, code: px.code, reason: px.reason };
+      record.value.pixels = px;
+    }
+  }
+  return { ok: true, record };
 }
 
 /**

@@ -89,7 +89,8 @@ export const Config = z.strictObject({
     maxRecordBytes: z.number().int().min(256).default(1_048_576),
     maxChannels: z.number().int().min(1).default(64),
     maxSamplesPerRecord: z.number().int().min(1).default(100_000),
-    maxImagePixels: z.number().int().min(1).default(65_536),
+    /** Pixels of a frame (inline, or in a PNG/JPEG header: checked before anything is decoded). */
+    maxImagePixels: z.number().int().min(1).default(1_048_576),
     maxNoteChars: z.number().int().min(1).default(4000),
   }).prefault({}),
   align: z.strictObject({

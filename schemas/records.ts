@@ -35,6 +35,7 @@ export const Timestamp = z
 
 const channelName = z.string().min(1).max(64).regex(CHANNEL_PATTERN, 'letters, digits and _ . - only');
 const finite = z.number().finite();
+const byte = z.number().int().min(0).max(255);
 const version = z.literal(1, { error: 'unsupported version (this build reads v=1)' });
 
 const header = {
@@ -75,16 +76,42 @@ const imageHeader = {
   kind: z.enum(['thermal', 'visible']),
 };
 
-/** A camera frame: a small thermal matrix inline, PNG/JPEG bytes inline, or a URI to fetch. */
-const ThermalFrame = z.strictObject({
+/**
+ * A camera frame: a thermal matrix inline, PNG/JPEG bytes inline, or a URI to fetch. Unknown keys are dropped:
+ * metadata a camera adds (emissivity, distance, lens, regions…) is ignored, never a reason to refuse.
+ */
+const ThermalFrame = z.object({
     ...imageHeader,
     width: z.number().int().positive().max(4096),
     height: z.number().int().positive().max(4096),
     unit: z.enum(['C', 'K', 'F']).default('C'),
     data: z.array(finite),
   }).refine((f) => f.data.length === f.width * f.height, { message: 'data length must be width*height', path: ['data'] });
-const EncodedFrame = z.strictObject({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1) });
-const UriFrame = z.strictObject({ ...imageHeader, uri: z.url() });
+/** Named false-colour palettes: stops [position 0…1, r, g, b]. */
+export const PALETTES = {
+  grey: [[0, 0, 0, 0], [1, 255, 255, 255]],
+  'black-hot': [[0, 255, 255, 255], [1, 0, 0, 0]],
+  iron: [[0, 0, 0, 0], [0.2, 32, 0, 140], [0.4, 160, 0, 160], [0.6, 235, 80, 30], [0.8, 255, 190, 0], [1, 255, 255, 240]],
+  rainbow: [[0, 0, 0, 255], [0.25, 0, 255, 255], [0.5, 0, 255, 0], [0.75, 255, 255, 0], [1, 255, 0, 0]],
+} satisfies Record<string, Array<[number, number, number, number]>>;
+export type PaletteName = keyof typeof PALETTES;
+
+/** Encoded pixels → temperatures (see ingest/frames.ts): a linear scale or a range, and a palette for colour frames. */
+const FrameCoding = {
+  /** What the scale or range gives (default C; results are stored in °C). */
+  unit: z.enum(['C', 'K', 'F']).optional(),
+  /** T = offset + gain · pixel (pixel 0…255 or 0…65535; for a colour frame, 255 · its palette position). */
+  scale: z.strictObject({ offset: finite, gain: finite.refine((g) => g !== 0, 'gain must not be 0') }).optional(),
+  /** T = min + (max − min) · pixel / full scale: a per-frame range (8-bit frames whose span changes). */
+  range: z.strictObject({ min: finite, max: finite }).refine((r) => r.max > r.min, { message: 'max must be above min', path: ['max'] }).optional(),
+  /** A named false-colour palette (colour frames). */
+  palette: z.enum(Object.keys(PALETTES) as [PaletteName, ...PaletteName[]]).optional(),
+  /** A false-colour palette as stops [position 0…1, r, g, b]; with `palette`, these win. */
+  paletteStops: z.array(z.tuple([z.number().min(0).max(1), byte, byte, byte])).min(2).max(256).optional(),
+};
+const EncodedFrame = z.object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1), ...FrameCoding })
+  .refine((f) => f.kind !== 'thermal' || f.scale || f.range, { message: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max}', path: ['scale'] });
+const UriFrame = z.object({ ...imageHeader, uri: z.url(), encoding: z.enum(['png', 'jpeg']).optional(), ...FrameCoding });
 export const ImageFrame = z.union([ThermalFrame, EncodedFrame, UriFrame]);
 export type ImageFrame = z.output<typeof ImageFrame>;
 
@@ -103,9 +130,12 @@ export const MODALITIES = ['sensors', 'images', 'notes'] as const;
 export type Modality = (typeof MODALITIES)[number];
 
 /** A decoded, validated input record tagged with its modality. */
+/** An encoded thermal frame's temperatures (°C, row-major), decoded at ingest; never on the wire. */
+export interface ThermalPixels { width: number; height: number; data: Float32Array }
+
 export type InputRecord =
   | { modality: 'sensors'; value: SensorRecord }
-  | { modality: 'images'; value: ImageFrame }
+  | { modality: 'images'; value: ImageFrame & { pixels?: ThermalPixels } }
   | { modality: 'notes'; value: OperatorNote };
 
 /**

@@ -5,7 +5,7 @@
  * The checkpoint row commits with the effects it describes.
  */
 import { createHash } from 'node:crypto';
-import type { ImageFrame, OperatorNote, ScoreRow, WindowTuple } from '../schemas/index.js';
+import type { ImageFrame, OperatorNote, ScoreRow, ThermalPixels, WindowTuple } from '../schemas/index.js';
 import { writeAlertChanges, type AlertChange } from './alerts.js';
 import { binaryChunks, binaryWritable } from './copy-binary.js';
 import { deferring, type Queryable } from './db.js';
@@ -17,7 +17,8 @@ export interface ModelParamsRow { modelVersion: string; asset: string; kind: str
 export interface BatchWrite {
   tuples: WindowTuple[];
   scores: ScoreRow[];
-  images: ImageFrame[];
+  /** Frames to store (an encoded thermal frame with its decoded pixels: only their size is kept). */
+  images: Array<ImageFrame & { pixels?: ThermalPixels }>;
   notes: OperatorNote[];
   late: LateRecord[];
   deadLetters: DeadLetterRow[];
@@ -77,7 +78,7 @@ const SCORES: Columns = {
 };
 const IMAGES: Columns = {
   plant: 'text', asset: 'text', camera: 'text', ts: 'timestamptz', kind: 'text', width: 'int', height: 'int', unit: 'text',
-  data: 'real[]', encoding: 'text', base64: 'text', uri: 'text',
+  data: 'real[]', encoding: 'text', base64: 'text', uri: 'text', coding: 'jsonb',
 };
 const NOTES: Columns = { id: 'text', plant: 'text', asset: 'text', author: 'text', ts: 'timestamptz', text: 'text' };
 const LATE: Columns = { record_key: 'text', modality: 'text', plant: 'text', asset: 'text', reason: 'text', value: 'jsonb' };
@@ -170,9 +171,10 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
 
   await writeRows(tx, 'images', IMAGES, b.images.map((f) => ({
     plant: f.plant, asset: f.asset, camera: f.camera, ts: f.ts, kind: f.kind,
-    width: 'data' in f ? f.width : null, height: 'data' in f ? f.height : null, unit: 'data' in f ? f.unit : null,
-    data: 'data' in f ? f.data : null, encoding: 'encoding' in f ? f.encoding : null,
+    width: 'data' in f ? f.width : f.pixels?.width ?? null, height: 'data' in f ? f.height : f.pixels?.height ?? null,
+    unit: 'data' in f ? f.unit : null, data: 'data' in f ? f.data : null, encoding: 'encoding' in f ? f.encoding ?? null : null,
     base64: 'base64' in f ? f.base64 : null, uri: 'uri' in f ? f.uri : null,
+    coding: 'data' in f ? null : { unit: f.unit, scale: f.scale, range: f.range, palette: f.palette, paletteStops: f.paletteStops },
   })), 'ON CONFLICT DO NOTHING', COPY_SCORES_FROM_ROWS);
 
   await insertRows(w, 'notes', NOTES, b.notes.map((n) => ({

@@ -1,4 +1,5 @@
 /** Plants and assets as the service has seen them: the catalogue the batch writer keeps, with open alerts. */
+import type { StoredFrameRow } from '../ingest/frames.js';
 import type { Queryable } from './db.js';
 
 export interface AssetSummary {
@@ -66,9 +67,7 @@ export async function claimAsset(db: Queryable, plant: string, asset: string): P
 }
 
 /** A stored camera frame (a thermal matrix, an encoded image, or a reference only). */
-export interface StoredFrame {
-  ts: Date; kind: string; width: number | null; height: number | null; data: number[] | null; encoding: string | null; base64: string | null; uri: string | null;
-}
+export interface StoredFrame extends StoredFrameRow { ts: Date; uri: string | null }
 
 /** An asset's latest frame (of one camera, or at one time, when given); null when there is none. */
 export async function latestFrame(db: Queryable, asset: string, o: { camera?: string; ts?: string } = {}): Promise<StoredFrame | null> {
@@ -76,7 +75,7 @@ export async function latestFrame(db: Queryable, asset: string, o: { camera?: st
   let where = 'asset = $1';
   if (o.camera) { params.push(o.camera); where += ` AND camera = $${params.length}`; }
   if (o.ts) { params.push(o.ts); where += ` AND ts = $${params.length}::timestamptz`; }
-  const r = await db.query<StoredFrame>(`SELECT ts, kind, width, height, data, encoding, base64, uri FROM images WHERE ${where} ORDER BY ts DESC LIMIT 1`, params);
+  const r = await db.query<StoredFrame>(`SELECT ts, kind, width, height, unit, data, encoding, base64, coding, uri FROM images WHERE ${where} ORDER BY ts DESC LIMIT 1`, params);
   return r.rows[0] ?? null;
 }
 

@@ -4,6 +4,7 @@
  * the notes about the asset in the window (± the note slack), and labels from operator feedback on alerts.
  */
 import { gridStepMs, resample, thermalSummary } from '../align/index.js';
+import { storedThermal, type StoredFrameRow } from '../ingest/frames.js';
 import type { Config, WindowTuple } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
@@ -24,8 +25,8 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
   const rows = (await db.query<{ plant: string; asset: string; device: string; channel: string; window_start: Date; t_offset_ms: number[]; v: number[] }>(
     `SELECT plant, asset, device, channel, window_start, t_offset_ms, v FROM readings
       WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz${plantFilter} ORDER BY asset, window_start, channel, device`, params)).rows;
-  const images = (await db.query<{ asset: string; camera: string; ts: Date; kind: string; width: number | null; height: number | null; unit: string | null; data: number[] | null }>(
-    `SELECT asset, camera, ts, kind, width, height, unit, data FROM images
+  const images = (await db.query<StoredFrameRow & { asset: string; camera: string; ts: Date }>(
+    `SELECT asset, camera, ts, kind, width, height, unit, data, encoding, base64, coding FROM images
       WHERE ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz${plantFilter} ORDER BY asset, ts`, [...params, align.imageMaxAgeMs / 1000])).rows;
   const notes = (await db.query<{ asset: string; author: string; ts: Date; text: string }>(
     `SELECT asset, author, ts, text FROM notes WHERE asset IS NOT NULL AND ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz + make_interval(secs => ${own})${plantFilter} ORDER BY asset, ts`, [...params, align.noteSlackMs / 1000])).rows;
@@ -53,9 +54,9 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
     while (lo < hi) { const mid = (lo + hi) >> 1; if (ms(frames[mid].ts) < end) lo = mid + 1; else hi = mid; }
     const frame = lo > 0 && end - ms(frames[lo - 1].ts) <= align.imageMaxAgeMs ? frames[lo - 1] : undefined;
     if (frame) {
-      const { data, width, height } = frame;
-      const thermal = data && width && height && data.length === width * height
-        ? thermalSummary(data, width, height, (frame.unit ?? 'C') as 'C' | 'K' | 'F') : { meanC: null, maxC: null };
+      // The same patch encoder as the live path, whatever the frame's size and encoding.
+      const m = storedThermal(frame);
+      const thermal = m ? thermalSummary(m.data, m.width, m.height, m.unit) : { meanC: null, maxC: null };
       t.image = { camera: frame.camera, ts: ms(frame.ts), ageMs: end - ms(frame.ts), kind: frame.kind, ...thermal };
     }
     t.notes = (notesOf.get(t.asset) ?? []).filter((n) => ms(n.ts) - align.noteSlackMs < end && ms(n.ts) + align.noteSlackMs > t.windowStart)

@@ -448,6 +448,12 @@ INSERT INTO asset_owners (asset, plant) SELECT asset, plant FROM assets ON CONFL
 INSERT INTO asset_owners (asset, plant) SELECT DISTINCT ON (asset) asset, plant FROM alerts ORDER BY asset, created_at ON CONFLICT DO NOTHING;
 `,
   },
+  {
+    id: 12,
+    name: 'encoded frames: how their pixels give temperatures',
+    // unit, scale, range, palette, paletteStops of a PNG/JPEG frame (null: an inline matrix or none given).
+    sql: `ALTER TABLE images ADD COLUMN coding jsonb`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

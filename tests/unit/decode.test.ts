@@ -17,7 +17,7 @@ test('a valid sensor sample decodes, RFC 3339 time becomes epoch ms', () => {
 test('a sensor block, a thermal frame, an encoded frame, a URI frame and a note decode', () => {
   assert.ok(decodeRecord('sensors', enc({ v: 1, plant: 'p1', asset: 'a', device: 'd', t0: 1764115200000, periodMs: 10, channels: { vib: [1, 2, 3] } }), limits).ok);
   assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'thermal', width: 2, height: 2, unit: 'C', data: [1, 2, 3, 4] }), limits).ok);
-  assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', encoding: 'png', base64: 'iVBORw0KGgo=' }), limits).ok);
+  assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', encoding: 'png', base64: 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAYAAABytg0kAAAAEUlEQVR4AWM8AQQMQMDEAAUAMKYDJOk+9mYAAAAASUVORK5CYII=' }), limits).ok);
   assert.ok(decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', uri: 'https://cams.example/f/1.jpg' }), limits).ok);
   assert.ok(decodeRecord('notes', enc({ v: 1, plant: 'p1', author: 'j.doe', ts: 1764115200000, text: 'pump-07 noisy' }), limits).ok);
 });

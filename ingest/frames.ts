@@ -1,0 +1,208 @@
+/**
+ * Encoded camera frames (PNG, JPEG) → temperatures. Decoding is the libraries' (fast-png; mozjpeg built
+ * to WebAssembly, from @jsquash/jpeg: several times faster than the pure-JS decoders); this
+ * file reads only the headers (to refuse a decompression bomb before any pixel is inflated) and maps
+ * pixels to temperatures:
+ * - greyscale (8- or 16-bit): `scale` T = offset + gain·pixel, or `range` T = min + (max − min)·pixel/full;
+ * - colour (false-colour PNG/JPEG): each pixel to the nearest entry of the palette (a named one and/or
+ *   `paletteStops` [[pos, r, g, b], …], pos 0…1), then its position p through the scale (pixel = 255·p)
+ *   or the range (min + (max − min)·p);
+ * - `unit` (C, K, F) says what the scale gives; results are in °C.
+ * A visible-light frame is never read as temperatures (its header is checked, nothing more).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import mozjpegFactory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
+import { decode as decodePng } from 'fast-png';
+import { PALETTES, type PaletteName } from '../schemas/records.js';
+
+export interface FrameCoding {
+  kind: 'thermal' | 'visible';
+  encoding: 'png' | 'jpeg';
+  unit?: 'C' | 'K' | 'F';
+  scale?: { offset: number; gain: number };
+  range?: { min: number; max: number };
+  palette?: PaletteName;
+  paletteStops?: Array<[number, number, number, number]>;
+}
+
+export type FrameError = { code: 'image_too_large' | 'invalid_image' | 'palette_mismatch' | 'missing_scale'; reason: string };
+export interface DecodedFrame { width: number; height: number; /** °C, row-major. */ data: Float32Array }
+
+
+
+/** The JPEG decoder: mozjpeg's WebAssembly module, instantiated once when this module loads. */
+interface Mozjpeg { decode(data: BufferSource, preserveOrientation: boolean): { width: number; height: number; data: Uint8ClampedArray } | null }
+const mozjpeg = await (mozjpegFactory as unknown as (o: object) => Promise<Mozjpeg>)({
+  noInitialRun: true,
+  wasmBinary: readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm')),
+});
+
+/** A pixel further than this (RGB distance) from every palette entry does not belong to the palette. */
+const PALETTE_TOLERANCE = 48;
+/** More than this share of such pixels: the frame was not made with the palette it names. */
+const PALETTE_MISS_SHARE = 0.05;
+
+/** Width and height from the header alone (PNG IHDR, JPEG SOFn), or an error; nothing is inflated. */
+export function frameSize(bytes: Uint8Array, encoding: 'png' | 'jpeg'): { width: number; height: number } | FrameError {
+  if (encoding === 'png') {
+    const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    if (bytes.length < 33 || sig.some((b, i) => bytes[i] !== b)) return { code: 'invalid_image', reason: 'not a PNG (bad signature)' };
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return { code: 'invalid_image', reason: 'not a PNG (no IHDR chunk first)' };
+    return { width: dv.getUint32(16), height: dv.getUint32(20) };
+  }
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return { code: 'invalid_image', reason: 'not a JPEG (no SOI marker)' };
+  // Walk the marker segments to the first start-of-frame.
+  for (let i = 2; i + 9 < bytes.length;) {
+    if (bytes[i] !== 0xff) return { code: 'invalid_image', reason: `corrupt JPEG: no marker at byte ${i}` };
+    const m = bytes[i + 1];
+    if (m === 0xff) { i++; continue; }
+    const len = (bytes[i + 2] << 8) | bytes[i + 3];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
+    }
+    i += 2 + len;
+  }
+  return { code: 'invalid_image', reason: 'corrupt JPEG: no start-of-frame marker' };
+}
+
+/** A palette as 256 RGB entries, interpolated between its stops. */
+function paletteTable(stops: Array<[number, number, number, number]>): Uint8Array {
+  const s = [...stops].sort((a, b) => a[0] - b[0]);
+  const out = new Uint8Array(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const p = i / 255;
+    let k = 0;
+    while (k < s.length - 2 && s[k + 1][0] < p) k++;
+    const [p0, r0, g0, b0] = s[Math.min(k, s.length - 1)], [p1, r1, g1, b1] = s[Math.min(k + 1, s.length - 1)];
+    const f = p1 > p0 ? Math.min(1, Math.max(0, (p - p0) / (p1 - p0))) : 0;
+    out[i * 3] = Math.round(r0 + (r1 - r0) * f); out[i * 3 + 1] = Math.round(g0 + (g1 - g0) * f); out[i * 3 + 2] = Math.round(b0 + (b1 - b0) * f);
+  }
+  return out;
+}
+
+/** Nearest palette entry per colour, kept per palette (frames share palettes, and a frame few colours). */
+const palettes = new Map<string, { table: Uint8Array; nearest: Map<number, number> }>();
+function paletteOf(c: FrameCoding) {
+  const stops = c.paletteStops ?? PALETTES[c.palette ?? 'grey'];
+  const key = JSON.stringify(stops);
+  let p = palettes.get(key);
+  if (!p) {
+    if (palettes.size >= 64) palettes.clear();
+    p = { table: paletteTable(stops), nearest: new Map() };
+    palettes.set(key, p);
+  }
+  // A JPEG's noise makes many colours: the memo is a cache, not a record of them all.
+  if (p.nearest.size > 1 << 20) p.nearest.clear();
+  return p;
+}
+
+/** Index (0…255) of the palette entry nearest to the colour, or −1 when none is within the tolerance. */
+function nearestEntry(p: { table: Uint8Array; nearest: Map<number, number> }, r: number, g: number, b: number): number {
+  const key = (r << 16) | (g << 8) | b;
+  let idx = p.nearest.get(key);
+  if (idx === undefined) {
+    let best = Infinity;
+    idx = -1;
+    for (let i = 0; i < 256; i++) {
+      const dr = p.table[i * 3] - r, dg = p.table[i * 3 + 1] - g, db = p.table[i * 3 + 2] - b;
+      const d = dr * dr + dg * dg + db * db;
+      if (d < best) { best = d; idx = i; }
+    }
+    if (Math.sqrt(best) > PALETTE_TOLERANCE) idx = -1;
+    p.nearest.set(key, idx);
+  }
+  return idx;
+}
+
+const toC = (unit: 'C' | 'K' | 'F' | undefined) => (unit === 'K' ? (x: number) => x - 273.15 : unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x);
+
+/**
+ * A thermal frame's temperatures (°C), or why it cannot be read. `maxPixels`: the header is checked
+ * against it before anything is decoded.
+ */
+export function decodeThermal(bytes: Uint8Array, c: FrameCoding, maxPixels: number): DecodedFrame | FrameError {
+  if (!c.scale && !c.range) return { code: 'missing_scale', reason: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max} to give temperatures' };
+  const size = frameSize(bytes, c.encoding);
+  if ('code' in size) return size;
+  if (size.width * size.height > maxPixels || size.width === 0 || size.height === 0) {
+    return { code: 'image_too_large', reason: `${c.encoding.toUpperCase()} header says ${size.width} × ${size.height} pixels, limit ${maxPixels} (not decoded)` };
+  }
+  // Pixels as channels per pixel (1: grey, 3: RGB, 2 and 4: with alpha), of `full` at most.
+  let width: number, height: number, px: ArrayLike<number>, full: number, channels: number;
+  try {
+    if (c.encoding === 'png') {
+      const png = decodePng(bytes);
+      ({ width, height } = png);
+      full = 2 ** png.depth - 1;
+      if (png.palette) {
+        // An indexed PNG: its own colour table gives each pixel's colour.
+        const rgb = new Uint8Array(width * height * 3), pal = png.palette;
+        for (let i = 0; i < width * height; i++) { const e = pal[png.data[i]] ?? [0, 0, 0]; rgb[i * 3] = e[0]; rgb[i * 3 + 1] = e[1]; rgb[i * 3 + 2] = e[2]; }
+        px = rgb; channels = 3; full = 255;
+      } else { px = png.data; channels = png.channels; }
+    } else {
+      const j = mozjpeg.decode(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, false);
+      if (!j) throw new Error('the decoder refused it');
+      ({ width, height } = j);
+      px = j.data; channels = 4; full = 255;
+      // A greyscale JPEG decodes to equal R, G and B: read as grey unless a palette is named.
+      if (!c.palette && !c.paletteStops && isGrey(j.data)) channels = -4;
+    }
+  } catch (e) {
+    return { code: 'invalid_image', reason: `corrupt ${c.encoding.toUpperCase()}: ${(e as Error).message}` };
+  }
+  const grey = channels === 1 || channels === 2 || channels === -4;
+  channels = Math.abs(channels);
+  const n = width * height, out = new Float32Array(n), unit = toC(c.unit);
+  const value = c.scale ? ((v: number, _max: number) => unit(c.scale!.offset + c.scale!.gain * v)) : ((v: number, max: number) => unit(c.range!.min + ((c.range!.max - c.range!.min) * v) / max));
+  if (grey) {
+    for (let i = 0; i < n; i++) out[i] = value(px[i * channels], full);
+    return { width, height, data: out };
+  }
+  if (!c.palette && !c.paletteStops) return { code: 'missing_scale', reason: 'a colour thermal frame needs `palette` or `paletteStops` to map its colours to temperatures' };
+  const pal = paletteOf(c);
+  const shift = full === 65535 ? 8 : 0;
+  let missed = 0;
+  for (let i = 0; i < n; i++) {
+    const idx = nearestEntry(pal, px[i * channels] >> shift, px[i * channels + 1] >> shift, px[i * channels + 2] >> shift);
+    if (idx < 0) { missed++; out[i] = NaN; continue; }
+    out[i] = value(idx, 255);
+  }
+  if (missed > n * PALETTE_MISS_SHARE) {
+    return { code: 'palette_mismatch', reason: `${Math.round((100 * missed) / n)} % of the pixels are no colour of palette ${c.paletteStops ? '(paletteStops)' : c.palette}: wrong palette?` };
+  }
+  return { width, height, data: out };
+}
+
+function isGrey(rgba: ArrayLike<number>): boolean {
+  for (let i = 0; i < rgba.length; i += 4 * 97) if (Math.abs(rgba[i] - rgba[i + 1]) > 8 || Math.abs(rgba[i + 1] - rgba[i + 2]) > 8) return false;
+  return true;
+}
+
+/** A visible-light frame: its header must be sound and within the pixel limit; it is never decoded. */
+export function checkVisible(bytes: Uint8Array, encoding: 'png' | 'jpeg', maxPixels: number): FrameError | null {
+  const size = frameSize(bytes, encoding);
+  if ('code' in size) return size;
+  if (size.width * size.height > maxPixels) return { code: 'image_too_large', reason: `${encoding.toUpperCase()} header says ${size.width} × ${size.height} pixels, limit ${maxPixels}` };
+  return null;
+}
+
+/** A stored frame row (the images table). */
+export interface StoredFrameRow {
+  kind: string; width: number | null; height: number | null; unit: string | null; data: number[] | null;
+  encoding: string | null; base64: string | null; coding: Omit<FrameCoding, 'kind' | 'encoding'> | null;
+}
+
+/**
+ * A stored thermal frame's matrix in its unit (an inline matrix as sent; an encoded one decoded again, in
+ * °C), or null: a visible frame, a reference only, or pixels that no longer decode.
+ */
+export function storedThermal(f: StoredFrameRow): { data: ArrayLike<number>; width: number; height: number; unit: 'C' | 'K' | 'F' } | null {
+  if (f.kind !== 'thermal') return null;
+  if (f.data && f.width && f.height && f.data.length === f.width * f.height) return { data: f.data, width: f.width, height: f.height, unit: (f.unit ?? 'C') as 'C' | 'K' | 'F' };
+  if (!f.base64 || (f.encoding !== 'png' && f.encoding !== 'jpeg')) return null;
+  const d = decodeThermal(Buffer.from(f.base64, 'base64'), { ...f.coding, kind: 'thermal', encoding: f.encoding }, Infinity);
+  return 'code' in d ? null : { ...d, unit: 'C' };
+}
