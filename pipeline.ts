@@ -206,6 +206,8 @@ export interface Pipeline {
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
   clockStates(): ReturnType<WindowOperator['clockStates']>;
   streamStates(): ReturnType<WindowOperator['streamStates']>;
+  /** Every camera of every partition held here: its period and the windows it gave a frame to. */
+  cameraStates(): ReturnType<WindowOperator['cameraStates']>;
   /**
    * The partition's state in memory, in the checkpoint's shape (null: not held). The stored clocks can be
    * older than these (`clocksAt`), between clock checkpoints.
@@ -573,6 +575,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
     streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
+    cameraStates() { return [...states.values()].flatMap((s) => s.op.cameraStates()); },
     checkpoint(key) {
       const s = states.get(key);
       return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed, clocksAt: s.clocksAt } : null;

@@ -136,6 +136,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     });
     pipelineRef = pipeline;
     metrics.watchClocks(() => pipeline.clockStates());
+    metrics.watchCameras(() => pipeline.cameraStates());
     // Partitions gone quiet still fire their last windows (the end of a replay, a plant that stopped).
     const tickCommit = ingest ? (c: CommitRequest[]) => ingest.commit(c) : undefined;
     const tickTimer = setInterval(() => { if (!stopping) void pipeline.tick(tickCommit); }, Math.max(1_000, Math.floor(cfg.align.idleTimeoutMs / 2)));

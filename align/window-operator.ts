@@ -97,6 +97,29 @@ interface AssetState {
    */
   touched: boolean;
   firedThrough: number;
+  /** Each camera's cadence and how many of the asset's windows it gave a frame to. */
+  cameras: Map<string, CameraState>;
+}
+
+/** A camera of an asset: its latest frame, recent gaps between frames, windows fired and with its frame. */
+interface CameraState { lastTs: number; gaps: number[]; windows: number; withFrame: number }
+/** Gaps kept per camera: the median of these is its period (an outage is one gap, not the period). */
+const CAMERA_GAPS = 9;
+
+/**
+ * How old a camera's frame may be and still inform a window: 1.5 × the camera's period (configured in
+ * `align.cameraPeriodMs`, else learnt: the median of its recent gaps), at least `imageMaxAgeMs`, at most
+ * `imageMaxPeriodAgeMs`.
+ */
+export function frameMaxAgeMs(cfg: Pick<AlignConfig, 'imageMaxAgeMs' | 'imageMaxPeriodAgeMs'>, periodMs: number | null): number {
+  return periodMs === null ? cfg.imageMaxAgeMs : Math.min(cfg.imageMaxPeriodAgeMs, Math.max(cfg.imageMaxAgeMs, 1.5 * periodMs));
+}
+
+/** The median of a camera's gaps between frames (null: fewer than two frames seen). */
+export function cameraPeriodMs(gaps: number[]): number | null {
+  if (!gaps.length) return null;
+  const g = [...gaps].sort((x, y) => x - y);
+  return g[Math.floor(g.length / 2)];
 }
 
 export interface AlignSnapshot {
@@ -118,6 +141,8 @@ export interface AlignSnapshot {
     /** Revision last emitted of each window still within its lateness (window start → revision). */
     revisions?: Record<string, number>;
     clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean; anchor?: [number, number]; offPace?: number }>;
+    /** Each camera's latest frame time, recent gaps, and windows fired / with its frame. */
+    cameras?: Record<string, CameraState>;
   }>;
 }
 
@@ -265,6 +290,7 @@ export class WindowOperator {
         seqs: new Map(),
         touched: true,
         firedThrough: -Infinity,
+        cameras: new Map(Object.entries(a.cameras ?? {}).map(([cam, c]) => [cam, { ...c, gaps: [...c.gaps] }])),
       });
       for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
@@ -294,6 +320,7 @@ export class WindowOperator {
       notes: a.notes,
       late: a.late,
       revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
+      ...(a.cameras.size ? { cameras: Object.fromEntries(a.cameras) } : {}),
       ...(parts.clocks === false ? {} : { clocks: this.clocksOf(a) }),
     };
   }
@@ -529,7 +556,7 @@ export class WindowOperator {
       // which topic happened to be read first.
       // In record time, from the record that made the asset (whatever the other topics' progress).
       const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time(), arrivedAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity, cameras: new Map() };
       this.assets.set(id, a);
     }
     return a;
@@ -691,13 +718,23 @@ export class WindowOperator {
     const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit)
       : f.pixels ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C') : { meanC: null, maxC: null };
     a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal });
+    // The camera's cadence: the gaps between its frames in time order (a frame out of order adds none).
+    const cam = a.cameras.get(f.camera);
+    if (!cam) a.cameras.set(f.camera, { lastTs: f.ts, gaps: [], windows: 0, withFrame: 0 });
+    else if (f.ts > cam.lastTs) {
+      cam.gaps.push(f.ts - cam.lastTs);
+      if (cam.gaps.length > CAMERA_GAPS) cam.gaps.shift();
+      cam.lastTs = f.ts;
+    }
+    this.changed.add(f.asset);
+    const maxAge = this.maxAge(a, f.camera);
     // Frames mostly arrive in time order: sort only when one does not.
     if (a.images.length > 1 && a.images[a.images.length - 2].ts > f.ts) a.images.sort((x, y) => x.ts - y.ts);
     if (a.images.length > MAX_IMAGES_KEPT) a.images.splice(0, a.images.length - MAX_IMAGES_KEPT);
     // A frame for a window that fired without it (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
       const end = w.start + this.cfg.windowMs;
-      if (w.revision >= 0 && !this.isClosed(a, w.start, 'images') && f.ts < end && end - f.ts <= this.cfg.imageMaxAgeMs && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
+      if (w.revision >= 0 && !this.isClosed(a, w.start, 'images') && f.ts < end && end - f.ts <= maxAge && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
     }
   }
 
@@ -731,8 +768,22 @@ export class WindowOperator {
     // overlap, and frames too old for any later window, are done.
     const horizon = wm - L;
     a.notes = a.notes.filter((n) => n.ts + n.slackMs >= horizon - W);
-    const kept = a.images.filter((im) => im.ts > horizon - this.cfg.imageMaxAgeMs);
+    const kept = a.images.filter((im) => im.ts > horizon - this.maxAge(a, im.camera));
     if (kept.length !== a.images.length) { a.images = kept; this.imagesChanged.add(asset); }
+  }
+
+  /** How old a frame of this camera may be for a window (see `frameMaxAgeMs`). */
+  private maxAge(a: AssetState, camera: string): number {
+    return frameMaxAgeMs(this.cfg, this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(a.cameras.get(camera)?.gaps ?? []));
+  }
+
+  /** Each camera: its period (configured or learnt), and the share of its asset's windows it gave a frame to. */
+  cameraStates(): Array<{ plant: string; asset: string; camera: string; periodMs: number | null; windows: number; withFrame: number }> {
+    const out = [];
+    for (const [asset, a] of this.assets) {
+      for (const [camera, c] of a.cameras) out.push({ plant: a.plant, asset, camera, periodMs: this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(c.gaps), windows: c.windows, withFrame: c.withFrame });
+    }
+    return out;
   }
 
   private clockQuality(a: AssetState, w: OpenWindow): { offset: number; clocks: NonNullable<WindowTuple['quality']['clocks']> } {
@@ -764,9 +815,13 @@ export class WindowOperator {
       }
       grid[ch] = resample(channels[ch].t, channels[ch].v, w.start, this.cfg.windowMs, this.gridMs, this.cfg.interpolation[ch] ?? 'linear');
     }
+    // The latest frame before the window's end that its camera's cadence still counts as current.
     let image: TupleImage | null = null;
     for (const im of a.images) {
-      if (im.ts < end && end - im.ts <= this.cfg.imageMaxAgeMs) image = { ...im, ageMs: end - im.ts };
+      if (im.ts < end && end - im.ts <= this.maxAge(a, im.camera) && (!image || im.ts >= image.ts)) image = { ...im, ageMs: end - im.ts };
+    }
+    if (w.revision === 0) {
+      for (const [camera, c] of a.cameras) { c.windows++; if (image?.camera === camera) c.withFrame++; }
     }
     const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs > w.start);
     w.emittedImageTs = image?.ts ?? null;

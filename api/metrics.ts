@@ -22,6 +22,8 @@ export interface Metrics {
   delivery(outcome: string): void;
   /** Where the device clocks are read from at scrape time. */
   watchClocks(read: () => ClockReading[]): void;
+  /** Where the cameras' cadence and frame shares are read from at scrape time. */
+  watchCameras(read: () => Array<{ plant: string; asset: string; camera: string; periodMs: number | null; windows: number; withFrame: number }>): void;
   /** Where alert counts by state and severity are read from at scrape time (the store). */
   watchAlerts(read: () => Promise<Array<{ state: string; severity: string; n: number }>>): void;
 }
@@ -81,8 +83,22 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
   clockGauge('tributary_clock_uncertainty_ms', 'Uncertainty of a device clock estimate', (r) => r.uncertaintyMs);
   clockGauge('tributary_clock_steps', 'Clock steps detected on a device', (r) => r.steps);
   clockGauge('tributary_clock_corrected', '1 while a device clock correction is applied', (r) => (r.corrected ? 1 : 0));
+  let readCameras: Parameters<Metrics['watchCameras']>[0] = () => [];
+  const cameraGauge = (name: string, help: string, value: (r: ReturnType<typeof readCameras>[number]) => number | null) => new Gauge({
+    name, help, labelNames: ['plant', 'asset', 'camera'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of readCameras()) {
+        const v = value(r);
+        if (v !== null) this.set({ plant: r.plant, asset: r.asset, camera: r.camera }, v);
+      }
+    },
+  });
+  cameraGauge('tributary_camera_period_seconds', 'A camera\'s frame period (configured, or the median gap between its frames)', (r) => (r.periodMs === null ? null : r.periodMs / 1000));
+  cameraGauge('tributary_camera_window_frame_ratio', 'Share of its asset\'s windows that had a usable frame of this camera', (r) => (r.windows ? r.withFrame / r.windows : null));
   return {
     registry,
+    watchCameras(read) { readCameras = read; },
     batch(s) {
       records.inc({ modality: s.modality, topic: topics[s.modality] ?? s.modality }, s.records);
       if (s.rejected) rejected.inc({ modality: s.modality }, s.rejected);

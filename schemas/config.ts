@@ -110,7 +110,14 @@ export const Config = z.strictObject({
      * README's Time and windows), or in processing time once no record has come for this long.
      */
     idleTimeoutMs: ms(30_000),
+    /**
+     * How old a camera's frame may be and still inform a window: at least this, and 1.5 × the camera's
+     * period (`cameraPeriodMs`, else learnt from the gaps between its frames) up to `imageMaxPeriodAgeMs`.
+     */
     imageMaxAgeMs: ms(120_000),
+    imageMaxPeriodAgeMs: ms(3_600_000),
+    /** A camera's frame period, by camera id, where it should not be learnt from its frames. */
+    cameraPeriodMs: z.record(z.string(), z.number().int().positive()).default({}),
     /**
      * Device clock correction against the Kafka record timestamp (the broker's append time when the topic
      * uses LogAppendTime, else the producer's): 'record', or 'none' to take device times as given. A

@@ -3,7 +3,7 @@
  * readings (one row per asset, channel, device and window), the latest thermal frame within the image age,
  * the notes about the asset in the window (± the note slack), and labels from operator feedback on alerts.
  */
-import { gridStepMs, resample, thermalSummary } from '../align/index.js';
+import { cameraPeriodMs, frameMaxAgeMs, gridStepMs, resample, thermalSummary } from '../align/index.js';
 import { storedThermal, type StoredFrameRow } from '../ingest/frames.js';
 import type { Config, WindowTuple } from '../schemas/index.js';
 import type { Queryable } from './db.js';
@@ -27,7 +27,7 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
       WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz${plantFilter} ORDER BY asset, window_start, channel, device`, params)).rows;
   const images = (await db.query<StoredFrameRow & { asset: string; camera: string; ts: Date }>(
     `SELECT asset, camera, ts, kind, width, height, unit, data, encoding, base64, coding FROM images
-      WHERE ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz${plantFilter} ORDER BY asset, ts`, [...params, align.imageMaxAgeMs / 1000])).rows;
+      WHERE ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz${plantFilter} ORDER BY asset, ts`, [...params, Math.max(align.imageMaxAgeMs, align.imageMaxPeriodAgeMs) / 1000])).rows;
   const notes = (await db.query<{ asset: string; author: string; ts: Date; text: string }>(
     `SELECT asset, author, ts, text FROM notes WHERE asset IS NOT NULL AND ts >= $1::timestamptz - make_interval(secs => ${own}) AND ts < $2::timestamptz + make_interval(secs => ${own})${plantFilter} ORDER BY asset, ts`, [...params, align.noteSlackMs / 1000])).rows;
   const alerts = (await db.query<{ asset: string; opened_window: Date; last_window: Date; label: string | null }>(
@@ -37,6 +37,17 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
 
   const byAsset = <T extends { asset: string }>(xs: T[]) => { const m = new Map<string, T[]>(); for (const x of xs) { if (!m.has(x.asset)) m.set(x.asset, []); m.get(x.asset)!.push(x); } return m; };
   const imagesOf = byAsset(images), notesOf = byAsset(notes), alertsOf = byAsset(alerts);
+  // Each camera's period: the median gap between its frames in the period read (as the live path learns it).
+  const periods = new Map<string, number | null>();
+  {
+    const last = new Map<string, number>(), gaps = new Map<string, number[]>();
+    for (const f of images) {
+      const k = `${f.asset}\u0000${f.camera}`, t = ms(f.ts), prev = last.get(k);
+      if (prev !== undefined && t > prev) { if (!gaps.has(k)) gaps.set(k, []); gaps.get(k)!.push(t - prev); }
+      last.set(k, t);
+    }
+    for (const [k, g] of gaps) periods.set(k, cameraPeriodMs(g));
+  }
   const out: HistoryWindow[] = [];
   let cur: WindowTuple | null = null;
   const close = () => {
@@ -52,7 +63,12 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
     const frames = imagesOf.get(t.asset) ?? [];
     let lo = 0, hi = frames.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (ms(frames[mid].ts) < end) lo = mid + 1; else hi = mid; }
-    const frame = lo > 0 && end - ms(frames[lo - 1].ts) <= align.imageMaxAgeMs ? frames[lo - 1] : undefined;
+    // The latest frame whose camera's cadence still counts it current at the window's end (as live).
+    let frame: (typeof frames)[number] | undefined;
+    for (let k = lo - 1; k >= 0 && end - ms(frames[k].ts) <= align.imageMaxPeriodAgeMs; k--) {
+      const period = align.cameraPeriodMs[frames[k].camera] ?? periods.get(`${t.asset}\u0000${frames[k].camera}`) ?? null;
+      if (end - ms(frames[k].ts) <= frameMaxAgeMs(align, period)) { frame = frames[k]; break; }
+    }
     if (frame) {
       // The same patch encoder as the live path, whatever the frame's size and encoding.
       const m = storedThermal(frame);

@@ -411,3 +411,30 @@ test('firing only the assets touched or whose watermark moved, and the held offs
   }
   assert.ok(fired > 100, `windows fired: ${fired}`);
 });
+
+test('cadence: a camera sending a frame every 15 min informs the windows its period covers; an outage leaves windows without one', () => {
+  const c = { ...cfg, windowMs: 60_000, imageMaxAgeMs: 120_000 };
+  const op = new WindowOperator(c, () => 0);
+  const H = 3_600_000, P = 900_000;
+  // Six hours; the camera is out from 3 h to 4 h (its frames at 3:00, 3:15, 3:30, 3:45 never come).
+  let off = 0;
+  for (let t = 0; t < 6 * H; t += P) if (t < 3 * H || t >= 4 * H) op.add(img(T0 + t + 30_000), off++);
+  for (let t = 0; t < 6 * H; t += 5_000) op.add(s(T0 + t + 1_000), off++);
+  const tuples = op.flush().filter((t) => t.revision === 0);
+  assert.equal(tuples.length, 360);
+  const inOutage = (t: { windowStart: number }) => t.windowStart - T0 >= 3 * H + 0.5 * P && t.windowStart - T0 < 4 * H;
+  const outside = tuples.filter((t) => !inOutage(t) && t.windowStart - T0 >= 60_000);
+  assert.ok(outside.every((t) => t.image !== null), 'every window outside the outage has a frame (the old fixed 120 s age: 2 of 15)');
+  assert.ok(outside.every((t) => t.image!.ageMs <= 1.5 * P && t.image!.ageMs === t.windowEnd - t.image!.ts), 'with its age');
+  assert.ok(tuples.filter(inOutage).every((t) => t.image === null), 'no stale frame through the outage');
+  const [cam] = op.cameraStates();
+  assert.deepEqual([cam.camera, cam.periodMs, cam.windows], ['c1', P, 360]);
+  assert.ok(Math.abs(cam.withFrame / cam.windows - outside.length / 360) < 0.01, `share ${cam.withFrame}/${cam.windows}`);
+  // A configured period wins over the learnt one.
+  const fixed = new WindowOperator({ ...c, cameraPeriodMs: { c1: 180_000 } }, () => 0);
+  for (let t = 0; t < H; t += P) fixed.add(img(T0 + t + 30_000), t);
+  for (let t = 0; t < H; t += 5_000) fixed.add(s(T0 + t + 1_000), H + t);
+  const f = fixed.flush();
+  assert.ok(f.every((t) => !t.image || t.image.ageMs <= 270_000));
+  assert.equal(fixed.cameraStates()[0].periodMs, 180_000);
+});
