@@ -21,7 +21,9 @@ import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/in
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
 import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
 import { deadLetterKey, decodeRecord, screenRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
-import { MODALITIES, type AlertEventType, type AlertRule, type Config, type Modality, type ScoreRow, type WindowTuple } from './schemas/index.js';
+import { FrameFetcher, type FetchOutcome } from './ingest/fetch.js';
+import { decodeThermal, sniffEncoding } from './ingest/frames.js';
+import { MODALITIES, type AlertEventType, type AlertRule, type Config, type ImageFrame, type Modality, type ScoreRow, type ThermalPixels, type WindowTuple } from './schemas/index.js';
 import { claimAsset, claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
 
 /**
@@ -123,12 +125,17 @@ interface PartitionState extends Omit<Checkpoint, 'align'> {
   partition: number;
 }
 
+/** A URI frame's fetch outcome, with how its pixels give temperatures (from its record). */
+export interface FetchedFrame { frame: Extract<ImageFrame, { uri: string }>; outcome: FetchOutcome }
+
 export interface BatchInput {
   partitionKey: string;
   partition: number;
   modality: Modality;
   topic: string;
   messages: IncomingMessage[];
+  /** URI frames fetched (or given up on) since the partition's last batch: applied before its messages. */
+  fetched?: FetchedFrame[];
   /** Called while the batch waits out a failure, so the consumer keeps its group membership. */
   heartbeat?: () => Promise<void>;
   /** Back-pressure while the batch waits out a failure: stop and restart fetching its partition. */
@@ -340,6 +347,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
+  /** Frames sent as a URI: fetched when hosts are allowed (frames.fetch.allowHosts). */
+  const fetcher = cfg.frames.fetch.allowHosts.length ? new FrameFetcher(cfg.frames.fetch) : null;
+  /** Fetches a URI frame; its outcome reaches the partition as a batch of its own, in turn with the others. */
+  function requestFrame(b: Pick<BatchInput, 'partitionKey' | 'partition'>, frame: FetchedFrame['frame']): void {
+    fetcher!.request(`${frame.asset}\u0000${frame.camera}\u0000${frame.uri}`, frame.uri, (outcome) => {
+      if (deps.isStopping?.()) return;
+      handle({ partitionKey: b.partitionKey, partition: b.partition, modality: 'images', topic: deps.topics.images, messages: [], fetched: [{ frame, outcome }] })
+        .catch((e) => logger.warn({ partition: b.partitionKey, uri: frame.uri, err: (e as Error).message }, 'fetched frame not applied'));
+    });
+  }
+
   /** Asset id → the plant that owns it (claimed in the store on first sight; an owner never changes). */
   const owners = new Map<string, string>();
   /** The plants accepted (the configuration's `plants`), or null: any. */
@@ -382,6 +400,21 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const rekeyed: Array<{ key: string; value: string }> = [];
     const mark = s.processed[b.modality] ?? -1;
     let late = 0;
+
+    // URI frames fetched meanwhile: their temperatures join the frames held (windows that used them amend).
+    for (const { frame: f, outcome: o } of b.fetched ?? []) {
+      let result: { pixels: ThermalPixels; encoding: 'png' | 'jpeg' } | { missing: string };
+      if (!o.ok) result = { missing: `frame not fetched: ${o.reason}` };
+      else {
+        const encoding = f.encoding ?? sniffEncoding(o.bytes, o.contentType);
+        const px = encoding ? decodeThermal(o.bytes, { ...f, kind: 'thermal', encoding }, cfg.limits.maxImagePixels) : { code: 'invalid_image', reason: `neither PNG nor JPEG (${o.contentType ?? 'no content type'})` };
+        result = 'code' in px ? { missing: `fetched frame unreadable: ${px.reason}` } : { pixels: px, encoding: encoding! };
+      }
+      if (!s.op.attachFetched(f.asset, f.camera, f.uri, result)) continue;
+      if ('pixels' in result && o.ok) {
+        (out.fetchedFrames ??= []).push({ asset: f.asset, camera: f.camera, uri: f.uri, encoding: result.encoding, base64: o.bytes.toString('base64'), width: result.pixels.width, height: result.pixels.height });
+      } else if ('missing' in result) logger.warn({ asset: f.asset, camera: f.camera, uri: f.uri, reason: result.missing }, 'URI frame without temperatures');
+    }
 
     let sliceStart = performance.now();
     for (let i = 0; i < b.messages.length; i++) {
@@ -430,6 +463,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).
       const r = s.op.add(rec, m.offset, replay, m.timestamp, !replay || m.offset > (s.clocksAt[b.modality] ?? -1));
+      // A thermal frame sent as a URI is fetched off this path (again after a restore, if it had not been).
+      if (rec.modality === 'images' && 'uri' in rec.value && rec.value.kind === 'thermal' && fetcher) {
+        const f = rec.value;
+        if (!replay || s.op.unfetched(f.asset).some((x) => x.uri === f.uri && x.camera === f.camera)) {
+          s.op.fetching(f.asset, f.camera, f.uri);
+          requestFrame(b, f);
+        }
+      }
       if (replay) continue;
       if (rec.modality === 'images') out.images.push(rec.value);
       else if (rec.modality === 'notes') out.notes.push(rec.value);

@@ -99,6 +99,8 @@ interface AssetState {
   firedThrough: number;
   /** Each camera's cadence and how many of the asset's windows it gave a frame to. */
   cameras: Map<string, CameraState>;
+  /** URI frames being fetched (camera + URI → frame time): the asset's windows after them wait. */
+  fetching: Map<string, number>;
 }
 
 /** A camera of an asset: its latest frame, recent gaps between frames, windows fired and with its frame. */
@@ -291,6 +293,7 @@ export class WindowOperator {
         touched: true,
         firedThrough: -Infinity,
         cameras: new Map(Object.entries(a.cameras ?? {}).map(([cam, c]) => [cam, { ...c, gaps: [...c.gaps] }])),
+        fetching: new Map(),
       });
       for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
@@ -556,7 +559,7 @@ export class WindowOperator {
       // which topic happened to be read first.
       // In record time, from the record that made the asset (whatever the other topics' progress).
       const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time(), arrivedAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity, cameras: new Map() };
+      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity, cameras: new Map(), fetching: new Map() };
       this.assets.set(id, a);
     }
     return a;
@@ -605,7 +608,11 @@ export class WindowOperator {
     }
     // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
     // the end of the input); a later sample for them amends them or goes to the late log.
-    return wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
+    const out = wm === Infinity ? windowStartOf(sensors.maxTs, this.slideMs) + this.cfg.windowMs : wm;
+    // Windows after a frame being fetched wait for it.
+    let held = out;
+    for (const ts of a.fetching.values()) if (ts < held) held = ts;
+    return held;
   }
 
   /** Per-modality allowed lateness; a window is kept for the longest. */
@@ -717,7 +724,8 @@ export class WindowOperator {
     // An inline matrix, or an encoded thermal frame's decoded pixels (°C): the same patch encoder at any size.
     const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit)
       : f.pixels ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C') : { meanC: null, maxC: null };
-    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal });
+    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal,
+      ...('uri' in f && f.kind === 'thermal' ? { uri: f.uri, missing: 'frame sent as a URI, not fetched (yet)' } : {}) });
     // The camera's cadence: the gaps between its frames in time order (a frame out of order adds none).
     const cam = a.cameras.get(f.camera);
     if (!cam) a.cameras.set(f.camera, { lastTs: f.ts, gaps: [], windows: 0, withFrame: 0 });
@@ -771,6 +779,41 @@ export class WindowOperator {
     const kept = a.images.filter((im) => im.ts > horizon - this.maxAge(a, im.camera));
     if (kept.length !== a.images.length) { a.images = kept; this.imagesChanged.add(asset); }
   }
+
+  /**
+   * A URI frame's outcome: its temperatures (the windows that used it without them fire again as a new
+   * revision while within their lateness), or why it has none. False: the frame is no longer held.
+   */
+  attachFetched(asset: string, camera: string, uri: string, o: { pixels: ThermalPixels } | { missing: string }): boolean {
+    const a = this.assets.get(asset);
+    if (!a) return false;
+    if (a.fetching.delete(`${camera}\u0000${uri}`)) a.touched = true;
+    // Every frame held with this URI (a camera that sends the same URI again: the latest picture).
+    const ims = a.images.filter((x) => x.camera === camera && x.uri === uri);
+    if (!ims.length) return false;
+    this.imagesChanged.add(asset);
+    const summary = 'pixels' in o ? thermalSummary(o.pixels.data, o.pixels.width, o.pixels.height, 'C') : null;
+    for (const im of ims) {
+      if (!summary) { im.missing = (o as { missing: string }).missing; continue; }
+      Object.assign(im, summary);
+      delete im.missing;
+      for (const w of a.windows.values()) if (w.revision >= 0 && w.emittedImageTs === im.ts && !this.isClosed(a, w.start, 'images')) w.dirty = true;
+    }
+    return true;
+  }
+
+  /**
+   * A URI frame is being fetched: the asset's windows ending after it wait for the outcome (as for a
+   * camera's frame still on its way), so whether a window has the frame does not depend on fetch speed.
+   */
+  fetching(asset: string, camera: string, uri: string): void {
+    const a = this.assets.get(asset);
+    const im = a?.images.find((x) => x.camera === camera && x.uri === uri);
+    if (a && im) a.fetching.set(`${camera}\u0000${uri}`, im.ts);
+  }
+
+  /** The URI frames of the asset still without temperatures (to fetch again after a restore). */
+  unfetched(asset: string): TupleImage[] { return this.assets.get(asset)?.images.filter((x) => x.uri && x.missing) ?? []; }
 
   /** How old a frame of this camera may be for a window (see `frameMaxAgeMs`). */
   private maxAge(a: AssetState, camera: string): number {

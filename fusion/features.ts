@@ -140,7 +140,7 @@ export function imageRaw(t: WindowTuple, issues: string[]): number[] | null {
   const im = t.image;
   if (!im) return null;
   if (im.maxC === null || im.meanC === null || !im.patches || im.patches.length !== 48) {
-    issues.push(`image ${im.camera}: no thermal pixels (kind ${im.kind}), image modality treated as missing`);
+    issues.push(`image ${im.camera}: ${im.missing ?? `no thermal pixels (kind ${im.kind})`}, image modality treated as missing`);
     return null;
   }
   const v = [im.maxC, im.meanC, ...im.patches];

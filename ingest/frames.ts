@@ -206,3 +206,12 @@ export function storedThermal(f: StoredFrameRow): { data: ArrayLike<number>; wid
   const d = decodeThermal(Buffer.from(f.base64, 'base64'), { ...f.coding, kind: 'thermal', encoding: f.encoding }, Infinity);
   return 'code' in d ? null : { ...d, unit: 'C' };
 }
+
+/** A fetched frame's encoding from its content type, else its first bytes (null: neither PNG nor JPEG). */
+export function sniffEncoding(bytes: Uint8Array, contentType: string | null): 'png' | 'jpeg' | null {
+  if (contentType && /^image\/png\b/i.test(contentType)) return 'png';
+  if (contentType && /^image\/jpe?g\b/i.test(contentType)) return 'jpeg';
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'jpeg';
+  return null;
+}

@@ -272,6 +272,21 @@ export const Config = z.strictObject({
      */
     scenario: z.string().min(1).optional(),
   }).prefault({}),
+  frames: z.strictObject({
+    /**
+     * Frames sent as a `uri`: fetched (http/https) from these hosts only (`*.example.com` covers its
+     * subdomains); none listed: stored by reference, never fetched.
+     */
+    fetch: z.strictObject({
+      allowHosts: z.array(z.string().min(1)).default([]),
+      timeoutMs: z.number().int().min(100).default(5_000),
+      maxBytes: z.number().int().min(1_024).default(4 * 1024 * 1024),
+      /** Attempts after the first, at backoffMs × 1, 2, 4… (timeouts, refused connections, 429, 5xx). */
+      retries: z.number().int().min(0).max(10).default(3),
+      backoffMs: z.number().int().min(10).default(1_000),
+      concurrency: z.number().int().min(1).max(64).default(4),
+    }).prefault({}),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),

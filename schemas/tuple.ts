@@ -19,6 +19,10 @@ export const TupleImage = z.object({
   maxC: z.number().nullable(),
   /** An inline thermal matrix normalised to 8 × 6 patch means in °C (row-major), for the image encoder. */
   patches: z.array(z.number()).optional(),
+  /** A frame sent as a URI: where it is fetched from. */
+  uri: z.string().optional(),
+  /** Why the frame has no temperatures yet (a URI being fetched, or one that could not be). */
+  missing: z.string().optional(),
 });
 export type TupleImage = z.infer<typeof TupleImage>;
 

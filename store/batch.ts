@@ -25,6 +25,8 @@ export interface BatchWrite {
   /** The rule engine's decisions: alert rows, their events and (fanned out to endpoints) outbox rows. */
   alerts: AlertChange[];
   modelParams: ModelParamsRow[];
+  /** URI frames fetched since: their bytes join their stored rows. */
+  fetchedFrames?: Array<{ asset: string; camera: string; uri: string; encoding: string; base64: string; width: number; height: number }>;
   /**
    * The partition's checkpoint, and the per-asset rows of the parts that changed (part → asset → state), replacing
    * theirs. With `epoch`: written only while the partition's owner epoch is still this one (else
@@ -177,6 +179,10 @@ export async function writeBatch(tx: Queryable, b: BatchWrite): Promise<void> {
     coding: 'data' in f ? null : { unit: f.unit, scale: f.scale, range: f.range, palette: f.palette, paletteStops: f.paletteStops },
   })), 'ON CONFLICT DO NOTHING', COPY_SCORES_FROM_ROWS);
 
+  for (const f of b.fetchedFrames ?? []) {
+    await w.query('UPDATE images SET encoding = $4, base64 = $5, width = $6, height = $7 WHERE asset = $1 AND camera = $2 AND uri = $3',
+      [f.asset, f.camera, f.uri, f.encoding, f.base64, f.width, f.height]);
+  }
   await insertRows(w, 'notes', NOTES, b.notes.map((n) => ({
     id: noteId(n), plant: n.plant, asset: n.asset ?? null, author: n.author, ts: iso(n.ts), text: n.text,
   })), 'ON CONFLICT DO NOTHING');
