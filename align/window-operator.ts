@@ -174,10 +174,7 @@ const PATCH_COLS = 8, PATCH_ROWS = 6;
 
 /** Per frame width, each column's patch column (frames of one camera share a width). */
 const patchCols = new Map<number, Uint8Array>();
-
-/** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
-export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
-  const sum = new Float64Array(PATCH_COLS * PATCH_ROWS), n = new Float64Array(PATCH_COLS * PATCH_ROWS);
+function patchColumns(width: number): Uint8Array {
   let cols = patchCols.get(width);
   if (!cols) {
     cols = new Uint8Array(width);
@@ -185,30 +182,47 @@ export function thermalPatches(data: ArrayLike<number>, width: number, height: n
     if (patchCols.size > 64) patchCols.clear();
     patchCols.set(width, cols);
   }
+  return cols;
+}
+
+/**
+ * One pass over a frame: the patch sums and counts (PATCH_COLS × PATCH_ROWS area means), the sum, count
+ * and maximum of its readings. Typed arrays only, so the loop stays fast for 160 × 120 frames and larger.
+ */
+function scanFrame(data: Float32Array | Float64Array, width: number, height: number) {
+  const sum = new Float64Array(PATCH_COLS * PATCH_ROWS), cnt = new Float64Array(PATCH_COLS * PATCH_ROWS);
+  const cols = patchColumns(width);
+  let s = 0, m = -Infinity, n = 0;
   for (let y = 0; y < height; y++) {
     const row = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height)) * PATCH_COLS, at = y * width;
     for (let x = 0; x < width; x++) {
       const v = data[at + x];
       if (v - v !== 0) continue; // NaN or infinite: no reading
       const k = row + cols[x];
-      sum[k] += v; n[k]++;
+      sum[k] += v; cnt[k]++;
+      s += v; n++;
+      if (v > m) m = v;
     }
   }
-  const out: number[] = [];
-  for (let i = 0; i < sum.length; i++) out.push(n[i] ? sum[i] / n[i] : NaN);
+  const patches: number[] = [];
+  for (let i = 0; i < sum.length; i++) patches.push(cnt[i] ? sum[i] / cnt[i] : NaN);
   // A frame smaller than the grid leaves cells empty: they take the frame's mean.
-  const filled = out.filter(Number.isFinite);
+  const filled = patches.filter(Number.isFinite);
   const mean = filled.length ? filled.reduce((a, b) => a + b, 0) / filled.length : 0;
-  return out.map((x) => (Number.isFinite(x) ? x : mean));
+  return { patches: patches.map((x) => (Number.isFinite(x) ? x : mean)), sum: s, n, max: m };
+}
+const typed = (d: ArrayLike<number>): Float32Array | Float64Array => (d instanceof Float32Array || d instanceof Float64Array ? d : Float64Array.from(d));
+
+/** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
+export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
+  return scanFrame(typed(data), width, height).patches;
 }
 
-/** What a window tuple keeps of an inline thermal matrix: its mean and max and its patch means, in °C. */
+/** What a window tuple keeps of a thermal frame: its mean and max and its patch means, in °C (pixels without a reading left out). */
 export function thermalSummary(data: ArrayLike<number>, width: number, height: number, unit: 'C' | 'K' | 'F'): { meanC: number; maxC: number; patches: number[] } {
-  // Pixels without a reading (NaN: no colour of the palette) are left out.
-  let s = 0, m = -Infinity, n = 0;
-  for (let i = 0; i < data.length; i++) { const v = data[i]; if (v === v) { s += v; n++; if (v > m) m = v; } }
+  const f = scanFrame(typed(data), width, height);
   const toC = unit === 'K' ? (x: number) => x - 273.15 : unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
-  return { meanC: toC(n ? s / n : NaN), maxC: toC(n ? m : NaN), patches: thermalPatches(data, width, height).map((x) => Math.round(toC(x) * 10) / 10) };
+  return { meanC: toC(f.n ? f.sum / f.n : NaN), maxC: toC(f.n ? f.max : NaN), patches: f.patches.map((x) => Math.round(toC(x) * 10) / 10) };
 }
 
 const OUTCOMES: SampleOutcome[] = ['windowed', 'late', 'duplicate', 'replayed'];
