@@ -73,7 +73,7 @@ export function frameSize(bytes: Uint8Array, encoding: 'png' | 'jpeg'): { width:
  * inflated by node's zlib (native) and unfiltered here; null for anything else (fast-png reads it). The
  * pure-JS inflate of the general decoders is most of their time on a 160 × 120 frame.
  */
-function readPngFast(bytes: Uint8Array): { width: number; height: number; depth: number; channels: number; data: Uint8Array | Uint16Array } | null {
+export function readPngFast(bytes: Uint8Array): { width: number; height: number; depth: number; channels: number; data: Uint8Array | Uint16Array } | null {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const width = dv.getUint32(16), height = dv.getUint32(20), depth = bytes[24], colour = bytes[25], interlace = bytes[28];
   if (interlace !== 0 || (depth !== 8 && depth !== 16) || (colour !== 0 && colour !== 2)) return null;

@@ -131,3 +131,34 @@ test('normalisation: a 160 × 120 PNG of a 32 × 24 scene gives the image encode
   assert.ok(Math.abs(a.meanC - b.meanC) < 0.01 && Math.abs(a.maxC - b.maxC) < 0.01);
   assert.ok(maxErr(a.patches, b.patches) <= 0.1 + 1e-9, `patches differ by ${maxErr(a.patches, b.patches)}`);
 });
+
+test('the fast PNG path reads exactly what fast-png reads, every filter type, grey and RGB, 8 and 16 bits; others fall through', async () => {
+  const { decode } = await import('fast-png');
+  const { readPngFast } = await import('../../ingest/frames.js');
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (const depth of [8, 16] as const) {
+    for (const colorType of [0, 2] as const) {
+      for (const filterType of [0, 1, 2, 3, 4, -1]) {
+        const w = 37, h = 23, ch = colorType === 0 ? 1 : 3, max = depth === 16 ? 65535 : 255;
+        const p = new PNG({ width: w, height: h, bitDepth: depth, colorType, inputColorType: colorType, filterType });
+        const src = depth === 16 ? new Uint16Array(w * h * ch) : Buffer.alloc(w * h * ch);
+        // Smooth with noise, so every filter has work to do.
+        for (let i = 0; i < src.length; i++) src[i] = Math.min(max, Math.floor(max * (0.5 + 0.3 * Math.sin(i / 17)) + rnd() * max * 0.1));
+        p.data = depth === 16 ? Buffer.from(src.buffer) : (src as Buffer);
+        const bytes = PNG.sync.write(p, { bitDepth: depth, colorType, inputColorType: colorType, inputHasAlpha: false, filterType });
+        const fast = readPngFast(bytes);
+        assert.ok(fast, `depth ${depth} colour ${colorType} filter ${filterType}: read`);
+        const ref = decode(bytes);
+        assert.deepEqual([fast.width, fast.height, fast.channels, fast.depth], [ref.width, ref.height, ref.channels, ref.depth]);
+        assert.deepEqual(Array.from(fast.data), Array.from(ref.data), `depth ${depth} colour ${colorType} filter ${filterType}`);
+        assert.deepEqual(Array.from(fast.data), Array.from(src));
+      }
+    }
+  }
+  // RGBA, and a truncated stream: not for the fast path / refused.
+  const rgba = PNG.sync.write(Object.assign(new PNG({ width: 4, height: 4 }), {}), { colorType: 6 });
+  assert.equal(readPngFast(rgba), null);
+  const good = greyPng(32, 24, 8, (i) => i % 256);
+  assert.throws(() => readPngFast(good.subarray(0, good.length - 30)), /chunk runs past the end|image data is/);
+});
