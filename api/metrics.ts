@@ -68,32 +68,26 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
     if (!cached || performance.now() - cached.at > 1000) cached = { at: performance.now(), rows: readClocksNow() };
     return cached.rows;
   };
-  const clockGauge = (name: string, help: string, value: (r: ClockReading) => number | null) => new Gauge({
-    name, help, labelNames: ['plant', 'asset', 'device'], registers: [registry],
-    collect() {
-      this.reset();
-      for (const r of readClocks()) {
-        const v = value(r);
-        if (v !== null) this.set({ plant: r.plant, asset: r.asset, device: r.device }, v);
-      }
-    },
-  });
+  /** A gauge set at scrape time from rows read then: one series per row, labelled by `key`. */
+  const scraped = <R, K extends string>(rows: () => R[], key: readonly K[], labelOf: (r: R) => Record<K, string>) =>
+    (name: string, help: string, value: (r: R) => number | null) => new Gauge({
+      name, help, labelNames: key, registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of rows()) {
+          const v = value(r);
+          if (v !== null) this.set(labelOf(r), v);
+        }
+      },
+    });
+  const clockGauge = scraped(readClocks, ['plant', 'asset', 'device'] as const, (r) => ({ plant: r.plant, asset: r.asset, device: r.device }));
   clockGauge('tributary_clock_offset_ms', 'Correction applied to a device clock (corrected − device time)', (r) => r.offsetMs);
   clockGauge('tributary_clock_drift_ppm', 'Estimated drift of a device clock', (r) => r.driftPpm);
   clockGauge('tributary_clock_uncertainty_ms', 'Uncertainty of a device clock estimate', (r) => r.uncertaintyMs);
   clockGauge('tributary_clock_steps', 'Clock steps detected on a device', (r) => r.steps);
   clockGauge('tributary_clock_corrected', '1 while a device clock correction is applied', (r) => (r.corrected ? 1 : 0));
   let readCameras: Parameters<Metrics['watchCameras']>[0] = () => [];
-  const cameraGauge = (name: string, help: string, value: (r: ReturnType<typeof readCameras>[number]) => number | null) => new Gauge({
-    name, help, labelNames: ['plant', 'asset', 'camera'], registers: [registry],
-    collect() {
-      this.reset();
-      for (const r of readCameras()) {
-        const v = value(r);
-        if (v !== null) this.set({ plant: r.plant, asset: r.asset, camera: r.camera }, v);
-      }
-    },
-  });
+  const cameraGauge = scraped(() => readCameras(), ['plant', 'asset', 'camera'] as const, (r) => ({ plant: r.plant, asset: r.asset, camera: r.camera }));
   cameraGauge('tributary_camera_period_seconds', 'A camera\'s frame period (configured, or the median gap between its frames)', (r) => (r.periodMs === null ? null : r.periodMs / 1000));
   cameraGauge('tributary_camera_window_frame_ratio', 'Share of its asset\'s windows that had a usable frame of this camera', (r) => (r.windows ? r.withFrame / r.windows : null));
   return {
