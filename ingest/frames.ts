@@ -108,7 +108,9 @@ export function readPngFast(bytes: Uint8Array): { width: number; height: number;
       for (let i = 0; i < bpp; i++) out[dst + i] = (raw[src + i] + (first ? 0 : out[up + i])) & 0xff;
       for (let i = bpp; i < stride; i++) {
         const a = out[dst + i - bpp], b = first ? 0 : out[up + i], c = first ? 0 : out[up + i - bpp];
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        // Paeth: |p − a| = |b − c|, |p − b| = |a − c|, |p − c| = |a + b − 2c| (integer abs without a call).
+        let pa = b - c, pb = a - c, pc = pa + pb;
+        pa = (pa ^ (pa >> 31)) - (pa >> 31); pb = (pb ^ (pb >> 31)) - (pb >> 31); pc = (pc ^ (pc >> 31)) - (pc >> 31);
         out[dst + i] = (raw[src + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
       }
     } else throw new Error(`unknown filter type ${f} on row ${y}`);

@@ -109,7 +109,9 @@ const FrameCoding = {
   /** A false-colour palette as stops [position 0…1, r, g, b]; with `palette`, these win. */
   paletteStops: z.array(z.tuple([z.number().min(0).max(1), byte, byte, byte])).min(2).max(256).optional(),
 };
-const EncodedFrame = z.object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64: z.base64().min(1), ...FrameCoding })
+/** Standard base64, padded (one linear regex: zod's own check decodes the whole string to test it). */
+const base64 = z.string().min(4).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'not base64').refine((x) => x.length % 4 === 0, 'not base64 (length not a multiple of 4)');
+const EncodedFrame = z.object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64, ...FrameCoding })
   .refine((f) => f.kind !== 'thermal' || f.scale || f.range, { message: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max}', path: ['scale'] });
 const UriFrame = z.object({ ...imageHeader, uri: z.url(), encoding: z.enum(['png', 'jpeg']).optional(), ...FrameCoding });
 export const ImageFrame = z.union([ThermalFrame, EncodedFrame, UriFrame]);
