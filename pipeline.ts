@@ -207,7 +207,7 @@ export interface Pipeline {
    * Fires what idleness allows in the partitions held here that have had no batch for idleTimeoutMs and
    * still hold open windows (an empty batch each): without it the last windows of a finite input, or of
    * a partition gone quiet, would wait for a record that does not come. `commit` (Kafka mode) commits the
-   * offsets the fired windows no longer hold back, so a quiet partition's lag comes down to 0.
+   * offsets the fired windows no longer hold back.
    */
   tick(commit?: (c: CommitRequest[]) => Promise<void>): Promise<void>;
   /** Every device clock of every partition held here (read by the metrics at scrape time). */
@@ -215,6 +215,8 @@ export interface Pipeline {
   streamStates(): ReturnType<WindowOperator['streamStates']>;
   /** Every camera of every partition held here: its period and the windows it gave a frame to. */
   cameraStates(): ReturnType<WindowOperator['cameraStates']>;
+  /** The next offset of each topic whose effects are durable, for a partition held here (null: not held). */
+  processedThrough(partitionKey: string): Partial<Record<Modality, number>> | null;
   /**
    * The partition's state in memory, in the checkpoint's shape (null: not held). The stored clocks can be
    * older than these (`clocksAt`), between clock checkpoints.
@@ -392,6 +394,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   async function handleOnce(b: BatchInput): Promise<CommitRequest[]> {
+    // A fetch that ends after its partition went elsewhere is dropped (claiming the partition here would
+    // fence its new owner); the new owner fetches the frame again when it replays the record.
+    if (b.fetched && !b.messages.length && !states.has(b.partitionKey)) return [];
     const s = await stateOf(b.partitionKey);
     s.lastBatchAt = wallNow();
     s.partition = b.partition;
@@ -401,7 +406,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const mark = s.processed[b.modality] ?? -1;
     let late = 0;
 
-    // URI frames fetched meanwhile: their temperatures join the frames held (windows that used them amend).
+    // URI frames fetched meanwhile: their temperatures join the frames held, and the windows waiting on them fire.
     for (const { frame: f, outcome: o } of b.fetched ?? []) {
       let result: { pixels: ThermalPixels; encoding: 'png' | 'jpeg' } | { missing: string };
       if (!o.ok) result = { missing: `frame not fetched: ${o.reason}` };
@@ -617,6 +622,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     clockStates() { return [...states.values()].flatMap((s) => s.op.clockStates()); },
     streamStates() { return [...states.values()].flatMap((s) => s.op.streamStates()); },
     cameraStates() { return [...states.values()].flatMap((s) => s.op.cameraStates()); },
+    processedThrough(key) {
+      const s = states.get(key);
+      return s ? Object.fromEntries(Object.entries(s.processed).map(([m, o]) => [m, o + 1])) : null;
+    },
     checkpoint(key) {
       const s = states.get(key);
       return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed, clocksAt: s.clocksAt } : null;

@@ -171,17 +171,14 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       // Lag against the committed offsets, and partitions whose commit stands still.
       const lagLog = logger.child({ stage: 'lag' });
       const tracker = new LagTracker(cfg.kafka.stuckAfterMs);
+      const modalityOfTopic = new Map(Object.entries(topics).map(([m, t]) => [t, m as Modality]));
       let checking = false;
       const lagTimer = setInterval(() => {
         if (checking || stopping) return;
         checking = true;
         ingest.partitionOffsets().then((offsets) => {
-          // How far the pipeline has processed each partition it holds (its processed mark + 1).
-          const modalityOf = new Map(Object.entries(topics).map(([m, t]) => [t, m as Modality]));
-          const rows = offsets.map((o) => {
-            const mark = pipeline.checkpoint(`p${o.partition}`)?.processed[modalityOf.get(o.topic)!];
-            return { ...o, processed: mark === undefined ? null : mark + 1 };
-          });
+          // How far the pipeline has processed each partition it holds.
+          const rows = offsets.map((o) => ({ ...o, processed: pipeline.processedThrough(`p${o.partition}`)?.[modalityOfTopic.get(o.topic)!] ?? null }));
           const was = new Set(partitionLag.filter((p) => p.stuck).map((p) => `${p.topic}:${p.partition}`));
           partitionLag = tracker.update(rows, Date.now());
           metrics.partitions(partitionLag);

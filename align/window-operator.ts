@@ -795,8 +795,9 @@ export class WindowOperator {
   }
 
   /**
-   * A URI frame's outcome: its temperatures (the windows that used it without them fire again as a new
-   * revision while within their lateness), or why it has none. False: the frame is no longer held.
+   * A URI frame's outcome: its temperatures, or why it has none; the windows waiting on it may fire (one
+   * that fired with the frame before, after a restore, fires again as a new revision while within its
+   * lateness). False: the frame is no longer held.
    */
   attachFetched(asset: string, camera: string, uri: string, o: { pixels: ThermalPixels } | { missing: string }): boolean {
     const a = this.assets.get(asset);
