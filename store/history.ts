@@ -37,6 +37,8 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
 
   const byAsset = <T extends { asset: string }>(xs: T[]) => { const m = new Map<string, T[]>(); for (const x of xs) { if (!m.has(x.asset)) m.set(x.asset, []); m.get(x.asset)!.push(x); } return m; };
   const imagesOf = byAsset(images), notesOf = byAsset(notes), alertsOf = byAsset(alerts);
+  const lookback = Math.max(align.imageMaxAgeMs, align.imageMaxPeriodAgeMs);
+  const summaries = new Map<object, ReturnType<typeof thermalSummary> | { meanC: null; maxC: null }>();
   // Each camera's period: the median gap between its frames in the period read (as the live path learns it).
   const periods = new Map<string, number | null>();
   {
@@ -65,14 +67,19 @@ export async function historyWindows(db: Queryable, align: Config['align'], o: {
     while (lo < hi) { const mid = (lo + hi) >> 1; if (ms(frames[mid].ts) < end) lo = mid + 1; else hi = mid; }
     // The latest frame whose camera's cadence still counts it current at the window's end (as live).
     let frame: (typeof frames)[number] | undefined;
-    for (let k = lo - 1; k >= 0 && end - ms(frames[k].ts) <= align.imageMaxPeriodAgeMs; k--) {
+    for (let k = lo - 1; k >= 0 && end - ms(frames[k].ts) <= lookback; k--) {
       const period = align.cameraPeriodMs[frames[k].camera] ?? periods.get(`${t.asset}\u0000${frames[k].camera}`) ?? null;
       if (end - ms(frames[k].ts) <= frameMaxAgeMs(align, period)) { frame = frames[k]; break; }
     }
     if (frame) {
-      // The same patch encoder as the live path, whatever the frame's size and encoding.
-      const m = storedThermal(frame);
-      const thermal = m ? thermalSummary(m.data, m.width, m.height, m.unit) : { meanC: null, maxC: null };
+      // The same patch encoder as the live path, whatever the frame's size and encoding (once per frame:
+      // a camera's frame serves every window its cadence covers).
+      let thermal = summaries.get(frame);
+      if (!thermal) {
+        const m = storedThermal(frame);
+        thermal = m ? thermalSummary(m.data, m.width, m.height, m.unit) : { meanC: null, maxC: null };
+        summaries.set(frame, thermal);
+      }
       t.image = { camera: frame.camera, ts: ms(frame.ts), ageMs: end - ms(frame.ts), kind: frame.kind, ...thermal };
     }
     t.notes = (notesOf.get(t.asset) ?? []).filter((n) => ms(n.ts) - align.noteSlackMs < end && ms(n.ts) + align.noteSlackMs > t.windowStart)
