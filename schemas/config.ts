@@ -3,15 +3,21 @@
  * Units are in the names. Every option has a default, so an empty object runs the embedded demo.
  */
 import { z } from 'zod';
+import { MAX_PATTERN_CHARS, MAX_PATTERN_STARS } from './patterns.js';
 
 const ms = (d: number) => z.number().int().min(0).default(d);
 const topic = (d: string) => z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/).default(d);
 
+/** A plant or asset id, or a pattern with `*` (`pump-*`): at most 128 characters and 8 wildcards. */
+const NamePattern = z.string().min(1).max(MAX_PATTERN_CHARS)
+  .refine((p) => p.split('*').length - 1 <= MAX_PATTERN_STARS, `at most ${MAX_PATTERN_STARS} \`*\` wildcards`);
+const NamePatterns = z.array(NamePattern).max(100);
+
 /** Which events an endpoint receives (empty or absent: all). */
 export const WebhookFilters = z.strictObject({
-  plants: z.array(z.string().min(1)).optional(),
+  plants: NamePatterns.optional(),
   /** Asset ids or patterns with `*` (e.g. `pump-*`). */
-  assets: z.array(z.string().min(1)).optional(),
+  assets: NamePatterns.optional(),
   minSeverity: z.enum(['warning', 'major', 'critical']).optional(),
   eventTypes: z.array(z.string().regex(/^[a-z_]+\.[a-z_]+$/)).optional(),
 });
@@ -26,8 +32,8 @@ export type WebhookFilters = z.infer<typeof WebhookFilters>;
 export const AlertRule = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'lower-case letters, digits, _ . -'),
   description: z.string().default(''),
-  plants: z.array(z.string().min(1)).default([]),
-  assets: z.array(z.string().min(1)).default([]),
+  plants: NamePatterns.default([]),
+  assets: NamePatterns.default([]),
   openAbove: z.number().finite(),
   openK: z.number().int().min(1).default(3),
   openN: z.number().int().min(1).default(3),

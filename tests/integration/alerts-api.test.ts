@@ -200,3 +200,15 @@ test('timed jobs: a snooze ends, an unacknowledged alert escalates once, a silen
   await jobs.check(now + 2000);
   assert.deepEqual(json<{ alerts: Alert[] }>(await inject('/v1/alerts?kind=data_quality')).alerts.map((a) => a.state), ['resolved']);
 });
+
+test('star patterns in rules and webhook filters: limited when made (a 400 naming the field), within limits accepted', async () => {
+  const rule = (assets: string[]) => inject({ method: 'PUT', url: '/v1/alert-rules/stars', payload: { assets, openAbove: 8, closeBelow: 4 } });
+  const r33 = await rule([`${'*'.repeat(33)}X`]);
+  assert.equal(r33.statusCode, 400);
+  assert.equal(json<{ field: string }>(r33).field, 'assets.0');
+  const hook = await inject({ method: 'POST', url: '/v1/webhooks', payload: { url: 'https://hooks.example/stars', filters: { assets: ['*'.repeat(100_000)] } } });
+  assert.equal(hook.statusCode, 400);
+  assert.equal(json<{ field: string }>(hook).field, 'filters.assets.0');
+  assert.ok([200, 201].includes((await rule(['pump-*-line-*'])).statusCode));
+  assert.equal((await inject({ method: 'DELETE', url: '/v1/alert-rules/stars' })).statusCode < 300, true);
+});

@@ -47,3 +47,19 @@ test('a file that is not JSON is reported with its name', () => {
   writeFileSync(file, '{ nope');
   assert.throws(() => loadConfig({ file, env: {} }), (e: unknown) => e instanceof ConfigError && /bad\.json/.test(e.problems[0]));
 });
+
+test('star patterns match as the old regular expressions did, in time linear in the value', async () => {
+  const { matchesPattern } = await import('../../schemas/index.js');
+  const old = (p: string, v: string) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(v);
+  let seed = 3;
+  const pick = (s: string) => s[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % s.length];
+  for (let i = 0; i < 5_000; i++) {
+    const p = Array.from({ length: 1 + (i % 7) }, () => pick('ab*-.')).join('');
+    const v = Array.from({ length: i % 9 }, () => pick('ab-.')).join('');
+    assert.equal(matchesPattern(p, v), old(p, v), `${JSON.stringify(p)} on ${JSON.stringify(v)}`);
+  }
+  // The inputs that froze the old matcher: answered at once (the old one backtracks for minutes).
+  assert.equal(matchesPattern(`${'*'.repeat(33)}X`, 'a'.repeat(10_000)), false);
+  assert.equal(matchesPattern('*'.repeat(100_000), 'pump-07'), true);
+  assert.equal(matchesPattern(`${'*a'.repeat(5_000)}X`, 'a'.repeat(20_000)), false);
+});
