@@ -201,12 +201,14 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
     const api = await buildApi({
       db: store.db,
+      logger: logger.child({ stage: 'api' }),
       alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
       metrics,
       threshold: cfg.alerts.threshold,
       operatingThreshold: () => models.operatingThreshold(),
       rollupThreshold: cfg.alerts.threshold,
       rateLimit: cfg.api.rateLimit,
+      requestTimeoutMs: cfg.api.requestTimeoutMs,
       streamPollMs: cfg.api.streamPollMs,
       activeModel: () => models.active(),
       modelsChanged: () => models.refresh(),

@@ -1,7 +1,9 @@
 /** HTTP API (Fastify): health, readiness and anomaly history, read through store/. */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createServer } from 'node:http';
 import { AnomaliesQuery } from '../schemas/index.js';
 import { InvalidCursorError, modelThreshold, plantOfAsset, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
@@ -44,10 +46,47 @@ export interface ApiDeps {
   activeModel?: () => string | undefined;
   /** Called after a model is activated, rolled back or retired. */
   modelsChanged?: () => Promise<void> | void;
+  /** Where errors behind a 500 are logged, with the request id the client gets. */
+  logger?: Logger;
+  /** A request (headers and body) must arrive within this (default 30 s). */
+  requestTimeoutMs?: number;
+}
+
+/** The first string holding a NUL character (PostgreSQL cannot store one), by its path: null when none. */
+function nulField(x: unknown, path: string[] = []): string | null {
+  if (typeof x === 'string') return x.includes('\u0000') ? path.join('.') || '(body)' : null;
+  if (x && typeof x === 'object') {
+    for (const [k, v] of Object.entries(x)) {
+      if (k.includes('\u0000')) return [...path, k].join('.');
+      const f = nulField(v, [...path, k]);
+      if (f !== null) return f;
+    }
+  }
+  return null;
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // A request must arrive whole within requestTimeoutMs (a body trickled in a byte at a time is cut off).
+  // (node checks at connectionsCheckingInterval, 30 s by default: checked at least twice per timeout.)
+  const requestTimeout = deps.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    logger: false, bodyLimit: 1_048_576,
+    serverFactory: (handler) => createServer({ requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeout / 2))) }, handler),
+  });
+  // Strings PostgreSQL refuses (a NUL character) are a 400 naming the field, before any handler runs.
+  app.addHook('preHandler', async (req, reply) => {
+    for (const [where, v] of [['', req.params], ['', req.query], ['', req.body]] as const) {
+      const field = nulField(v, where ? [where] : []);
+      if (field !== null) return reply.code(400).send({ error: 'invalid_request', field, message: `${field}: NUL characters are not accepted` });
+    }
+  });
+  // A 500 says nothing of the database or the code: the error is logged under the request id it gives.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status < 500) return reply.code(status).send({ error: err.code ?? 'bad_request', message: err.message });
+    deps.logger?.error({ requestId: req.id, method: req.method, url: req.url.split('?')[0], err: err.message, code: (err as { code?: string }).code }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; the service logged it', requestId: req.id });
+  });
   // Route schemas document the API (OpenAPI at /docs/json, interactive docs at /docs); requests are
   // validated by the zod schemas in the handlers, whose errors name the field.
   app.setValidatorCompiler(() => (data) => ({ value: data }));

@@ -1,0 +1,60 @@
+/**
+ * The API under abuse (issue 23), over a real socket: NUL characters get a 400 naming the field (not a
+ * 500 carrying PostgreSQL's message), a 500 says nothing of the database and gives a request id the log
+ * has, and a body trickled in is cut off at the request timeout.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { buildApi } from '../../api/index.js';
+import { Config } from '../../schemas/index.js';
+import { createApiKey, openStore } from '../../store/index.js';
+
+test('NUL characters: 400 naming the field; a 500 carries no database message; a trickled body is cut off', { timeout: 30_000 }, async () => {
+  const cfg = Config.parse({ database: { dataDir: ':memory:' } });
+  const store = await openStore(cfg.database);
+  const logged: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'error' }, { write: (s: string) => { logged.push(JSON.parse(s)); } });
+  const app = await buildApi({ db: store.db, readiness: {}, threshold: 6, logger, requestTimeoutMs: 1_000, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
+  const key = (await createApiKey(store.db, { name: 'admin', scopes: ['admin'] })).key;
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const auth = { authorization: `Bearer ${key}` };
+  let closed = false;
+  try {
+    const q = await fetch(`${url}/v1/alerts?asset=pump%0001`, { headers: auth });
+    assert.equal(q.status, 400);
+    assert.deepEqual(await q.json(), { error: 'invalid_request', field: 'asset', message: 'asset: NUL characters are not accepted' });
+    const b = await fetch(`${url}/v1/webhooks`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://hooks.example/x', description: 'a\u0000b' }) });
+    assert.equal(b.status, 400);
+    assert.equal(((await b.json()) as { field: string }).field, 'description');
+
+    // A body promised but trickled: the server gives up on it at the request timeout.
+    const host = new URL(url);
+    const answer = await new Promise<string>((resolve) => {
+      const sock = connect(Number(host.port), host.hostname);
+      let got = '';
+      sock.on('data', (d) => { got += d.toString(); });
+      sock.on('close', () => resolve(got || '(closed)'));
+      sock.write(`POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"u`);
+      const drip = setInterval(() => { if (!sock.destroyed) sock.write(' '); }, 300);
+      sock.on('close', () => clearInterval(drip));
+      setTimeout(() => { clearInterval(drip); sock.destroy(); }, 10_000).unref();
+    });
+    assert.match(answer, /^HTTP\/1\.1 408/, answer.slice(0, 200));
+
+    // The database gone: a 500 with a request id, the reason only in the log.
+    await store.close();
+    closed = true;
+    const r = await fetch(`${url}/v1/alerts`, { headers: auth });
+    assert.equal(r.status, 500);
+    const body = await r.json() as { error: string; message: string; requestId: string };
+    assert.deepEqual(Object.keys(body).sort(), ['error', 'message', 'requestId']);
+    assert.equal(body.message, 'internal error; the service logged it');
+    const line = logged.find((l) => l.requestId === body.requestId);
+    assert.ok(line && typeof line.err === 'string' && line.msg === 'request failed', JSON.stringify(logged));
+  } finally {
+    await app.close();
+    if (!closed) await store.close();
+  }
+});
