@@ -1,6 +1,7 @@
 /** HTTP API (Fastify): health, readiness and anomaly history, read through store/. */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createServer } from 'node:http';
@@ -96,6 +97,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `tributary keys create`' } } },
       security: [{ apiKey: [] }],
     },
+  });
+  // Security headers on every answer (nosniff, no framing, no referrer); the CSP allows the dashboard's and
+  // the docs' own inline script and styles and nothing from elsewhere.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"], scriptSrc: ["'self'", "'unsafe-inline'"], styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'], connectSrc: ["'self'"], frameAncestors: ["'none'"], objectSrc: ["'none'"], baseUri: ["'self'"], formAction: ["'self'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+    hsts: false, // served on plain http inside plants; a proxy in front adds it for https
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   const auth = registerAuth(app, { db: deps.db, rateLimit: deps.rateLimit ?? { perMinute: 1200, burst: 200 } });

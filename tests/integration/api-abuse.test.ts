@@ -1,7 +1,8 @@
 /**
  * The API under abuse (issue 23), over a real socket: NUL characters get a 400 naming the field (not a
  * 500 carrying PostgreSQL's message), a 500 says nothing of the database and gives a request id the log
- * has, and a body trickled in is cut off at the request timeout.
+ * has, the dashboard and docs carry security headers, and a body trickled in is cut off at the request
+ * timeout.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -11,7 +12,7 @@ import { buildApi } from '../../api/index.js';
 import { Config } from '../../schemas/index.js';
 import { createApiKey, openStore } from '../../store/index.js';
 
-test('NUL characters: 400 naming the field; a 500 carries no database message; a trickled body is cut off', { timeout: 30_000 }, async () => {
+test('NUL characters: 400 naming the field; a 500 carries no database message; security headers; a trickled body is cut off', { timeout: 30_000 }, async () => {
   const cfg = Config.parse({ database: { dataDir: ':memory:' } });
   const store = await openStore(cfg.database);
   const logged: Array<Record<string, unknown>> = [];
@@ -28,6 +29,15 @@ test('NUL characters: 400 naming the field; a 500 carries no database message; a
     const b = await fetch(`${url}/v1/webhooks`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://hooks.example/x', description: 'a\u0000b' }) });
     assert.equal(b.status, 400);
     assert.equal(((await b.json()) as { field: string }).field, 'description');
+
+    // Security headers on the dashboard and the docs.
+    for (const path of ['/', '/docs', '/dashboard']) {
+      const r = await fetch(`${url}${path}`);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.match(r.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, path);
+      assert.match(r.headers.get('content-security-policy') ?? '', /default-src 'self'/, path);
+      await r.arrayBuffer();
+    }
 
     // A body promised but trickled: the server gives up on it at the request timeout.
     const host = new URL(url);
