@@ -4,14 +4,20 @@
  * method and path: reads need `read`, alert actions `write`, webhooks and changes to rules and models
  * `admin` (and a key not restricted to plants, since they span plants). A key restricted to plants sees
  * only their assets, alerts and scores; a request naming another plant's asset gets a 403.
- * Each key has a token bucket (rate limit): over it, a 429 with Retry-After.
+ * Each key has a token bucket (rate limit): over it, a 429 with Retry-After. Requests without a usable key
+ * are limited per client address the same way (`failures`), before any lookup, so a flood of made-up keys
+ * costs no database work; keys found and keys not found are cached apart (least recently used first),
+ * so such a flood never evicts the keys in use.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { findApiKey, hasScope, touchApiKeys, type ApiKey, type Db, type Scope } from '../store/index.js';
 
 export interface AuthOptions {
   db: Db;
   rateLimit: { perMinute: number; burst: number };
+  /** Requests without a usable key (none, unknown, revoked) per client address. */
+  failures?: { perMinute: number; burst: number };
   /** How long a key lookup (or a miss) is cached: a revoked key stops working within this. */
   cacheMs?: number;
   now?: () => number;
@@ -53,8 +59,24 @@ export const forbiddenPlant = (reply: FastifyReply, plant: string | null | undef
 export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): void } {
   const now = o.now ?? Date.now;
   const cacheMs = o.cacheMs ?? 10_000;
-  const cache = new Map<string, { key: ApiKey | null; until: number }>();
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const found = new LRUCache<string, ApiKey>({ max: 10_000, ttl: cacheMs });
+  const missing = new LRUCache<string, true>({ max: 10_000, ttl: cacheMs });
+  const buckets = new LRUCache<string, { tokens: number; at: number }>({ max: 100_000 });
+  const failBuckets = new LRUCache<string, { tokens: number; at: number }>({ max: 100_000 });
+  const failures = o.failures ?? { perMinute: 120, burst: 100 };
+  /** Takes a token from the bucket (null), or says how long to wait for one (seconds). */
+  const take = (m: LRUCache<string, { tokens: number; at: number }>, id: string, r: { perMinute: number; burst: number }, peek = false): number | null => {
+    const t = now();
+    const b = m.get(id) ?? { tokens: r.burst, at: t };
+    b.tokens = Math.min(r.burst, b.tokens + ((t - b.at) / 60_000) * r.perMinute);
+    b.at = t;
+    m.set(id, b);
+    if (b.tokens < 1) return Math.max(1, Math.ceil(((1 - b.tokens) * 60) / r.perMinute));
+    if (!peek) b.tokens -= 1;
+    return null;
+  };
+  const refuse = (reply: FastifyReply, wait: number) =>
+    reply.code(429).header('retry-after', String(wait)).send({ error: 'rate_limited', message: `too many requests without a usable API key from this address; retry after ${wait} s` });
   const used = new Set<string>();
   const flush = setInterval(() => {
     const ids = [...used];
@@ -69,34 +91,33 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): vo
     const need = scopeFor(req.method, route);
     if (need === null) return;
     const presented = keyOf(req);
-    if (!presented) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'an API key is required: Authorization: Bearer <key>' });
+    let key = presented ? found.get(presented) : undefined;
+    if (!key) {
+      // No key, or one not known to work: limited per address before any lookup.
+      const wait = take(failBuckets, req.ip, failures, true);
+      if (wait !== null) return refuse(reply, wait);
+      if (presented && !missing.has(presented)) {
+        const k = await findApiKey(o.db, presented);
+        if (k) found.set(presented, (key = k)); else missing.set(presented, true);
+      }
+      if (!key) {
+        take(failBuckets, req.ip, failures);
+        return presented
+          ? reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unauthorized', message: 'unknown or revoked API key' })
+          : reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'an API key is required: Authorization: Bearer <key>' });
+      }
     }
-    let hit = cache.get(presented);
-    if (!hit || hit.until < now()) {
-      hit = { key: await findApiKey(o.db, presented), until: now() + cacheMs };
-      if (cache.size > 10_000) cache.clear();
-      cache.set(presented, hit);
-    }
-    const key = hit.key;
-    if (!key) return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unauthorized', message: 'unknown or revoked API key' });
     if (!hasScope(key.scopes, need)) return reply.code(403).send({ error: 'forbidden', message: `this route needs the ${need} scope; the key has ${key.scopes.join(', ')}` });
     if (key.plants.length && ALL_PLANTS.some((r) => r.test(route))) {
       return reply.code(403).send({ error: 'forbidden', message: 'this route spans plants: it needs a key not restricted to plants' });
     }
     // Token bucket: `burst` requests at once, refilled at perMinute / 60 a second.
-    const t = now();
-    const b = buckets.get(key.id) ?? { tokens: o.rateLimit.burst, at: t };
-    b.tokens = Math.min(o.rateLimit.burst, b.tokens + ((t - b.at) / 60_000) * o.rateLimit.perMinute);
-    b.at = t;
-    buckets.set(key.id, b);
     void reply.header('ratelimit-limit', String(o.rateLimit.perMinute));
-    if (b.tokens < 1) {
-      const wait = Math.ceil(((1 - b.tokens) * 60) / o.rateLimit.perMinute);
-      return reply.code(429).header('retry-after', String(Math.max(1, wait))).send({ error: 'rate_limited', message: `over ${o.rateLimit.perMinute} requests a minute for this key; retry after ${Math.max(1, wait)} s` });
+    const wait = take(buckets, key.id, o.rateLimit);
+    if (wait !== null) {
+      return reply.code(429).header('retry-after', String(wait)).send({ error: 'rate_limited', message: `over ${o.rateLimit.perMinute} requests a minute for this key; retry after ${wait} s` });
     }
-    b.tokens -= 1;
-    void reply.header('ratelimit-remaining', String(Math.floor(b.tokens)));
+    void reply.header('ratelimit-remaining', String(Math.floor(buckets.get(key.id)!.tokens)));
     req.apiKey = key;
     used.add(key.id);
   });

@@ -51,6 +51,8 @@ export interface ApiDeps {
   logger?: Logger;
   /** A request (headers and body) must arrive within this (default 30 s). */
   requestTimeoutMs?: number;
+  /** Requests without a usable API key, per client address (default 120 a minute, bursts of 100). */
+  authFailures?: { perMinute: number; burst: number };
 }
 
 /** The first string holding a NUL character (PostgreSQL cannot store one), by its path: null when none. */
@@ -112,7 +114,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     hsts: false, // served on plain http inside plants; a proxy in front adds it for https
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  const auth = registerAuth(app, { db: deps.db, rateLimit: deps.rateLimit ?? { perMinute: 1200, burst: 200 } });
+  const auth = registerAuth(app, { db: deps.db, rateLimit: deps.rateLimit ?? { perMinute: 1200, burst: 200 }, failures: deps.authFailures });
   const hub = createEventHub(deps.db, { pollMs: deps.streamPollMs ?? 1000 });
   app.addHook('onClose', async () => { auth.stop(); hub.stop(); });
 

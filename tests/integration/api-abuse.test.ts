@@ -68,3 +68,33 @@ test('NUL characters: 400 naming the field; a 500 carries no database message; s
     if (!closed) await store.close();
   }
 });
+
+test('a flood of made-up keys: limited per address before any lookup, and the keys in use stay cached', { timeout: 30_000 }, async () => {
+  const cfg = Config.parse({ database: { dataDir: ':memory:' } });
+  const store = await openStore(cfg.database);
+  let lookups = 0;
+  // The real database, its queries counted.
+  const db = new Proxy(store.db, { get: (t, p) => (p === 'query' ? (...a: Parameters<typeof t.query>) => { lookups++; return t.query(...a); } : Reflect.get(t, p)) });
+  const app = await buildApi({ db, readiness: {}, threshold: 6, authFailures: { perMinute: 60, burst: 20 }, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
+  const key = (await createApiKey(store.db, { name: 'reader', scopes: ['read'] })).key;
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    assert.equal((await fetch(`${url}/v1/plants`, { headers: { authorization: `Bearer ${key}` } })).status, 200);
+    const before = lookups;
+    const codes: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const r = await fetch(`${url}/v1/plants`, { headers: { authorization: `Bearer trb_made_up_${i}_${'x'.repeat(40)}` } });
+      codes.push(r.status);
+      await r.arrayBuffer();
+    }
+    assert.deepEqual([codes.filter((c) => c === 401).length, codes.filter((c) => c === 429).length], [20, 180]);
+    assert.ok(lookups - before <= 20, `${lookups - before} key lookups for 200 made-up keys`);
+    const again = lookups;
+    const ok = await fetch(`${url}/v1/plants`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(ok.status, 200, 'the key in use still works from the flooded address');
+    assert.ok(lookups - again <= 2, 'and is not looked up again (cached): only the route\'s own query');
+  } finally {
+    await app.close();
+    await store.close();
+  }
+});
