@@ -28,10 +28,7 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     const q = valid(AlertsQuery, req.query, reply, 'query');
     if (!q) return reply;
     if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
-    if (q.asset && allowedPlants(req)) {
-      const plant = await plantOfAsset(db, q.asset);
-      if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
-    }
+    // Another plant's asset answers as one that does not exist: the list is filtered to the key's plants.
     try {
       const page = await listAlerts(db, { ...q, state: q.state?.split(','), plants: allowedPlants(req) ?? undefined });
       return { count: page.alerts.length, alerts: page.alerts, nextCursor: page.nextCursor };
@@ -43,8 +40,8 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
 
   app.get<{ Params: { id: string } }>('/v1/alerts/:id', { schema: { summary: 'One alert with its events and feedback', tags } }, async (req, reply) => {
     const a = await getAlert(db, req.params.id);
-    if (!a) return notFound(reply, `alert ${req.params.id}`);
-    return maySee(req, a.alert.plant) ? a : forbiddenPlant(reply, a.alert.plant);
+    // Another plant's alert answers as one that does not exist.
+    return a && maySee(req, a.alert.plant) ? a : notFound(reply, `alert ${req.params.id}`);
   });
 
   /**
@@ -54,8 +51,7 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   const guard = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<boolean> => {
     if (!allowedPlants(req)) return true;
     const [a] = await getAlerts(db, [req.params.id]);
-    if (!a) { void notFound(reply, `alert ${req.params.id}`); return false; }
-    if (!maySee(req, a.plant)) { void forbiddenPlant(reply, a.plant); return false; }
+    if (!a || !maySee(req, a.plant)) { void notFound(reply, `alert ${req.params.id}`); return false; }
     return true;
   };
   /** Who acts: the body's `by`, else the API key's name. */
@@ -122,8 +118,7 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
     const res = q.resolution ? Number(q.resolution.slice(0, -1)) * unit[q.resolution.slice(-1)] : Math.max(1000, Math.ceil((to - from) / 500 / 1000) * 1000);
     const plant = await plantOfAsset(db, req.params.asset);
-    if (plant === null) return notFound(reply, `asset ${req.params.asset}`);
-    if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
+    if (plant === null || !maySee(req, plant)) return notFound(reply, `asset ${req.params.asset}`);
     return queryTimeline(db, req.params.asset, from, to, res);
   });
 

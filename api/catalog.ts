@@ -38,8 +38,8 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
   app.get<{ Params: { asset: string } }>('/v1/assets/:asset', { schema: { summary: 'One asset: latest score, contributions, open alerts', tags: ['assets'] } }, async (req, reply) => {
     const page = await listAssets(db, { asset: req.params.asset, limit: 1 });
     const a = page.assets[0];
-    if (!a) return notFound(reply, `asset ${req.params.asset}`);
-    return maySee(req, a.plant) ? { ...a, threshold: deps.threshold() } : forbiddenPlant(reply, a.plant);
+    // Another plant's asset answers as one that does not exist.
+    return a && maySee(req, a.plant) ? { ...a, threshold: deps.threshold() } : notFound(reply, `asset ${req.params.asset}`);
   });
 
   app.get<{ Params: { asset: string } }>('/v1/assets/:asset/frame.png', {
@@ -48,8 +48,7 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     const q = valid(FrameQuery, req.query, reply, 'query');
     if (!q) return reply;
     const plant = await plantOfAsset(db, req.params.asset);
-    if (plant === null) return notFound(reply, `asset ${req.params.asset}`);
-    if (!maySee(req, plant)) return forbiddenPlant(reply, plant);
+    if (plant === null || !maySee(req, plant)) return notFound(reply, `asset ${req.params.asset}`);
     const f = await latestFrame(db, req.params.asset, { camera: q.camera, ts: q.ts });
     if (!f) return notFound(reply, `frame of ${req.params.asset}${q.ts ? ` at ${q.ts}` : ''}`);
     void reply.header('cache-control', 'private, max-age=60').header('x-frame-ts', new Date(f.ts).toISOString());
@@ -66,10 +65,7 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     const q = valid(StreamQuery, req.query, reply, 'query');
     if (!q) return reply;
     if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
-    if (q.asset) {
-      const plant = await plantOfAsset(db, q.asset);
-      if (plant !== null && !maySee(req, plant)) return forbiddenPlant(reply, plant);
-    }
+    // Another plant's asset: the stream is filtered to the key's plants, as for an asset that does not exist.
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });

@@ -129,16 +129,22 @@ for (const backend of ['pglite', 'postgres'] as const) {
       assert.equal((await req('reader', '/metrics')).statusCode, 404, 'read may scrape (no metrics wired here: 404, not 401/403)');
     });
 
-    test('a key restricted to a plant sees only that plant (403 for another plant, lists filtered)', async () => {
+    test('a key restricted to a plant sees only that plant (another plant\'s asset or alert answers as one that does not exist, lists filtered)', async () => {
       const assets = json<{ assets: Array<{ asset: string }> }>(await req('p2reader', '/v1/assets'));
       assert.deepEqual(assets.assets.map((a) => a.asset), ['fan-01']);
       assert.deepEqual(json<{ plants: Array<{ plant: string }> }>(await req('p2reader', '/v1/plants')).plants.map((p) => p.plant), ['p2']);
       assert.deepEqual(json<{ alerts: Array<{ id: string }> }>(await req('p2reader', '/v1/alerts')).alerts.map((a) => a.id), ['alB']);
-      for (const url of ['/v1/assets/pump-01', '/v1/alerts/alA', '/v1/anomalies?plant=p1', '/v1/anomalies?asset=pump-02', '/v1/assets/pump-02/timeline',
-        '/v1/assets/pump-02/frame.png', '/v1/alerts?plant=p1', '/v1/stream?plant=p1', '/metrics', '/v1/models']) {
+      for (const url of ['/v1/anomalies?plant=p1', '/v1/alerts?plant=p1', '/v1/stream?plant=p1', '/metrics', '/v1/models']) {
         assert.equal((await req('p2reader', url)).statusCode, 403, url);
       }
-      assert.equal((await req('p2reader', '/v1/alerts/alA/acknowledge', 'POST', {})).statusCode, 403);
+      // Another plant's asset or alert: the very answer a made-up one gets.
+      for (const [other, none] of [['/v1/assets/pump-01', '/v1/assets/no-such'], ['/v1/alerts/alA', '/v1/alerts/no-such'], ['/v1/assets/pump-02/timeline', '/v1/assets/no-such/timeline'],
+        ['/v1/assets/pump-02/frame.png', '/v1/assets/no-such/frame.png'], ['/v1/anomalies?asset=pump-02', '/v1/anomalies?asset=no-such'], ['/v1/alerts?asset=pump-02', '/v1/alerts?asset=no-such']]) {
+        const [a, b] = [await req('p2reader', other), await req('p2reader', none)];
+        assert.equal(a.statusCode, b.statusCode, other);
+        assert.equal(a.body.replaceAll(/pump-0\d|alA/g, 'X'), b.body.replaceAll('no-such', 'X'), other);
+      }
+      assert.equal((await req('p2reader', '/v1/alerts/alA/acknowledge', 'POST', {})).statusCode, 404);
       const rows = json<{ rows: Array<{ plant: string }> }>(await req('p2reader', '/v1/anomalies?limit=50'));
       assert.ok(rows.rows.length === 50 && rows.rows.every((r) => r.plant === 'p2'));
       const buckets = json<{ buckets: Array<{ plant: string }> }>(await req('p2reader', '/v1/anomalies?bucket=1h'));
@@ -331,7 +337,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
         assert.doesNotMatch(listed.stdout, new RegExp(key.slice(20)), 'never the secret');
         return (async () => {
           assert.equal((await req(key, '/v1/assets')).statusCode, 200);
-          assert.equal((await req(key, '/v1/assets/pump-01')).statusCode, 403);
+          assert.equal((await req(key, '/v1/assets/pump-01')).statusCode, 404, 'another plant\'s asset: as if it did not exist');
           const id = key.split('_')[1];
           const revoked = run('revoke', '--id', id);
           assert.equal(revoked.status, 0, revoked.stderr);

@@ -92,10 +92,13 @@ test('two plants with the same asset id: the second plant\'s records are dead-le
     const timeline = await get(k1, `/v1/assets/X/timeline?${range}`);
     assert.equal(timeline.status, 200);
     assert.deepEqual((timeline.body!.notes as Array<{ text: string }>).map((n) => n.text), ['p1 says: bearing noise on X'], 'p1 reads its note, not p2\'s');
+    // The other plant's asset answers exactly as an asset that does not exist.
     for (const [key, asset] of [[k1, 'Y'], [k2, 'X']]) {
-      for (const path of [`/v1/assets/${asset}`, `/v1/assets/${asset}/timeline?${range}`, `/v1/assets/${asset}/frame.png`, `/v1/anomalies?asset=${asset}&${range}`, `/v1/alerts?asset=${asset}`]) {
-        const r = await get(key, path);
-        assert.equal(r.status, 403, `${path} with the other plant's key: ${r.status} ${JSON.stringify(r.body)}`);
+      for (const path of ['/v1/assets/*', `/v1/assets/*/timeline?${range}`, '/v1/assets/*/frame.png', `/v1/anomalies?asset=*&${range}`, '/v1/alerts?asset=*']) {
+        const [r, none] = [await get(key, path.replace('*', asset)), await get(key, path.replace('*', 'no-such'))];
+        assert.ok(r.status === 404 || (r.status === 200 && JSON.stringify(r.body).indexOf(`"${asset}"`) === -1), `${path} with the other plant's key: ${r.status} ${JSON.stringify(r.body)}`);
+        assert.equal(r.status, none.status, path);
+        assert.equal(JSON.stringify(r.body).replaceAll(asset, '?'), JSON.stringify(none.body).replaceAll('no-such', '?'), path);
       }
     }
     assert.equal((await get(k2, `/v1/assets/Y`)).status, 200);
