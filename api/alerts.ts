@@ -4,6 +4,7 @@
  * A bad body or query gets a 400 naming the field; an unknown id a 404; a state that does not allow the
  * action (acknowledging a resolved alert) a 409.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { z } from 'zod';
@@ -20,7 +21,13 @@ import {
 
 export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
 
-const publicEndpoint = (e: EndpointRow) => ({ ...e, secrets: e.secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt, prefix: `${s.secret.slice(0, 10)}…` })) });
+/**
+ * An endpoint as the API shows it: never its secrets (shown once, when made or rotated), each named by a
+ * fingerprint (the first 12 hex digits of its SHA-256) to tell them apart.
+ */
+const publicEndpoint = (e: EndpointRow) => ({
+  ...e, secrets: e.secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt, fingerprint: createHash('sha256').update(s.secret).digest('hex').slice(0, 12) })),
+});
 
 export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApiDeps): void {
   const tags = ['alerts'];
@@ -123,7 +130,7 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   });
 
   const wtags = ['webhooks'];
-  app.get('/v1/webhooks', { schema: { summary: 'Webhook endpoints (secrets shown by prefix only)', tags: wtags } }, async () => ({ endpoints: (await listEndpoints(db)).map(publicEndpoint) }));
+  app.get('/v1/webhooks', { schema: { summary: 'Webhook endpoints (secrets never shown: a fingerprint each)', tags: wtags } }, async () => ({ endpoints: (await listEndpoints(db)).map(publicEndpoint) }));
   app.post('/v1/webhooks', { schema: { summary: 'Create an endpoint; its secret is returned once', tags: wtags, body: doc(EndpointCreate) } }, async (req, reply) => {
     const b = valid(EndpointCreate, req.body, reply, 'body');
     if (!b) return reply;

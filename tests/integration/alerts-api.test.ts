@@ -125,9 +125,11 @@ test('alert rules through the API: create, list, replace, delete; configured rul
 test('webhook endpoints through the API: create (secret once), filter, rotate, test, delivery log, redeliver, disable, delete', async () => {
   const c = await inject({ method: 'POST', url: '/v1/webhooks', payload: { url: 'https://hooks.example/tributary', filters: { minSeverity: 'major', assets: ['pump-*'] } } });
   assert.equal(c.statusCode, 201);
-  const ep = json<{ id: string; secret: string; secrets: Array<{ prefix: string }> }>(c);
+  const ep = json<{ id: string; secret: string; secrets: Array<{ fingerprint: string }> }>(c);
   assert.match(ep.secret, /^whsec_/);
-  assert.ok(!JSON.stringify(json(await inject(`/v1/webhooks/${ep.id}`))).includes(ep.secret), 'the secret is not shown again');
+  const shown = JSON.stringify(json(await inject(`/v1/webhooks/${ep.id}`))) + JSON.stringify(json(await inject('/v1/webhooks')));
+  assert.ok(!shown.includes(ep.secret.slice(6, 14)), 'no part of the secret is shown again (not even its first characters)');
+  assert.match(json<{ secrets: Array<{ fingerprint: string }> }>(await inject(`/v1/webhooks/${ep.id}`)).secrets[0].fingerprint, /^[0-9a-f]{12}$/);
   assert.equal(json<{ field: string }>(await inject({ method: 'POST', url: '/v1/webhooks', payload: { url: 'ftp://x' } })).field, 'url');
   assert.equal(json<{ field: string }>(await inject({ method: 'POST', url: '/v1/webhooks', payload: { url: 'https://x.example', filters: { minSeverity: 'loud' } } })).field, 'filters.minSeverity');
   // Filters apply when an event is queued: a warning is not for this endpoint, a critical one is.
