@@ -48,7 +48,11 @@ function retryAfterMs(h: string | undefined, now: number): number | null {
 const PRIVATE = new BlockList();
 for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 127], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+// IPv6: unspecified and loopback, unique-local, link-local, multicast, and the ranges that reach IPv4
+// (or anything) by translation: NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16), Teredo
+// (2001::/32); documentation and discard-only prefixes.
+for (const [net, bits] of [['::', 127], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16],
+  ['2001::', 32], ['2001:db8::', 32], ['100::', 64]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
 
 /** Loopback, private, link-local, CGNAT, multicast, unspecified and reserved addresses (IPv4-mapped too). */
 export function isPrivateAddress(addr: string): boolean {
@@ -56,6 +60,20 @@ export function isPrivateAddress(addr: string): boolean {
   if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
   const fam = isIP(addr);
   return fam === 4 ? PRIVATE.check(addr, 'ipv4') : fam === 6 ? PRIVATE.check(addr, 'ipv6') : true;
+}
+
+/**
+ * Why a webhook URL may not be registered (null: it may): a non-public address, given or resolved now
+ * (every address the name has). A name that does not resolve yet is allowed; delivery checks again on the
+ * address it connects to.
+ */
+export async function refusedWebhookUrl(url: string, allowPrivate: boolean): Promise<string | null> {
+  if (allowPrivate) return null;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return isPrivateAddress(host) ? `${host} is a non-public address (delivery.allowPrivateNetworks is off)` : null;
+  const addrs = await new Promise<LookupAddress[]>((resolve) => dnsLookup(host, { all: true }, (err, a) => resolve(err ? [] : a)));
+  const bad = addrs.find((a) => isPrivateAddress(a.address));
+  return bad ? `${host} resolves to the non-public address ${bad.address} (delivery.allowPrivateNetworks is off)` : null;
 }
 
 type LookupCb = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

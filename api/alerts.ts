@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { z } from 'zod';
 import { doc, notFound, valid } from './validate.js';
-import { applyAction, LifecycleError, type AlertAction } from '../alerts/index.js';
+import { applyAction, LifecycleError, refusedWebhookUrl, type AlertAction } from '../alerts/index.js';
 import {
   AcknowledgeBody, AlertRule, AlertsQuery, AttemptsQuery, Config, EndpointCreate, EndpointPatch, FeedbackBody, RedeliverBody, ResolveBody,
   RotateBody, SnoozeBody, TimelineQuery,
@@ -134,6 +134,8 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   app.post('/v1/webhooks', { schema: { summary: 'Create an endpoint; its secret is returned once', tags: wtags, body: doc(EndpointCreate) } }, async (req, reply) => {
     const b = valid(EndpointCreate, req.body, reply, 'body');
     if (!b) return reply;
+    const refused = await refusedWebhookUrl(b.url, deps.cfg.delivery.allowPrivateNetworks);
+    if (refused) return reply.code(400).send({ error: 'invalid_body', field: 'url', message: `url: ${refused}` });
     const e = await createEndpoint(db, b);
     return reply.code(201).send({ ...publicEndpoint(e), secret: e.secrets[0].secret });
   });
@@ -144,6 +146,8 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
   app.patch<{ Params: { id: string } }>('/v1/webhooks/:id', { schema: { summary: 'Change URL, filters, description; enable or disable', tags: wtags, body: doc(EndpointPatch) } }, async (req, reply) => {
     const b = valid(EndpointPatch, req.body, reply, 'body');
     if (!b) return reply;
+    const refused = b.url ? await refusedWebhookUrl(b.url, deps.cfg.delivery.allowPrivateNetworks) : null;
+    if (refused) return reply.code(400).send({ error: 'invalid_body', field: 'url', message: `url: ${refused}` });
     const e = await updateEndpoint(db, req.params.id, b);
     if (!e) return notFound(reply, `endpoint ${req.params.id}`);
     if (b.enabled) deps.wake();

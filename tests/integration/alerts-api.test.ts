@@ -214,3 +214,19 @@ test('star patterns in rules and webhook filters: limited when made (a 400 namin
   assert.ok([200, 201].includes((await rule(['pump-*-line-*'])).statusCode));
   assert.equal((await inject({ method: 'DELETE', url: '/v1/alert-rules/stars' })).statusCode < 300, true);
 });
+
+test('webhook URLs: private, loopback, link-local, NAT64 and 6to4 addresses refused at registration (a 400 naming url)', async () => {
+  for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x', 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/x',
+    'http://[64:ff9b::7f00:1]/x', 'http://[2002:7f00:1::]/x', 'http://[::ffff:192.168.1.1]/x', 'http://[fd00::1]/x']) {
+    const r = await inject({ method: 'POST', url: '/v1/webhooks', payload: { url } });
+    assert.equal(r.statusCode, 400, url);
+    assert.equal(json<{ field: string; message: string }>(r).field, 'url', url);
+    assert.match(json<{ message: string }>(r).message, /non-public address/, url);
+  }
+  const ok = await inject({ method: 'POST', url: '/v1/webhooks', payload: { url: 'https://hooks.example/public' } });
+  assert.equal(ok.statusCode, 201, 'a public (or not yet resolvable) name is taken; delivery checks the address again');
+  const id = json<{ id: string }>(ok).id;
+  const moved = await inject({ method: 'PATCH', url: `/v1/webhooks/${id}`, payload: { url: 'http://192.168.0.10/x' } });
+  assert.equal(json<{ field: string }>(moved).field, 'url', 'the same check when the URL changes');
+  await inject({ method: 'DELETE', url: `/v1/webhooks/${id}` });
+});
