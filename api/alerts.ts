@@ -61,18 +61,19 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     if (!a || !maySee(req, a.plant)) { void notFound(reply, `alert ${req.params.id}`); return false; }
     return true;
   };
-  /** Who acts: the body's `by`, else the API key's name. */
-  const actor = (req: FastifyRequest, b: Record<string, unknown>) => ({ ...b, by: (b.by as string | undefined) ?? req.apiKey?.name ?? 'api' });
+  /** Who acts: the body's `by`, else the API key's name; and the key that made the request, kept beside it. */
+  const actor = (req: FastifyRequest, b: Record<string, unknown>) => ({ ...b, by: (b.by as string | undefined) ?? req.apiKey?.name ?? 'api', keyId: req.apiKey?.id ?? null });
 
   const action = (path: string, schema: z.ZodType<Record<string, unknown>>, summary: string, make: (b: Record<string, unknown>) => AlertAction) => {
     app.post<{ Params: { id: string } }>(`/v1/alerts/:id/${path}`, { schema: { summary, tags, body: doc(schema) } }, async (req, reply) => {
       const parsed = valid(schema, req.body, reply, 'body');
       if (!parsed) return reply;
       if (!(await guard(req, reply))) return reply;
-      const act = make(actor(req, parsed));
+      const who = actor(req, parsed);
+      const act = make(who);
       const now = Date.now();
       try {
-        const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null }));
+        const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null, keyId: who.keyId }));
         if (!a) return notFound(reply, `alert ${req.params.id}`);
         deps.wake();
         return a;
@@ -90,7 +91,7 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     const parsed = valid(FeedbackBody, req.body, reply, 'body');
     if (!parsed) return reply;
     if (!(await guard(req, reply))) return reply;
-    const b = actor(req, parsed) as typeof parsed & { by: string };
+    const b = actor(req, parsed) as typeof parsed & { by: string; keyId: string | null };
     if (!(await addFeedback(db, req.params.id, b))) return notFound(reply, `alert ${req.params.id}`);
     deps.wake();
     return reply.code(201).send({ status: 'recorded' });

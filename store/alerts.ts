@@ -90,14 +90,19 @@ export async function getAlerts(db: Queryable, ids: string[]): Promise<Alert[]> 
   return (await db.query<AlertDbRow>(`SELECT * FROM alerts WHERE id = ANY($1::text[])`, [ids])).rows.map(alertOf);
 }
 
-export async function getAlert(db: Queryable, id: string): Promise<{ alert: Alert; events: Array<{ type: string; at: string; by: string; comment: string | null }>; feedback: unknown[] } | null> {
+/**
+ * One alert with its events and feedback. `by` is who the acting request said it was; `keyId` the API key
+ * that made the request (null: the rule engine, the timed checks, or a change from before keys were kept).
+ */
+export async function getAlert(db: Queryable, id: string): Promise<{ alert: Alert; events: Array<{ type: string; at: string; by: string; keyId: string | null; comment: string | null }>; feedback: unknown[] } | null> {
   const [a] = await getAlerts(db, [id]);
   if (!a) return null;
-  const events = (await db.query<{ type: string; at: Date; by: string; comment: string | null }>(
-    `SELECT type, at, by, comment FROM alert_events WHERE alert_id = $1 ORDER BY at, event_id`, [id])).rows.map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
-  const feedback = (await db.query<{ at: Date; by: string; label: string; failure_mode: string | null; comment: string | null }>(
-    `SELECT at, by, label, failure_mode, comment FROM alert_feedback WHERE alert_id = $1 ORDER BY id`, [id])).rows
-    .map((f) => ({ at: new Date(f.at).toISOString(), by: f.by, label: f.label, failureMode: f.failure_mode, comment: f.comment }));
+  const events = (await db.query<{ type: string; at: Date; by: string; key_id: string | null; comment: string | null }>(
+    `SELECT type, at, by, key_id, comment FROM alert_events WHERE alert_id = $1 ORDER BY at, event_id`, [id])).rows
+    .map((e) => ({ type: e.type, at: new Date(e.at).toISOString(), by: e.by, keyId: e.key_id, comment: e.comment }));
+  const feedback = (await db.query<{ at: Date; by: string; key_id: string | null; label: string; failure_mode: string | null; comment: string | null }>(
+    `SELECT at, by, key_id, label, failure_mode, comment FROM alert_feedback WHERE alert_id = $1 ORDER BY id`, [id])).rows
+    .map((f) => ({ at: new Date(f.at).toISOString(), by: f.by, keyId: f.key_id, label: f.label, failureMode: f.failure_mode, comment: f.comment }));
   return { alert: a, events, feedback };
 }
 
@@ -143,7 +148,7 @@ export async function activeAlerts(db: Queryable): Promise<Array<{ alert: Alert;
  */
 export async function changeAlert(
   db: Db, id: string, now: number,
-  change: (a: Alert, unackEscalated: boolean) => { alert: Alert; event: AlertEventType; by: string; comment?: string | null; eventId?: string; unackEscalated?: boolean } | null,
+  change: (a: Alert, unackEscalated: boolean) => { alert: Alert; event: AlertEventType; by: string; comment?: string | null; eventId?: string; unackEscalated?: boolean; keyId?: string | null } | null,
 ): Promise<Alert | null> {
   return db.transaction(async (tx) => {
     const r = (await tx.query<AlertDbRow>(`SELECT * FROM alerts WHERE id = $1 FOR UPDATE`, [id])).rows[0];
@@ -158,18 +163,19 @@ export async function changeAlert(
     await recordEvents(tx, [{
       eventId: c.eventId ?? `evt_${randomBytes(13).toString('hex')}`,
       event: { type: c.event, timestamp: new Date(now).toISOString(), data: a, by: c.by, comment: c.comment ?? null },
+      keyId: c.keyId ?? null,
     }], now);
     return a;
   });
 }
 
-export async function addFeedback(db: Db, id: string, f: { by: string; label: 'true_positive' | 'false_positive'; failureMode?: string | null; comment?: string | null }, now = Date.now()): Promise<boolean> {
+export async function addFeedback(db: Db, id: string, f: { by: string; keyId?: string | null; label: 'true_positive' | 'false_positive'; failureMode?: string | null; comment?: string | null }, now = Date.now()): Promise<boolean> {
   return db.transaction(async (tx) => {
     const [a] = await getAlerts(tx, [id]);
     if (!a) return false;
-    await tx.query(`INSERT INTO alert_feedback (alert_id, at, by, label, failure_mode, comment) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [id, iso(now), f.by, f.label, f.failureMode ?? null, f.comment ?? null]);
-    await recordEvents(tx, [{ eventId: `evt_${randomBytes(13).toString('hex')}`, event: { type: 'alert.feedback', timestamp: new Date(now).toISOString(), data: a, by: f.by, comment: f.comment ?? f.label } }], now);
+    await tx.query(`INSERT INTO alert_feedback (alert_id, at, by, label, failure_mode, comment, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [id, iso(now), f.by, f.label, f.failureMode ?? null, f.comment ?? null, f.keyId ?? null]);
+    await recordEvents(tx, [{ eventId: `evt_${randomBytes(13).toString('hex')}`, event: { type: 'alert.feedback', timestamp: new Date(now).toISOString(), data: a, by: f.by, comment: f.comment ?? f.label }, keyId: f.keyId ?? null }], now);
     return true;
   });
 }
@@ -210,11 +216,11 @@ const OUTBOX_COLS = { event_id: 'text', endpoint_id: 'text', endpoint_url: 'text
  * Records events and queues each for every enabled endpoint whose filters match. An escalation of a
  * snoozed alert is recorded but not sent. `only`: queue for that endpoint alone (tests of an endpoint).
  */
-export async function recordEvents(tx: Queryable, events: Array<{ eventId: string; event: AlertEvent }>, now: number, only?: string): Promise<void> {
+export async function recordEvents(tx: Queryable, events: Array<{ eventId: string; event: AlertEvent; keyId?: string | null }>, now: number, only?: string): Promise<void> {
   if (events.length === 0) return;
-  await insertRows(deferring(tx), 'alert_events', { event_id: 'text', alert_id: 'text', type: 'text', at: 'timestamptz', by: 'text', comment: 'text', data: 'jsonb' },
+  await insertRows(deferring(tx), 'alert_events', { event_id: 'text', alert_id: 'text', type: 'text', at: 'timestamptz', by: 'text', comment: 'text', data: 'jsonb', key_id: 'text' },
     events.filter((e) => e.event.type !== 'webhook.test').map((e) => ({
-      event_id: e.eventId, alert_id: e.event.data.id, type: e.event.type, at: e.event.timestamp, by: e.event.by, comment: e.event.comment, data: e.event.data,
+      event_id: e.eventId, alert_id: e.event.data.id, type: e.event.type, at: e.event.timestamp, by: e.event.by, comment: e.event.comment, data: e.event.data, key_id: e.keyId ?? null,
     })), 'ON CONFLICT DO NOTHING');
   const endpoints = (await tx.query<Record<string, unknown>>(
     only ? `SELECT * FROM webhook_endpoints WHERE id = $1` : `SELECT * FROM webhook_endpoints WHERE enabled`, only ? [only] : [])).rows.map(endpointOf);

@@ -454,6 +454,14 @@ INSERT INTO asset_owners (asset, plant) SELECT DISTINCT ON (asset) asset, plant 
     // unit, scale, range, palette, paletteStops of a PNG/JPEG frame (null: an inline matrix or none given).
     sql: `ALTER TABLE images ADD COLUMN coding jsonb`,
   },
+  {
+    id: 13,
+    name: 'the API key behind each alert action and feedback',
+    sql: `
+ALTER TABLE alert_events ADD COLUMN key_id text;
+ALTER TABLE alert_feedback ADD COLUMN key_id text;
+`,
+  },
 ];
 
 export interface MigrateResult { timescale: boolean; applied: number[] }

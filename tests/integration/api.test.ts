@@ -67,6 +67,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     let dropDb: (() => Promise<void>) | null = null;
     let dbUrl = '';
     const keys: Record<string, string> = {};
+    const keyIds: Record<string, string> = {};
     const cfg = Config.parse({ database: { dataDir: ':memory:' } });
     const req = (k: string | null, url: string, method: 'GET' | 'POST' = 'GET', payload?: object) =>
       app.inject({ method, url, payload, headers: k ? { authorization: `Bearer ${keys[k] ?? k}` } : {} });
@@ -82,7 +83,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
       await registerModel(store.db, { version: 'baseline-robustz-1', kind: 'baseline-robustz', params: { referenceWindows: 20 } });
       await registerModel(store.db, { version: 'baseline-robustz-2', kind: 'baseline-robustz', params: { referenceWindows: 60 }, metrics: { aucPr: 0.5 } });
       for (const [name, scopes, plants] of [['admin', ['admin'], []], ['reader', ['read'], []], ['writer', ['write'], []], ['p2reader', ['write'], ['p2']]] as const) {
-        keys[name] = (await createApiKey(store.db, { name, scopes: [...scopes], plants: [...plants] })).key;
+        const made = await createApiKey(store.db, { name, scopes: [...scopes], plants: [...plants] });
+        keys[name] = made.key;
+        keyIds[name] = made.id;
       }
       app = await buildApi({
         db: store.db, readiness: {}, threshold: 6, rollupThreshold: 6, streamPollMs: 50, activeModel: () => 'baseline-robustz-1',
@@ -152,6 +155,12 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const ack = await req('p2reader', '/v1/alerts/alB/acknowledge', 'POST', { comment: 'on it' });
       assert.equal(ack.statusCode, 200);
       assert.equal(json<Alert>(ack).acknowledgedBy, 'p2reader', "who: the key's name when the body has no `by`");
+      // A body may name someone else; the key that acted is kept beside it, and shown.
+      const claimed = await req('p2reader', '/v1/alerts/alB/feedback', 'POST', { label: 'true_positive', by: 'bootstrap admin' });
+      assert.equal(claimed.statusCode, 201);
+      const shown = json<{ events: Array<{ type: string; by: string; keyId: string | null }>; feedback: Array<{ by: string; keyId: string }> }>(await req('admin', '/v1/alerts/alB'));
+      assert.deepEqual(shown.events.filter((e) => e.type === 'alert.acknowledged').map((e) => [e.by, e.keyId]), [['p2reader', keyIds.p2reader]]);
+      assert.deepEqual(shown.feedback.map((f) => [f.by, f.keyId]), [['bootstrap admin', keyIds.p2reader]]);
     });
 
     test('plants and assets: latest scores, open alerts, cursor pages, 404 and 400s naming the parameter', async () => {
