@@ -200,7 +200,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     }
 
     const api = await buildApi({
-      db: store.db,
+      db: store.apiDb,
       logger: logger.child({ stage: 'api' }),
       alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
       metrics,

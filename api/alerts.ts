@@ -19,6 +19,9 @@ import {
   listAttempts, listEndpoints, listRules, plantOfAsset, putRule, queryTimeline, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
 } from '../store/index.js';
 
+/** Reading buckets per channel a timeline answer holds at most. */
+const TIMELINE_MAX_BUCKETS = 2_000;
+
 export interface AlertApiDeps { cfg: Config; wake(): void; rulesChanged(): Promise<void> | void }
 
 /**
@@ -124,10 +127,13 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     if (from >= to) return reply.code(400).send({ error: 'invalid_query', field: 'to', message: 'to: must be after from' });
     if (to - from > 31 * 86_400_000) return reply.code(400).send({ error: 'invalid_query', field: 'from', message: 'from: at most 31 days before to' });
     const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
-    const res = q.resolution ? Number(q.resolution.slice(0, -1)) * unit[q.resolution.slice(-1)] : Math.max(1000, Math.ceil((to - from) / 500 / 1000) * 1000);
+    const asked = q.resolution ? Number(q.resolution.slice(0, -1)) * unit[q.resolution.slice(-1)] : Math.max(1000, Math.ceil((to - from) / 500 / 1000) * 1000);
+    // At most TIMELINE_MAX_BUCKETS reading buckets per channel: a finer resolution is coarsened, and the answer says so.
+    const res = Math.max(asked, Math.ceil((to - from) / TIMELINE_MAX_BUCKETS / 1000) * 1000);
     const plant = await plantOfAsset(db, req.params.asset);
     if (plant === null || !maySee(req, plant)) return notFound(reply, `asset ${req.params.asset}`);
-    return queryTimeline(db, req.params.asset, from, to, res);
+    const timeline = await queryTimeline(db, req.params.asset, from, to, res);
+    return res > asked ? { ...timeline, requestedResolutionMs: asked, coarsened: `at most ${TIMELINE_MAX_BUCKETS} buckets per channel: ${asked} ms coarsened to ${res} ms` } : timeline;
   });
 
   const wtags = ['webhooks'];

@@ -8,6 +8,7 @@
  * The database (tributary_bench_query) is kept for the next run; BENCH_QUERY_RELOAD=1 rebuilds it.
  */
 import pg from 'pg';
+import { Config } from '../schemas/index.js';
 import { openStore, queryAnomalyBuckets, rebuildRollups } from '../store/index.js';
 import { ADMIN_URL } from '../tests/helpers/pg.js';
 
@@ -35,7 +36,7 @@ export async function runQueryBench(log: (s: string) => void = () => {}): Promis
   await admin.end();
   const u = new URL(ADMIN_URL);
   u.pathname = `/${DB}`;
-  const store = await openStore({ url: u.toString(), dataDir: ':memory:', poolSize: 2, retentionDays: 0 });
+  const store = await openStore(Config.parse({ database: { url: u.toString(), poolSize: 2, retentionDays: 0 } }).database);
   const db = store.db;
   const expected = ASSETS * DAYS * (86_400_000 / WINDOW_MS);
   let rows = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0].n;

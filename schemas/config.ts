@@ -88,6 +88,12 @@ export const Config = z.strictObject({
     url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
     dataDir: z.string().min(1).default('./data'),
     poolSize: z.number().int().min(1).max(100).default(4),
+    /**
+     * The API's own connections (PostgreSQL server): its reads can never take the pipeline's, the webhook
+     * sender's or the model refresh's; each statement of theirs stops after apiStatementTimeoutMs.
+     */
+    apiPoolSize: z.number().int().min(1).max(100).default(3),
+    apiStatementTimeoutMs: z.number().int().min(100).default(15_000),
     /** Drop raw readings older than this (TimescaleDB retention policy); 0 keeps everything. */
     retentionDays: z.number().int().min(0).default(30),
   }).prefault({}),

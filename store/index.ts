@@ -10,6 +10,11 @@ import { openPglite } from './pglite.js';
 
 export interface Store {
   db: Db;
+  /**
+   * The API's: its own pool with a statement timeout on the PostgreSQL server (database.apiPoolSize,
+   * apiStatementTimeoutMs); the one connection in embedded mode.
+   */
+  apiDb: Db;
   migration: MigrateResult;
   /** Runs TimescaleDB's compression and retention jobs where nothing else would (embedded mode). */
   runPolicies(): Promise<number>;
@@ -20,11 +25,12 @@ export async function openStore(cfg: Config['database']): Promise<Store> {
   if (cfg.url) {
     const db = await openPostgres(cfg.url, cfg.poolSize);
     const migration = await migrate(db, cfg);
-    return { db, migration, runPolicies: async () => 0, close: () => db.close() };
+    const apiDb = await openPostgres(cfg.url, cfg.apiPoolSize, { statementTimeoutMs: cfg.apiStatementTimeoutMs });
+    return { db, apiDb, migration, runPolicies: async () => 0, close: async () => { await apiDb.close(); await db.close(); } };
   }
   const db = await openPglite(cfg.dataDir === ':memory:' ? null : cfg.dataDir);
   const migration = await migrate(db, cfg);
-  return { db, migration, runPolicies: () => db.runPolicies(), close: () => db.close() };
+  return { db, apiDb: db, migration, runPolicies: () => db.runPolicies(), close: () => db.close() };
 }
 
 export type { Db, Queryable } from './db.js';

@@ -7,8 +7,8 @@ import type { Db, Queryable } from './db.js';
 // Timestamps come back as Date, bigint counts as numbers (they stay far below 2^53 here).
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
-export async function openPostgres(url: string, poolSize: number): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+export async function openPostgres(url: string, poolSize: number, o: { statementTimeoutMs?: number } = {}): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, ...(o.statementTimeoutMs ? { statement_timeout: o.statementTimeoutMs } : {}) });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   await pool.query('SELECT 1');

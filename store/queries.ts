@@ -261,8 +261,13 @@ export async function countRows(db: Queryable, table: 'scores' | 'alerts' | 'rea
   return r.rows[0].n;
 }
 
+/** The most a timeline answer holds of each list; past it, `truncated` says where the next page starts. */
+export const TIMELINE_MAX_ROWS = 5_000;
+
 export interface Timeline {
   asset: string; from: string; to: string; resolutionMs: number;
+  /** Lists cut at TIMELINE_MAX_ROWS: the time the next page starts at (ask again with `from` = it). */
+  truncated: { scores?: string; notes?: string; frames?: string };
   /** Per channel: bucket start and the mean, min and max of the samples in it. */
   readings: Record<string, Array<{ t: string; mean: number; min: number; max: number; n: number }>>;
   scores: Array<{ windowStart: string; windowEnd: string; revision: number; status: string; score: number | null; contributions: Record<string, number>; modelVersion: string }>;
@@ -288,18 +293,28 @@ export async function queryTimeline(db: Queryable, asset: string, from: number, 
   const scores = await db.query<{ window_start: Date; window_end: Date; revision: number; status: string; score: number | null; contributions: Record<string, number>; model_version: string }>(`
     SELECT DISTINCT ON (window_start, model_version) window_start, window_end, revision, status, score, contributions, model_version
       FROM scores WHERE asset = $1 AND window_start >= $2::timestamptz AND window_start < $3::timestamptz
-     ORDER BY window_start, model_version, revision DESC`, [asset, f, t]);
+     ORDER BY window_start, model_version, revision DESC LIMIT ${TIMELINE_MAX_ROWS + 1}`, [asset, f, t]);
   const notes = await db.query<{ ts: Date; author: string; text: string }>(
-    `SELECT ts, author, text FROM notes WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts`, [asset, f, t]);
+    `SELECT ts, author, text FROM notes WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts LIMIT ${TIMELINE_MAX_ROWS + 1}`, [asset, f, t]);
   const frames = await db.query<{ ts: Date; camera: string; kind: string; maxc: number | null; meanc: number | null }>(`
     SELECT ts, camera, kind, (SELECT max(x) FROM unnest(data) x)::float8 AS maxc, (SELECT avg(x) FROM unnest(data) x)::float8 AS meanc
-      FROM images WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts LIMIT 10000`, [asset, f, t]);
+      FROM images WHERE asset = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz ORDER BY ts LIMIT ${TIMELINE_MAX_ROWS + 1}`, [asset, f, t]);
   const alerts = await db.query<{ id: string; rule: string; state: string; severity: string; opened_window: Date; resolved_window: Date | null }>(`
     SELECT id, rule, state, severity, opened_window, resolved_window FROM alerts
      WHERE asset = $1 AND opened_window < $3::timestamptz AND (resolved_window IS NULL OR resolved_window >= $2::timestamptz) ORDER BY opened_window`, [asset, f, t]);
   const iso = (d: Date) => new Date(d).toISOString();
+  // A list past the cap: its first row left out is where the next page starts.
+  const truncated: Timeline['truncated'] = {};
+  const cut = <R>(rows: R[], at: (r: R) => Date, name: keyof Timeline['truncated']): R[] => {
+    if (rows.length <= TIMELINE_MAX_ROWS) return rows;
+    truncated[name] = iso(at(rows[TIMELINE_MAX_ROWS]));
+    return rows.slice(0, TIMELINE_MAX_ROWS);
+  };
+  scores.rows = cut(scores.rows, (r) => r.window_start, 'scores');
+  notes.rows = cut(notes.rows, (r) => r.ts, 'notes');
+  frames.rows = cut(frames.rows, (r) => r.ts, 'frames');
   return {
-    asset, from: f, to: t, resolutionMs, readings: out,
+    asset, from: f, to: t, resolutionMs, truncated, readings: out,
     scores: scores.rows.map((s) => ({ windowStart: iso(s.window_start), windowEnd: iso(s.window_end), revision: s.revision, status: s.status, score: s.score, contributions: s.contributions, modelVersion: s.model_version })),
     notes: notes.rows.map((n) => ({ ts: iso(n.ts), author: n.author, text: n.text })),
     frames: frames.rows.map((x) => ({

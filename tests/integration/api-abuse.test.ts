@@ -98,3 +98,47 @@ test('a flood of made-up keys: limited per address before any lookup, and the ke
     await store.close();
   }
 });
+
+test('heavy reads are bounded: a month at 1 s is coarsened (and says so), long lists are cut with where the next page starts', { timeout: 60_000 }, async () => {
+  const cfg = Config.parse({ database: { dataDir: ':memory:' } });
+  const store = await openStore(cfg.database);
+  const app = await buildApi({ db: store.db, readiness: {}, threshold: 6, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
+  const key = (await createApiKey(store.db, { name: 'reader', scopes: ['read'] })).key;
+  try {
+    const T0 = Date.UTC(2026, 9, 1);
+    await store.db.query(`INSERT INTO asset_owners (asset, plant) VALUES ('pump-01', 'p1')`);
+    // 6 000 scored windows of 10 s.
+    await store.db.query(`INSERT INTO scores (plant, asset, window_start, window_end, model_version, status, score, contributions, quality, note_count)
+      SELECT 'p1', 'pump-01', to_timestamp($1::float8 / 1000) + g * interval '10 seconds', to_timestamp($1::float8 / 1000) + (g + 1) * interval '10 seconds',
+             'm1', 'scored', 1.0, '{}'::jsonb, '{}'::jsonb, 0 FROM generate_series(0, 5999) g`, [T0]);
+    const get = async (q: string) => (await app.inject({ url: `/v1/assets/pump-01/timeline?${q}`, headers: { authorization: `Bearer ${key}` } })).json() as Record<string, unknown> & { scores: unknown[]; truncated: { scores?: string } };
+    const month = await get(`from=${new Date(T0).toISOString()}&to=${new Date(T0 + 30 * 86_400_000).toISOString()}&resolution=1s`);
+    assert.equal(month.requestedResolutionMs, 1000);
+    assert.equal(month.resolutionMs, 1_296_000, 'a month in at most 2 000 buckets');
+    assert.match(String(month.coarsened), /at most 2000 buckets per channel: 1000 ms coarsened to 1296000 ms/);
+    assert.equal(month.scores.length, 5_000);
+    assert.equal(month.truncated.scores, new Date(T0 + 5_000 * 10_000).toISOString());
+    const next = await get(`from=${month.truncated.scores}&to=${new Date(T0 + 30 * 86_400_000).toISOString()}`);
+    assert.equal(next.scores.length, 1_000, 'the next page holds the rest');
+    assert.deepEqual(next.truncated, {});
+  } finally {
+    await app.close();
+    await store.close();
+  }
+});
+
+test('the API has its own connections with a statement timeout on the PostgreSQL server', { timeout: 60_000 }, async () => {
+  const { createTestDatabase } = await import('../helpers/pg.js');
+  const made = await createTestDatabase('apipool');
+  const store = await openStore(Config.parse({ database: { url: made.url, poolSize: 2, apiPoolSize: 1, apiStatementTimeoutMs: 300 } }).database);
+  try {
+    await assert.rejects(store.apiDb.query('SELECT pg_sleep(2)'), (e: { code?: string }) => e.code === '57014', 'the API\'s statement is cancelled');
+    // A long API read holds only the API's connection: the pipeline's pool answers meanwhile.
+    const slow = store.apiDb.query('SELECT pg_sleep(0.25)');
+    assert.deepEqual((await store.db.query<{ x: number }>('SELECT 1 AS x')).rows, [{ x: 1 }]);
+    await slow;
+  } finally {
+    await store.close();
+    await made.drop();
+  }
+});
