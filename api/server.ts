@@ -78,8 +78,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   // Strings PostgreSQL refuses (a NUL character) are a 400 naming the field, before any handler runs.
   app.addHook('preHandler', async (req, reply) => {
-    for (const [where, v] of [['', req.params], ['', req.query], ['', req.body]] as const) {
-      const field = nulField(v, where ? [where] : []);
+    for (const v of [req.params, req.query, req.body]) {
+      const field = nulField(v);
       if (field !== null) return reply.code(400).send({ error: 'invalid_request', field, message: `${field}: NUL characters are not accepted` });
     }
   });

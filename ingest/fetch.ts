@@ -89,7 +89,4 @@ export class FrameFetcher {
     };
     if (this.running < this.c.concurrency) run(); else this.queue.push(run);
   }
-
-  /** Fetches not finished yet (queued or in flight). */
-  pending(): number { return this.inFlight.size; }
 }

@@ -30,8 +30,6 @@ export interface FrameCoding {
 export type FrameError = { code: 'image_too_large' | 'invalid_image' | 'palette_mismatch' | 'missing_scale'; reason: string };
 export interface DecodedFrame { width: number; height: number; /** °C, row-major. */ data: Float32Array }
 
-
-
 /** The JPEG decoder: mozjpeg's WebAssembly module, instantiated once when this module loads. */
 interface Mozjpeg { decode(data: BufferSource, preserveOrientation: boolean): { width: number; height: number; data: Uint8ClampedArray } | null }
 const mozjpeg = await (mozjpegFactory as unknown as (o: object) => Promise<Mozjpeg>)({
