@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import {
-  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
+  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, writeSkabPredictions, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
   trainFromHistory, trainFusion, type DetectorMetrics,
 } from './eval/index.js';
 import { fileLines, runClocks } from './align/index.js';
@@ -42,9 +42,10 @@ const USAGE = `usage: tributary <command> [options]
           [--prefix tributary] [--speed N] [--shift-to ISO|now] [--labels FILE]
                                           replay a dataset into the sensor topic, labels kept aside
   eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
-          [--skab-dir DIR] [--window-ms N] [--detector baseline|fusion]
+          [--skab-dir DIR] [--window-ms N] [--detector baseline|fusion] [--predictions DIR]
                                           evaluate the baseline scorer (in-process); on SKAB,
-                                          --detector fusion trains the fusion model per file
+                                          --detector fusion trains the fusion model per file and
+                                          --predictions writes SKAB's own layout (DIR/valve1/0.csv)
   eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
                                           the same through Kafka and the database, beside the
                                           in-process run on the same plan
@@ -80,7 +81,7 @@ const OPTIONS = {
   scenario: { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' }, hours: { type: 'string' }, speed: { type: 'string' },
   csv: { type: 'string' }, skab: { type: 'string' }, asset: { type: 'string' }, plant: { type: 'string' }, 'time-column': { type: 'string' },
   'shift-to': { type: 'string' }, labels: { type: 'string' },
-  suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' },
+  suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' }, predictions: { type: 'string' },
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
   ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
@@ -323,7 +324,11 @@ async function run(cmd: string, values: Values): Promise<number> {
       const name = fusion ? `Tributary fusion, sensors (p ≥ ${thr})` : `Tributary baseline (robust z ≥ ${thr})`;
       process.stdout.write(`SKAB outlier detection, ${fusion ? 'fusion model (sensor modality, trained per file)' : 'baseline-robustz-1'} at threshold ${thr}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
       process.stdout.write(`${skabTable(r, name)}\n`);
-      report = { suite, threshold, f1: r.f1, far: r.far, mar: r.mar, nab: r.nab, testRows: r.testRows, anomalous: r.anomalous, changepoints: r.changepoints, files: r.files };
+      report = { suite, detector: fusion ? 'fusion-sensors' : 'baseline-robustz-1', windowMs, ...r };
+      if (values.predictions) {
+        const written = writeSkabPredictions(values.predictions, r);
+        process.stdout.write(`predictions in SKAB's layout: ${written.length} files under ${values.predictions}\n`);
+      }
     } else {
       const bar = progress(suite);
       const rep = runSuite(suite, baselineDetectors(threshold), (d, what) => bar.update(d, what));

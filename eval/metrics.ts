@@ -99,7 +99,7 @@ export function alertIntervals(scores: Array<number | null>, threshold: number, 
   return out;
 }
 
-// ─── SKAB's changepoint score (NAB-style, as the SKAB leaderboard computes it) ─────────────────────────
+// ─── SKAB's changepoint score (NAB-style, as SKAB's own evaluation code computes it) ─────────────────────
 
 export interface NabProfile { name: string; tp: number; fp: number; fn: number }
 export const NAB_PROFILES: NabProfile[] = [
@@ -109,54 +109,69 @@ export const NAB_PROFILES: NabProfile[] = [
 ];
 
 /** Raw, null and perfect scores of one series for one profile; sum them over series, then `nabNormalise`. */
-export interface NabParts { score: number; null: number; perfect: number }
+export interface NabParts { score: number; null: number; perfect: number; tp: number; fp: number; fn: number }
 
-/**
- * One series. `ts` are the row times (ascending), `trueCp` and `predCp` 0/1 per row; each true changepoint
- * opens a detection window [t, t + windowMs] (both ends included, as label slicing of a time index does).
- * The scoring follows the leaderboard's evaluation code as the SKAB README describes it:
- * - predictions before the first window's start (inclusive) cost `fp` each;
- * - for window i, its "space" is the rows from its start up to the next window's start (inclusive) or the
- *   end; the detection part is the window's rows plus a quarter of its length after it (or the window
- *   alone when that would not fit in the space); the first prediction in it scores
- *   (tp − fp) / (1 + exp(5·y / w)) + fp, where y is its row position counted from −(window rows) and w a
- *   quarter of the window's row count; no prediction there costs `fn`;
- * - the predictions in the last (detection-part length) rows of the space cost `fp` each.
- */
-export function nabSeries(ts: number[], trueCp: number[], predCp: number[], windowMs: number, prof: NabProfile): NabParts {
-  const n = ts.length;
-  const firstAtOrAfter = (t: number) => { let lo = 0, hi = n; while (lo < hi) { const mid = (lo + hi) >> 1; if (ts[mid] < t) lo = mid + 1; else hi = mid; } return lo; };
-  const lastAtOrBefore = (t: number) => firstAtOrAfter(t + 1e-9) - 1;
-  const wins = ts.map((t, i) => (trueCp[i] === 1 ? t : null)).filter((t): t is number => t !== null).map((t) => [t, t + windowMs] as const);
-  const sum = (a: number, b: number) => { let s = 0; for (let i = Math.max(0, a); i <= Math.min(n - 1, b); i++) s += predCp[i]; return s; };
-  let score = 0;
-  if (wins.length === 0) score += sum(0, n - 1) * prof.fp;
-  else score += sum(0, lastAtOrBefore(wins[0][0])) * prof.fp;
-  wins.forEach(([start, end], i) => {
-    const s0 = firstAtOrAfter(start);
-    const spaceEnd = i + 1 < wins.length ? lastAtOrBefore(wins[i + 1][0]) : n - 1;
-    const spaceLen = spaceEnd - s0 + 1;
-    const faultLen = lastAtOrBefore(end) - s0 + 1;
-    const slow = Math.floor(faultLen / 4);
-    const detLen = faultLen + slow >= spaceLen ? faultLen : faultLen + slow;
-    let first = -1;
-    for (let k = 0; k < detLen; k++) if (predCp[s0 + k] === 1) { first = k; break; }
-    if (first < 0) score += prof.fn;
-    else {
-      const y = first - faultLen;
-      score += (prof.tp - prof.fp) / (1 + Math.exp((5 * y) / slow)) + prof.fp;
-      score += sum(spaceEnd - detLen + 1, spaceEnd) * prof.fp;
-    }
-  });
-  return { score, null: wins.length * prof.fn, perfect: wins.length * prof.tp };
+/** Detection windows of the true changepoints: [t, t + width] each, an overlapping window starting where the previous ends. */
+export function nabWindows(ts: number[], trueCp: number[], windowMs: number): Array<[number, number]> {
+  const wins: Array<[number, number]> = [];
+  ts.forEach((t, i) => { if (trueCp[i] === 1) wins.push([t, t + windowMs]); });
+  // "cut right window": where window i reaches into window i + 1, the later one starts at i's end.
+  for (let i = 0; i + 1 < wins.length; i++) if (wins[i][1] >= wins[i + 1][0]) wins[i + 1][0] = wins[i][1];
+  return wins;
 }
 
+/**
+ * The reward of a detection at `t` in the window [start, end]: SKAB's "improved" scale, a tanh falling
+ * from `tp` at the window's start to `fp` at its end, sampled at 1 000 points.
+ */
+export function nabReward(start: number, t: number, end: number, prof: NabProfile): number {
+  const detail = 1000;
+  let event = end > start ? Math.trunc(((t - start) / (end - start)) * detail) : 0;
+  if (event >= detail) event = detail - 1;
+  const x = -Math.PI / 2 + (event * Math.PI) / (detail - 1);
+  const half = (prof.tp - prof.fp) / 2;
+  return (half * -Math.tanh(x)) / Math.tanh(Math.PI / 2) + half + prof.fp;
+}
+
+/**
+ * One series, scored the way SKAB's evaluation code does it (the `tsad` library's `chp_score` with
+ * metric 'nab', windows to the right of each changepoint, "cut right window", the improved scale).
+ * `ts` are the row times (ascending); `trueCp` and `predCp` 0/1 per row.
+ * - every true changepoint opens a window [t, t + windowMs], both ends included;
+ * - in each window the first predicted changepoint is a true positive rewarded by `nabReward`; later
+ *   ones in the same window count nothing; a window with none is a miss (`fn`);
+ * - every predicted changepoint outside all windows is a false positive (`fp` each), wherever it is:
+ *   before the first window, between windows or after the last.
+ */
+export function nabSeries(ts: number[], trueCp: number[], predCp: number[], windowMs: number, prof: NabProfile): NabParts {
+  const wins = nabWindows(ts, trueCp, windowMs);
+  const preds = ts.filter((_, i) => predCp[i] === 1);
+  let score = 0, tp = 0, fp = 0, fn = 0;
+  if (wins.length === 0) fp = preds.length;
+  else {
+    fp += preds.filter((t) => t < wins[0][0]).length;
+    wins.forEach(([start, end], i) => {
+      const first = preds.find((t) => t >= start && t <= end);
+      if (first === undefined) fn++;
+      else { tp++; score += nabReward(start, first, end, prof); }
+      const next = wins[i + 1];
+      fp += preds.filter((t) => t > end && (next === undefined || t < next[0])).length;
+    });
+  }
+  score += fp * prof.fp + fn * prof.fn;
+  return { score, null: wins.length * prof.fn, perfect: wins.length * prof.tp, tp, fp, fn };
+}
+
+/** 100 · (score − null) / (perfect − null) over the summed parts of many series. */
 export function nabNormalise(parts: NabParts[]): number {
   const s = parts.reduce((a, p) => ({ score: a.score + p.score, null: a.null + p.null, perfect: a.perfect + p.perfect }), { score: 0, null: 0, perfect: 0 });
   return (100 * (s.score - s.null)) / (s.perfect - s.null);
 }
 
-/** Predicted changepoints as the leaderboard takes them: every 0/1 change of the predicted anomaly series. */
+/**
+ * Predicted changepoints as SKAB's notebooks take them: |Δ| of the predicted anomaly series, the first
+ * row being the prediction itself (a series that starts flagged starts with a changepoint).
+ */
 export function changesOf(pred: number[]): number[] {
-  return pred.map((p, i) => (i > 0 && p !== pred[i - 1] ? 1 : 0));
+  return pred.map((p, i) => (i === 0 ? (p ? 1 : 0) : p !== pred[i - 1] ? 1 : 0));
 }

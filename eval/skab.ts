@@ -14,6 +14,8 @@ import { featuresOf, fitRobust, scoreFeatures } from '../fusion/baseline.js';
 import { encode, newFeatureState, type FeatureSpec, type ModelInput } from '../fusion/features.js';
 import { FusionModel } from '../fusion/model.js';
 import { Config, type WindowTuple } from '../schemas/index.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadSkab, toSamples, type ReplaySeries } from '../sim/index.js';
 import { addConfusion, changesOf, confusion, nabNormalise, nabSeries, NAB_PROFILES, rates, type Confusion, type NabParts } from './metrics.js';
 
@@ -41,8 +43,12 @@ export const SKAB_LEADERBOARD: Array<{ algorithm: string; f1: number; far: numbe
 ];
 
 export interface SkabOptions { windowMs?: number; threshold: number }
-export interface SkabFileResult { name: string; testRows: number; confusion: Confusion; nab: Record<string, NabParts> }
-export interface SkabResult { files: SkabFileResult[]; f1: number; far: number; mar: number; nab: Record<string, number>; testRows: number; anomalous: number; changepoints: number }
+export interface SkabFileResult {
+  name: string; testRows: number; confusion: Confusion; nab: Record<string, NabParts>;
+  /** Per test row: its time (epoch ms, the file's naive times read as UTC), score (null: unscored), prediction and predicted changepoint. */
+  rows: { ts: number[]; score: Array<number | null>; anomaly: number[]; changepoint: number[] };
+}
+export interface SkabResult { threshold: number; files: SkabFileResult[]; f1: number; far: number; mar: number; nab: Record<string, number>; testRows: number; anomalous: number; changepoints: number }
 
 /** A SKAB file through the window operator: sliding windows of `windowMs` every second, by start. */
 function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple> {
@@ -125,15 +131,33 @@ export function evaluateSkab(
     const predCp = changesOf(pred);
     files.push({
       name: s.name, testRows: ts.length, confusion: confusion(pred, anomaly),
+      rows: { ts, score: scores.slice(SKAB_TRAIN_ROWS), anomaly: pred, changepoint: predCp },
       nab: Object.fromEntries(NAB_PROFILES.map((p) => [p.name, nabSeries(ts, cp, predCp, SKAB_NAB_WINDOW_MS, p)])),
     });
   });
   const total = files.reduce((a, f) => addConfusion(a, f.confusion), { tp: 0, fp: 0, tn: 0, fn: 0 });
   const r = rates(total);
   return {
-    files, f1: r.f1, far: 100 * r.far, mar: 100 * r.mar,
+    threshold: o.threshold, files, f1: r.f1, far: 100 * r.far, mar: 100 * r.mar,
     nab: Object.fromEntries(NAB_PROFILES.map((p) => [p.name, nabNormalise(files.map((f) => f.nab[p.name]))])),
     testRows: files.reduce((a, f) => a + f.testRows, 0), anomalous: total.tp + total.fn,
     changepoints: series.reduce((a, s) => a + s.labels.changepoint.slice(SKAB_TRAIN_ROWS).filter((x) => x === 1).length, 0),
   };
+}
+
+/** A time as SKAB writes it: `YYYY-MM-DD HH:MM:SS` (its naive times were read as UTC). */
+const skabTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+
+/**
+ * Predictions in SKAB's own layout, for anyone's scorer: one CSV per data file mirroring its path
+ * (`dir/valve1/0.csv`), `datetime;anomaly;changepoint` (0/1) for the test rows. Returns the files written.
+ */
+export function writeSkabPredictions(dir: string, r: SkabResult): string[] {
+  return r.files.map((f) => {
+    const path = join(dir, f.name);
+    mkdirSync(dirname(path), { recursive: true });
+    const lines = f.rows.ts.map((t, i) => `${skabTime(t)};${f.rows.anomaly[i]};${f.rows.changepoint[i]}`);
+    writeFileSync(path, `datetime;anomaly;changepoint\n${lines.join('\n')}\n`);
+    return path;
+  });
 }

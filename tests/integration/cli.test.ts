@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { skabDir } from '../helpers/skab.js';
+import { NAB_PROFILES, nabNormalise, nabSeries, SKAB_NAB_WINDOW_MS, SKAB_TRAIN_ROWS, type NabParts } from '../../eval/index.js';
+import { loadSkab } from '../../sim/index.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli.ts'), ...args], {
@@ -65,12 +67,35 @@ test('a bad scenario or suite is a clear error with exit status 2', () => {
 
 test('`tributary eval --suite skab` prints the baseline beside the leaderboard and writes JSON', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'eval-')), 'skab.json');
-  const r = cli(['eval', '--suite', 'skab', '--skab-dir', skabDir(), '--json', out]);
+  const preds = join(mkdtempSync(join(tmpdir(), 'eval-')), 'predictions');
+  const r = cli(['eval', '--suite', 'skab', '--skab-dir', skabDir(), '--json', out, '--predictions', preds]);
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /predictions in SKAB's layout: 34 files/);
   assert.match(r.stdout, /34 files, 23801 test rows \(12771 anomalous\), 127 changepoints/);
   assert.match(r.stdout, /Conv-AE +0\.78 +13\.55 +28\.02/);
   const j = JSON.parse(readFileSync(out, 'utf8')) as { f1: number; far: number; mar: number; nab: Record<string, number> };
   assert.match(r.stdout, new RegExp(`▶ Tributary baseline .* ${j.f1.toFixed(2)} +${j.far.toFixed(2)} +${j.mar.toFixed(2)}`));
   assert.ok(j.f1 > 0.3 && j.f1 < 1 && j.far > 0 && j.mar > 0, JSON.stringify(j));
   assert.deepEqual(Object.keys(j.nab), ['Standard', 'LowFP', 'LowFN']);
+  // The JSON says the threshold actually used and holds every test row's score.
+  const jj = j as unknown as { threshold: number; files: Array<{ name: string; rows: { score: unknown[] } }> };
+  assert.equal(jj.threshold, 6);
+  assert.equal(jj.files.reduce((a, f) => a + f.rows.score.length, 0), 23_801);
+  // The prediction files, re-scored from the CSVs alone against SKAB's labels, give the printed figures.
+  const series = loadSkab(skabDir());
+  const parts: Record<string, NabParts[]> = { Standard: [], LowFP: [], LowFN: [] };
+  let tp = 0, fp = 0, fn = 0;
+  for (const s of series) {
+    const lines = readFileSync(join(preds, s.name), 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'datetime;anomaly;changepoint');
+    const rows = lines.slice(1).map((l) => l.split(';'));
+    assert.equal(rows.length, s.ts.length - SKAB_TRAIN_ROWS, s.name);
+    const ts = rows.map((x) => Date.parse(`${x[0].replace(' ', 'T')}Z`)), a = rows.map((x) => Number(x[1])), c = rows.map((x) => Number(x[2]));
+    assert.equal(ts[0], s.ts[SKAB_TRAIN_ROWS]);
+    const truth = s.labels.anomaly.slice(SKAB_TRAIN_ROWS), cp = s.labels.changepoint.slice(SKAB_TRAIN_ROWS);
+    a.forEach((p, i) => { if (p && truth[i]) tp++; else if (p) fp++; else if (truth[i]) fn++; });
+    for (const prof of NAB_PROFILES) parts[prof.name].push(nabSeries(ts, cp, c, SKAB_NAB_WINDOW_MS, prof));
+  }
+  assert.equal(Math.round(100 * (tp / (tp + (fp + fn) / 2))) / 100, Math.round(100 * j.f1) / 100);
+  for (const prof of NAB_PROFILES) assert.ok(Math.abs(nabNormalise(parts[prof.name]) - j.nab[prof.name]) < 1e-9, prof.name);
 });

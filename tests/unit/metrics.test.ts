@@ -43,31 +43,49 @@ test('the alert rule opens at the k-th consecutive window and resolves after m b
   assert.deepEqual(alertOpenings([7, 7, 1, 7, 7], 6, 3, 1), []);
 });
 
-test('predicted changepoints are the 0/1 changes of the predicted anomaly series', () => {
+test('predicted changepoints are |Δ| of the predicted anomaly series, the first row its own prediction', () => {
   assert.deepEqual(changesOf([0, 0, 1, 1, 0, 1]), [0, 0, 1, 0, 1, 1]);
+  assert.deepEqual(changesOf([1, 1, 0]), [1, 0, 1]);
 });
 
-test('the SKAB changepoint score (NAB-style) on hand-computed cases', () => {
-  // 200 rows at 1 s, one changepoint at row 50: its window spans rows 50–110 (61 rows), a quarter of it (15
-  // rows) more may still detect it late (rows 111–125), and the last 76 rows of the series count false positives.
-  const ts = Array.from({ length: 200 }, (_, i) => i * 1000);
+test('the SKAB changepoint score on hand-computed cases (SKAB\'s scoring: every detection outside a window is a false positive)', () => {
+  // 300 rows at 1 s, one changepoint at row 50: its window is 50 s … 110 s, both ends included.
+  // Rewards (numpy, tsad's improved scale at 1 000 points): Standard at point 33 = 0.989019919985301,
+  // at point 500 = 0.44404850713138366; LowFP at point 500 = 0.3889542150453045.
+  const ts = Array.from({ length: 300 }, (_, i) => i * 1000);
   const cp = ts.map((_, i) => (i === 50 ? 1 : 0));
   const pred = (...rows: number[]) => ts.map((_, i) => (rows.includes(i) ? 1 : 0));
   const [std, lowFp, lowFn] = NAB_PROFILES;
-  const score = (p: number[], prof = std) => nabNormalise([nabSeries(ts, cp, p, 60_000, prof)]);
-  // Detected 2 rows in: the reward is 1.11/(1 + e^(5·(2−61)/15)) − 0.11 ≈ 1.
-  close(score(pred(52)), 100, 1e-6);
-  // Detected 9 rows after the window: 1.11/(1 + e^3) − 0.11 = −0.05736; normalised (−0.05736 + 1)/2.
-  close(score(pred(120)), (100 * (1.11 / (1 + Math.exp(3)) - 0.11 + 1)) / 2, 1e-9);
+  const score = (p: number[], prof = std, c = cp) => nabNormalise([nabSeries(ts, c, p, 60_000, prof)]);
+  // At the changepoint: the whole reward. At the window's last row: the false-positive weight.
+  close(score(pred(50)), 100, 1e-9);
+  close(score(pred(110)), (100 * (-0.11 + 1)) / 2, 1e-9);
+  // 2 s in: point trunc(2/60 · 1000) = 33. 30 s in: point 500.
+  close(score(pred(52)), (100 * (0.989019919985301 + 1)) / 2, 1e-9);
+  close(score(pred(80)), (100 * (0.44404850713138366 + 1)) / 2, 1e-9);
+  close(score(pred(80), lowFp), (100 * (0.3889542150453045 + 1)) / 2, 1e-9);
+  // A second detection in the same window counts nothing.
+  close(score(pred(52, 70, 90)), score(pred(52)), 1e-12);
   // Nothing: the null detector scores 0 (every profile).
   close(score(pred()), 0);
   close(score(pred(), lowFn), 0);
-  // A false positive before the window and a miss: (−0.11 − 1 + 1)/2.
-  close(score(pred(10)), -5.5, 1e-9);
-  close(score(pred(10), lowFp), -11, 1e-9);
-  // Detected, plus a false positive in the tail of the series: ≈ (1 − 0.11 + 1)/2.
-  close(score(pred(52, 150)), 94.5, 1e-6);
+  // One row after the window: a false positive and a miss.
+  close(score(pred(111)), (100 * (-0.11 - 1 + 1)) / 2, 1e-9);
+  // False positives before, just after and long after the window all cost the profile's weight:
+  // 3 · −0.11 beside the detection at the changepoint; LowFP doubles it; LowFN only changes misses.
+  close(score(pred(10, 50, 125, 290)), (100 * (1 - 0.33 + 1)) / 2, 1e-9);
+  close(score(pred(10, 50, 125, 290), lowFp), (100 * (1 - 0.66 + 1)) / 2, 1e-9);
+  close(score(pred(10, 50, 125, 290), lowFn), (100 * (1 - 0.33 + 2)) / 3, 1e-9);
+  const parts = nabSeries(ts, cp, pred(10, 50, 125, 290), 60_000, std);
+  assert.deepEqual([parts.tp, parts.fp, parts.fn], [1, 3, 0]);
+  // No changepoint at all: every detection is a false positive (and nothing normalises: null = perfect = 0).
+  const none = nabSeries(ts, ts.map(() => 0), pred(5, 6), 60_000, std);
+  assert.deepEqual([none.fp, none.score], [2, -0.22]);
+  // Overlapping windows (changepoints at 50 and 80): the second starts where the first ends, at 110 s; a
+  // detection at 110 s is in both, the last point of the first and the first point of the second.
+  const cp2 = ts.map((_, i) => (i === 50 || i === 80 ? 1 : 0));
+  close(score(pred(110), std, cp2), (100 * (-0.11 + 1 + 2)) / 4, 1e-9);
   // Parts add up over series before normalising.
-  const two = nabNormalise([nabSeries(ts, cp, pred(52), 60_000, std), nabSeries(ts, cp, pred(), 60_000, std)]);
-  close(two, 50, 1e-6);
+  const two = nabNormalise([nabSeries(ts, cp, pred(50), 60_000, std), nabSeries(ts, cp, pred(), 60_000, std)]);
+  close(two, 50, 1e-9);
 });
