@@ -10,7 +10,7 @@
  * tributary clocks --records FILE      what the align stage makes of each device's clock in a capture
  * tributary topics create ...           the input and dead-letter topics, co-partitioned, with a retention
  */
-import { createWriteStream, writeFileSync, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -18,7 +18,9 @@ import { ConfigError, loadConfig } from './config.js';
 import {
   ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, writeSkabPredictions, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
   trainFromHistory, trainFusion, type DetectorMetrics,
+  runUnseen, runUnseenEndToEnd, unseenMetrics, unseenTables, type UnseenMetrics, type UnseenRun,
 } from './eval/index.js';
+import { PLANT_B_PRESETS, PLANT_B_SPLITS, plantBRun, splitOfSeed, type PlantBSplit, type PresetName } from './sim/plant-b.js';
 import { fileLines, runClocks } from './align/index.js';
 import { FusionModel, initBackend } from './fusion/index.js';
 import { createRecordProducer, createTopics } from './ingest/index.js';
@@ -46,6 +48,10 @@ const USAGE = `usage: tributary <command> [options]
                                           evaluate the baseline scorer (in-process); on SKAB,
                                           --detector fusion trains the fusion model per file and
                                           --predictions writes SKAB's own layout (DIR/valve1/0.csv)
+  eval    --suite plant-b [--preset short|week] [--split train|validation|test] [--seeds 1,2]
+          [--healthy] [--shipped-model FILE] [--window-ms N] [--json FILE] [--e2e --brokers H:P]
+                                          the unseen-plant protocol on plant family B: every detector,
+                                          per fault type, benign events, false alerts, coverage
   eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
                                           the same through Kafka and the database, beside the
                                           in-process run on the same plan
@@ -82,6 +88,7 @@ const OPTIONS = {
   csv: { type: 'string' }, skab: { type: 'string' }, asset: { type: 'string' }, plant: { type: 'string' }, 'time-column': { type: 'string' },
   'shift-to': { type: 'string' }, labels: { type: 'string' },
   suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' }, predictions: { type: 'string' },
+  preset: { type: 'string' }, split: { type: 'string' }, seeds: { type: 'string' }, healthy: { type: 'boolean' }, 'shipped-model': { type: 'string' },
   e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
   ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
@@ -286,6 +293,7 @@ async function run(cmd: string, values: Values): Promise<number> {
 
   if (cmd === 'train') return train(values);
 
+  if (cmd === 'eval' && values.suite === 'plant-b') return evalPlantB(values);
   if (cmd === 'eval') {
     const suite = values.suite;
     const threshold = num(values.threshold, 'threshold', 6);
@@ -344,6 +352,55 @@ async function run(cmd: string, values: Values): Promise<number> {
 
   process.stderr.write(`${USAGE}\n`);
   return 2;
+}
+
+/**
+ * `eval --suite plant-b`: the unseen-plant protocol (eval/unseen.ts) on family B. Test seeds only with
+ * `--split test`, never with `--seeds`: they are for the final measurement, not for choosing.
+ */
+async function evalPlantB(values: Values): Promise<number> {
+  const preset = (values.preset ?? 'short') as PresetName;
+  if (!(preset in PLANT_B_PRESETS)) throw new UsageError(`--preset: short or week, not ${JSON.stringify(values.preset)}\n${USAGE}`);
+  const split = (values.split ?? 'validation') as PlantBSplit;
+  if (!(split in PLANT_B_SPLITS)) throw new UsageError(`--split: train, validation or test\n${USAGE}`);
+  const seeds = values.seeds ? values.seeds.split(',').map((x) => num(x, 'seeds', 0)) : [...PLANT_B_SPLITS[split]];
+  const bad = values.seeds ? seeds.filter((x) => splitOfSeed(x) === 'test' && split !== 'test') : [];
+  if (bad.length) throw new UsageError(`--seeds: ${bad.join(', ')} are plant B test seeds; they are measured only with --split test`);
+  const windowMs = num(values['window-ms'], 'window-ms', 60_000);
+  const backend = await initBackend();
+  const shippedModel = values['shipped-model'] ? FusionModel.fromJSON(JSON.parse(readFileSync(values['shipped-model'], 'utf8'))) : null;
+  process.stderr.write(`TensorFlow.js backend: ${backend}; plant B ${preset}${values.healthy ? ' (no faults)' : ''}, ${split} seeds ${seeds.join(', ')}\n`);
+  const bar = progress('plant-b');
+  const runs: UnseenRun[] = [];
+  const logger = pino({ level: 'warn' });
+  const e2e: Array<{ run: string; metrics: UnseenMetrics; published: number; compared: number; identical: number }> = [];
+  for (const [k, seed] of seeds.entries()) {
+    const run = plantBRun({ preset, seed, faults: !values.healthy, ...(values.e2e ? { endBefore: Date.now() } : {}) });
+    runs.push(runUnseen(run, { windowMs, shippedModel, allowTestSeeds: split === 'test', onProgress: (d, w) => bar.update((k + d) / seeds.length, w) }));
+    if (values.e2e) {
+      if (!values.brokers) throw new UsageError(`--e2e needs --brokers\n${USAGE}`);
+      const res = await runUnseenEndToEnd(runs[runs.length - 1], { brokers: values.brokers.split(','), databaseUrl: values['database-url'], onProgress: (w) => bar.update((k + 1) / seeds.length, w) }, logger);
+      e2e.push({ run: run.name, ...res });
+    }
+  }
+  bar.done();
+  const metrics = runs[0].detectors.map((_, i) => unseenMetrics(runs, i));
+  const windows = runs.reduce((a, r) => a + r.windows.length, 0);
+  process.stdout.write(`plant B ${preset}${values.healthy ? ' (no faults)' : ''}, ${split} seeds ${seeds.join(', ')}: ${runs.length} runs, ${windows} windows of ${windowMs / 1000} s; default alert rule (open after ${runs[0].rule.openAfter}, resolve after ${runs[0].rule.resolveAfter})\n`);
+  process.stdout.write(`${unseenTables(metrics)}\n`);
+  for (const x of e2e) {
+    process.stdout.write(`${x.run} through Kafka and the database: ${x.published} records published; ${x.identical}/${x.compared} windows scored as in-process; the service's own alerts: ${x.metrics.faultsAlerted}/${x.metrics.faults.length} faults alerted, ${x.metrics.falseAlerts.length} false (${x.metrics.falseAlertsPerAssetWeek.toFixed(1)} per asset-week), AUC-ROC ${x.metrics.aucRoc.toFixed(3)}\n`);
+  }
+  if (values.json) {
+    writeFileSync(values.json, `${JSON.stringify({
+      suite: 'plant-b', preset, split, seeds, healthy: !!values.healthy, windowMs, rule: runs[0].rule, detectors: metrics, endToEnd: e2e,
+      runs: runs.map((r) => ({
+        run: r.run.name, seed: r.run.seed, startMs: r.run.startMs, endMs: r.run.endMs, deliveries: r.deliveries, rejected: r.rejected, faults: r.run.faults, benign: r.run.benign,
+        detectors: r.detectors, windows: r.windows,
+      })),
+    })}\n`);
+  }
+  return 0;
 }
 
 /** The version a trained model is given: --version, else fusion-YYYYMMDDHHMM. */

@@ -33,3 +33,5 @@ export function runSuite(
 export const baselineDetectors = (threshold = 6, referenceWindows = 240) => () => baselineAblation(referenceWindows, threshold);
 export * from './e2e.js';
 export * from './fusion.js';
+export * from './unseen.js';
+export * from './unseen-e2e.js';

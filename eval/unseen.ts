@@ -21,6 +21,7 @@ import { firstEvidence, splitOfSeed, streamB, userConfigOf, type BenignEvent, ty
 import { baselineDetector, lateFusion, type Detector } from './detectors.js';
 import { DEFAULT_SPEC, trainFromHistory } from './fusion.js';
 import { alertIntervals, aucPr, aucRoc } from './metrics.js';
+import { table } from './report.js';
 
 export interface UnseenWindow {
   asset: string; windowStart: number; windowEnd: number;
@@ -211,7 +212,7 @@ export interface UnseenMetrics {
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : NaN; };
 
 /** Alerts by the service's default rule on each asset's test windows: the window index each opened at. */
-export function alertOpenings(ws: UnseenWindow[], i: number, threshold: number, rule = { openAfter: 3, resolveAfter: 6 }): number[] {
+export function ruleOpenings(ws: UnseenWindow[], i: number, threshold: number, rule = { openAfter: 3, resolveAfter: 6 }): number[] {
   return alertIntervals(ws.map((w) => w.scores[i] ?? null), threshold, rule.openAfter, rule.resolveAfter).map(([a]) => a);
 }
 
@@ -241,7 +242,7 @@ export function unseenMetrics(runs: UnseenRun[], i: number, openings?: (r: Unsee
     testMs += (r.run.endMs - r.run.startMs) * r.run.assets.length;
     for (const a of r.run.assets) {
       const ws = byAsset.get(a.id) ?? [];
-      const opens = openings ? openings(r, a.id) : alertOpenings(ws, i, det.threshold, r.rule).map((k) => ws[k].windowEnd);
+      const opens = openings ? openings(r, a.id) : ruleOpenings(ws, i, det.threshold, r.rule).map((k) => ws[k].windowEnd);
       const mine = r.run.faults.filter((f) => f.asset === a.id);
       for (const f of mine) {
         const ev = firstEvidence(f);
@@ -299,4 +300,34 @@ export function nearestBenign(events: BenignEvent[], asset: string, t: number): 
     if (!best || d / 60_000 < best.distanceMin) best = { type: e.type, distanceMin: d / 60_000 };
   }
   return best;
+}
+
+// ─── report ───────────────────────────────────────────────────────────────────────────────────────────
+
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
+const h1 = (x: number | null) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(1));
+
+/** Tables for people: detectors, per fault type, benign events, and the false alerts' nearest benign events. */
+export function unseenTables(ms: UnseenMetrics[]): string {
+  const faultTypes = [...new Set(ms.flatMap((m) => Object.keys(m.byFault)))].sort();
+  const vis = [...new Set(ms.flatMap((m) => Object.keys(m.byVisibility)))].sort();
+  const benign = [...new Set(ms.flatMap((m) => Object.keys(m.benign)))].sort();
+  const main = table(['detector', 'threshold', 'coverage', 'AUC-ROC', 'AUC-PR', 'prevalence', 'faults alerted', 'lead h (median)', 'after evidence h', 'false alerts / asset-week'], ms.map((m) => {
+    const hit = m.faults.filter((f) => f.alertedMs !== null);
+    return [m.detector, String(m.threshold), `${(100 * m.coverage).toFixed(1)} %`, f3(m.aucRoc), f3(m.aucPr), f3(m.prevalence), `${m.faultsAlerted}/${m.faults.length}`,
+      h1(median(hit.map((f) => f.leadToFailureH!))), h1(median(hit.map((f) => f.delayFromEvidenceH!))), m.falseAlertsPerAssetWeek.toFixed(1)];
+  }));
+  const byFault = table(['detector', ...faultTypes, ...vis.map((v) => `[${v}]`)], ms.map((m) => [m.detector, ...faultTypes.map((f) => f3(m.byFault[f]?.aucRoc ?? NaN)), ...vis.map((v) => f3(m.byVisibility[v]?.aucRoc ?? NaN))]));
+  const byBenign = table(['detector', ...benign], ms.map((m) => [m.detector, ...benign.map((b) => (m.benign[b] ? `${m.benign[b].medianPercentile.toFixed(0)} / ${(100 * m.benign[b].aboveThreshold).toFixed(0)} %` : '–'))]));
+  const causes = table(['detector', 'false alerts', 'nearest benign event (within 30 min): count'], ms.map((m) => {
+    const c = new Map<string, number>();
+    for (const a of m.falseAlerts) { const k = a.nearest && a.nearest.distanceMin <= 30 ? a.nearest.type : 'none within 30 min'; c.set(k, (c.get(k) ?? 0) + 1); }
+    return [m.detector, m.falseAlerts.length, [...c].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ')];
+  }));
+  return [
+    main, '',
+    'AUC-ROC per fault type and [visibility class] (against normal windows of the same assets):', byFault, '',
+    'Benign events: median percentile of their windows among normal windows / share at or above the threshold:', byBenign, '',
+    'False alerts (the default alert rule) by the benign event nearest to each:', causes,
+  ].join('\n');
 }

@@ -140,12 +140,21 @@ const ambientAt = (seed: number, t: number) => 18 + 5 * Math.sin((2 * Math.PI * 
 
 // ─── the run's plan ───────────────────────────────────────────────────────────────────────────────────
 
-export function plantBRun(o: { preset: PresetName; seed: number; faults?: boolean }): PlantBRun {
-  const pre = PLANT_B_PRESETS[o.preset];
+/**
+ * The run of a preset and seed. `endBefore`: move it to the latest week whose run ends before this time
+ * (a broker keeps records by their timestamps: the end-to-end path publishes recent ones).
+ */
+export function plantBRun(o: { preset: PresetName; seed: number; faults?: boolean; endBefore?: number; historyMs?: number; durationMs?: number }): PlantBRun {
+  const pre = { ...PLANT_B_PRESETS[o.preset], ...(o.historyMs ? { historyMs: o.historyMs } : {}), ...(o.durationMs ? { durationMs: o.durationMs } : {}) };
   const seed = o.seed, withFaults = o.faults ?? true;
   const r = Rng.at(seed, strHash(o.preset), 1);
-  const week = Date.UTC(2026, 0, 5) + (seed % 30) * 7 * DAY; // a Monday
-  const startMs = o.preset === 'short' ? week + DAY + 4 * HOUR : week;
+  const startOf = (monday: number) => (o.preset === 'short' ? monday + DAY + 4 * HOUR : monday);
+  let week = Date.UTC(2026, 0, 5) + (seed % 30) * 7 * DAY; // a Monday
+  if (o.endBefore !== undefined) {
+    week = Date.UTC(2026, 0, 5) + Math.floor((o.endBefore - Date.UTC(2026, 0, 5)) / (7 * DAY)) * 7 * DAY;
+    while (startOf(week) + pre.durationMs > o.endBefore) week -= 7 * DAY;
+  }
+  const startMs = startOf(week);
   const endMs = startMs + pre.durationMs, historyFromMs = startMs - pre.historyMs;
   const assets: BAsset[] = ASSETS.map((a) => ({ ...a, gateway: `${a.id}-gw` }));
   const span = endMs - historyFromMs;
@@ -362,7 +371,7 @@ export class PlantBSim {
     st.dischT += (c.ambient + (st.loaded ? 62 : 50) + fouling - st.dischT) / 60;
     const kw = tripped ? 0 : st.loaded ? 52 + 9 * (st.pressure - 6.8) : 17;
     const calib = a.id === 'AC-2' && t < this.run.recalibratedMs ? 0.09 : 0;
-    this.sample(a, t, { p_disch_bar: st.pressure + calib + r.normal() * 0.015, motor_kw: kw + r.normal() * 0.6 }, out);
+    this.sample(a, t, { p_disch_bar: st.pressure + calib + r.normal() * 0.015, motor_kw: tripped ? 0 : kw + r.normal() * 0.6 }, out);
     if (t % (10 * SEC) === 0) this.sample(a, t, { t_disch_c: st.dischT + r.normal() * 0.3 }, out);
     st.last.fouling = fouling;
     if (a.id === 'AC-1') this.evidence(a.id, 'aftercooler_fouling', 'sensors', fouling / 3, t);
@@ -539,7 +548,7 @@ export class PlantBSim {
         if (!f || r.next() > 0.6) continue;
         const at = t + r.range(0, 30) * MIN;
         add((lang) => `${r.pick(OPENERS[lang])}${r.pick(SYMPTOM[f.type][lang])} ${ON[lang]} ${name(a, lang)}`, a.id, (at - t) / MIN);
-        if (f.evidence.notes === null) f.evidence.notes = Math.round(at / MIN) * MIN;
+        if (f.evidence.notes === null && Math.round(at / MIN) * MIN < run.endMs) f.evidence.notes = Math.round(at / MIN) * MIN;
       }
     }
     // Maintenance announced the day before; repairs and the belt replacement logged after.
