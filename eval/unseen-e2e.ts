@@ -48,7 +48,9 @@ export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, 
       stored = await storedWindows(svc.store.db, inProc);
       const scored = stored.filter((w) => w.scores[0] !== null).length;
       if (scored !== last) { last = scored; stableSince = Date.now(); o.onProgress?.(`${run.name}: ${scored}/${expected} windows scored`); }
-      if (scored >= expected || (scored > 0 && Date.now() - stableSince > cfg.align.idleTimeoutMs + 10_000) || Date.now() > deadline) break;
+      // Done when every window the in-process run scored is scored, or nothing has moved for well over the
+      // idle time-out (windows held back by a silent device fire after it).
+      if (scored >= expected || (scored > 0 && Date.now() - stableSince > 2 * cfg.align.idleTimeoutMs + 30_000) || Date.now() > deadline) break;
       await new Promise((res) => setTimeout(res, 1000));
     }
     // The service's own alerts (default rule), as stored: opened at the end of the window that opened them.
