@@ -209,6 +209,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       rollupThreshold: cfg.alerts.threshold,
       rateLimit: cfg.api.rateLimit,
       requestTimeoutMs: cfg.api.requestTimeoutMs,
+      idleTimeoutMs: cfg.api.idleTimeoutMs,
       streamPollMs: cfg.api.streamPollMs,
       activeModel: () => models.active(),
       modelsChanged: () => models.refresh(),

@@ -51,6 +51,8 @@ export interface ApiDeps {
   logger?: Logger;
   /** A request (headers and body) must arrive within this (default 30 s). */
   requestTimeoutMs?: number;
+  /** A kept-alive connection with no request for this long is closed (default 5 s). */
+  idleTimeoutMs?: number;
   /** Requests without a usable API key, per client address (default 120 a minute, bursts of 100). */
   authFailures?: { perMinute: number; burst: number };
 }
@@ -71,10 +73,17 @@ function nulField(x: unknown, path: string[] = []): string | null {
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // A request must arrive whole within requestTimeoutMs (a body trickled in a byte at a time is cut off).
   // (node checks at connectionsCheckingInterval, 30 s by default: checked at least twice per timeout.)
+  // A connection that never sends a request is cut off at the headers timeout; one kept alive after a
+  // request is closed when idle for idleTimeoutMs.
   const requestTimeout = deps.requestTimeoutMs ?? 30_000;
+  const keepAliveTimeout = deps.idleTimeoutMs ?? 5_000;
   const app = Fastify({
     logger: false, bodyLimit: 1_048_576,
-    serverFactory: (handler) => createServer({ requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeout / 2))) }, handler),
+    serverFactory: (handler) => {
+      const server = createServer({ requestTimeout, headersTimeout: requestTimeout, keepAliveTimeout, connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeout / 2))) }, handler);
+      server.keepAliveTimeout = keepAliveTimeout;
+      return server;
+    },
   });
   // Strings PostgreSQL refuses (a NUL character) are a 400 naming the field, before any handler runs.
   app.addHook('preHandler', async (req, reply) => {

@@ -251,6 +251,8 @@ export const Config = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** A request (headers and body) must arrive within this; a body trickled in is cut off. */
     requestTimeoutMs: z.number().int().min(100).default(30_000),
+    /** A kept-alive connection with no request for this long is closed. */
+    idleTimeoutMs: z.number().int().min(100).default(5_000),
     auth: z.strictObject({
       /**
        * A key given here (at least 32 characters) works with the admin scope, kept hashed in the store

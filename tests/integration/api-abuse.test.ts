@@ -17,7 +17,7 @@ test('NUL characters: 400 naming the field; a 500 carries no database message; s
   const store = await openStore(cfg.database);
   const logged: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'error' }, { write: (s: string) => { logged.push(JSON.parse(s)); } });
-  const app = await buildApi({ db: store.db, readiness: {}, threshold: 6, logger, requestTimeoutMs: 1_000, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
+  const app = await buildApi({ db: store.db, readiness: {}, threshold: 6, logger, requestTimeoutMs: 1_000, idleTimeoutMs: 500, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
   const key = (await createApiKey(store.db, { name: 'admin', scopes: ['admin'] })).key;
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const auth = { authorization: `Bearer ${key}` };
@@ -52,6 +52,23 @@ test('NUL characters: 400 naming the field; a 500 carries no database message; s
       setTimeout(() => { clearInterval(drip); sock.destroy(); }, 10_000).unref();
     });
     assert.match(answer, /^HTTP\/1\.1 408/, answer.slice(0, 200));
+
+    // A connection that sends nothing is cut off at the request timeout; one left idle after a
+    // kept-alive request is closed at the idle timeout. (Each is given 10 s before the test gives up.)
+    const closesWithin = (first: string | null) => new Promise<{ ms: number; got: string }>((resolve) => {
+      const t0 = Date.now();
+      const sock = connect(Number(host.port), host.hostname);
+      let got = '';
+      sock.on('data', (d) => { got += d.toString(); });
+      sock.on('close', () => resolve({ ms: Date.now() - t0, got }));
+      if (first) sock.write(first);
+      setTimeout(() => sock.destroy(), 10_000).unref();
+    });
+    const silent = await closesWithin(null);
+    assert.ok(silent.ms < 5_000, `a silent connection stayed ${silent.ms} ms`);
+    const idle = await closesWithin('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    assert.match(idle.got, /^HTTP\/1\.1 200/);
+    assert.ok(idle.ms < 3_000, `an idle kept-alive connection stayed ${idle.ms} ms`);
 
     // The database gone: a 500 with a request id, the reason only in the log.
     await store.close();
