@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
+import { heavyGate } from './heavy.js';
 import { z } from 'zod';
 import { doc, notFound, valid } from './validate.js';
 import { applyAction, LifecycleError, refusedWebhookUrl, type AlertAction } from '../alerts/index.js';
@@ -33,6 +34,8 @@ const publicEndpoint = (e: EndpointRow) => ({
 });
 
 export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApiDeps): void {
+  // Timelines: all but one of the API's connections at most, twice as many waiting, the rest refused.
+  const heavy = heavyGate(Math.max(1, deps.cfg.database.apiPoolSize - 1), 2 * Math.max(1, deps.cfg.database.apiPoolSize - 1));
   const tags = ['alerts'];
   app.get('/v1/alerts', { schema: { summary: 'Alerts, newest first, with filters and cursor pages', tags, querystring: doc(AlertsQuery) } }, async (req, reply) => {
     const q = valid(AlertsQuery, req.query, reply, 'query');
@@ -132,7 +135,10 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     const res = Math.max(asked, Math.ceil((to - from) / TIMELINE_MAX_BUCKETS / 1000) * 1000);
     const plant = await plantOfAsset(db, req.params.asset);
     if (plant === null || !maySee(req, plant)) return notFound(reply, `asset ${req.params.asset}`);
-    const timeline = await queryTimeline(db, req.params.asset, from, to, res);
+    const release = await heavy.acquire();
+    if (!release) return reply.code(503).header('retry-after', '5').send({ error: 'busy', message: 'too many timeline reads at once; retry shortly' });
+    let timeline: Awaited<ReturnType<typeof queryTimeline>>;
+    try { timeline = await queryTimeline(db, req.params.asset, from, to, res); } finally { release(); }
     return res > asked ? { ...timeline, requestedResolutionMs: asked, coarsened: `at most ${TIMELINE_MAX_BUCKETS} buckets per channel: ${asked} ms coarsened to ${res} ms` } : timeline;
   });
 

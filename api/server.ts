@@ -96,6 +96,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status < 500) return reply.code(status).send({ error: err.code ?? 'bad_request', message: err.message });
+    // The API's own connections all busy past the wait, or a read stopped by its statement timeout: the
+    // service is fine but this read must wait or shrink. 503 with Retry-After, not an internal error.
+    const code = (err as { code?: string }).code;
+    if (code === '57014' || /timeout exceeded when trying to connect/.test(err.message)) {
+      deps.logger?.warn({ requestId: req.id, method: req.method, url: req.url.split('?')[0], reason: code === '57014' ? 'statement timeout' : 'no free API connection' }, 'read refused: busy');
+      return reply.code(503).header('retry-after', '5').send({
+        error: 'busy',
+        message: code === '57014' ? 'the read took longer than the API allows; ask for a shorter range or a coarser resolution' : 'every API connection is busy with other reads; retry shortly',
+        requestId: req.id,
+      });
+    }
     deps.logger?.error({ requestId: req.id, method: req.method, url: req.url.split('?')[0], err: err.message, code: (err as { code?: string }).code }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error; the service logged it', requestId: req.id });
   });

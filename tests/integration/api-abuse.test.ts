@@ -159,3 +159,50 @@ test('the API has its own connections with a statement timeout on the PostgreSQL
     await made.drop();
   }
 });
+
+test('16 heavy reads at once against a month of readings: heap stays bounded and other routes answer', { timeout: 240_000 }, async () => {
+  const { createTestDatabase } = await import('../helpers/pg.js');
+  const made = await createTestDatabase('heavy');
+  const cfg = Config.parse({ database: { url: made.url } });
+  const store = await openStore(cfg.database);
+  const app = await buildApi({ db: store.apiDb, readiness: {}, threshold: 6, alerts: { cfg, wake: () => {}, rulesChanged: () => {} } });
+  const key = (await createApiKey(store.db, { name: 'reader', scopes: ['read'] })).key;
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const T0 = Date.UTC(2026, 9, 1), DAYS = 30;
+    await store.db.query(`INSERT INTO asset_owners (asset, plant) VALUES ('pump-01', 'p1')`);
+    // A month of one channel at 1 Hz, in 10-s windows (259 200 rows, 2.6 M values), and a score per window.
+    await store.db.query(`INSERT INTO readings (plant, asset, device, channel, window_start, n, t_offset_ms, v)
+      SELECT 'p1', 'pump-01', 'd1', 'vib_rms', to_timestamp($1::float8 / 1000) + g * interval '10 seconds', 10,
+             ARRAY[0,1000,2000,3000,4000,5000,6000,7000,8000,9000], array_fill(sin(g)::float8, ARRAY[10])
+      FROM generate_series(0, $2::int - 1) g`, [T0, DAYS * 8640]);
+    await store.db.query(`INSERT INTO scores (plant, asset, window_start, window_end, model_version, status, score, contributions, quality, note_count)
+      SELECT 'p1', 'pump-01', to_timestamp($1::float8 / 1000) + g * interval '10 seconds', to_timestamp($1::float8 / 1000) + (g + 1) * interval '10 seconds',
+             'm1', 'scored', 1.0, '{}'::jsonb, '{}'::jsonb, 0 FROM generate_series(0, $2::int - 1) g`, [T0, DAYS * 8640]);
+    global.gc?.();
+    const base = process.memoryUsage().heapUsed;
+    let peak = base;
+    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().heapUsed); }, 20);
+    const q = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + DAYS * 86_400_000).toISOString()}&resolution=1s`;
+    const heavy = Array.from({ length: 16 }, () => fetch(`${url}/v1/assets/pump-01/timeline?${q}`, { headers: { authorization: `Bearer ${key}` } })
+      .then(async (r) => ({ status: r.status, retryAfter: r.headers.get('retry-after'), bytes: (await r.arrayBuffer()).byteLength })));
+    // Meanwhile the health route and a light read answer.
+    const health = await fetch(`${url}/healthz`);
+    const light = await fetch(`${url}/v1/plants`, { headers: { authorization: `Bearer ${key}` } });
+    const results = await Promise.all(heavy);
+    clearInterval(sampler);
+    assert.equal(health.status, 200);
+    assert.equal(light.status, 200);
+    // Each read is answered, coarsened, or refused as busy with a time to retry: never an internal error.
+    for (const r of results) {
+      assert.ok(r.status === 200 || (r.status === 503 && r.retryAfter === '5'), JSON.stringify(r));
+      if (r.status === 200) assert.ok(r.bytes < 2_000_000, `a coarsened month is ${r.bytes} bytes`);
+    }
+    assert.ok(results.filter((r) => r.status === 200).length >= cfg.database.apiPoolSize, JSON.stringify(results.map((r) => r.status)));
+    assert.ok(peak - base < 256 * 1024 * 1024, `heap grew ${Math.round((peak - base) / 1048576)} MiB`);
+  } finally {
+    await app.close();
+    await store.close();
+    await made.drop();
+  }
+});
