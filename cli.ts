@@ -376,7 +376,11 @@ async function evalPlantB(values: Values): Promise<number> {
   const e2e: Array<{ run: string; metrics: UnseenMetrics; published: number; compared: number; identical: number }> = [];
   for (const [k, seed] of seeds.entries()) {
     const run = plantBRun({ preset, seed, faults: !values.healthy, ...(values.e2e ? { endBefore: Date.now() } : {}) });
-    runs.push(runUnseen(run, { windowMs, shippedModel, allowTestSeeds: split === 'test', onProgress: (d, w) => bar.update((k + d) / seeds.length, w) }));
+    const opts = { windowMs, shippedModel, allowTestSeeds: split === 'test' };
+    const measured = runUnseen(run, { ...opts, onProgress: (d, w) => bar.update((k + d / 2) / seeds.length, w) });
+    // The healthy twin: the same plant and period without the faults, for the per-fault figures.
+    if (run.faults.length) measured.twin = runUnseen(plantBRun({ preset, seed, faults: false, ...(values.e2e ? { endBefore: Date.now() } : {}) }), { ...opts, onProgress: (d, w) => bar.update((k + 0.5 + d / 2) / seeds.length, `${w} (healthy twin)`) });
+    runs.push(measured);
     if (values.e2e) {
       if (!values.brokers) throw new UsageError(`--e2e needs --brokers\n${USAGE}`);
       const res = await runUnseenEndToEnd(runs[runs.length - 1], { brokers: values.brokers.split(','), databaseUrl: values['database-url'], onProgress: (w) => bar.update((k + 1) / seeds.length, w) }, logger);
@@ -388,15 +392,18 @@ async function evalPlantB(values: Values): Promise<number> {
   const windows = runs.reduce((a, r) => a + r.windows.length, 0);
   process.stdout.write(`plant B ${preset}${values.healthy ? ' (no faults)' : ''}, ${split} seeds ${seeds.join(', ')}: ${runs.length} runs, ${windows} windows of ${windowMs / 1000} s; default alert rule (open after ${runs[0].rule.openAfter}, resolve after ${runs[0].rule.resolveAfter})\n`);
   process.stdout.write(`${unseenTables(metrics)}\n`);
+  const twins = runs.flatMap((r) => (r.twin ? [r.twin] : []));
+  const twinMetrics = twins.length ? twins[0].detectors.map((_, i) => unseenMetrics(twins, i)) : [];
+  if (twins.length) process.stdout.write(`\nThe healthy twins alone (the same ${twins.length} runs without faults):\n${unseenTables(twinMetrics)}\n`);
   for (const x of e2e) {
     process.stdout.write(`${x.run} through Kafka and the database: ${x.published} records published; ${x.identical}/${x.compared} windows scored as in-process; the service's own alerts: ${x.metrics.faultsAlerted}/${x.metrics.faults.length} faults alerted, ${x.metrics.falseAlerts.length} false (${x.metrics.falseAlertsPerAssetWeek.toFixed(1)} per asset-week), AUC-ROC ${x.metrics.aucRoc.toFixed(3)}\n`);
   }
   if (values.json) {
     writeFileSync(values.json, `${JSON.stringify({
-      suite: 'plant-b', preset, split, seeds, healthy: !!values.healthy, windowMs, rule: runs[0].rule, detectors: metrics, endToEnd: e2e,
+      suite: 'plant-b', preset, split, seeds, healthy: !!values.healthy, windowMs, rule: runs[0].rule, detectors: metrics, healthyTwins: twinMetrics, endToEnd: e2e,
       runs: runs.map((r) => ({
         run: r.run.name, seed: r.run.seed, startMs: r.run.startMs, endMs: r.run.endMs, deliveries: r.deliveries, rejected: r.rejected, faults: r.run.faults, benign: r.run.benign,
-        detectors: r.detectors, windows: r.windows,
+        detectors: r.detectors, windows: r.windows, ...(r.twin ? { twin: { run: r.twin.run.name, windows: r.twin.windows } } : {}),
       })),
     })}\n`);
   }

@@ -40,6 +40,8 @@ export interface UnseenRun {
   /** Records ingest's decoding refused (none expected). */
   rejected: number;
   historyWindows: number;
+  /** The same plant, seed and period without its faults (the counterfactual for per-fault figures). */
+  twin?: UnseenRun;
 }
 export interface UnseenOptions {
   windowMs?: number;
@@ -197,9 +199,13 @@ export interface UnseenMetrics {
   detector: string; threshold: number;
   windows: number; scored: number; coverage: number;
   positives: number; prevalence: number; aucRoc: number; aucPr: number;
-  /** Per fault type and per visibility class: AUC-ROC of its windows against the normal windows of the same assets. */
-  byFault: Record<string, { windows: number; aucRoc: number }>;
-  byVisibility: Record<string, { windows: number; aucRoc: number }>;
+  /**
+   * Per fault type and per visibility class: `aucRoc` of its windows against the normal windows of the same
+   * assets in the same operating state (running or stopped); `twinAucRoc` against the same windows of the
+   * run's healthy twin (NaN without one).
+   */
+  byFault: Record<string, { windows: number; aucRoc: number; twinAucRoc: number }>;
+  byVisibility: Record<string, { windows: number; aucRoc: number; twinAucRoc: number }>;
   /** Per benign event type: its (normal) windows' median percentile among all normal windows, and the share at or above the threshold. */
   benign: Record<string, { windows: number; medianPercentile: number; aboveThreshold: number }>;
   faults: FaultOutcome[];
@@ -209,6 +215,8 @@ export interface UnseenMetrics {
   falseAlertsPerAssetWeek: number;
 }
 
+/** The line stopped in this window (a shutdown, a break or a changeover), or the asset tripped. */
+const stopped = (w: UnseenWindow) => w.benign.some((b) => b === 'shutdown' || b === 'break' || b === 'product_change');
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : NaN; };
 
 /** Alerts by the service's default rule on each asset's test windows: the window index each opened at. */
@@ -226,8 +234,9 @@ export function unseenMetrics(runs: UnseenRun[], i: number, openings?: (r: Unsee
   const scores: number[] = [], labels: number[] = [];
   let windows = 0, scored = 0, testMs = 0;
   const faults: FaultOutcome[] = [], falseAlerts: FalseAlert[] = [];
-  const tagged: Array<{ s: number; w: UnseenWindow }> = [];
+  const tagged: Array<{ s: number; w: UnseenWindow; twin: number | null }> = [];
   for (const r of runs) {
+    const twinScores = new Map((r.twin?.windows ?? []).map((w) => [`${w.asset}@${w.windowStart}`, w.scores[i] ?? null]));
     const byAsset = new Map<string, UnseenWindow[]>();
     for (const w of r.windows) {
       windows++;
@@ -237,7 +246,7 @@ export function unseenMetrics(runs: UnseenRun[], i: number, openings?: (r: Unsee
       scored++;
       if (w.label === null) continue;
       scores.push(s); labels.push(w.label);
-      tagged.push({ s, w });
+      tagged.push({ s, w, twin: twinScores.get(`${w.asset}@${w.windowStart}`) ?? null });
     }
     testMs += (r.run.endMs - r.run.startMs) * r.run.assets.length;
     for (const a of r.run.assets) {
@@ -263,14 +272,28 @@ export function unseenMetrics(runs: UnseenRun[], i: number, openings?: (r: Unsee
   const normal = tagged.filter((x) => x.w.label === 0).map((x) => x.s).sort((a, b) => a - b);
   const pct = (s: number) => { let lo = 0, hi = normal.length; while (lo < hi) { const m = (lo + hi) >> 1; if (normal[m] < s) lo = m + 1; else hi = m; } return (100 * lo) / Math.max(1, normal.length); };
   const group = (key: (w: UnseenWindow) => string | null) => {
-    const out: Record<string, { windows: number; aucRoc: number }> = {};
+    const out: Record<string, { windows: number; aucRoc: number; twinAucRoc: number }> = {};
     const keys = new Set(tagged.filter((x) => x.w.label === 1).map((x) => key(x.w)).filter((k): k is string => k !== null));
     for (const k of keys) {
-      // Against the normal windows of the same assets, so that a level difference between assets does not count.
       const pos = tagged.filter((x) => x.w.label === 1 && key(x.w) === k);
+      // Detectability: against the normal windows of the same assets in the same operating state (the line
+      // running or stopped), the AUC of each state weighted by its fault windows.
       const assets = new Set(pos.map((x) => x.w.asset));
-      const neg = tagged.filter((x) => x.w.label === 0 && assets.has(x.w.asset)).map((x) => x.s);
-      out[k] = { windows: pos.length, aucRoc: aucRoc([...pos.map((x) => x.s), ...neg], [...pos.map(() => 1), ...neg.map(() => 0)]) };
+      let sum = 0, weight = 0;
+      for (const state of [true, false]) {
+        const p = pos.filter((x) => stopped(x.w) === state).map((x) => x.s);
+        const neg = tagged.filter((x) => x.w.label === 0 && assets.has(x.w.asset) && stopped(x.w) === state).map((x) => x.s);
+        if (!p.length || !neg.length) continue;
+        sum += p.length * aucRoc([...p, ...neg], [...p.map(() => 1), ...neg.map(() => 0)]);
+        weight += p.length;
+      }
+      // Sensitivity: against the same windows of the healthy twin run (same plant, schedule and weather, no
+      // fault): does the score move with the fault itself, all else equal.
+      const paired = pos.filter((x) => x.twin !== null);
+      out[k] = {
+        windows: pos.length, aucRoc: weight ? sum / weight : NaN,
+        twinAucRoc: paired.length ? aucRoc([...paired.map((x) => x.s), ...paired.map((x) => x.twin!)], [...paired.map(() => 1), ...paired.map(() => 0)]) : NaN,
+      };
     }
     return out;
   };
@@ -317,7 +340,8 @@ export function unseenTables(ms: UnseenMetrics[]): string {
     return [m.detector, String(m.threshold), `${(100 * m.coverage).toFixed(1)} %`, f3(m.aucRoc), f3(m.aucPr), f3(m.prevalence), `${m.faultsAlerted}/${m.faults.length}`,
       h1(median(hit.map((f) => f.leadToFailureH!))), h1(median(hit.map((f) => f.delayFromEvidenceH!))), m.falseAlertsPerAssetWeek.toFixed(1)];
   }));
-  const byFault = table(['detector', ...faultTypes, ...vis.map((v) => `[${v}]`)], ms.map((m) => [m.detector, ...faultTypes.map((f) => f3(m.byFault[f]?.aucRoc ?? NaN)), ...vis.map((v) => f3(m.byVisibility[v]?.aucRoc ?? NaN))]));
+  const per = (which: 'aucRoc' | 'twinAucRoc') => table(['detector', ...faultTypes, ...vis.map((v) => `[${v}]`)],
+    ms.map((m) => [m.detector, ...faultTypes.map((f) => f3(m.byFault[f]?.[which] ?? NaN)), ...vis.map((v) => f3(m.byVisibility[v]?.[which] ?? NaN))]));
   const byBenign = table(['detector', ...benign], ms.map((m) => [m.detector, ...benign.map((b) => (m.benign[b] ? `${m.benign[b].medianPercentile.toFixed(0)} / ${(100 * m.benign[b].aboveThreshold).toFixed(0)} %` : '–'))]));
   const causes = table(['detector', 'false alerts', 'nearest benign event (within 30 min): count'], ms.map((m) => {
     const c = new Map<string, number>();
@@ -326,7 +350,8 @@ export function unseenTables(ms: UnseenMetrics[]): string {
   }));
   return [
     main, '',
-    'AUC-ROC per fault type and [visibility class] (against normal windows of the same assets):', byFault, '',
+    'AUC-ROC per fault type and [visibility class], against normal windows of the same assets in the same operating state:', per('aucRoc'), '',
+    '… and against the same windows of the healthy twin run (the fault itself, all else equal):', per('twinAucRoc'), '',
     'Benign events: median percentile of their windows among normal windows / share at or above the threshold:', byBenign, '',
     'False alerts (the default alert rule) by the benign event nearest to each:', causes,
   ].join('\n');

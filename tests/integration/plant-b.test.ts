@@ -128,7 +128,14 @@ test('the unseen-plant protocol in-process: every detector scored, labels after 
   assert.deepEqual(r.detectors.map((d) => d.name), ['baseline (shipped)', 'sensors only', 'images only', 'notes only', 'late fusion', 'fusion (trained on history)']);
   // Every asset's windows of the measured period (a few may stay unscored at a comms loss' edge).
   assert.ok(r.windows.length >= 0.98 * run.assets.length * 6 * 60 && r.windows.length <= run.assets.length * 6 * 60, `${r.windows.length}`);
+  // The healthy twin: the same plant, period and weather without the faults; per-fault figures pair with it.
+  r.twin = runUnseen(plantBRun({ preset: 'short', seed: 12, faults: false, historyMs: 8 * HOUR, durationMs: 6 * HOUR }), { epochs: 2 });
+  assert.equal(r.twin.run.faults.length, 0);
+  assert.deepEqual(r.twin.run.benign.filter((b) => b.type !== 'person_in_view'), run.benign.filter((b) => b.type !== 'person_in_view'), 'the twin has the same benign events');
   const ms = r.detectors.map((_, i) => unseenMetrics([r], i));
+  for (const f of new Set(run.faults.filter((x) => firstEvidence(x) !== null && firstEvidence(x)! < run.endMs).map((x) => x.type))) {
+    assert.ok(Number.isFinite(ms[0].byFault[f]?.twinAucRoc), `${f}: ${JSON.stringify(ms[0].byFault[f])}`);
+  }
   for (const m of ms) {
     assert.ok(m.coverage > 0.9, `${m.detector} coverage ${m.coverage}`);
     assert.equal(m.faults.length, run.faults.length);
