@@ -106,7 +106,7 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
 
   let now = run.historyFromMs;
   const op = new WindowOperator(cfg.align, () => now);
-  const byKey = new Map<string, { w: UnseenWindow }>();
+  const byKey = new Map<string, UnseenWindow>();
   const history = new Map<string, WindowTuple>();
   let trained = o.trainOnHistory === false, deliveries = 0, offset = 0, rejected = 0;
 
@@ -130,9 +130,9 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
       if (!inHistory) fromHistory.see(t, true);
       shipped?.see(t, !inHistory);
       const prev = byKey.get(key);
-      const w: UnseenWindow = prev?.w ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
+      const w: UnseenWindow = prev ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
       results.forEach((s, i) => { if (!(prev && w.scores[i] === null)) w.scores[i] = s; });
-      byKey.set(key, { w });
+      byKey.set(key, w);
     }
   };
 
@@ -169,8 +169,8 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
     ...deferred.map((d) => ({ name: d.name, threshold: Number(d.model?.card.threshold ?? 0.99) })),
   ];
   const windows = [...byKey.entries()]
-    .filter(([, { w }]) => w.windowStart >= run.startMs && w.windowEnd <= run.endMs)
-    .map(([key, { w }]) => ({ ...w, scores: [...w.scores, ...deferredScores.map((m) => m.get(key) ?? null)] }))
+    .filter(([, w]) => w.windowStart >= run.startMs && w.windowEnd <= run.endMs)
+    .map(([key, w]) => ({ ...w, scores: [...w.scores, ...deferredScores.map((m) => m.get(key) ?? null)] }))
     .sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : a.windowStart - b.windowStart));
   labelWindows(run, windows);
   deferred.forEach((d) => d.model !== o.shippedModel && d.model?.dispose());

@@ -94,6 +94,7 @@ export interface DeviceClock { offsetMs: number; driftPpm: number; step: { atMs:
 export interface PlantBRun {
   name: string; preset: PresetName; seed: number; withFaults: boolean; plant: string;
   historyFromMs: number; startMs: number; endMs: number;
+  /** Faults' `evidence` and the `person_in_view` events are filled in while the run is generated. */
   assets: BAsset[]; faults: BFault[]; benign: BenignEvent[];
   clocks: Record<string, DeviceClock>;
   comms: Array<{ device: string; fromMs: number; toMs: number; storeAndForward: boolean }>;
