@@ -99,3 +99,12 @@ test('`tributary eval --suite skab` prints the baseline beside the leaderboard a
   assert.equal(Math.round(100 * (tp / (tp + (fp + fn) / 2))) / 100, Math.round(100 * j.f1) / 100);
   for (const prof of NAB_PROFILES) assert.ok(Math.abs(nabNormalise(parts[prof.name]) - j.nab[prof.name]) < 1e-9, prof.name);
 });
+
+test('`tributary eval --suite plant-b` refuses plant B test seeds outside --split test', () => {
+  const r = cli(['eval', '--suite', 'plant-b', '--seeds', '11,101']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--seeds: 101 are plant B test seeds; they are measured only with --split test/);
+  const p = cli(['eval', '--suite', 'plant-b', '--preset', 'month']);
+  assert.equal(p.status, 2);
+  assert.match(p.stderr, /--preset: short or week/);
+});
