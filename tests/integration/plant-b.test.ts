@@ -64,7 +64,7 @@ test('plant B: every record is valid on the wire and every camera format decodes
 test('plant B: labels are consistent with the records', () => {
   const checked = new Set<string>();
   for (const seed of [1, 2, 3, 4]) {
-    const run = plantBRun({ preset: 'short', seed });
+    const run = plantBRun({ preset: 'short', seed, historyMs: HOUR }); // faults begin after the history
     const names = userConfigOf(run).aliases[run.plant];
     const sim = new PlantBSim(run);
     const recs = sim.advance(run.endMs);
