@@ -187,17 +187,20 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
   ]);
   const topicOf: Record<Modality, string> = { sensors: cfg.topics.sensors, images: cfg.topics.images, notes: cfg.topics.notes };
   let consumer: Consumer | null = null;
-  let producer: Producer | null = null;
+  let producer: Promise<Producer> | null = null;
   let admin: Admin | null = null;
   let joined = false;
   /** The partition numbers this member holds (of all three input topics). */
   let assigned = new Set<number>();
   let deadLetterBudget = BROKER_DEFAULT_MAX_MESSAGE_BYTES - DEAD_LETTER_MARGIN;
-  const getProducer = async (): Promise<Producer> => {
-    if (!producer) {
-      producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-      await producer.connect();
-    }
+  // One connection for every caller: partitions' batches run concurrently, and a caller that found the
+  // producer made but not yet connected sent on it and got "The producer is disconnected".
+  const getProducer = (): Promise<Producer> => {
+    producer ??= (async () => {
+      const p = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      await p.connect();
+      return p;
+    })().catch((e: unknown) => { producer = null; throw e; });
     return producer;
   };
 
@@ -364,7 +367,8 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
 
     async stop() {
       await consumer?.disconnect().catch(() => {});
-      await producer?.disconnect().catch(() => {});
+      const p = await producer?.catch(() => null);
+      await p?.disconnect().catch(() => {});
       await admin?.disconnect().catch(() => {});
       joined = false;
     },

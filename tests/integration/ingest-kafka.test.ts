@@ -11,7 +11,8 @@ import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { pino } from 'pino';
-import { readTopic } from '../../ingest/index.js';
+import { createKafkaIngest, readTopic } from '../../ingest/index.js';
+import { Config } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { uniqueName, useKafka, type TestKafka } from '../helpers/kafka.js';
 import { createTestDatabase } from '../helpers/pg.js';
@@ -124,4 +125,20 @@ test('`tributary topics create` makes co-partitioned input topics and the dead-l
     await admin.disconnect();
   }
   assert.match(r.stdout, new RegExp(`${prefix}.sensors: 4 partitions, created, retention.ms -1`));
+});
+
+test('the service\'s producer connects once for concurrent callers (re-keyed notes and dead letters sent at once)', { timeout: 60_000 }, async () => {
+  const prefix = uniqueName('conn');
+  const topics = { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
+  const cfg = Config.parse({ kafka: { brokers: kafka.brokers, groupId: `${prefix}-g`, topics, partitions: 1 } }).kafka;
+  const ingest = createKafkaIngest(cfg, pino({ level: 'silent' }));
+  await ingest.ensureTopics();
+  try {
+    // Before the fix the second caller found the producer made but not connected: "The producer is disconnected".
+    await Promise.all([1, 2, 3].map((i) => ingest.republish('notes', [{ key: `pump-0${i}`, value: `{"n":${i}}` }])));
+    const got = await readTopic(kafka.brokers, topics.notes, (read) => read.length >= 3, 30_000, pino({ level: 'silent' }));
+    assert.equal(got.length, 3);
+  } finally {
+    await ingest.stop();
+  }
 });
