@@ -44,7 +44,7 @@ function jpg(w: number, h: number): Buffer {
 
 export interface ImageBenchRow { name: string; bytes: number; perS: number; target: number | null }
 
-export function runImagesBench(seconds = 1.5): { rows: ImageBenchRow[]; baselinePerS: number } {
+export function runImagesBench(seconds = 1.5, only?: string): { rows: ImageBenchRow[]; baselinePerS: number } {
   const head = { v: 1, plant: 'p1', asset: 'pump-01', camera: 'cam', ts: Date.UTC(2026, 11, 1), kind: 'thermal' };
   const enc = (bytes: Buffer, extra: object) => Buffer.from(JSON.stringify({ ...head, base64: bytes.toString('base64'), ...extra }));
   const small = scene(32, 24);
@@ -57,7 +57,7 @@ export function runImagesBench(seconds = 1.5): { rows: ImageBenchRow[]; baseline
     { name: 'JPEG 640×480 visible', value: enc(jpg(640, 480), { encoding: 'jpeg', kind: 'visible' }), target: 200 },
   ];
   const rows: ImageBenchRow[] = [];
-  for (const k of kinds) {
+  for (const k of kinds.filter((x) => !only || x.name.includes(only) || (x.target === null && !process.env.NOBASE))) {
     // Decode, then reduce to what a window keeps (the patch encoder's input), as the window operator does.
     const one = () => {
       const d = decodeRecord('images', k.value, limits);

@@ -2,7 +2,7 @@
  * Bytes → validated record, or a reject with a stable code and a reason for the dead-letter topic.
  * Never throws: every input gets exactly one of the two answers.
  */
-import { CHANNEL_PATTERN, ID_PATTERN, MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
+import { base64Bytes, CHANNEL_PATTERN, ID_PATTERN, MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
 
 export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit' | FrameError['code'];
 
@@ -47,7 +47,7 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
   if (record.modality === 'images' && 'base64' in record.value) {
     // An encoded frame: its header checked (a decompression bomb is refused unread), a thermal one decoded.
     const f = record.value;
-    const bytes = Buffer.from(f.base64, 'base64');
+    const bytes = base64Bytes(f.base64);
     if (f.kind === 'visible') {
       const bad = checkVisible(bytes, f.encoding, limits.maxImagePixels);
       if (bad) return { ok: false, code: bad.code, reason: bad.reason };

@@ -86,38 +86,71 @@ export function readPngFast(bytes: Uint8Array): { width: number; height: number;
   }
   const need = (stride + 1) * height;
   // The output is bounded by what the header promises: a stream inflating to more is refused, not read.
-  const raw = inflateSync(Buffer.concat(idat), { maxOutputLength: need + 1 });
-  if (raw.length !== need) throw new Error(`image data is ${raw.length} bytes, the header promises ${need}`);
+  const inflated = inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat), { maxOutputLength: need + 1, chunkSize: Math.max(64, need + 1) });
+  if (inflated.length !== need) throw new Error(`image data is ${inflated.length} bytes, the header promises ${need}`);
+  // A plain Uint8Array view: loops that see both Buffer and Uint8Array read each byte more slowly.
+  const raw = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
   const out = new Uint8Array(stride * height);
-  // One loop per filter type (a branch per byte costs more than the unfiltering).
+  // One loop per filter type (a branch per byte costs more than the unfiltering). On the first row the
+  // row above is zeros: Up is None, Average halves the left byte, Paeth is Sub.
   for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)], src = y * (stride + 1) + 1, dst = y * stride, up = dst - stride, first = y === 0;
+    let f = raw[y * (stride + 1)];
+    const src = y * (stride + 1) + 1, dst = y * stride;
+    if (y === 0 && (f === 2 || f === 4)) f = f === 2 ? 0 : 1;
     if (f === 0) out.set(raw.subarray(src, src + stride), dst);
-    else if (f === 1) {
-      for (let i = 0; i < bpp; i++) out[dst + i] = raw[src + i];
-      for (let i = bpp; i < stride; i++) out[dst + i] = (raw[src + i] + out[dst + i - bpp]) & 0xff;
-    } else if (f === 2) {
-      if (first) out.set(raw.subarray(src, src + stride), dst);
-      else for (let i = 0; i < stride; i++) out[dst + i] = (raw[src + i] + out[up + i]) & 0xff;
-    } else if (f === 3) {
-      for (let i = 0; i < bpp; i++) out[dst + i] = (raw[src + i] + (first ? 0 : out[up + i] >> 1)) & 0xff;
-      for (let i = bpp; i < stride; i++) out[dst + i] = (raw[src + i] + ((out[dst + i - bpp] + (first ? 0 : out[up + i])) >> 1)) & 0xff;
-    } else if (f === 4) {
-      for (let i = 0; i < bpp; i++) out[dst + i] = (raw[src + i] + (first ? 0 : out[up + i])) & 0xff;
-      for (let i = bpp; i < stride; i++) {
-        const a = out[dst + i - bpp], b = first ? 0 : out[up + i], c = first ? 0 : out[up + i - bpp];
-        // Paeth: |p − a| = |b − c|, |p − b| = |a − c|, |p − c| = |a + b − 2c| (integer abs without a call).
-        let pa = b - c, pb = a - c, pc = pa + pb;
-        pa = (pa ^ (pa >> 31)) - (pa >> 31); pb = (pb ^ (pb >> 31)) - (pb >> 31); pc = (pc ^ (pc >> 31)) - (pc >> 31);
-        out[dst + i] = (raw[src + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
-      }
-    } else throw new Error(`unknown filter type ${f} on row ${y}`);
+    else if (f === 1) unfilterSub(raw, src, out, dst, stride, bpp);
+    else if (f === 2) unfilterUp(raw, src, out, dst, stride);
+    else if (f === 3) {
+      if (y === 0) {
+        for (let lane = 0; lane < bpp; lane++) {
+          let a = (out[dst + lane] = raw[src + lane]);
+          for (let i = lane + bpp; i < stride; i += bpp) out[dst + i] = a = (raw[src + i] + (a >> 1)) & 0xff;
+        }
+      } else unfilterAverage(raw, src, out, dst, stride, bpp);
+    } else if (f === 4) unfilterPaeth(raw, src, out, dst, stride, bpp);
+    else throw new Error(`unknown filter type ${f} on row ${y}`);
   }
   if (depth === 8) return { width, height, depth, channels, data: out };
-  const wide = new Uint16Array(width * height * channels);
-  for (let i = 0; i < wide.length; i++) wide[i] = (out[2 * i] << 8) | out[2 * i + 1];
+  // 16 bits: big-endian pairs, swapped in place and read as one Uint16Array (no second buffer).
+  const wide = new Uint16Array(out.buffer, out.byteOffset, width * height * channels);
+  if (littleEndian) for (let i = 0; i < wide.length; i++) { const v = wide[i]; wide[i] = (v >> 8) | ((v & 0xff) << 8); }
   return { width, height, depth, channels, data: wide };
 }
+
+// Each unfilter runs per byte lane (bytes `bpp` apart depend on each other), keeping the left byte, and
+// for Paeth the upper-left one, in locals: read back from the output, they cost a store-to-load stall per byte.
+function unfilterSub(raw: Uint8Array, src: number, out: Uint8Array, dst: number, stride: number, bpp: number): void {
+  for (let lane = 0; lane < bpp; lane++) {
+    let a = (out[dst + lane] = raw[src + lane]);
+    for (let i = lane + bpp; i < stride; i += bpp) out[dst + i] = a = (raw[src + i] + a) & 0xff;
+  }
+}
+function unfilterUp(raw: Uint8Array, src: number, out: Uint8Array, dst: number, stride: number): void {
+  for (let i = 0, up = dst - stride; i < stride; i++) out[dst + i] = (raw[src + i] + out[up + i]) & 0xff;
+}
+function unfilterAverage(raw: Uint8Array, src: number, out: Uint8Array, dst: number, stride: number, bpp: number): void {
+  const up = dst - stride;
+  for (let lane = 0; lane < bpp; lane++) {
+    let a = (out[dst + lane] = (raw[src + lane] + (out[up + lane] >> 1)) & 0xff);
+    for (let i = lane + bpp; i < stride; i += bpp) out[dst + i] = a = (raw[src + i] + ((a + out[up + i]) >> 1)) & 0xff;
+  }
+}
+/** Paeth on a row below another: |p − a| = |b − c|, |p − b| = |a − c|, |p − c| = |a + b − 2c| (integer abs without a call). */
+function unfilterPaeth(raw: Uint8Array, src: number, out: Uint8Array, dst: number, stride: number, bpp: number): void {
+  const up = dst - stride;
+  for (let lane = 0; lane < bpp; lane++) {
+    let a = (out[dst + lane] = (raw[src + lane] + out[up + lane]) & 0xff), c = out[up + lane];
+    for (let i = lane + bpp; i < stride; i += bpp) {
+      const b = out[up + i];
+      let pa = b - c, pb = a - c, pc = pa + pb;
+      pa = (pa ^ (pa >> 31)) - (pa >> 31); pb = (pb ^ (pb >> 31)) - (pb >> 31); pc = (pc ^ (pc >> 31)) - (pc >> 31);
+      out[dst + i] = a = (raw[src + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
+      c = b;
+    }
+  }
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A palette as 256 RGB entries, interpolated between its stops. */
 function paletteTable(stops: Array<[number, number, number, number]>): Uint8Array {
@@ -219,7 +252,10 @@ export function decodeThermal(bytes: Uint8Array, c: FrameCoding, maxPixels: numb
   };
   if (grey) {
     const [k0, k1] = linear(full);
-    for (let i = 0; i < n; i++) out[i] = k0 + k1 * px[i * channels];
+    // One loop per array type: a loop that has seen several types reads each pixel through a slow path.
+    if (px instanceof Uint16Array) greyWide(px, channels, k0, k1, out);
+    else if (px instanceof Uint8ClampedArray) greyClamped(px, channels, k0, k1, out);
+    else greyBytes(px as Uint8Array, channels, k0, k1, out);
     return { width, height, data: out };
   }
   if (!c.palette && !c.paletteStops) return { code: 'missing_scale', reason: 'a colour thermal frame needs `palette` or `paletteStops` to map its colours to temperatures' };
@@ -236,6 +272,16 @@ export function decodeThermal(bytes: Uint8Array, c: FrameCoding, maxPixels: numb
     return { code: 'palette_mismatch', reason: `${Math.round((100 * missed) / n)} % of the pixels are no colour of palette ${c.paletteStops ? '(paletteStops)' : c.palette}: wrong palette?` };
   }
   return { width, height, data: out };
+}
+
+function greyBytes(px: Uint8Array, step: number, k0: number, k1: number, out: Float32Array): void {
+  for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
+}
+function greyClamped(px: Uint8ClampedArray, step: number, k0: number, k1: number, out: Float32Array): void {
+  for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
+}
+function greyWide(px: Uint16Array, step: number, k0: number, k1: number, out: Float32Array): void {
+  for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
 }
 
 function isGrey(rgba: ArrayLike<number>): boolean {

@@ -109,8 +109,25 @@ const FrameCoding = {
   /** A false-colour palette as stops [position 0…1, r, g, b]; with `palette`, these win. */
   paletteStops: z.array(z.tuple([z.number().min(0).max(1), byte, byte, byte])).min(2).max(256).optional(),
 };
-/** Standard base64, padded (one linear regex: zod's own check decodes the whole string to test it). */
-const base64 = z.string().min(4).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'not base64').refine((x) => x.length % 4 === 0, 'not base64 (length not a multiple of 4)');
+/**
+ * Standard base64, padded. Checked without a regular expression: on a 640 × 480 JPEG the linear regex
+ * took 0.47 ms, longer than decoding the string (0.03 ms). The decoder skips or stops at any character
+ * outside the alphabet, so a string is base64 exactly when it decodes to the length its size promises and
+ * holds none of the URL-safe letters the decoder also takes. The JSON Schema keeps the pattern.
+ */
+export function isBase64(x: string): boolean {
+  if (x.length < 4 || x.length % 4 !== 0 || x.includes('-') || x.includes('_')) return false;
+  const pad = x.endsWith('==') ? 2 : x.endsWith('=') ? 1 : 0;
+  return base64Bytes(x).length === (x.length / 4) * 3 - pad;
+}
+/** The last string decoded: the record decoder asks for the bytes the schema check has just made. */
+let lastBase64: { text: string; bytes: Buffer } | null = null;
+/** A base64 string's bytes (decoded once for the check and the decoder). */
+export function base64Bytes(x: string): Buffer {
+  if (lastBase64?.text !== x) lastBase64 = { text: x, bytes: Buffer.from(x, 'base64') };
+  return lastBase64.bytes;
+}
+const base64 = z.string().min(4).refine(isBase64, 'not base64').meta({ pattern: '^[A-Za-z0-9+/]+={0,2}$' });
 const EncodedFrame = z.object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64, ...FrameCoding })
   .refine((f) => f.kind !== 'thermal' || f.scale || f.range, { message: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max}', path: ['scale'] });
 const UriFrame = z.object({ ...imageHeader, uri: z.url(), encoding: z.enum(['png', 'jpeg']).optional(), ...FrameCoding });

@@ -75,3 +75,30 @@ test('the hand-written sensor check agrees with the schema: whatever it accepts,
   }
   assert.ok(accepted > 1500 && fast > 0.8 * accepted, `accepted ${accepted}, fast ${fast}`);
 });
+
+test('base64 is checked without a regular expression and agrees with the standard pattern on random strings', async () => {
+  const { isBase64 } = await import('../../schemas/index.js');
+  const pattern = /^[A-Za-z0-9+/]+={0,2}$/;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const odd = '=-_ !\n.é\u0000';
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let accepted = 0;
+  for (let i = 0; i < 50_000; i++) {
+    let s = '';
+    for (let j = 0, n = 4 * (1 + Math.floor(rnd() * 4)) - (rnd() < 0.05 ? 1 : 0); j < n; j++) {
+      s += rnd() < 0.97 ? alphabet[Math.floor(rnd() * 64)] : odd[Math.floor(rnd() * odd.length)];
+    }
+    if (rnd() < 0.3) s = s.slice(0, -1) + '=';
+    if (rnd() < 0.2) s = s.slice(0, -2) + '==';
+    const want = pattern.test(s) && s.length % 4 === 0 && s.length >= 4;
+    assert.equal(isBase64(s), want, JSON.stringify(s));
+    if (want) accepted++;
+  }
+  assert.ok(accepted > 10_000 && accepted < 45_000, `both answers exercised (${accepted} accepted)`);
+  // Through the decoder: URL-safe letters and a padding character inside are refused, naming the field.
+  for (const bad of ['iVBO_w0K', 'iVB=Rw0K', 'iVBORw0']) {
+    const d = decodeRecord('images', enc({ v: 1, plant: 'p1', asset: 'a', camera: 'c', ts: 1764115200000, kind: 'visible', encoding: 'png', base64: bad }), limits);
+    assert.ok(!d.ok && d.code === 'invalid_record' && /base64: not base64/.test(d.reason), `${bad}: ${!d.ok && d.reason}`);
+  }
+});
