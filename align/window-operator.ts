@@ -5,9 +5,10 @@
  * - timestamp assigner: event time = the device's timestamp corrected by that device's clock estimate
  *   (align/clock.ts) against the record's reference time, while the estimate is plausible;
  * - watermark generator: per asset and stream (sensors, images), max event time − outOfOrdernessMs;
- * - watermark combiner: the minimum over the asset's active streams; a stream idle in record time (see
- *   `combinedWatermark`) is ignored, so a dead camera cannot stall the sensors, and when every stream of
- *   an asset is quiet its windows up to its latest sample fire. The camera is expected from an asset's
+ * - watermark combiner: the sensors' watermark, held back by the camera's while the camera is active; a
+ *   camera idle in record time (see `combinedWatermark`) is ignored, so a dead camera cannot stall the
+ *   sensors, while the camera never advances windows past the sensors' own watermark; when every stream
+ *   of an asset is quiet its windows up to its latest sample fire. The camera is expected from an asset's
  *   first record (an asset without one waits idleTimeoutMs once); nothing advances before the sensor
  *   stream has been seen (a camera read first must not close windows). Notes never hold it back;
  * - window assigner: tumbling [k·windowMs, (k+1)·windowMs), or sliding (hop) windows of windowMs every
@@ -623,7 +624,11 @@ export class WindowOperator {
       (!this.recordTimed() || assetNow - s.lastSeenAt > idle) && this.passed(topic, s.lastSeenAt, wall);
     let wm = Infinity;
     if (!(this.passed('sensors', assetNow, wall) && this.passed('images', assetNow, wall))) {
-      if (!idleStream(sensors, 'sensors')) wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
+      // The sensors' own watermark always counts: a camera heard from later never closes a window their
+      // samples may still fill (a backlog published asset by asset reads one asset's frames minutes
+      // ahead of its samples; a sensor gateway that comes back sends what it buffered). Silent sensors
+      // are a data-quality alert (`dq:sensors-silent`), not windows without samples.
+      wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
       if (images && !idleStream(images, 'images')) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
     }
     // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,

@@ -37,7 +37,7 @@ import { publish } from './publish.js';
 const perRecordUs = (c: CpuSeconds, records: number): CpuSeconds => ({ self: c.self / records * 1e6, broker: c.broker / records * 1e6, postgres: c.postgres / records * 1e6 });
 const quantile = (xs: number[], q: number) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 
-function topicsOf(prefix: string) {
+export function topicsOf(prefix: string) {
   return { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
 }
 
@@ -116,7 +116,7 @@ async function replayWrites(db: Db, txs: Op[][]): Promise<{ rowsS: number; trans
  * A backlog of `records` through a pipeline (ingest → align → score → store) from the first fetch until
  * every record's batch is durable; the seconds it took. `every500ms`: elapsed seconds and records left.
  */
-async function consumeBacklog(cfg: Config, db: Db, ingest: KafkaIngest, records: number,
+export async function consumeBacklog(cfg: Config, db: Db, ingest: KafkaIngest, records: number,
   o: { report?: PipelineDeps['report']; every500ms?: (s: number, left: number) => void } = {}): Promise<number> {
   const logger = pino({ level: 'warn' });
   let seen = 0, done: () => void = () => {};

@@ -16,14 +16,14 @@ function scene(w: number, h: number): Float64Array {
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) t[y * w + x] = 20 + 70 * Math.exp(-12 * ((x / w - 0.3) ** 2 + (y / h - 0.6) ** 2)) + Math.sin(x * 0.7 + y);
   return t;
 }
-function grey(w: number, h: number, depth: 8 | 16): Buffer {
+export function grey(w: number, h: number, depth: 8 | 16): Buffer {
   const t = scene(w, h), p = new PNG({ width: w, height: h, bitDepth: depth, colorType: 0, inputColorType: 0 });
   const d = depth === 16 ? new Uint16Array(w * h) : Buffer.alloc(w * h);
   for (let i = 0; i < w * h; i++) d[i] = depth === 16 ? Math.round((t[i] + 40) / 0.01) : Math.round((255 * (t[i] - 10)) / 90);
   p.data = depth === 16 ? Buffer.from(d.buffer) : (d as Buffer);
   return PNG.sync.write(p, { bitDepth: depth, colorType: 0, inputColorType: 0, inputHasAlpha: false });
 }
-function iron(w: number, h: number): Buffer {
+export function iron(w: number, h: number): Buffer {
   const t = scene(w, h), p = new PNG({ width: w, height: h });
   const stops = PALETTES.iron;
   for (let i = 0; i < w * h; i++) {
@@ -36,7 +36,7 @@ function iron(w: number, h: number): Buffer {
   }
   return PNG.sync.write(p, { colorType: 2 });
 }
-function jpg(w: number, h: number): Buffer {
+export function jpg(w: number, h: number): Buffer {
   const t = scene(w, h), rgba = Buffer.alloc(w * h * 4);
   for (let i = 0; i < w * h; i++) { const g = Math.round((255 * (t[i] - 10)) / 90); rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = g; rgba[i * 4 + 3] = 255; }
   return jpeg.encode({ data: rgba, width: w, height: h }, 90).data;

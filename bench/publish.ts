@@ -4,7 +4,7 @@ import type { Modality } from '../schemas/index.js';
 import type { SimRecords } from '../sim/index.js';
 
 /**
- * Sends every record of `recs` to its topic, keyed by asset, in sends of 1 000; returns how many. The
+ * Sends every record of `recs` to its topic, keyed by asset, in sends of up to 1 000; returns how many. The
  * broker timestamp is the record's time plus `delayMs`: what a plant publishing in real time would have
  * given the backlog.
  */
@@ -14,7 +14,13 @@ export async function publish(producer: RecordProducer, topics: Record<Modality,
     const msgs = (recs[m] as Array<{ asset?: string; ts: number }>).map((r) => ({
       key: r.asset ?? null, value: JSON.stringify(r), timestamp: r.ts + delayMs,
     }));
-    for (let i = 0; i < msgs.length; i += 1000) await producer.send(topics[m], msgs.slice(i, i + 1000));
+    // Sends of at most 1 000 records and about 512 KiB (frames are tens of KiB; the broker's request limit is 1 MiB).
+    for (let i = 0; i < msgs.length;) {
+      let j = i, bytes = 0;
+      while (j < msgs.length && j - i < 1000 && (j === i || bytes + msgs[j].value.length <= 512 * 1024)) bytes += msgs[j++].value.length;
+      await producer.send(topics[m], msgs.slice(i, j));
+      i = j;
+    }
     n += msgs.length;
   }
   return n;

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- align|skew|images|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `npm run bench [-- align|skew|images|frames|fusion|store|pipeline|live|e2e|query …]`: each scenario against its baseline, in the same process.
+ * `frames` (not in the default set): the pipeline with one camera frame per asset per minute of each encoding.
  * `skew` (not in the default set) runs ../shared/skew's seeds through the align stage and its checker.
  * store and pipeline use the PostgreSQL server on 127.0.0.1:5432; pipeline uses the broker named by
  * TRIBUTARY_TEST_KAFKA or starts one. `query` (not in the default set: its first run loads 26 M rows,
@@ -11,6 +12,7 @@ import { runSkewBench } from './skew.js';
 import { runE2eBench } from './e2e.js';
 import { runFusionBench } from './fusion.js';
 import { runImagesBench } from './images.js';
+import { runFramesPipelineBench } from './pipeline-frames.js';
 import { runQueryBench } from './query.js';
 import { runStoreBench } from './store-write.js';
 
@@ -111,6 +113,24 @@ for (const which of ['pipeline', 'live', 'e2e'] as const) {
       console.log(`    record → webhook received: p50 ${ms(l.recordToWebhookMs.p50)}, p99 ${ms(l.recordToWebhookMs.p99)} (${l.recordToWebhookMs.n} deliveries)`);
     }
     if (r.big) console.log(`  ${fmt(r.big.assets)} assets, service process: ${fmt(r.big.records)} records in ${r.big.seconds.toFixed(0)} s; resident memory max ${r.big.maxRssMiB.toFixed(0)} MiB, at the end ${r.big.endRssMiB.toFixed(0)} MiB (target ≤ 1024 MiB)`);
+  } finally {
+    await kafka.stop();
+  }
+}
+
+if (wanted.has('frames')) {
+  // The pipeline with one frame per asset per minute of each encoding, beside the same plant without frames.
+  const kafka = await useKafka();
+  try {
+    const runs = await runFramesPipelineBench(kafka, undefined, (s) => console.error(`  … ${s}`));
+    const base = runs[0];
+    console.log(`pipeline with camera frames (backlog through the broker and the PostgreSQL server; ${fmt(base.samples)} samples, one frame per asset per minute)`);
+    for (const r of runs) {
+      const ratio = r.samplesPerS / base.samplesPerS;
+      console.log(`  ${r.name.padEnd(24)} ${fmt(r.frames).padStart(6)} frames   ${fmt(r.samplesPerS).padStart(8)} samples/s   ratio to no frames ${ratio.toFixed(2)}` +
+        `${r === base ? '   (baseline)' : `   target ≥ 0.90 ${ratio >= 0.9 ? 'met' : 'MISSED'}`}` +
+        (r.cpu ? `   CPU s: this process ${r.cpu.self.toFixed(1)}, broker ${r.cpu.broker.toFixed(1)}, PostgreSQL ${r.cpu.postgres.toFixed(1)} in ${r.seconds.toFixed(1)} s` : ''));
+    }
   } finally {
     await kafka.stop();
   }

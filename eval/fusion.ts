@@ -23,6 +23,7 @@ export const DEFAULT_SPEC: FeatureSpec = {
   emaHalfLifeMs: 15 * 60_000,
   noteHalfLifeMs: 3 * 3_600_000,
   referenceWindows: 240,
+  imageAge: true,
 };
 
 /** A detector that only records the encoded input of each window (its latest revision). */

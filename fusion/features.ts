@@ -26,6 +26,12 @@ export interface FeatureSpec {
   noteHalfLifeMs: number;
   /** Windows per asset whose features fix its standardisation. */
   referenceWindows: number;
+  /**
+   * The frame's age at the window's end as one more image input (`frameAgeInput`), after the current and
+   * recent image vectors: a frame from a camera that sends every 15 minutes is older than one sent each
+   * minute, and the model can learn how far to trust it. Models saved before it keep their input shape.
+   */
+  imageAge?: boolean;
 }
 
 export const SENSOR_STATS = ['mean', 'std', 'slope', 'band1', 'band2', 'band3'] as const;
@@ -34,6 +40,10 @@ export const BANDS: Array<[number, number]> = [[1, 3], [4, 10], [11, 30]];
 
 export const sensorDim = (s: FeatureSpec) => s.channels.length * SENSOR_STATS.length;
 export const imageDim = () => IMAGE_FEATURES.length;
+/** The image input's width: current ‖ recent image features, and the frame's age when the spec asks for it. */
+export const imageInputDim = (s: FeatureSpec) => 2 * IMAGE_FEATURES.length + (s.imageAge ? 1 : 0);
+/** The frame-age input: log2(1 + age in minutes), 0 for a frame at the window's end, about 4 at 15 minutes. */
+export const frameAgeInput = (ageMs: number) => Math.log2(1 + Math.max(0, ageMs) / 60_000);
 
 export interface Standardiser { median: number[]; scale: number[] }
 
@@ -248,9 +258,9 @@ export function encode(t: WindowTuple, st: AssetFeatureState, spec: FeatureSpec,
     if (terms.length) st.terms = uniqueTerms(terms);
   }
   const dS = rs.length, dI = IMAGE_FEATURES.length;
-  const s = new Float32Array(2 * dS), i = new Float32Array(2 * dI), n = new Float32Array(2 * spec.noteBuckets);
+  const s = new Float32Array(2 * dS), i = new Float32Array(imageInputDim(spec)), n = new Float32Array(2 * spec.noteBuckets);
   if (sPresent) { s.set(zS, 0); s.set(emaS ?? zS, dS); }
-  if (zI) { i.set(zI, 0); i.set(emaI ?? zI, dI); }
+  if (zI) { i.set(zI, 0); i.set(emaI ?? zI, dI); if (spec.imageAge) i[2 * dI] = frameAgeInput(t.image?.ageMs ?? 0); }
   n.set(cur, 0); n.set(memN, spec.noteBuckets);
   const notesPresent = memN.some((x) => x > 0.05);
   return { s, i, n, present: [sPresent ? 1 : 0, zI ? 1 : 0, notesPresent ? 1 : 0], zS, terms: terms.length ? uniqueTerms(terms) : notesPresent ? (st.terms ?? []) : [], issues };

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { forward, initWeights, seeded, type NetShape, type Weights } from './net.js';
-import { IMAGE_FEATURES, SENSOR_STATS, sensorDim, type FeatureSpec, type ModelInput } from './features.js';
+import { IMAGE_FEATURES, imageInputDim, SENSOR_STATS, sensorDim, type FeatureSpec, type ModelInput } from './features.js';
 
 export const FUSION_FORMAT = 'tributary-fusion/1';
 
@@ -85,7 +85,7 @@ export class FusionModel {
 
   static create(version: string, spec: FeatureSpec, o: { d?: number; hidden?: number; seed?: number; modalities?: FusionModelJSON['modalities'] } = {}): FusionModel {
     const dS = sensorDim(spec), dI = IMAGE_FEATURES.length;
-    const shape: NetShape = { inS: 2 * dS, inI: 2 * dI, inN: 2 * spec.noteBuckets, outS: dS, outI: dI, d: o.d ?? 32, hidden: o.hidden ?? 64 };
+    const shape: NetShape = { inS: 2 * dS, inI: imageInputDim(spec), inN: 2 * spec.noteBuckets, outS: dS, outI: dI, d: o.d ?? 32, hidden: o.hidden ?? 64 };
     return new FusionModel(version, spec, shape, initWeights(shape, o.seed ?? 1), 'self-supervised', o.modalities ?? [...MOD_NAMES], null, [], {});
   }
 

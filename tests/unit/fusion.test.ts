@@ -87,6 +87,32 @@ test('encoding: reference period, vector widths, presence mask, and NaN readings
   assert.ok(noCam.i.every((v) => v === 0), 'an absent modality has a zero input');
 });
 
+test('the frame\'s age is one more image input when the spec asks for it; a model saved without it keeps its shape', () => {
+  const aged = { ...spec, imageAge: true };
+  const r = rng(4);
+  const st = newFeatureState(), old = newFeatureState();
+  for (let k = 0; k < spec.referenceWindows; k++) { encode(tuple(k, { r }), st, aged); encode(tuple(k, { r }), old, spec); }
+  const fresh = tuple(10, { r }), stale = structuredClone(fresh);
+  stale.image = { ...stale.image!, ageMs: 15 * 60_000 };
+  fresh.image = { ...fresh.image!, ageMs: 0 };
+  const a = encode(fresh, { ...st }, aged)!, b = encode(stale, { ...st }, aged)!;
+  assert.equal(a.i.length, 2 * 50 + 1);
+  assert.equal(a.i[100], 0, 'a frame taken at the window\'s end');
+  assert.equal(b.i[100], 4, '15 minutes: log2(16)');
+  assert.deepEqual(Array.from(a.i.subarray(0, 100)), Array.from(b.i.subarray(0, 100)), 'the age changes nothing else');
+  const noCam = encode(tuple(11, { r, camera: false }), { ...st }, aged)!;
+  assert.ok(noCam.i.every((v) => v === 0), 'no frame: no age either');
+  const m = FusionModel.create('aged', aged, { seed: 2 }), before = FusionModel.create('before', spec, { seed: 2 });
+  assert.equal(m.shape.inI, 101);
+  assert.equal(before.shape.inI, 100, 'the older spec keeps 100 image inputs');
+  const scored = m.score([a, b]);
+  assert.ok(scored.every((x) => Number.isFinite(x.raw)));
+  assert.notEqual(scored[0].raw, scored[1].raw, 'the age reaches the score');
+  const copy = FusionModel.fromJSON(JSON.parse(JSON.stringify(before.toJSON())));
+  assert.ok(copy.score([encode(tuple(12, { r }), old, spec)!]).every((x) => Number.isFinite(x.raw)), 'a saved model without the age still scores');
+  m.dispose(); before.dispose(); copy.dispose();
+});
+
 test('network shapes, and an absent modality has no influence on the score', () => {
   const m = FusionModel.create('shape', spec, { seed: 3 });
   const B = 5, sh = m.shape;

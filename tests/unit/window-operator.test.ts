@@ -195,6 +195,29 @@ test('a snapshot survives JSON (the checkpoint is stored as jsonb) before anythi
   assert.equal(restored.add(s(T0 + 2_000), 1).result, 'accepted', 'an unfired window is still open after the restore');
 });
 
+test('a backlog published asset by asset: frames read minutes ahead of an asset\'s samples close none of its windows', () => {
+  // Two assets, 10 minutes each, sensors every second, a frame a minute; record time = device time + 40 ms.
+  // The topics hold a1's whole history, then a2's: when a2's samples are read, both topics are already
+  // 10 minutes on (a1's), and a2's frames come in one batch ahead of its samples.
+  const op = new WindowOperator({ ...cfg, idleTimeoutMs: 5_000 }, () => 0);
+  let offset = 0;
+  const tuples: ReturnType<WindowOperator['fire']> = [];
+  for (const asset of ['a1', 'a2']) {
+    for (let m = 0; m < 10; m++) op.add(img(T0 + m * 60_000 + 30_000, asset), offset++, false, T0 + m * 60_000 + 30_040);
+    for (let t = 0; t < 600; t++) {
+      const r = op.add(s(T0 + t * 1_000, t, asset), offset++, false, T0 + t * 1_000 + 40);
+      assert.equal(r.result, 'accepted', `${asset} sample ${t}: ${r.result}`);
+      if (t % 50 === 0) tuples.push(...op.fire());
+    }
+  }
+  tuples.push(...op.fire(), ...op.flush());
+  for (const asset of ['a1', 'a2']) {
+    const mine = tuples.filter((x) => x.asset === asset && x.revision === 0);
+    assert.equal(mine.length, 60, `${asset}: every window fired once`);
+    assert.equal(mine.reduce((n, x) => n + x.channels.x.v.length, 0), 600, `${asset}: every sample in a window`);
+  }
+});
+
 test('a block whose first samples fall in a fired window is accepted for the rest and reports the late ones', () => {
   const { op, add } = sensorsOnly();
   add(s(T0 + 1_000), 0);
