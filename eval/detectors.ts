@@ -3,6 +3,7 @@
  * per-asset state; `score` returns null while the asset is still in its reference (training) period.
  */
 import { scoreBaseline, type AssetModelState } from '../fusion/baseline.js';
+import { newContextState, scoreContext, type ContextOptions, type ContextState } from '../fusion/context.js';
 import type { Modality, WindowTuple } from '../schemas/index.js';
 
 export interface DetectorScore { score: number | null; contributions: Record<string, number> }
@@ -44,6 +45,20 @@ export function baselineDetector(name: string, o: { referenceWindows: number; th
       const input = withoutModalities(t, fitted ? [...unused, ...(o.removeAtTest ?? [])] : unused);
       const { row } = scoreBaseline(input, st, { referenceWindows: o.referenceWindows, modelVersion: name, noteNovelty: o.noteNovelty ?? true });
       return { score: row.status === 'scored' ? row.score : null, contributions: row.contributions };
+    },
+  };
+}
+
+/** The context scorer (fusion/context.ts): k-NN against each asset's adaptive memory of normal windows. */
+export function contextDetector(name: string, o: ContextOptions): Detector {
+  const states = new Map<string, ContextState>();
+  return {
+    name,
+    threshold: o.threshold,
+    score(t) {
+      let st = states.get(t.asset);
+      if (!st) states.set(t.asset, (st = newContextState()));
+      return scoreContext(t, st, o);
     },
   };
 }

@@ -18,7 +18,7 @@ import type { FusionModel } from '../fusion/model.js';
 import { decodeRecord } from '../ingest/decode.js';
 import { Config, type InputRecord, type WindowTuple } from '../schemas/index.js';
 import { firstEvidence, splitOfSeed, streamB, userConfigOf, type BenignEvent, type BenignType, type PlantBFault, type PlantBRun, type Visibility } from '../sim/plant-b.js';
-import { baselineDetector, lateFusion, type Detector } from './detectors.js';
+import { baselineDetector, contextDetector, lateFusion, type Detector } from './detectors.js';
 import { DEFAULT_SPEC, trainFromHistory } from './fusion.js';
 import { alertIntervals, aucPr, aucRoc } from './metrics.js';
 import { table } from './report.js';
@@ -49,6 +49,8 @@ export interface UnseenOptions {
   shippedModel?: FusionModel | null;
   /** Train the fusion model on the run's history (default true). */
   trainOnHistory?: boolean;
+  /** Every batch of tuples the window operator fired, in order (to score other detectors later: `rescore`). */
+  record?: WindowTuple[][];
   epochs?: number;
   /** Test seeds are for the final measurement: refused unless this is set (see the closing note). */
   allowTestSeeds?: boolean;
@@ -99,6 +101,7 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
     baselineDetector('baseline (shipped)', { referenceWindows, threshold, noteNovelty: false }),
     single('sensors'), single('images'), single('notes'),
     lateFusion('late fusion', [single('sensors'), single('images'), single('notes')], threshold),
+    contextDetector('context k-NN', { threshold }),
   ];
   const names = Object.keys(user.aliases[run.plant]);
   const fromHistory = new DeferredFusion('fusion (trained on history)', null, names);
@@ -121,6 +124,7 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
     for (const t of tuples) fromHistory.see(t, false); // warm the feature states as the service's would be
   };
   const take = (ts: WindowTuple[]) => {
+    if (ts.length) o.record?.push(ts);
     for (const t of ts) {
       const key = `${t.asset}@${t.windowStart}`;
       const inHistory = t.windowEnd <= run.startMs;
@@ -176,6 +180,32 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
   deferred.forEach((d) => d.model !== o.shippedModel && d.model?.dispose());
   o.onProgress?.(1, run.name);
   return { run, detectors, windows, windowMs: cfg.align.windowMs, rule: { openAfter, resolveAfter }, deliveries, rejected, historyWindows: history.size };
+}
+
+/**
+ * Detectors scored on a run's recorded tuples (`UnseenOptions.record`) as `runUnseen` would score them
+ * online: the same windows, labels and alert rule, only these detectors.
+ */
+export function rescore(run: PlantBRun, batches: WindowTuple[][], detectors: Detector[], windowMs = 60_000): UnseenRun {
+  const cfg = Config.parse({});
+  const byKey = new Map<string, UnseenWindow>();
+  for (const ts of batches) {
+    for (const t of ts) {
+      const key = `${t.asset}@${t.windowStart}`;
+      const results = detectors.map((d) => d.score(t).score);
+      const prev = byKey.get(key);
+      const w: UnseenWindow = prev ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
+      results.forEach((x, i) => { if (!(prev && w.scores[i] === null)) w.scores[i] = x; });
+      byKey.set(key, w);
+    }
+  }
+  const windows = [...byKey.values()].filter((w) => w.windowStart >= run.startMs && w.windowEnd <= run.endMs)
+    .sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : a.windowStart - b.windowStart));
+  labelWindows(run, windows);
+  return {
+    run, detectors: detectors.map((d) => ({ name: d.name, threshold: d.threshold })), windows, windowMs,
+    rule: { openAfter: cfg.alerts.openAfter, resolveAfter: cfg.alerts.resolveAfter }, deliveries: 0, rejected: 0, historyWindows: 0,
+  };
 }
 
 /** Labels and benign tags from the run's ground truth (read only now, after scoring). */

@@ -1,0 +1,175 @@
+/**
+ * Context scorer: "how unlike anything this asset has done normally is this window?", conditional on
+ * operating state without naming the states. Each asset keeps a memory of its own normal windows'
+ * features (mean and spread of every channel, the frame's hottest and mean pixel); a window scores by its
+ * distance to its k-th nearest remembered window. A stopped pump is near other stopped windows, a pump
+ * at full load near full-load windows, so neither is anomalous; a window unlike every state is.
+ *
+ * - Features are standardised by the memory's own spread per feature (the wider of the 10–90 % range and
+ *   the MAD, with a floor relative to the level), and each feature's |z| is capped, so a channel that
+ *   never varied cannot make a score explode.
+ * - The score is on the scale the alert rules use (threshold 6): `SCORE_AT_Q99` = 4.65 at the 99th
+ *   percentile of the memory's own leave-one-out k-NN distances (log scale), rising linearly past it, so
+ *   a score means the same on every asset. The constants (k 3, lag 30 min, accepted after 12 h, 2 000
+ *   windows, 4.65 at the 99th percentile) were chosen on plant B's validation seeds 11–14 (short preset).
+ * - The memory adapts: a window joins it `lagMs` after its end when it scored below the alert threshold
+ *   (a fault that is alerting is not learnt), or `acceptAfterMs` after its end whatever it scored (a new
+ *   operating state that lasted that long is normal now). Oldest windows leave first past `capacity`.
+ * - Cold start: until the memory holds `minMemory` windows the asset is unscored (null).
+ *
+ * State is plain data (JSON-safe), per asset.
+ */
+import { featuresOf, type Features } from './baseline.js';
+import { SENSOR_STATS, sensorRaw } from './features.js';
+import type { WindowTuple } from '../schemas/index.js';
+
+export interface ContextOptions {
+  /** Alert threshold on the score (windows at or above it are not learnt until acceptAfterMs). */
+  threshold: number;
+  k?: number;
+  lagMs?: number;
+  acceptAfterMs?: number;
+  capacity?: number;
+  minMemory?: number;
+  /** `basic`: each channel's mean and spread and the frame's max and mean (the baseline's); `rich` adds each channel's slope and band energies and the frame's hot-spot contrast. */
+  features?: 'basic' | 'rich';
+}
+
+/** The rich feature set: every channel's statistics as the fusion encoder computes them, and the frame's. */
+export function richFeatures(t: WindowTuple): Features {
+  const channels = Object.keys(t.channels).sort();
+  const raw = sensorRaw(t, { channels, noteBuckets: 0, emaHalfLifeMs: 1, noteHalfLifeMs: 1, referenceWindows: 1 }, []);
+  const f: Features = {};
+  channels.forEach((ch, i) => SENSOR_STATS.forEach((stat, j) => { const v = raw[i * SENSOR_STATS.length + j]; if (Number.isFinite(v)) f[`${ch}:${stat}`] = v; }));
+  const im = t.image;
+  if (im?.maxC != null && im.meanC != null) {
+    f['image:max'] = im.maxC; f['image:mean'] = im.meanC;
+    if (im.patches?.length) {
+      const p = [...im.patches].sort((a, b) => a - b);
+      f['image:contrast'] = p[p.length - 1] - p[p.length >> 1];
+    }
+  }
+  return f;
+}
+
+/** A remembered window: its end and its feature vector (by the asset's feature index; NaN: absent). */
+interface Remembered { end: number; x: number[] }
+export interface ContextState {
+  /** Feature names in vector order (grows as features appear). */
+  names: string[];
+  memory: Remembered[];
+  pending: Array<Remembered & { score: number | null; start: number }>;
+  /** Per feature (vector order): 1 / spread, refitted as the memory changes (0: not enough values). */
+  inverseSpread: number[] | null;
+  /** log k-NN distance: median and 99th percentile over the memory (leave-one-out). */
+  calib: { median: number; q99: number } | null;
+  addedSinceFit: number;
+}
+
+export const newContextState = (): ContextState => ({ names: [], memory: [], pending: [], inverseSpread: null, calib: null, addedSinceFit: 0 });
+
+const Z_CAP = 8;
+/** The score of a window as far from the memory as its own 99th-percentile window (see the header). */
+export const SCORE_AT_Q99 = 4.65;
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
+
+function vectorOf(f: Features, st: ContextState): number[] {
+  for (const name in f) if (!st.names.includes(name)) st.names.push(name);
+  return st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? f[n] : NaN));
+}
+
+function fitSpread(st: ContextState): number[] {
+  return st.names.map((_, j) => {
+    const xs = st.memory.map((m) => m.x[j]).filter((x) => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+    if (xs.length < 3) return 0;
+    const centre = quantile(xs, 0.5);
+    const dev = xs.map((x) => Math.abs(x - centre)).sort((a, b) => a - b);
+    return 1 / Math.max((quantile(xs, 0.9) - quantile(xs, 0.1)) / 2.563, 1.4826 * quantile(dev, 0.5), 0.01 * Math.abs(centre), 1e-3);
+  });
+}
+
+/** Root mean capped squared z-difference over the features both windows have. */
+function distance(a: number[], b: number[], inv: number[]): number {
+  let sum = 0, n = 0;
+  const m = Math.min(a.length, b.length, inv.length);
+  for (let j = 0; j < m; j++) {
+    const w = inv[j], d = a[j] - b[j];
+    if (w === 0 || d !== d) continue; // no spread, or absent in either (NaN)
+    const z = Math.min(Z_CAP, Math.abs(d) * w);
+    sum += z * z; n++;
+  }
+  return n ? Math.sqrt(sum / n) : Z_CAP;
+}
+
+function kth(x: number[], memory: Remembered[], inv: number[], k: number, skip = -1): number {
+  const best: number[] = [];
+  let worst = Infinity;
+  for (let i = 0; i < memory.length; i++) {
+    if (i === skip) continue;
+    const d = distance(x, memory[i].x, inv);
+    if (best.length < k) { best.push(d); best.sort((p, q) => p - q); worst = best.length === k ? best[k - 1] : Infinity; }
+    else if (d < worst) { best[k - 1] = d; best.sort((p, q) => p - q); worst = best[k - 1]; }
+  }
+  return best.length ? best[best.length - 1] : Z_CAP;
+}
+
+const EPS = 0.05;
+function refit(st: ContextState, k: number): void {
+  const inv = fitSpread(st);
+  st.inverseSpread = inv;
+  // Leave-one-out distances of up to 150 remembered windows, spread evenly over the memory.
+  const step = Math.max(1, Math.floor(st.memory.length / 150));
+  const ds: number[] = [];
+  for (let i = 0; i < st.memory.length; i += step) ds.push(Math.log(kth(st.memory[i].x, st.memory, inv, k, i) + EPS));
+  ds.sort((a, b) => a - b);
+  st.calib = { median: quantile(ds, 0.5), q99: quantile(ds, 0.99) };
+  st.addedSinceFit = 0;
+}
+
+/** Scores a window (null while the memory is too small) and advances the asset's memory. */
+export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions): { score: number | null; contributions: Record<string, number> } {
+  const k = o.k ?? 3, lag = o.lagMs ?? 30 * 60_000, accept = o.acceptAfterMs ?? 12 * 3_600_000;
+  const capacity = o.capacity ?? 2_000, minMemory = o.minMemory ?? 30;
+  // Windows old enough join the memory (in window-end order).
+  const now = t.windowEnd;
+  const keep: ContextState['pending'] = [];
+  for (const p of st.pending) {
+    const normal = p.score === null || p.score < o.threshold;
+    if ((normal && p.end <= now - lag) || p.end <= now - accept) {
+      st.memory.push({ end: p.end, x: p.x });
+      st.addedSinceFit++;
+    } else keep.push(p);
+  }
+  st.pending = keep;
+  if (st.memory.length > capacity) st.memory.splice(0, st.memory.length - capacity);
+  if (st.memory.length >= minMemory && (!st.inverseSpread || st.addedSinceFit >= Math.max(30, st.memory.length / 5))) refit(st, k);
+
+  const x = vectorOf(o.features === 'rich' ? richFeatures(t) : featuresOf(t), st);
+  let score: number | null = null;
+  const contributions: Record<string, number> = {};
+  const inv = st.inverseSpread;
+  if (inv && st.calib && st.memory.length >= minMemory) {
+    const d = Math.log(kth(x, st.memory, inv, k) + EPS);
+    score = Math.max(0, (SCORE_AT_Q99 * (d - st.calib.median)) / Math.max(st.calib.q99 - st.calib.median, 0.05));
+    score = Math.round(score * 1e6) / 1e6;
+    // Contributions: each channel's share of the squared z against the nearest remembered window.
+    let nearest = st.memory[0], best = Infinity;
+    for (const m of st.memory) { const dd = distance(x, m.x, inv); if (dd < best) { best = dd; nearest = m; } }
+    let total = 0;
+    const byChannel: Record<string, number> = {};
+    for (let j = 0; j < Math.min(x.length, nearest.x.length, inv.length); j++) {
+      const dj = x[j] - nearest.x[j];
+      if (!inv[j] || dj !== dj) continue;
+      const z = Math.min(Z_CAP, Math.abs(dj) * inv[j]);
+      const name = st.names[j], ch = name.slice(0, name.lastIndexOf(':'));
+      byChannel[ch] = (byChannel[ch] ?? 0) + z * z; total += z * z;
+    }
+    for (const [ch, v] of Object.entries(byChannel)) contributions[ch] = total > 0 ? Math.round((v / total) * 1e6) / 1e6 : 0;
+  }
+  // A revision replaces the window's pending entry.
+  const at = st.pending.findIndex((p) => p.start === t.windowStart);
+  const entry = { start: t.windowStart, end: t.windowEnd, x, score };
+  if (at >= 0) st.pending[at] = entry;
+  else if (!st.memory.length || t.windowEnd > st.memory[st.memory.length - 1].end) st.pending.push(entry);
+  return { score, contributions };
+}

@@ -1,0 +1,63 @@
+/**
+ * The context scorer alone (fusion/context.ts): operating states it has seen are normal, a state it has
+ * never seen scores high, a channel that never varied cannot make a score explode, a fault that alerts
+ * is not learnt, and a new state that lasts is learnt after acceptAfterMs.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { newContextState, scoreContext } from '../../fusion/context.js';
+import type { WindowTuple } from '../../schemas/index.js';
+
+const W = 60_000;
+function rng(seed: number) { let s = seed >>> 0; return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; }; }
+/** A pump window: running (speed ~1480, current ~40) or stopped (both 0); `vib` added to the vibration. */
+function tuple(k: number, o: { running: boolean; r: () => number; vib?: number }): WindowTuple {
+  const t = Array.from({ length: 12 }, (_, i) => k * W + i * 5000);
+  const ch = (f: () => number) => ({ device: 'd', t, v: t.map(f) });
+  const channels = {
+    speed: ch(() => (o.running ? 1480 + o.r() * 4 : 0)),
+    current: ch(() => (o.running ? 40 + o.r() : 0)),
+    vib: ch(() => (o.running ? 2 + o.r() * 0.2 : 0.05) + (o.vib ?? 0)),
+    setpoint: ch(() => 50), // never varies
+  };
+  return {
+    plant: 'p', asset: 'a', windowStart: k * W, windowEnd: (k + 1) * W, slideMs: W, revision: 0, channels,
+    grid: { stepMs: 5000, channels: {} }, image: null, notes: [],
+    quality: { samples: 48, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
+  };
+}
+
+test('context scorer: seen operating states are normal, an unseen one is not, a constant channel cannot explode', () => {
+  const r = rng(3), st = newContextState(), o = { threshold: 6 };
+  const scores: Array<number | null> = [];
+  // Two days alternating 8 h stopped and 16 h running.
+  for (let k = 0; k < 2 * 24 * 60; k++) scores.push(scoreContext(tuple(k, { running: (k % 1440) >= 480, r }), st, o).score);
+  assert.equal(scores[0], null, 'cold: unscored until its memory holds enough windows');
+  const day2 = scores.slice(1440).filter((x): x is number => x !== null);
+  assert.ok(day2.length > 1400);
+  // Stops and starts are normal: a few isolated windows at most, never three in a row (the default rule's opening).
+  const high = day2.filter((x) => x >= 6).length;
+  assert.ok(high <= 0.02 * day2.length, `day 2: ${high} windows at or above 6`);
+  assert.ok(!day2.some((x, i) => i >= 2 && x >= 6 && day2[i - 1] >= 6 && day2[i - 2] >= 6), 'no three in a row');
+  // Running with the vibration far above anything seen: a high score, the vibration named.
+  const k = 2 * 1440 + 600;
+  const bad = scoreContext(tuple(k, { running: true, r, vib: 3 }), st, o);
+  assert.ok(bad.score! >= 6, `unseen state scores ${bad.score}`);
+  assert.ok(bad.contributions.vib > 0.8, JSON.stringify(bad.contributions));
+  assert.ok(Number.isFinite(bad.score!) && bad.score! < 100, 'bounded: every feature\'s |z| is capped');
+});
+
+test('context scorer: an alerting state is not learnt within the lag, a state that lasts is learnt after acceptAfterMs', () => {
+  const r = rng(5), st = newContextState(), o = { threshold: 6, acceptAfterMs: 6 * 3_600_000 };
+  for (let k = 0; k < 1440; k++) scoreContext(tuple(k, { running: true, r }), st, o);
+  const first = scoreContext(tuple(1440, { running: true, r, vib: 3 }), st, o).score!;
+  assert.ok(first >= 6);
+  let after2h = 0, after8h = 0;
+  for (let k = 1441; k < 1440 + 8 * 60; k++) {
+    const s = scoreContext(tuple(k, { running: true, r, vib: 3 }), st, o).score!;
+    if (k === 1440 + 120) after2h = s;
+    after8h = s;
+  }
+  assert.ok(after2h >= 6, `2 h on, still anomalous (${after2h}): alerting windows are not learnt`);
+  assert.ok(after8h < 6, `8 h on, the lasting state is normal (${after8h})`);
+});
