@@ -184,7 +184,10 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
 
 /**
  * Detectors scored on a run's recorded tuples (`UnseenOptions.record`) as `runUnseen` would score them
- * online: the same windows, labels and alert rule, only these detectors.
+ * online: the same windows, labels and alert rule, only these detectors. `run` must have been generated
+ * (streamed through `streamB`, as `runUnseen` does): first evidence is recorded during generation, and a
+ * run never streamed labels no window positive. The window bookkeeping repeats `runUnseen`'s `take`
+ * (a revision keeps a detector's null from the first emission); keep the two alike.
  */
 export function rescore(run: PlantBRun, batches: WindowTuple[][], detectors: Detector[], windowMs = 60_000): UnseenRun {
   const cfg = Config.parse({});
