@@ -125,7 +125,7 @@ test('the unseen-plant protocol in-process: every detector scored, labels after 
   const run = plantBRun({ preset: 'short', seed: 12, historyMs: 8 * HOUR, durationMs: 6 * HOUR });
   const r = runUnseen(run, { epochs: 2 });
   assert.equal(r.rejected, 0);
-  assert.deepEqual(r.detectors.map((d) => d.name), ['baseline (shipped)', 'sensors only', 'images only', 'notes only', 'late fusion', 'fusion (trained on history)']);
+  assert.deepEqual(r.detectors.map((d) => d.name), ['baseline (shipped)', 'sensors only', 'images only', 'notes only', 'late fusion', 'context k-NN', 'fusion (trained on history)']);
   // Every asset's windows of the measured period (a few may stay unscored at a comms loss' edge).
   assert.ok(r.windows.length >= 0.98 * run.assets.length * 6 * 60 && r.windows.length <= run.assets.length * 6 * 60, `${r.windows.length}`);
   // The healthy twin: the same plant, period and weather without the faults; per-fault figures pair with it.
