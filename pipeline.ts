@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import { resolveNoteAsset, WindowOperator, type AlignSnapshot } from './align/index.js';
 import { configuredRules, evaluateRules, type AssetRuleStates } from './alerts/index.js';
-import { rulesForModel, scoreBaseline, scoreFusionBatch, type AssetFeatureState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
+import { CONTEXT_DEFAULTS, contextCheckpoint, newContextState, restoreContext, rulesForModel, scoreBaseline, scoreContext, scoreFusionBatch, SCORE_AT_Q99, type AssetFeatureState, type ContextCheckpoint, type ContextOptions, type ContextState, type AssetModelState, type FusionModel, type ModelInput } from './fusion/index.js';
 import { deadLetterKey, decodeRecord, screenRecord, type CommitRequest, type DeadLetter, type IncomingMessage } from './ingest/index.js';
 import { FrameFetcher, type FetchOutcome } from './ingest/fetch.js';
 import { decodeThermal, sniffEncoding } from './ingest/frames.js';
@@ -40,6 +40,8 @@ export interface Checkpoint {
   models: Record<string, AssetModelState>;
   /** Fusion models' per-asset feature state (reference, moving averages, note memory), by version/asset. */
   features?: Record<string, AssetFeatureState>;
+  /** Context scorers' per-asset state (memory of normal windows), by version/asset. */
+  contexts?: Record<string, ContextState>;
   /** Per asset: rule id → the rule engine's state. */
   rules: Record<string, AssetRuleStates>;
   processed: Partial<Record<Modality, number>>;
@@ -58,8 +60,10 @@ interface AssetParts {
   images?: AlignSnapshot['assets'][string]['images'];
   clocks?: AlignSnapshot['assets'][string]['clocks'];
   /** Model and feature state (`rules`: in rows written before the rules had their own part). */
-  scoring?: { models?: Record<string, AssetModelState>; features?: Record<string, AssetFeatureState>; rules?: AssetRuleStates };
+  scoring?: { models?: Record<string, AssetModelState>; features?: Record<string, AssetFeatureState>; contexts?: Record<string, ContextCheckpoint['head']>; rules?: AssetRuleStates };
   rules?: AssetRuleStates;
+  /** A context scorer's memory, in chunks: `ctx:<version/asset>:<chunk>` (see contextCheckpoint). */
+  [chunk: `ctx:${string}`]: ContextCheckpoint['chunks'][number];
 }
 
 /** A partition's stored checkpoint, whole (null: none). */
@@ -79,7 +83,7 @@ async function loadWhole(db: Db, partitionKey: string): Promise<{ cp: Checkpoint
   if (!part && !assets.size) return { cp: null, keys, legacy: false };
   const cp: Checkpoint = {
     align: { assets: { ...part?.align?.assets } }, models: { ...part?.models }, features: { ...part?.features },
-    rules: { ...part?.rules }, processed: part?.processed ?? {}, clocksAt: part?.clocksAt ?? part?.processed ?? {},
+    rules: { ...part?.rules }, processed: part?.processed ?? {}, clocksAt: part?.clocksAt ?? part?.processed ?? {}, contexts: {},
   };
   // Keys are `asset` or `version/asset`, and asset ids may hold "/": the longest asset the key ends with.
   const named = Object.keys(cp.align.assets).sort((a, b) => b.length - a.length);
@@ -94,7 +98,12 @@ async function loadWhole(db: Db, partitionKey: string): Promise<{ cp: Checkpoint
     Object.assign(cp.features!, a.scoring?.features);
     const rules = a.rules ?? a.scoring?.rules;
     if (rules) cp.rules[asset] = rules;
-    const own = [...Object.keys(a.scoring?.models ?? {}), ...Object.keys(a.scoring?.features ?? {})];
+    for (const [k, head] of Object.entries(a.scoring?.contexts ?? {})) {
+      const chunks: ContextCheckpoint['chunks'] = {};
+      for (let c = 0; c < head.chunksWritten; c++) chunks[c] = a[`ctx:${k}:${c}`] ?? [];
+      cp.contexts![k] = restoreContext(head, chunks);
+    }
+    const own = [...Object.keys(a.scoring?.models ?? {}), ...Object.keys(a.scoring?.features ?? {}), ...Object.keys(a.scoring?.contexts ?? {})];
     if (own.length) keys.set(asset, new Set(own));
   }
   return { cp, keys, legacy: !!part?.align };
@@ -182,8 +191,36 @@ export interface PipelineDeps {
 
 export interface RunningModel {
   version: string; active: boolean; referenceWindows: number;
-  /** A fusion model (kind `fusion`); absent: the baseline scorer. */
+  /** A fusion model (kind `fusion`); absent, and no `context`: the baseline scorer. */
   fusion?: FusionModel;
+  /** A context scorer (kind `context-knn`) with its options. */
+  context?: ContextOptions;
+}
+
+/**
+ * The scorer the configuration names (`scorer.kind`): as the registry registers it at start-up, and as the
+ * pipeline runs it when there is no registry.
+ */
+export function configuredScorer(cfg: Config): { kind: 'context-knn' | 'baseline-robustz'; params: Record<string, unknown>; card: string; running: RunningModel } {
+  if (cfg.scorer.kind === 'baseline') {
+    const version = cfg.scorer.modelVersion ?? 'baseline-robustz-1', referenceWindows = cfg.scorer.referenceWindows;
+    return {
+      kind: 'baseline-robustz', params: { referenceWindows },
+      card: `Robust z-score baseline: per asset, the median and MAD of each window feature over the first ${referenceWindows} windows; the score is the largest |z|, contributions by channel.`,
+      running: { version, active: true, referenceWindows },
+    };
+  }
+  const version = cfg.scorer.modelVersion ?? 'context-knn-1';
+  const context = { ...CONTEXT_DEFAULTS, ...cfg.scorer.context, threshold: cfg.alerts.threshold };
+  return {
+    kind: 'context-knn', params: context,
+    card: 'Context scorer: per asset, the distance of each window (every channel\'s mean and spread, the frame\'s hottest and mean pixel) '
+      + `to its k-th (${context.k}) nearest window in a memory of the asset's own normal windows, scaled so that ${SCORE_AT_Q99} is the memory's own 99th percentile; `
+      + `operating states the asset has been in are normal. Scored from ${context.coldStartMs / 60_000} minutes after an asset's first data; the memory adapts `
+      + `(a window joins ${context.lagMs / 60_000} minutes after it ends if it scored below ${context.threshold}, or after ${context.acceptAfterMs / 3_600_000} hours whatever it scored). `
+      + 'Contributions by channel against the nearest remembered window.',
+    running: { version, active: true, referenceWindows: 0, context },
+  };
 }
 
 export interface ScoredSummary {
@@ -243,6 +280,9 @@ const YIELD_AFTER_MS = 4;
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { cfg, db, logger } = deps;
+  const configured = configuredScorer(cfg).running;
+  // The baseline whose state is kept under the bare asset id (checkpoints from before the registry).
+  const assetKeyed = cfg.scorer.kind === 'baseline' ? configured.version : 'baseline-robustz-1';
   // Processing time for the window operators (idle streams), not counting the time spent waiting out a
   // failed write: after a database outage every stream would otherwise look idle and windows would close
   // without the camera.
@@ -269,6 +309,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         partition: 0,
         models: cp?.models ?? {},
         features: cp?.features ?? {},
+        contexts: cp?.contexts ?? {},
         rules: cp?.rules ?? {},
         processed: cp?.processed ?? {},
         op: WindowOperator.restore(cfg.align, cp?.align ?? null, now),
@@ -294,11 +335,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * state changed (`models`: a baseline's reference period, a fusion model's feature state; a fitted
    * baseline's parameters stay as they are), clocks when `clocks`.
    */
-  function assetRows(s: PartitionState, tuples: WindowTuple[], models: Set<string>, clocks: boolean): Partial<Record<keyof AssetParts, Record<string, unknown>>> {
+  function assetRows(s: PartitionState, tuples: WindowTuple[], models: Set<string>, clocks: boolean): Record<string, Record<string, unknown>> {
     const changed = s.op.takeChanged(clocks);
     const all = s.writeAll ? new Set(s.op.assetIds()) : null;
-    const out: Partial<Record<keyof AssetParts, Record<string, unknown>>> = {};
-    const put = (part: keyof AssetParts, asset: string, v: unknown) => { (out[part] ??= {})[asset] = v; };
+    const out: Record<string, Record<string, unknown>> = {};
+    const put = (part: string, asset: string, v: unknown) => { (out[part] ??= {})[asset] = v; };
     for (const asset of all ?? changed.core) {
       const core = s.op.snapshotAsset(asset, { images: false, clocks: false });
       if (core) put('core', asset, core);
@@ -310,6 +351,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const k of s.keys.get(asset) ?? []) {
         if (s.models[k]) (sc.models ??= {})[k] = s.models[k];
         if (s.features?.[k]) (sc.features ??= {})[k] = s.features[k];
+        const ctx = s.contexts?.[k];
+        if (ctx) {
+          const { head, chunks } = contextCheckpoint(ctx, !!all);
+          (sc.contexts ??= {})[k] = head;
+          for (const [c, chunk] of Object.entries(chunks)) put(`ctx:${k}:${c}`, asset, chunk);
+        }
       }
       put('scoring', asset, sc);
     }
@@ -495,7 +542,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const tuples: WindowTuple[] = s.replayingUntil === null ? s.op.fire() : [];
     let alertsOpened = 0;
     const firedAt = Date.now();
-    const running = deps.models?.() ?? [{ version: cfg.scorer.modelVersion, active: true, referenceWindows: cfg.scorer.referenceWindows }];
+    const running = deps.models?.() ?? [configured];
     const scoreStart = performance.now();
     // Fusion models score the batch's tuples in one pass (their rows come back in tuple order).
     const fusionRows = new Map<string, ScoreRow[]>();
@@ -519,9 +566,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           if (m.active) { activeRow = fr[ti]; activeFusion = m.fusion; }
           continue;
         }
+        if (m.context) {
+          const key = keyOf(s, t.asset, `${m.version}/${t.asset}`);
+          const r = scoreContext(t, (s.contexts![key] ??= newContextState()), m.context);
+          modelsChanged.add(t.asset);
+          const row: ScoreRow = {
+            plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision, modelVersion: m.version,
+            status: r.score === null ? 'reference' : 'scored', score: r.score, contributions: r.contributions, quality: t.quality,
+            imageTs: t.image?.ts ?? null, noteCount: t.notes.length, explanation: { basis: r.basis, memory: r.memory },
+          };
+          out.scores.push(row);
+          if (m.active) activeRow = row;
+          continue;
+        }
         // The configured baseline keeps its state under the asset (checkpoints from before the registry);
         // other versions under version + asset.
-        const key = keyOf(s, t.asset, m.version === cfg.scorer.modelVersion ? t.asset : `${m.version}/${t.asset}`);
+        const key = keyOf(s, t.asset, m.version === assetKeyed ? t.asset : `${m.version}/${t.asset}`);
         const model = (s.models[key] ??= { reference: [], params: null });
         const { row, fitted } = scoreBaseline(t, model, { referenceWindows: m.referenceWindows, modelVersion: m.version });
         // Only a window of the reference period changes a baseline's state (its reference, then its fit).
@@ -628,7 +688,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     checkpoint(key) {
       const s = states.get(key);
-      return s ? { align: s.op.snapshot(), models: s.models, features: s.features, rules: s.rules, processed: s.processed, clocksAt: s.clocksAt } : null;
+      return s ? { align: s.op.snapshot(), models: s.models, features: s.features, contexts: s.contexts, rules: s.rules, processed: s.processed, clocksAt: s.clocksAt } : null;
     },
   };
 }

@@ -22,8 +22,8 @@ import type { Logger } from 'pino';
 import { buildApi, createMetrics } from './api/index.js';
 import { configuredRules, startAlertJobs, startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, LagTracker, type CommitRequest, type KafkaIngest, type PartitionLag } from './ingest/index.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
-import { MODALITIES, operatingThreshold as thresholdOf, type Config, type Modality } from './schemas/index.js';
+import { configuredScorer, createPipeline, type Pipeline } from './pipeline.js';
+import { ContextParams, MODALITIES, operatingThreshold as thresholdOf, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
 import type { RunningModel } from './pipeline.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
@@ -83,12 +83,11 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       bootstrapKey = (await createApiKey(store.db, { name: 'bootstrap admin', scopes: ['admin'] })).key;
     }
 
-    // The model registry: the configured baseline is registered (active when it is the first model);
-    // every non-retired baseline version is scored, the active one alerts.
-    await registerModel(store.db, {
-      version: cfg.scorer.modelVersion, kind: 'baseline-robustz', params: { referenceWindows: cfg.scorer.referenceWindows },
-      card: `Robust z-score baseline: per asset, the median and MAD of each window feature over the first ${cfg.scorer.referenceWindows} windows; the score is the largest |z|, contributions by channel.`,
-    });
+    // The model registry: the configured scorer is registered (active when it is the first model: a
+    // database whose active model is another keeps it, and scores this one in shadow); every non-retired
+    // version is scored, the active one alerts.
+    const configured = configuredScorer(cfg);
+    await registerModel(store.db, { version: configured.running.version, kind: configured.kind, params: configured.params, card: configured.card });
     const models = await modelTracker(store.db, logger);
     const modelTimer = setInterval(() => { models.refresh().catch((e) => logger.warn({ err: (e as Error).message }, 'model registry read failed')); }, 10_000);
     modelTimer.unref();
@@ -270,6 +269,16 @@ export async function modelTracker(db: Db, logger: Logger) {
           }
         }
         next.push({ version: m.version, active, referenceWindows: model.spec.referenceWindows, fusion: model });
+        continue;
+      }
+      if (m.kind === 'context-knn') {
+        const parsed = ContextParams.safeParse(m.params);
+        if (!parsed.success) {
+          if (!skipped.has(m.version)) logger.warn({ version: m.version, problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'context scorer parameters not usable: not scored');
+          skipped.add(m.version);
+          continue;
+        }
+        next.push({ version: m.version, active, referenceWindows: 0, context: parsed.data });
         continue;
       }
       const ref = Number(m.params.referenceWindows);

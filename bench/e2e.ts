@@ -280,7 +280,7 @@ export async function runE2eBench(kafka: TestKafka, o: E2eOptions = { assets: 40
     // The live plant's configuration (webhooks apart).
     const liveConfig = (topics: ReturnType<typeof topicsOf>, url: string) => ({
       kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics }, database: { url },
-      align: { windowMs: 5_000 }, scorer: { referenceWindows: 6 },
+      align: { windowMs: 5_000 },
       // A touchy rule (noise opens alerts) so that there are enough webhooks to time, not so many that
       // deliveries queue.
       alerts: { threshold: 8, openAfter: 2, resolveAfter: 2 },

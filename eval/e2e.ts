@@ -53,7 +53,7 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
     kafka: { brokers: o.brokers, groupId: `${prefix}-g`, topics, partitions: 3 },
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir ?? ':memory:' },
     align: { ...align, aliases: aliasTable(plan) },
-    scorer: { referenceWindows },
+    scorer: { kind: 'baseline', referenceWindows },
     alerts: { threshold },
     api: { port: 0 },
     sim: { enabled: false },

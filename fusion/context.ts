@@ -15,9 +15,16 @@
  * - The memory adapts: a window joins it `lagMs` after its end when it scored below the alert threshold
  *   (a fault that is alerting is not learnt), or `acceptAfterMs` after its end whatever it scored (a new
  *   operating state that lasted that long is normal now). Oldest windows leave first past `capacity`.
- * - Cold start: until the memory holds `minMemory` windows the asset is unscored (null).
+ * - Memory covers time, not windows: one window per `rememberEveryMs` (60 s) is a candidate. Past
+ *   `capacity`, every other window of the older half is dropped, so the memory thins with age instead of
+ *   forgetting last week's weekend (a Monday start-up is a state it has seen).
+ * - Cold start: an asset is scored from `coldStartMs` (15 min) after its first window. During its first
+ *   `warmUpMs` (60 min), and until `minMemory` windows are remembered, every window joins the memory at
+ *   once, whatever it scored (the asset's first hour is taken as normal, as a reference period is, but
+ *   scored meanwhile); those scores say `basis: 'cold-start'`.
  *
- * State is plain data (JSON-safe), per asset.
+ * State is plain data, per asset; `contextCheckpoint` / `restoreContext` write it as a small head and
+ * the memory in fixed chunks, of which only those that changed are rewritten.
  */
 import { featuresOf, type Features } from './baseline.js';
 import { SENSOR_STATS, sensorRaw } from './features.js';
@@ -31,6 +38,12 @@ export interface ContextOptions {
   acceptAfterMs?: number;
   capacity?: number;
   minMemory?: number;
+  /** One window per this interval is a memory candidate (default 60 s). */
+  rememberEveryMs?: number;
+  /** Scored from this long after the asset's first window (default 15 min). */
+  coldStartMs?: number;
+  /** Every window joins the memory at once during this long after the first window (default 60 min). */
+  warmUpMs?: number;
   /** `basic`: each channel's mean and spread and the frame's max and mean (the baseline's); `rich` adds each channel's slope and band energies and the frame's hot-spot contrast. */
   features?: 'basic' | 'rich';
 }
@@ -61,21 +74,32 @@ export interface ContextState {
   pending: Array<Remembered & { score: number | null; start: number }>;
   /** Per feature (vector order): 1 / spread, refitted as the memory changes (0: not enough values). */
   inverseSpread: number[] | null;
-  /** log k-NN distance: median and 99th percentile over the memory (leave-one-out). */
-  calib: { median: number; q99: number } | null;
+  /** log k-NN distance over the memory (leave-one-out): median, 99th percentile, and the cold start's (see refit). */
+  calib: { median: number; q99: number; wide: number } | null;
   addedSinceFit: number;
+  /** Start of the asset's first window, and end of the last memory candidate (null: none yet). */
+  firstStart: number | null;
+  lastCandidateEnd: number | null;
+  /** Lowest memory index changed since the last checkpoint (null: none), and the chunks written then. */
+  changedFrom: number | null;
+  chunksWritten: number;
 }
 
-export const newContextState = (): ContextState => ({ names: [], memory: [], pending: [], inverseSpread: null, calib: null, addedSinceFit: 0 });
+export const newContextState = (): ContextState => ({
+  names: [], memory: [], pending: [], inverseSpread: null, calib: null, addedSinceFit: 0,
+  firstStart: null, lastCandidateEnd: null, changedFrom: null, chunksWritten: 0,
+});
 
 const Z_CAP = 8;
 /** The score of a window as far from the memory as its own 99th-percentile window (see the header). */
 export const SCORE_AT_Q99 = 4.65;
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
 
+/** Six significant digits: what a checkpoint holds, so a restored memory equals the one in memory. */
+const round6 = (x: number) => (x === 0 ? 0 : Number(x.toPrecision(6)));
 function vectorOf(f: Features, st: ContextState): number[] {
   for (const name in f) if (!st.names.includes(name)) st.names.push(name);
-  return st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? f[n] : NaN));
+  return st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? round6(f[n]) : NaN));
 }
 
 function fitSpread(st: ContextState): number[] {
@@ -122,35 +146,67 @@ function refit(st: ContextState, k: number): void {
   const ds: number[] = [];
   for (let i = 0; i < st.memory.length; i += step) ds.push(Math.log(kth(st.memory[i].x, st.memory, inv, k, i) + EPS));
   ds.sort((a, b) => a - b);
-  st.calib = { median: quantile(ds, 0.5), q99: quantile(ds, 0.99) };
+  const median = quantile(ds, 0.5);
+  const mad = quantile(ds.map((d) => Math.abs(d - median)).sort((a, b) => a - b), 0.5);
+  // While the memory is small its empirical 99th percentile is its largest value or near it: the cold
+  // start's scale is the widest of that, the largest, and the normal 99th percentile (2.326 σ, σ from the MAD).
+  st.calib = { median, q99: quantile(ds, 0.99), wide: Math.max(ds[ds.length - 1], median + 2.326 * 1.4826 * mad) };
   st.addedSinceFit = 0;
 }
 
-/** Scores a window (null while the memory is too small) and advances the asset's memory. */
-export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions): { score: number | null; contributions: Record<string, number> } {
-  const k = o.k ?? 3, lag = o.lagMs ?? 30 * 60_000, accept = o.acceptAfterMs ?? 12 * 3_600_000;
-  const capacity = o.capacity ?? 2_000, minMemory = o.minMemory ?? 30;
+function remember(st: ContextState, r: Remembered, capacity: number): void {
+  st.memory.push(r);
+  st.addedSinceFit++;
+  st.changedFrom = Math.min(st.changedFrom ?? Infinity, st.memory.length - 1);
+  if (st.memory.length <= capacity) return;
+  // Thinning: every other window of the older half goes.
+  const half = st.memory.length >> 1;
+  st.memory = [...st.memory.slice(0, half).filter((_, i) => i % 2 === 1), ...st.memory.slice(half)];
+  st.changedFrom = 0;
+}
+
+/** The options' defaults (see the header for how they were chosen). */
+export const CONTEXT_DEFAULTS = {
+  k: 3, lagMs: 30 * 60_000, acceptAfterMs: 12 * 3_600_000, capacity: 2_000, minMemory: 30,
+  rememberEveryMs: 60_000, coldStartMs: 15 * 60_000, warmUpMs: 60 * 60_000,
+} as const satisfies Omit<Required<ContextOptions>, 'threshold' | 'features'>;
+
+export interface ContextScore {
+  score: number | null;
+  contributions: Record<string, number>;
+  /** `cold-start`: scored while the asset's memory is still being filled (see the header). */
+  basis: 'memory' | 'cold-start';
+  /** Windows remembered when scored. */
+  memory: number;
+}
+
+/** Scores a window (null until coldStartMs after the asset's first window) and advances the asset's memory. */
+export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions): ContextScore {
+  const { k, lagMs: lag, acceptAfterMs: accept, capacity, minMemory, rememberEveryMs: every, coldStartMs: coldStart, warmUpMs: warmUp } = { ...CONTEXT_DEFAULTS, ...o };
+  st.firstStart ??= t.windowStart;
+  const warm = st.memory.length < minMemory || t.windowEnd - st.firstStart <= warmUp;
   // Windows old enough join the memory (in window-end order).
   const now = t.windowEnd;
   const keep: ContextState['pending'] = [];
   for (const p of st.pending) {
     const normal = p.score === null || p.score < o.threshold;
-    if ((normal && p.end <= now - lag) || p.end <= now - accept) {
-      st.memory.push({ end: p.end, x: p.x });
-      st.addedSinceFit++;
-    } else keep.push(p);
+    if (warm || (normal && p.end <= now - lag) || p.end <= now - accept) remember(st, { end: p.end, x: p.x }, capacity);
+    else keep.push(p);
   }
   st.pending = keep;
-  if (st.memory.length > capacity) st.memory.splice(0, st.memory.length - capacity);
-  if (st.memory.length >= minMemory && (!st.inverseSpread || st.addedSinceFit >= Math.max(30, st.memory.length / 5))) refit(st, k);
+  const minFit = Math.min(minMemory, 3);
+  // Refitted as the memory grows by a tenth while warming up, by a fifth (at least 30 windows) after.
+  const refitAfter = warm ? Math.max(1, st.memory.length / 10) : Math.max(30, st.memory.length / 5);
+  if (st.memory.length >= minFit && (!st.inverseSpread || st.addedSinceFit >= refitAfter)) refit(st, k);
 
   const x = vectorOf(o.features === 'rich' ? richFeatures(t) : featuresOf(t), st);
   let score: number | null = null;
   const contributions: Record<string, number> = {};
   const inv = st.inverseSpread;
-  if (inv && st.calib && st.memory.length >= minMemory) {
+  if (inv && st.calib && st.memory.length >= minFit && t.windowEnd - st.firstStart >= coldStart) {
     const d = Math.log(kth(x, st.memory, inv, k) + EPS);
-    score = Math.max(0, (SCORE_AT_Q99 * (d - st.calib.median)) / Math.max(st.calib.q99 - st.calib.median, 0.05));
+    const q99 = warm ? Math.max(st.calib.q99, st.calib.wide) : st.calib.q99;
+    score = Math.max(0, (SCORE_AT_Q99 * (d - st.calib.median)) / Math.max(q99 - st.calib.median, 0.05));
     score = Math.round(score * 1e6) / 1e6;
     // Contributions: each channel's share of the squared z against the nearest remembered window.
     let nearest = st.memory[0], best = Infinity;
@@ -166,10 +222,50 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
     }
     for (const [ch, v] of Object.entries(byChannel)) contributions[ch] = total > 0 ? Math.round((v / total) * 1e6) / 1e6 : 0;
   }
-  // A revision replaces the window's pending entry.
-  const at = st.pending.findIndex((p) => p.start === t.windowStart);
+  const memory = st.memory.length;
+  // A revision replaces the window's pending entry; otherwise one window per `every` is a candidate
+  // (every window while warming up), and none older than what the memory holds.
   const entry = { start: t.windowStart, end: t.windowEnd, x, score };
+  const at = st.pending.findIndex((p) => p.start === t.windowStart);
   if (at >= 0) st.pending[at] = entry;
-  else if (!st.memory.length || t.windowEnd > st.memory[st.memory.length - 1].end) st.pending.push(entry);
-  return { score, contributions };
+  else if ((!st.memory.length || t.windowEnd > st.memory[st.memory.length - 1].end)
+    && (warm || st.lastCandidateEnd === null || t.windowEnd - st.lastCandidateEnd >= every)) {
+    st.pending.push(entry);
+    st.lastCandidateEnd = Math.max(st.lastCandidateEnd ?? -Infinity, t.windowEnd);
+  }
+  return { score, contributions, basis: warm ? 'cold-start' : 'memory', memory };
+}
+
+/** Windows per stored memory chunk. */
+export const MEMORY_CHUNK = 200;
+/** What a checkpoint stores of an asset's context state: `head` and the memory chunks that changed (by index; `[]`: no longer used). */
+export interface ContextCheckpoint { head: Omit<ContextState, 'memory' | 'changedFrom'> & { memoryLength: number }; chunks: Record<number, Remembered[]> }
+
+/** The head and the chunks changed since the last call (which marks them written). */
+export function contextCheckpoint(st: ContextState, all = false): ContextCheckpoint {
+  const { memory, changedFrom, ...rest } = st;
+  const chunks: Record<number, Remembered[]> = {};
+  const count = Math.ceil(memory.length / MEMORY_CHUNK);
+  const from = all ? 0 : changedFrom === null ? count : Math.floor(changedFrom / MEMORY_CHUNK);
+  for (let c = from; c < count; c++) chunks[c] = memory.slice(c * MEMORY_CHUNK, (c + 1) * MEMORY_CHUNK);
+  for (let c = count; c < st.chunksWritten; c++) chunks[c] = [];
+  st.changedFrom = null;
+  st.chunksWritten = count;
+  return { head: { ...rest, chunksWritten: count, memoryLength: memory.length }, chunks };
+}
+
+/** JSON turns NaN into null: back to NaN. */
+const nan = (xs: Array<number | null>): number[] => xs.map((x) => (x === null ? NaN : x));
+
+/** The state `contextCheckpoint` wrote (chunks by index, as read back). */
+export function restoreContext(head: ContextCheckpoint['head'], chunks: Record<number, Remembered[]>): ContextState {
+  const { memoryLength, ...rest } = head;
+  const memory: Remembered[] = [];
+  for (let c = 0; c < head.chunksWritten; c++) for (const r of chunks[c] ?? []) memory.push({ end: r.end, x: nan(r.x) });
+  if (memory.length !== memoryLength) throw new Error(`context memory: ${memory.length} windows restored, ${memoryLength} written`);
+  return {
+    ...rest, memory, changedFrom: null,
+    pending: rest.pending.map((p) => ({ ...p, x: nan(p.x) })),
+    inverseSpread: rest.inverseSpread, calib: rest.calib,
+  };
 }

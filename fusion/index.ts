@@ -6,3 +6,4 @@ export { FusionModel, FUSION_FORMAT, psi } from './model.js';
 export type { FusionModelJSON, WindowScore, TrainRow, TrainOptions, Calibration } from './model.js';
 export { initBackend } from './backend.js';
 export { scoreFusionBatch, rulesForModel, driftOf, DriftMonitor } from './scorer.js';
+export * from './context.js';

@@ -49,6 +49,21 @@ export const AlertRule = z.strictObject({
   .refine((r) => r.closeBelow <= r.openAbove, { message: 'closeBelow must be ≤ openAbove', path: ['closeBelow'] });
 export type AlertRule = z.output<typeof AlertRule>;
 
+/** A `context-knn` model's parameters in the registry (fusion/context.ts, ContextOptions). */
+export const ContextParams = z.object({
+  threshold: z.number().positive(),
+  k: z.number().int().min(1).optional(),
+  lagMs: z.number().int().min(0).optional(),
+  acceptAfterMs: z.number().int().min(0).optional(),
+  capacity: z.number().int().min(10).optional(),
+  minMemory: z.number().int().min(3).optional(),
+  rememberEveryMs: z.number().int().min(0).optional(),
+  coldStartMs: z.number().int().min(0).optional(),
+  warmUpMs: z.number().int().min(0).optional(),
+  features: z.enum(['basic', 'rich']).optional(),
+});
+export type ContextParams = z.infer<typeof ContextParams>;
+
 export const Config = z.strictObject({
   /**
    * The plants accepted (absent: any). A record of another plant is dead-lettered (`unknown_plant`), so
@@ -197,9 +212,18 @@ export const Config = z.strictObject({
     message: 'windowMs must be a multiple of slideMs', path: ['slideMs'],
   }),
   scorer: z.strictObject({
-    /** Windows per asset used to fit the baseline (median/MAD) before scoring starts. */
+    /**
+     * The scorer registered at start-up (active when the registry has no model yet): `context`, each
+     * asset's windows against its adaptive memory of its own normal windows (fusion/context.ts), scored
+     * from 15 minutes after its first data; `baseline`, the robust z against the first referenceWindows.
+     */
+    kind: z.enum(['context', 'baseline']).default('context'),
+    /** Windows per asset used to fit the baseline (median/MAD) before scoring starts (kind `baseline`). */
     referenceWindows: z.number().int().min(3).default(20),
-    modelVersion: z.string().min(1).default('baseline-robustz-1'),
+    /** The registered version; default `context-knn-1` or `baseline-robustz-1` by kind. */
+    modelVersion: z.string().min(1).optional(),
+    /** Kind `context`: its options (fusion/context.ts; defaults there). A changed option needs a new modelVersion (a registered version's parameters never change). */
+    context: ContextParams.omit({ threshold: true }).strict().default({}),
     /** How often the fusion models' input drift (PSI against their training inputs) is computed and stored. */
     driftEveryMs: z.number().int().min(1_000).default(60_000),
   }).prefault({}),

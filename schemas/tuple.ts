@@ -91,6 +91,10 @@ export const ScoreExplanation = z.object({
   terms: z.array(z.string()).optional(),
   /** Why the window is unscorable, or which inputs were ignored. */
   reason: z.string().optional(),
+  /** Context scorer: `cold-start` while the asset's memory is still being filled (its first hour), else `memory`. */
+  basis: z.enum(['memory', 'cold-start']).optional(),
+  /** Context scorer: windows in the asset's memory when scored. */
+  memory: z.number().int().optional(),
 });
 export type ScoreExplanation = z.infer<typeof ScoreExplanation>;
 

@@ -63,7 +63,11 @@ export async function claimAsset(db: Queryable, plant: string, asset: string): P
   const r = await db.query<{ plant: string }>(`
     WITH ins AS (INSERT INTO asset_owners (asset, plant) VALUES ($1, $2) ON CONFLICT (asset) DO NOTHING RETURNING plant)
     SELECT plant FROM ins UNION ALL SELECT plant FROM asset_owners WHERE asset = $1`, [asset, plant]);
-  return r.rows[0].plant;
+  if (r.rows[0]) return r.rows[0].plant;
+  // Another instance claimed it after this statement's snapshot was taken (the insert saw its row, the
+  // select did not): a new statement sees it.
+  const again = await db.query<{ plant: string }>('SELECT plant FROM asset_owners WHERE asset = $1', [asset]);
+  return again.rows[0].plant;
 }
 
 /** A stored camera frame (a thermal matrix, an encoded image, or a reference only). */

@@ -56,7 +56,7 @@ test('dashboard: the latest frame of each camera kind is shown, thermal ones dec
   const db = await createTestDatabase('bframes');
   const svc = await startServiceProcess({
     kafka: kafkaCfg, database: { url: db.url, poolSize: 2 },
-    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { kind: 'baseline', referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
   });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
   try {

@@ -36,7 +36,7 @@ async function run(name: string, disturb: (svc: RunningService, publishRest: () 
   const cfg: ConfigInput = {
     kafka: { brokers: kafka.brokers, topics: t, partitions: 2, groupId: uniqueName('g'), sessionTimeoutMs: 10_000 },
     database: { url: db.url, poolSize: 2 }, align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 },
-    scorer: { referenceWindows: 8 }, api: { port: 0 }, sim: { enabled: false }, log: { level: 'info' },
+    scorer: { kind: 'baseline', referenceWindows: 8 }, api: { port: 0 }, sim: { enabled: false }, log: { level: 'info' },
   };
   const svc = await startServiceProcess(cfg);
   cleanups.push(() => svc.kill('SIGKILL'));

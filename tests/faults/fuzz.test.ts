@@ -52,7 +52,7 @@ test('10 000 fuzzed records: no crash, every one dead-lettered with a reason, th
     kafka: { brokers: kafka.brokers, groupId: `${prefix}-g`, topics, partitions: 2 },
     database: { url: db.url, poolSize: 2 },
     align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 },
-    scorer: { referenceWindows: 5 },
+    scorer: { kind: 'baseline', referenceWindows: 5 },
     api: { port: 0 }, sim: { enabled: false }, log: { level: 'silent' },
   });
   await createKafkaIngest(cfg.kafka, logger).ensureTopics();

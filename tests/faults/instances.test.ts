@@ -52,7 +52,7 @@ async function topics(name: string) {
 const publish = (t: { sensors: string; images: string; notes: string }, from: number, to: number) => publishPlan(kafka.brokers, t, plan, from, to);
 const config = (t: Awaited<ReturnType<typeof topics>>, db: string, group: string): ConfigInput => ({
   kafka: { brokers: kafka.brokers, topics: t, partitions: 3, groupId: group, sessionTimeoutMs: 6_000 },
-  database: { url: db, poolSize: 2 }, align, scorer: { referenceWindows: 10 }, api: { port: 0 }, sim: { enabled: false }, log: { level: 'info' },
+  database: { url: db, poolSize: 2 }, align, scorer: { kind: 'baseline', referenceWindows: 10 }, api: { port: 0 }, sim: { enabled: false }, log: { level: 'info' },
 });
 async function start(cfg: ConfigInput): Promise<RunningService> {
   const s = await startServiceProcess(cfg);

@@ -40,7 +40,7 @@ test('skewed clocks corrected, a silent camera leaves windows without a frame, l
     kafka: { brokers: kafka.brokers, topics, groupId: uniqueName('g'), sessionTimeoutMs: 6_000 },
     database: { url: db.url, poolSize: 2 },
     align: { windowMs: W, outOfOrdernessMs: 2_000, allowedLatenessMs: 20_000, imageMaxAgeMs: 15_000, noteSlackMs: 60_000, aliases: { p1: { 'pump two': 'pump-02' } } },
-    scorer: { referenceWindows: 5 },
+    scorer: { kind: 'baseline', referenceWindows: 5 },
     api: { port: 0 },
   });
   const producer = await createRecordProducer(kafka.brokers, logger);

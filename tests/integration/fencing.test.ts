@@ -16,7 +16,7 @@ import { createTestDatabase } from '../helpers/pg.js';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 
 const T0 = Date.UTC(2026, 10, 2);
-const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { referenceWindows: 3 } });
+const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { kind: 'baseline', referenceWindows: 3 } });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 9, assets: 1, sampleMs: 1000, imageMs: W }), T0, T0 + 120_000);
 const msgs = asMessages;

@@ -60,7 +60,7 @@ test('PNG, false-colour and JPEG frames through Kafka: windows read their temper
   const db = await createTestDatabase('frames');
   const svc = await startServiceProcess({
     kafka: kafkaCfg, database: { url: db.url, poolSize: 2 },
-    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { kind: 'baseline', referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
   });
   const c = new pg.Client({ connectionString: db.url });
   try {

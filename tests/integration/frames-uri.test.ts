@@ -76,7 +76,7 @@ test('fetching frames: retries what is worth it, gives up on slow, missing and o
 test('URI frames in the pipeline: windows wait for the fetch and read its temperatures, bytes stored, an unfetchable frame leaves the reason', { timeout: 60_000 }, async () => {
   const T0 = Date.UTC(2026, 10, 27, 9);
   const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
-  const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 1_000 }, scorer: { referenceWindows: 3 },
+  const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 1_000 }, scorer: { kind: 'baseline', referenceWindows: 3 },
     frames: { fetch: { allowHosts: ['127.0.0.1'], timeoutMs: 500, retries: 1, backoffMs: 20 } } });
   const store = await openStore(cfg.database);
   try {

@@ -21,7 +21,7 @@ import {
 import { CALIBRATED_THRESHOLD_SQL } from '../../store/migrations.js';
 
 const T0 = Date.UTC(2026, 10, 1);
-const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2, resolveAfter: 2 } });
+const cfg = Config.parse({ database: { dataDir: ':memory:' }, align: testAlign, scorer: { kind: 'baseline', referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2, resolveAfter: 2 } });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W }), T0, T0 + 400_000);
 const S = asMessages(data.sensors), I = asMessages(data.images);

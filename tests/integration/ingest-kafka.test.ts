@@ -72,7 +72,7 @@ test('records at and over the limits, and a burst of 1 000 whose dead-letter cop
   const db = await createTestDatabase('pill');
   const svc = await startServiceProcess({
     kafka: { brokers: kafka.brokers, topics, groupId: uniqueName('g'), partitions: 2 }, database: { url: db.url, poolSize: 2 },
-    limits: { maxRecordBytes: MAX_RECORD }, align: { windowMs: W, idleTimeoutMs: 5_000 }, scorer: { referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
+    limits: { maxRecordBytes: MAX_RECORD }, align: { windowMs: W, idleTimeoutMs: 5_000 }, scorer: { kind: 'baseline', referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
   });
   const c = new pg.Client({ connectionString: db.url });
   try {

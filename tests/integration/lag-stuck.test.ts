@@ -43,7 +43,7 @@ test('lag is log-end minus committed, right while a partition is stuck; a stuck 
   const svc = await startServiceProcess({
     // Room in the pool beside the two waiting batches, for the API (its key checks) and the alert checks.
     kafka: kafkaCfg, database: { url: db.url, poolSize: 6 },
-    align: { windowMs: W, idleTimeoutMs: 2_000, clock: { checkpointEveryMs: 1_000 } }, scorer: { referenceWindows: 3 }, alerts: { checkEveryMs: 500 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: W, idleTimeoutMs: 2_000, clock: { checkpointEveryMs: 1_000 } }, scorer: { kind: 'baseline', referenceWindows: 3 }, alerts: { checkEveryMs: 500 }, api: { port: 0 }, sim: { enabled: false },
   });
   const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
   const locker = new pg.Client({ connectionString: db.url });

@@ -16,7 +16,7 @@ const T0 = Date.UTC(2026, 10, 1);
 const cfg = Config.parse({
   database: { dataDir: ':memory:' },
   align: testAlign,
-  scorer: { referenceWindows: 3 },
+  scorer: { kind: 'baseline', referenceWindows: 3 },
   alerts: { threshold: 3, openAfter: 2, resolveAfter: 2 },
 });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };

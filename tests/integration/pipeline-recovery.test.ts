@@ -16,9 +16,12 @@ const T0 = Date.UTC(2026, 10, 1);
 const cfg = Config.parse({
   database: { dataDir: ':memory:' },
   align: testAlign,
-  scorer: { referenceWindows: 3 },
+  scorer: { kind: 'baseline', referenceWindows: 3 },
   alerts: { threshold: 3, openAfter: 2 },
 });
+/** The context scorer at a scale these short runs reach: scored from 30 s, its memory past warm-up after a minute. */
+const contextScorer = { kind: 'context', context: { coldStartMs: 30_000, warmUpMs: 60_000, minMemory: 3, rememberEveryMs: 0, lagMs: 20_000 } } as const;
+const cfgContext = Config.parse({ ...cfg, scorer: contextScorer });
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 const data = generate(simplePlan({ seed: 5, assets: 1, sampleMs: 1000, imageMs: W, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } }), T0, T0 + 150_000);
 const msgs = asMessages;
@@ -26,18 +29,18 @@ const MODS: Modality[] = ['sensors', 'images', 'notes'];
 const S = msgs(data.sensors);
 const I = msgs(data.images);
 
-async function open(): Promise<{ store: Store; pipeline: () => Pipeline }> {
-  const store = await openStore(cfg.database);
-  return { store, pipeline: () => createPipeline({ cfg, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics }) };
+async function open(c = cfg): Promise<{ store: Store; pipeline: () => Pipeline }> {
+  const store = await openStore(c.database);
+  return { store, pipeline: () => createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics }) };
 }
 const feed = (p: Pipeline, modality: Modality, messages: IncomingMessage[]) =>
   p.handle({ partitionKey: 'p0', partition: 0, modality, topic: topics[modality], messages });
 const rows = async (store: Store) => (await store.db.query<Record<string, unknown>>(
   `SELECT asset, window_start, status, score, contributions, image_ts, quality FROM scores ORDER BY window_start`)).rows;
 
-test('a restored partition refills its open windows before anything fires, whatever topic comes first', async () => {
+for (const [kind, c] of [['baseline', cfg], ['context', cfgContext]] as const) test(`a restored partition refills its open windows before anything fires, whatever topic comes first (${kind} scorer)`, async () => {
   // Undisturbed: sensors (first part), frames (all), sensors (rest).
-  const u = await open();
+  const u = await open(c);
   const up = u.pipeline();
   await feed(up, 'sensors', S.slice(0, 70));
   await feed(up, 'images', I.slice(0, 3));
@@ -47,8 +50,9 @@ test('a restored partition refills its open windows before anything fires, whate
   assert.ok(expected.length >= 12, `windows closed: ${expected.length}`);
   assert.ok(expected.some((r) => r.status === 'scored'));
 
+  if (kind === 'context') assert.ok(expected.some((r) => r.status === 'reference') && expected.some((r) => (r.contributions as Record<string, number>).bearing_temp_c !== undefined), 'cold, then scored with contributions');
   // Crash while the camera lags; the new instance reads the remaining frames before the sensor replay.
-  const d = await open();
+  const d = await open(c);
   const before = d.pipeline();
   await feed(before, 'sensors', S.slice(0, 70));
   const commits: CommitRequest[] = await feed(before, 'images', I.slice(0, 3));
@@ -103,13 +107,13 @@ test('a note without an asset is windowed with the asset its text names (embedde
   await store.close();
 });
 
-test('the per-asset checkpoint rows hold the whole partition state after every batch (clocks written with each), and a batch rewrites only the assets it changed', async () => {
+for (const kind of ['baseline', 'context'] as const) test(`the per-asset checkpoint rows hold the whole partition state after every batch (clocks written with each), and a batch rewrites only the assets it changed (${kind} scorer)`, async () => {
   // Three assets with a fault, notes, and a camera that dies: its asset's windows wait for it until its
   // idle time-out passes, in processing time, and then fire in a batch with no record of that asset.
   const plan = simplePlan({ seed: 12, assets: 3, sampleMs: 1000, imageMs: W, noteMs: 60_000, fault: { asset: 0, onsetMs: T0 + 60_000, fullMs: T0 + 120_000 } });
   const all = generate(plan, T0, T0 + 200_000);
   const sensors = msgs(all.sensors), images = msgs(all.images.filter((f) => f.asset !== 'pump-03' || f.ts < T0 + 90_000)), notes = msgs(all.notes);
-  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 5_000, clock: { checkpointEveryMs: 0 } }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
+  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, idleTimeoutMs: 5_000, clock: { checkpointEveryMs: 0 } }, scorer: kind === 'baseline' ? { kind, referenceWindows: 3 } : contextScorer, alerts: { threshold: 3, openAfter: 2 } });
   const store = await openStore(c.database);
   let clock = T0;
   const p = createPipeline({ cfg: c, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics, now: () => clock });
@@ -165,7 +169,7 @@ test('device clocks checkpointed every so often come back exact: the records aft
   const all = generate(plan, T0, T0 + 240_000);
   const stamped = (xs: Array<{ asset?: string; ts: number }>) => msgs(xs).map((m, i) => ({ ...m, timestamp: xs[i].ts + 40 + ((i * 37) % 90) }));
   const src: Record<Modality, IncomingMessage[]> = { sensors: stamped(all.sensors), images: stamped(all.images), notes: stamped(all.notes) };
-  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, clock: { checkpointEveryMs: 20_000, minEvidenceMs: 10_000 } }, scorer: { referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
+  const c = Config.parse({ database: { dataDir: ':memory:' }, align: { ...testAlign, clock: { checkpointEveryMs: 20_000, minEvidenceMs: 10_000 } }, scorer: { kind: 'baseline', referenceWindows: 3 }, alerts: { threshold: 3, openAfter: 2 } });
   const result = async (store: Store) => (await store.db.query<Record<string, unknown>>(
     'SELECT asset, window_start, revision, status, score, quality, image_ts FROM scores ORDER BY asset, window_start, revision')).rows;
   // One order of batches (sizes from `seed`) from the given offsets to the end; processing time 1 s a batch.

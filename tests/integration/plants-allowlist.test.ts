@@ -14,7 +14,7 @@ const T0 = Date.UTC(2026, 10, 1);
 const topics: Record<Modality, string> = { sensors: 's', images: 'i', notes: 'n' };
 
 test('a record of a plant not in `plants` is dead-lettered with its reason; the configured plant is windowed', async () => {
-  const cfg = Config.parse({ database: { dataDir: ':memory:' }, plants: ['p1'], align: testAlign, scorer: { referenceWindows: 3 } });
+  const cfg = Config.parse({ database: { dataDir: ':memory:' }, plants: ['p1'], align: testAlign, scorer: { kind: 'baseline', referenceWindows: 3 } });
   const store = await openStore(cfg.database);
   try {
     const clock = { t: T0 };

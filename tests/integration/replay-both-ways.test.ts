@@ -65,7 +65,7 @@ async function run(mode: 'backlog' | 'live', records: ReturnType<typeof plant>) 
   if (mode === 'backlog') await publish(records);
   const svc = await startServiceProcess({
     kafka: kafkaCfg, database: { url: db.url, poolSize: 2 },
-    align: { windowMs: W, idleTimeoutMs: 30_000 }, scorer: { referenceWindows: 10 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: W, idleTimeoutMs: 30_000 }, scorer: { kind: 'baseline', referenceWindows: 10 }, api: { port: 0 }, sim: { enabled: false },
   });
   const c = new pg.Client({ connectionString: db.url });
   try {

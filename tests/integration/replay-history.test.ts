@@ -49,7 +49,7 @@ async function replayed(speed: number, data: { file: string; rows: number; hours
   const db = await createTestDatabase('hist');
   const svc = await startServiceProcess({
     kafka: { brokers: kafka.brokers, topics, groupId: uniqueName('g') }, database: { url: db.url, poolSize: 2 },
-    align: { windowMs: HOUR, idleTimeoutMs: 5_000 }, scorer: { referenceWindows: 6 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: HOUR, idleTimeoutMs: 5_000 }, scorer: { kind: 'baseline', referenceWindows: 6 }, api: { port: 0 }, sim: { enabled: false },
   });
   const c = new pg.Client({ connectionString: db.url });
   try {

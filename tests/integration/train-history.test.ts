@@ -26,14 +26,14 @@ let db: { url: string; drop(): Promise<void> };
 let store: Store;
 const cfgOf = (url: string) => Config.parse({
   database: { url }, align: { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessMs: 3000 },
-  scorer: { referenceWindows: 10 }, alerts: { threshold: 4, openAfter: 2, resolveAfter: 3 },
+  scorer: { kind: 'baseline', referenceWindows: 10 }, alerts: { threshold: 4, openAfter: 2, resolveAfter: 3 },
 });
 
 before(async () => {
   db = await createTestDatabase('hist');
   const cfg = cfgOf(db.url);
   store = await openStore(cfg.database);
-  await registerModel(store.db, { version: cfg.scorer.modelVersion, kind: 'baseline-robustz', params: { referenceWindows: 10 } });
+  await registerModel(store.db, { version: 'baseline-robustz-1', kind: 'baseline-robustz', params: { referenceWindows: 10 } });
   const data = generate(simplePlan({ seed: 7, assets: 2, sampleMs: 1000, imageMs: W, noteMs: 120_000, fault: { asset: 1, onsetMs: T0 + 600_000, fullMs: T0 + 800_000 } }), T0, T0 + 1_000_000);
   const p = createPipeline({ cfg, db: store.db, logger: pino({ level: 'silent' }), deadLetter: null, topics });
   for (const m of ['sensors', 'images', 'notes'] as const) {

@@ -41,22 +41,24 @@ test('two plants with the same asset id: the second plant\'s records are dead-le
   const kp = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer();
   await kp.connect();
   const send = (topic: string, recs: Array<{ asset: string }>) => kp.send({ topic, acks: -1, messages: recs.map((r) => ({ key: r.asset, value: JSON.stringify(r) })) });
-  await send(topics.sensors, p1x.slice(0, 1)); // p1 sends X first
-  // Then both plants interleaved, on the same partition (same key).
-  await send(topics.sensors, p1x.slice(1).flatMap((r, i) => [r, p2x[i], p2y[i]]).concat([p2x[N - 1], p2y[N - 1]]));
-  await send(topics.images, [frame('p2')]);
-  await send(topics.notes, [note('p1', 'p1 says: bearing noise on X'), note('p2', 'p2 says: X is leaking')]);
-  await kp.disconnect();
-
   const db = await createTestDatabase('plants');
   const svc = await startServiceProcess({
     kafka: kafkaCfg, database: { url: db.url, poolSize: 2 },
-    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
+    align: { windowMs: W, idleTimeoutMs: 3_000 }, scorer: { kind: 'baseline', referenceWindows: 3 }, api: { port: 0 }, sim: { enabled: false },
   });
   const c = new pg.Client({ connectionString: db.url });
   const store = await openStore(Config.parse({ database: { url: db.url, poolSize: 1 } }).database);
   try {
     await c.connect();
+    // p1 sends X first, and it is claimed before anything else is sent: the three topics are read
+    // concurrently, so a p2 frame sent at the same moment may be read first (and would own X).
+    await send(topics.sensors, p1x.slice(0, 1));
+    await waitFor('X claimed by p1', async () => (await c.query(`SELECT plant FROM asset_owners WHERE asset = 'X'`)).rows[0]?.plant === 'p1', 60_000, 200);
+    // Then both plants interleaved, on the same partition (same key).
+    await send(topics.sensors, p1x.slice(1).flatMap((r, i) => [r, p2x[i], p2y[i]]).concat([p2x[N - 1], p2y[N - 1]]));
+    await send(topics.images, [frame('p2')]);
+    await send(topics.notes, [note('p1', 'p1 says: bearing noise on X'), note('p2', 'p2 says: X is leaking')]);
+    await kp.disconnect();
     const count = async (asset: string) => Number((await c.query('SELECT coalesce(sum(cardinality(v)), 0) AS n FROM readings WHERE asset = $1', [asset])).rows[0].n);
     await waitFor('both assets windowed', async () => (await count('X')) >= N && (await count('Y')) >= N, 120_000, 500);
     const dead = await readTopic(kafka.brokers, topics.deadLetter, (read) => read.length >= N + 2, 60_000, logger);
@@ -112,6 +114,7 @@ test('two plants with the same asset id: the second plant\'s records are dead-le
     assert.equal(anomalies.status, 200);
     assert.ok(JSON.stringify(anomalies.body).indexOf('"X"') === -1, 'p2\'s plant-wide anomaly query holds nothing of X');
   } finally {
+    await kp.disconnect().catch(() => undefined);
     await c.end().catch(() => undefined);
     await store.close();
     await svc.kill('SIGTERM');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newContextState, scoreContext } from '../../fusion/context.js';
+import { contextCheckpoint, newContextState, restoreContext, scoreContext, type ContextCheckpoint } from '../../fusion/context.js';
 import type { WindowTuple } from '../../schemas/index.js';
 
 const W = 60_000;
@@ -60,4 +60,51 @@ test('context scorer: an alerting state is not learnt within the lag, a state th
   }
   assert.ok(after2h >= 6, `2 h on, still anomalous (${after2h}): alerting windows are not learnt`);
   assert.ok(after8h < 6, `8 h on, the lasting state is normal (${after8h})`);
+});
+
+test('context scorer: scored from 15 minutes after the first window, said to be a cold start during the first hour', () => {
+  const r = rng(9), st = newContextState(), o = { threshold: 6 };
+  const out = Array.from({ length: 90 }, (_, k) => scoreContext(tuple(k, { running: true, r }), st, o));
+  // 60 s windows: the window ending at 15 min is the first scored.
+  assert.deepEqual(out.slice(0, 14).map((x) => x.score), Array(14).fill(null));
+  assert.ok(out.slice(14).every((x) => x.score !== null), 'every window from 15 min on is scored');
+  assert.ok(out.slice(14, 60).every((x) => x.basis === 'cold-start'));
+  assert.ok(out.slice(61).every((x) => x.basis === 'memory'));
+  assert.equal(out[30].memory, 30, 'while warming up, every window joins the memory at once');
+  // A steady pump in its first hours: isolated windows at most, never three in a row (the default rule's opening).
+  const s = out.slice(14).map((x) => x.score!);
+  assert.ok(s.filter((x) => x >= 6).length <= 0.05 * s.length && !s.some((x, i) => i >= 2 && x >= 6 && s[i - 1] >= 6 && s[i - 2] >= 6), s.map((x) => x.toFixed(1)).join(' '));
+});
+
+test('context scorer: the memory thins with age past its capacity, and a checkpoint of changed chunks restores it exactly', () => {
+  const r = rng(11), o = { threshold: 6, capacity: 500, rememberEveryMs: 0, lagMs: 0, warmUpMs: 0 };
+  const live = newContextState();
+  // What a store holds: the head and the chunks, rewritten only as they change.
+  let head: ContextCheckpoint['head'] | null = null;
+  const stored: Record<number, unknown[]> = {};
+  let written = 0;
+  for (let k = 0; k < 1500; k++) {
+    scoreContext(tuple(k, { running: (k % 240) >= 60, r }), live, o);
+    if (k % 7 === 0 || k === 1499) {
+      const cp = contextCheckpoint(live);
+      head = cp.head;
+      for (const [c, chunk] of Object.entries(cp.chunks)) { stored[Number(c)] = JSON.parse(JSON.stringify(chunk)); written++; }
+    }
+  }
+  assert.ok(live.memory.length <= 500 && live.memory.length > 300, `${live.memory.length} remembered`);
+  const ends = live.memory.map((m) => m.end);
+  assert.ok(ends[0] < 400 * W, 'the oldest windows are thinned, not all dropped');
+  assert.ok(ends[1] - ends[0] > W && ends[ends.length - 1] - ends[ends.length - 2] === W, 'sparse with age, dense at the recent end');
+  assert.ok(written < 1500 / 7 * 3, `chunks written: ${written} (the unchanged ones are not rewritten)`);
+  const restored = restoreContext(JSON.parse(JSON.stringify(head)), stored as Record<number, Array<{ end: number; x: number[] }>>);
+  assert.deepEqual(JSON.parse(JSON.stringify(restored)), JSON.parse(JSON.stringify(live)));
+  // Both go on scoring the same.
+  const r1 = rng(13), r2 = rng(13);
+  for (let k = 1500; k < 1560; k++) {
+    const a = scoreContext(tuple(k, { running: true, r: r1, vib: k > 1530 ? 2 : 0 }), live, o);
+    const b = scoreContext(tuple(k, { running: true, r: r2, vib: k > 1530 ? 2 : 0 }), restored, o);
+    assert.deepEqual(b, a);
+  }
+  // A feature absent from some windows (NaN) survives the JSON round trip.
+  assert.throws(() => restoreContext({ ...head!, memoryLength: head!.memoryLength + 1 }, stored as Record<number, Array<{ end: number; x: number[] }>>), /restored/);
 });
