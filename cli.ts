@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import {
-  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, writeSkabPredictions, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
+  ablationTable, baselineDetectors, DEFAULT_SPEC, encodeRun, evaluateSkab, scoreSkabContext, writeSkabPredictions, fusionAblation, metricsOf, progress, runEndToEnd, runSuite, scoreRuns, scoreSkabFusion, skabTable, table,
   trainFromHistory, trainFusion, type DetectorMetrics,
   runUnseen, runUnseenEndToEnd, unseenMetrics, unseenTables, type UnseenMetrics, type UnseenRun,
 } from './eval/index.js';
@@ -44,12 +44,13 @@ const USAGE = `usage: tributary <command> [options]
           [--prefix tributary] [--speed N] [--shift-to ISO|now] [--labels FILE]
                                           replay a dataset into the sensor topic, labels kept aside
   eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
-          [--skab-dir DIR] [--window-ms N] [--detector baseline|fusion] [--predictions DIR]
+          [--skab-dir DIR] [--window-ms N] [--detector context|baseline|fusion] [--predictions DIR]
                                           evaluate the baseline scorer (in-process); on SKAB,
                                           --detector fusion trains the fusion model per file and
                                           --predictions writes SKAB's own layout (DIR/valve1/0.csv)
   eval    --suite plant-b [--preset short|week] [--split train|validation|test] [--seeds 1,2]
           [--healthy] [--shipped-model FILE] [--window-ms N] [--json FILE] [--e2e --brokers H:P]
+          [--no-history-model] (skips training the fusion model on the run's history: faster)
                                           the unseen-plant protocol on plant family B: every detector,
                                           per fault type, benign events, false alerts, coverage
   eval    --e2e --brokers H:P [--database-url URL] (--suite sim-… | --scenario NAME [--seed N])
@@ -89,14 +90,14 @@ const OPTIONS = {
   'shift-to': { type: 'string' }, labels: { type: 'string' },
   suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' }, predictions: { type: 'string' },
   preset: { type: 'string' }, split: { type: 'string' }, seeds: { type: 'string' }, healthy: { type: 'boolean' }, 'shipped-model': { type: 'string' },
-  e2e: { type: 'boolean' }, 'database-url': { type: 'string' },
+  e2e: { type: 'boolean' }, 'database-url': { type: 'string' }, 'no-history-model': { type: 'boolean' },
   modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
   ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
   records: { type: 'string' }, partitions: { type: 'string' }, 'retention-ms': { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
-type Flags = 'e2e' | 'register' | 'activate' | 'ablation' | 'from-store';
+type Flags = 'e2e' | 'register' | 'activate' | 'ablation' | 'from-store' | 'no-history-model';
 type Values = Partial<Record<Exclude<keyof typeof OPTIONS, Flags>, string>> & Partial<Record<Flags, boolean>>;
 
 const num = (v: string | undefined, name: string, dflt: number): number => {
@@ -321,18 +322,21 @@ async function run(cmd: string, values: Values): Promise<number> {
       const dir = values['skab-dir'] ?? process.env.SKAB_DIR ?? '../shared/data/skab';
       const bar = progress('skab');
       const windowMs = num(values['window-ms'], 'window-ms', 10_000);
-      const fusion = values.detector === 'fusion';
-      if (values.detector && !['fusion', 'baseline'].includes(values.detector)) throw new UsageError(`--detector: baseline or fusion\n${USAGE}`);
+      const detector = values.detector ?? 'context';
+      if (!['fusion', 'baseline', 'context'].includes(detector)) throw new UsageError(`--detector: context, baseline or fusion\n${USAGE}`);
+      const fusion = detector === 'fusion';
       if (fusion) await initBackend();
-      // The fusion model's operating point is a calibrated probability (default 0.99), the baseline's a robust z.
+      // The fusion model's operating point is a calibrated probability (default 0.99); the baseline's and the context scorer's the alert threshold.
       const thr = fusion ? num(values.threshold, 'threshold', 0.99) : threshold;
-      const r = evaluateSkab(dir, { threshold: thr, windowMs }, (i, n, name) => bar.update(i / n, name), fusion ? (s) => scoreSkabFusion(s, windowMs) : undefined);
+      const scoreRows = fusion ? (s: ReplaySeries) => scoreSkabFusion(s, windowMs) : detector === 'context' ? (s: ReplaySeries) => scoreSkabContext(s, windowMs, thr) : undefined;
+      const r = evaluateSkab(dir, { threshold: thr, windowMs }, (i, n, name) => bar.update(i / n, name), scoreRows);
       bar.update(1, 'done');
       bar.done();
-      const name = fusion ? `Tributary fusion, sensors (p ≥ ${thr})` : `Tributary baseline (robust z ≥ ${thr})`;
-      process.stdout.write(`SKAB outlier detection, ${fusion ? 'fusion model (sensor modality, trained per file)' : 'baseline-robustz-1'} at threshold ${thr}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
+      const name = fusion ? `Tributary fusion, sensors (p ≥ ${thr})` : detector === 'context' ? `Tributary context k-NN (score ≥ ${thr})` : `Tributary baseline (robust z ≥ ${thr})`;
+      const what = fusion ? 'fusion model (sensor modality, trained per file)' : detector === 'context' ? 'context-knn-1 (the default scorer)' : 'baseline-robustz-1';
+      process.stdout.write(`SKAB outlier detection, ${what} at threshold ${thr}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`);
       process.stdout.write(`${skabTable(r, name)}\n`);
-      report = { suite, detector: fusion ? 'fusion-sensors' : 'baseline-robustz-1', windowMs, ...r };
+      report = { suite, detector: fusion ? 'fusion-sensors' : detector === 'context' ? 'context-knn-1' : 'baseline-robustz-1', windowMs, ...r };
       if (values.predictions) {
         const written = writeSkabPredictions(values.predictions, r);
         process.stdout.write(`predictions in SKAB's layout: ${written.length} files under ${values.predictions}\n`);
@@ -376,7 +380,7 @@ async function evalPlantB(values: Values): Promise<number> {
   const e2e: Array<{ run: string; metrics: UnseenMetrics; published: number; compared: number; identical: number }> = [];
   for (const [k, seed] of seeds.entries()) {
     const run = plantBRun({ preset, seed, faults: !values.healthy, ...(values.e2e ? { endBefore: Date.now() } : {}) });
-    const opts = { windowMs, shippedModel, allowTestSeeds: split === 'test' };
+    const opts = { windowMs, shippedModel, allowTestSeeds: split === 'test', trainOnHistory: !values['no-history-model'] };
     const measured = runUnseen(run, { ...opts, onProgress: (d, w) => bar.update((k + d / 2) / seeds.length, w) });
     // The healthy twin: the same plant and period without the faults, for the per-fault figures.
     if (run.faults.length) measured.twin = runUnseen(plantBRun({ preset, seed, faults: false, ...(values.e2e ? { endBefore: Date.now() } : {}) }), { ...opts, onProgress: (d, w) => bar.update((k + 0.5 + d / 2) / seeds.length, `${w} (healthy twin)`) });

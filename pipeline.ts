@@ -24,7 +24,7 @@ import { deadLetterKey, decodeRecord, screenRecord, type CommitRequest, type Dea
 import { FrameFetcher, type FetchOutcome } from './ingest/fetch.js';
 import { decodeThermal, sniffEncoding } from './ingest/frames.js';
 import { MODALITIES, type AlertEventType, type AlertRule, type Config, type ImageFrame, type Modality, type ScoreRow, type ThermalPixels, type WindowTuple } from './schemas/index.js';
-import { claimAsset, claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, writeBatch, type Db } from './store/index.js';
+import { claimAsset, claimPartition, emptyBatch, eventIdOf, FencedError, loadAssetCheckpoints, loadCheckpoint, maintenanceOf, writeBatch, type Db, type MaintenanceWindow } from './store/index.js';
 
 /**
  * The checkpoint is stored as the partition's row (`PartitionRow`: the processed marks and the clocks'
@@ -184,9 +184,11 @@ export interface PipelineDeps {
   };
   /**
    * The models to score with (the registry's active one and those in shadow); default: the configured
-   * baseline, active. Only the active model's scores reach the alert rules.
+   * scorer, active. Only the active model's scores reach the alert rules.
    */
   models?: () => RunningModel[];
+  /** Maintenance windows (store/maintenance.ts): an asset's windows in one are scored, flagged, and kept from its alert rules. */
+  maintenance?: () => readonly MaintenanceWindow[];
 }
 
 export interface RunningModel {
@@ -556,7 +558,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const t of tuples) keyOf(s, t.asset, `${m.version}/${t.asset}`);
       deps.report?.fusion?.(m.fusion, inputs);
     }
+    const inMaintenance = deps.maintenance?.() ?? [];
     for (const [ti, t] of tuples.entries()) {
+      const maintenance = inMaintenance.length ? maintenanceOf(inMaintenance, t.plant, t.asset, t.windowStart, t.windowEnd) : null;
+      const scoresFrom = out.scores.length;
       let activeRow: ScoreRow | null = null;
       let activeFusion: FusionModel | undefined;
       for (const m of running) {
@@ -589,6 +594,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         out.scores.push(row);
         if (fitted) out.modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: fitted, referenceTo: t.windowEnd });
         if (m.active) activeRow = row;
+      }
+      // A window in maintenance: its rows say so, and the alert rules do not see it.
+      if (maintenance) {
+        for (let i = scoresFrom; i < out.scores.length; i++) out.scores[i] = { ...out.scores[i], explanation: { ...out.scores[i].explanation, maintenance: maintenance.id } };
+        continue;
       }
       // Alert rules count windows as they first fire; an amended revision corrects the stored score only.
       if (t.revision !== 0 || !activeRow) continue;

@@ -28,8 +28,8 @@ import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simpleP
 import type { RunningModel } from './pipeline.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
-  alertCounts, countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, modelStates, openStore, ping, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,
-  syncConfigRules, type Db, type Store,
+  alertCounts, countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, listMaintenance, modelStates, openStore, ping, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,
+  syncConfigRules, type Db, type MaintenanceWindow, type Store,
 } from './store/index.js';
 
 export interface Service {
@@ -123,7 +123,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     }, cfg.scorer.driftEveryMs);
     driftTimer.unref();
     cleanups.push({ name: 'drift', fn: () => clearInterval(driftTimer) });
+    // Maintenance windows: read every 10 s (another instance's API may have made one) and when this one's changes them.
+    let maintenance: MaintenanceWindow[] = [];
+    const refreshMaintenance = async () => { maintenance = await listMaintenance(store.db, { endsAfter: Date.now() - 30 * 86_400_000 }); };
+    await refreshMaintenance();
+    const maintenanceTimer = setInterval(() => { refreshMaintenance().catch((e) => logger.warn({ err: (e as Error).message }, 'maintenance windows read failed')); }, 10_000);
+    maintenanceTimer.unref();
+    cleanups.push({ name: 'maintenance', fn: () => clearInterval(maintenanceTimer) });
     const pipeline = createPipeline({
+      maintenance: () => maintenance,
       report: { batch: (x) => metrics.batch(x), scored: (x) => metrics.scored(x), fusion: (m, xs) => drift.add(m, xs) },
       cfg, db: store.db, logger: logger.child({ stage: 'pipeline' }), topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
@@ -202,6 +210,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       db: store.apiDb,
       logger: logger.child({ stage: 'api' }),
       alerts: { cfg, wake: () => delivery.wake(), rulesChanged: () => jobs.refreshRules() },
+      maintenance: { changed: refreshMaintenance },
       metrics,
       threshold: cfg.alerts.threshold,
       operatingThreshold: () => models.operatingThreshold(),

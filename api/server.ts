@@ -10,6 +10,7 @@ import { InvalidCursorError, modelThreshold, queryAnomalies, queryAnomalyBuckets
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
 import { allowedPlants, forbiddenPlant, maySee, registerAuth } from './auth.js';
 import { registerCatalogRoutes } from './catalog.js';
+import { registerMaintenanceRoutes, type MaintenanceApiDeps } from './maintenance.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import { createEventHub, type EventHub } from './stream.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   db: Db;
   /** Alert and webhook routes (absent: not served). */
   alerts?: AlertApiDeps;
+  /** Maintenance window routes (absent: not served). */
+  maintenance?: MaintenanceApiDeps;
   /** Readiness checks by name: each answers true when that dependency is usable. */
   readiness: Record<string, () => boolean | Promise<boolean>>;
   metrics?: Metrics;
@@ -201,6 +204,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   if (deps.alerts) registerAlertRoutes(app, deps.db, deps.alerts);
+  if (deps.maintenance) registerMaintenanceRoutes(app, deps.db, deps.maintenance);
   registerCatalogRoutes(app, deps.db, { threshold: () => deps.operatingThreshold?.() ?? deps.threshold, hub, modelsChanged: () => deps.modelsChanged?.() });
 
   app.decorate('hub', hub);

@@ -11,6 +11,7 @@
  */
 import { WindowOperator } from '../align/index.js';
 import { featuresOf, fitRobust, scoreFeatures } from '../fusion/baseline.js';
+import { newContextState, scoreContext } from '../fusion/context.js';
 import { encode, newFeatureState, type FeatureSpec, type ModelInput } from '../fusion/features.js';
 import { FusionModel } from '../fusion/model.js';
 import { Config, type WindowTuple } from '../schemas/index.js';
@@ -98,6 +99,23 @@ export function scoreSkabFusion(s: ReplaySeries, windowMs = 10_000, o: { epochs?
     const prob = new Map(starts.map((k, j) => [k, model.probability(raw[j])]));
     return rowScores(s, windowMs, (start) => prob.get(start) ?? null);
   } finally { model.dispose(); }
+}
+
+/**
+ * The context scorer (the service's default) per file: the windows that end within the training rows are
+ * its warm-up (each joins the memory, as an asset's first hour does in the service); the test windows are
+ * scored in time order against that memory, adapting as the service does (a window joins 30 min after its
+ * end if it scored below the threshold, so within a SKAB file, shorter than that, the memory is the
+ * training rows). The threshold is the service's alert threshold, not chosen on SKAB.
+ */
+export function scoreSkabContext(s: ReplaySeries, windowMs = 10_000, threshold = 6): Array<number | null> {
+  const sorted = [...skabTuples(s, windowMs).values()].sort((a, b) => a.windowStart - b.windowStart);
+  const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
+  const st = newContextState();
+  const o = { threshold, rememberEveryMs: 0, coldStartMs: 0, warmUpMs: Math.max(0, trainEnd - (sorted[0]?.windowStart ?? trainEnd)) };
+  const scores = new Map<number, number | null>();
+  for (const t of sorted) scores.set(t.windowStart, scoreContext(t, st, o).score);
+  return rowScores(s, windowMs, (start) => scores.get(start) ?? null);
 }
 
 /** Scores of every row of one series (null for the training rows). */

@@ -1,7 +1,7 @@
 /**
  * The unseen-plant protocol end to end: a plant-B run is published to real Kafka topics (record time = its
- * arrival), a Tributary service configured as a user would (assets' names, default rules, the baseline
- * that runs out of the box) consumes it into the database, and the stored scores and the service's own
+ * arrival), a Tributary service configured as a user would (assets' names, default rules, the default
+ * scorer: the context scorer) consumes it into the database, and the stored scores and the service's own
  * stored alerts are measured like the in-process run beside it.
  */
 import type { Logger } from 'pino';
@@ -15,7 +15,10 @@ import { labelWindows, unseenMetrics, type UnseenMetrics, type UnseenRun, type U
 
 export interface UnseenE2eOptions { brokers: string[]; databaseUrl?: string; timeoutMs?: number; onProgress?: (what: string) => void }
 
-/** `inProc`: the same run in-process (its first detector is the shipped baseline the service runs). */
+/** `inProc`: the same run in-process (its `SERVICE_DETECTOR` scores as the service does). */
+/** The in-process detector (eval/unseen.ts) that scores as the service's default configuration does. */
+export const SERVICE_DETECTOR = 'context k-NN';
+
 export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, logger: Logger): Promise<{ metrics: UnseenMetrics; published: number; compared: number; identical: number }> {
   const run = inProc.run;
   const prefix = `evalb-${process.pid}-${Date.now()}`;
@@ -38,7 +41,10 @@ export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, 
 
   o.onProgress?.(`${run.name}: consuming`);
   const svc = await startService(cfg, logger);
-  const expected = inProc.windows.filter((w) => w.scores[0] !== null).length;
+  // The in-process detector that is the service's default scorer: its windows are the ones to wait for and compare.
+  const mine = inProc.detectors.findIndex((d) => d.name === SERVICE_DETECTOR);
+  if (mine < 0) throw new Error(`the in-process run has no ${JSON.stringify(SERVICE_DETECTOR)} detector to compare the service with`);
+  const expected = inProc.windows.filter((w) => w.scores[mine] !== null).length;
   const deadline = Date.now() + (o.timeoutMs ?? 900_000);
   let stored: UnseenWindow[] = [];
   let opened: Array<{ asset: string; atMs: number }> = [];
@@ -65,9 +71,9 @@ export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, 
   let compared = 0, identical = 0;
   for (const w of stored) {
     const a = byKey.get(`${w.asset}@${w.windowStart}`);
-    if (!a || a.scores[0] === null || w.scores[0] === null) continue;
+    if (!a || a.scores[mine] === null || w.scores[0] === null) continue;
     compared++;
-    if (Math.abs(a.scores[0]! - w.scores[0]!) < 1e-6) identical++;
+    if (Math.abs(a.scores[mine]! - w.scores[0]!) < 1e-6) identical++;
   }
   const e2eRun: UnseenRun = { ...inProc, detectors: [{ name: 'the service (Kafka + database)', threshold: cfg.alerts.threshold }], windows: stored };
   const metrics = unseenMetrics([e2eRun], 0, (_r, asset) => opened.filter((x) => x.asset === asset).map((x) => x.atMs));

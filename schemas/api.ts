@@ -47,6 +47,23 @@ export const AttemptsQuery = z.strictObject({ limit: z.coerce.number().int().min
 export { AlertState };
 
 /** GET /v1/assets/{asset}/timeline: a range (default: the last 6 hours up to `to`) at a resolution. */
+/** POST /v1/maintenance: an asset's maintenance window (its alert rules do not see windows in it). */
+export const MaintenanceCreate = z.strictObject({
+  plant: z.string().min(1),
+  asset: z.string().min(1),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  reason: z.string().min(1).max(500),
+  by: who,
+}).refine((m) => Date.parse(m.to) > Date.parse(m.from), { message: 'must be after from', path: ['to'] })
+  .refine((m) => Date.parse(m.to) - Date.parse(m.from) <= 31 * 86_400_000, { message: 'at most 31 days after from', path: ['to'] });
+export const MaintenanceQuery = z.strictObject({
+  asset: z.string().min(1).optional(),
+  /** Only windows not yet over (default: all). */
+  active: z.enum(['true', 'false']).optional(),
+});
+export const MaintenanceEnd = z.strictObject({ by: who });
+
 export const TimelineQuery = z.strictObject({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),

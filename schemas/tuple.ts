@@ -95,6 +95,8 @@ export const ScoreExplanation = z.object({
   basis: z.enum(['memory', 'cold-start']).optional(),
   /** Context scorer: windows in the asset's memory when scored. */
   memory: z.number().int().optional(),
+  /** The maintenance window the asset was in (its alert rules did not see this window). */
+  maintenance: z.string().optional(),
 });
 export type ScoreExplanation = z.infer<typeof ScoreExplanation>;
 

@@ -45,3 +45,4 @@ export * from './models.js';
 export * from './history.js';
 export * from './catalog.js';
 export { rebuildRollups, rollupsStale, updateRollups } from './batch.js';
+export * from './maintenance.js';

@@ -65,7 +65,7 @@ test('a bad scenario or suite is a clear error with exit status 2', () => {
   assert.match(c.stderr, /sim\.scenario: .*no-such-scenario/);
 });
 
-test('`tributary eval --suite skab` prints the baseline beside the leaderboard and writes JSON', () => {
+test('`tributary eval --suite skab` prints the default scorer beside the leaderboard and writes JSON', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'eval-')), 'skab.json');
   const preds = join(mkdtempSync(join(tmpdir(), 'eval-')), 'predictions');
   const r = cli(['eval', '--suite', 'skab', '--skab-dir', skabDir(), '--json', out, '--predictions', preds]);
@@ -74,7 +74,7 @@ test('`tributary eval --suite skab` prints the baseline beside the leaderboard a
   assert.match(r.stdout, /34 files, 23801 test rows \(12771 anomalous\), 127 changepoints/);
   assert.match(r.stdout, /Conv-AE +0\.78 +13\.55 +28\.02/);
   const j = JSON.parse(readFileSync(out, 'utf8')) as { f1: number; far: number; mar: number; nab: Record<string, number> };
-  assert.match(r.stdout, new RegExp(`▶ Tributary baseline .* ${j.f1.toFixed(2)} +${j.far.toFixed(2)} +${j.mar.toFixed(2)}`));
+  assert.match(r.stdout, new RegExp(`▶ Tributary context k-NN .* ${j.f1.toFixed(2)} +${j.far.toFixed(2)} +${j.mar.toFixed(2)}`));
   assert.ok(j.f1 > 0.3 && j.f1 < 1 && j.far > 0 && j.mar > 0, JSON.stringify(j));
   assert.deepEqual(Object.keys(j.nab), ['Standard', 'LowFP', 'LowFN']);
   // The JSON says the threshold actually used and holds every test row's score.
