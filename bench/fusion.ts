@@ -2,11 +2,12 @@
  * The fusion model's scoring speed on the TensorFlow.js backend in use (wasm unless tfjs-node is installed):
  * windows per second batched and one at a time, raw scores alone and with explanations (occlusion per
  * modality and the note-term gradient); the encoder (features from tuples) alone; and the model's memory.
- * Baseline in the same process: the baseline robust-z scorer on the same windows.
+ * Baseline in the same process: the baseline robust-z scorer on the same windows; beside it the context
+ * scorer (the service's default) with a full memory.
  */
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_SPEC } from '../eval/fusion.js';
-import { encode, FusionModel, initBackend, newFeatureState, scoreBaseline, type ModelInput } from '../fusion/index.js';
+import { encode, FusionModel, initBackend, newContextState, newFeatureState, scoreBaseline, scoreContext, type ModelInput } from '../fusion/index.js';
 import type { WindowTuple } from '../schemas/index.js';
 
 function tuples(n: number): WindowTuple[] {
@@ -42,7 +43,7 @@ function time(f: () => void, minMs = 1500): { ms: number; runs: number } {
 
 export async function runFusionBench(): Promise<{
   backend: string; batch: number; rawPerS: number; explainedPerS: number; singlePerS: number; singleExplainedPerS: number;
-  encodePerS: number; baselinePerS: number; params: number; weightsMiB: number; tensorMiB: number; heapDeltaMiB: number;
+  encodePerS: number; baselinePerS: number; contextPerS: number; contextMemory: number; params: number; weightsMiB: number; tensorMiB: number; heapDeltaMiB: number;
 }> {
   const backend = await initBackend();
   const batch = 2048;
@@ -64,12 +65,18 @@ export async function runFusionBench(): Promise<{
   const singleExplained = time(() => { for (let k = 0; k < 20; k++) model.score(one); });
   const baseState = { reference: [], params: null };
   const base = time(() => { for (const t of ts) scoreBaseline(t, baseState, { referenceWindows: DEFAULT_SPEC.referenceWindows, modelVersion: 'b' }); });
+  // The context scorer with a full memory (2 000 windows): steady state, each window against all of them.
+  const ctx = newContextState();
+  const many = tuples(2_600);
+  const o = { threshold: 6, lagMs: 0 };
+  for (const t of many.slice(0, 2_300)) scoreContext(t, ctx, o);
+  const context = time(() => { const st = structuredClone(ctx); for (const t of many.slice(2_300)) scoreContext(t, st, o); });
   global.gc?.();
   const heapDeltaMiB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
   const tensorMiB = tf.memory().numBytes / 2 ** 20;
   model.dispose();
   return {
     backend, batch, rawPerS: rate(xs.length, raw.ms), explainedPerS: rate(xs.length, explained.ms), singlePerS: rate(50, single.ms), singleExplainedPerS: rate(20, singleExplained.ms),
-    encodePerS, baselinePerS: rate(ts.length, base.ms), params, weightsMiB: (params * 4) / 2 ** 20, tensorMiB, heapDeltaMiB,
+    encodePerS, baselinePerS: rate(ts.length, base.ms), contextPerS: rate(300, context.ms), contextMemory: ctx.memory.length, params, weightsMiB: (params * 4) / 2 ** 20, tensorMiB, heapDeltaMiB,
   };
 }

@@ -125,16 +125,18 @@ function distance(a: number[], b: number[], inv: number[]): number {
   return n ? Math.sqrt(sum / n) : Z_CAP;
 }
 
-function kth(x: number[], memory: Remembered[], inv: number[], k: number, skip = -1): number {
+/** The k-th smallest distance from x to the memory (skipping one index), and the index of the nearest. */
+function nearestK(x: number[], memory: Remembered[], inv: number[], k: number, skip = -1): { kth: number; nearest: number } {
   const best: number[] = [];
-  let worst = Infinity;
+  let worst = Infinity, nearest = -1, nearestD = Infinity;
   for (let i = 0; i < memory.length; i++) {
     if (i === skip) continue;
     const d = distance(x, memory[i].x, inv);
+    if (d < nearestD) { nearestD = d; nearest = i; }
     if (best.length < k) { best.push(d); best.sort((p, q) => p - q); worst = best.length === k ? best[k - 1] : Infinity; }
     else if (d < worst) { best[k - 1] = d; best.sort((p, q) => p - q); worst = best[k - 1]; }
   }
-  return best.length ? best[best.length - 1] : Z_CAP;
+  return { kth: best.length ? best[best.length - 1] : Z_CAP, nearest };
 }
 
 const EPS = 0.05;
@@ -144,7 +146,7 @@ function refit(st: ContextState, k: number): void {
   // Leave-one-out distances of up to 150 remembered windows, spread evenly over the memory.
   const step = Math.max(1, Math.floor(st.memory.length / 150));
   const ds: number[] = [];
-  for (let i = 0; i < st.memory.length; i += step) ds.push(Math.log(kth(st.memory[i].x, st.memory, inv, k, i) + EPS));
+  for (let i = 0; i < st.memory.length; i += step) ds.push(Math.log(nearestK(st.memory[i].x, st.memory, inv, k, i).kth + EPS));
   ds.sort((a, b) => a - b);
   const median = quantile(ds, 0.5);
   const mad = quantile(ds.map((d) => Math.abs(d - median)).sort((a, b) => a - b), 0.5);
@@ -204,13 +206,13 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
   const contributions: Record<string, number> = {};
   const inv = st.inverseSpread;
   if (inv && st.calib && st.memory.length >= minFit && t.windowEnd - st.firstStart >= coldStart) {
-    const d = Math.log(kth(x, st.memory, inv, k) + EPS);
+    const found = nearestK(x, st.memory, inv, k);
+    const d = Math.log(found.kth + EPS);
     const q99 = warm ? Math.max(st.calib.q99, st.calib.wide) : st.calib.q99;
     score = Math.max(0, (SCORE_AT_Q99 * (d - st.calib.median)) / Math.max(q99 - st.calib.median, 0.05));
     score = Math.round(score * 1e6) / 1e6;
     // Contributions: each channel's share of the squared z against the nearest remembered window.
-    let nearest = st.memory[0], best = Infinity;
-    for (const m of st.memory) { const dd = distance(x, m.x, inv); if (dd < best) { best = dd; nearest = m; } }
+    const nearest = st.memory[Math.max(0, found.nearest)];
     let total = 0;
     const byChannel: Record<string, number> = {};
     for (let j = 0; j < Math.min(x.length, nearest.x.length, inv.length); j++) {
