@@ -377,7 +377,7 @@ async function evalPlantB(values: Values): Promise<number> {
   const bar = progress('plant-b');
   const runs: UnseenRun[] = [];
   const logger = pino({ level: 'warn' });
-  const e2e: Array<{ run: string; metrics: UnseenMetrics; published: number; compared: number; identical: number }> = [];
+  const e2e: Array<{ run: string; metrics: UnseenMetrics; published: number; compared: number; identical: number; sameSide: number }> = [];
   for (const [k, seed] of seeds.entries()) {
     const run = plantBRun({ preset, seed, faults: !values.healthy, ...(values.e2e ? { endBefore: Date.now() } : {}) });
     const opts = { windowMs, shippedModel, allowTestSeeds: split === 'test', trainOnHistory: !values['no-history-model'] };
@@ -400,7 +400,7 @@ async function evalPlantB(values: Values): Promise<number> {
   const twinMetrics = twins.length ? twins[0].detectors.map((_, i) => unseenMetrics(twins, i)) : [];
   if (twins.length) process.stdout.write(`\nThe healthy twins alone (the same ${twins.length} runs without faults):\n${unseenTables(twinMetrics)}\n`);
   for (const x of e2e) {
-    process.stdout.write(`${x.run} through Kafka and the database: ${x.published} records published; ${x.identical}/${x.compared} windows scored as in-process; the service's own alerts: ${x.metrics.faultsAlerted}/${x.metrics.faults.length} faults alerted, ${x.metrics.falseAlerts.length} false (${x.metrics.falseAlertsPerAssetWeek.toFixed(1)} per asset-week), AUC-ROC ${x.metrics.aucRoc.toFixed(3)}\n`);
+    process.stdout.write(`${x.run} through Kafka and the database: ${x.published} records published; ${x.identical}/${x.compared} windows scored as in-process (${x.sameSide} on the same side of the threshold); the service's own alerts: ${x.metrics.faultsAlerted}/${x.metrics.faults.length} faults alerted, ${x.metrics.falseAlerts.length} false (${x.metrics.falseAlertsPerAssetWeek.toFixed(1)} per asset-week), AUC-ROC ${x.metrics.aucRoc.toFixed(3)}\n`);
   }
   if (values.json) {
     writeFileSync(values.json, `${JSON.stringify({

@@ -19,7 +19,7 @@ export interface UnseenE2eOptions { brokers: string[]; databaseUrl?: string; tim
 /** The in-process detector (eval/unseen.ts) that scores as the service's default configuration does. */
 export const SERVICE_DETECTOR = 'context k-NN';
 
-export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, logger: Logger): Promise<{ metrics: UnseenMetrics; published: number; compared: number; identical: number }> {
+export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, logger: Logger): Promise<{ metrics: UnseenMetrics; published: number; compared: number; identical: number; sameSide: number }> {
   const run = inProc.run;
   const prefix = `evalb-${process.pid}-${Date.now()}`;
   const topics = { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
@@ -68,16 +68,17 @@ export async function runUnseenEndToEnd(inProc: UnseenRun, o: UnseenE2eOptions, 
   }
   labelWindows(run, stored);
   const byKey = new Map(inProc.windows.map((w) => [`${w.asset}@${w.windowStart}`, w]));
-  let compared = 0, identical = 0;
+  let compared = 0, identical = 0, sameSide = 0;
   for (const w of stored) {
     const a = byKey.get(`${w.asset}@${w.windowStart}`);
     if (!a || a.scores[mine] === null || w.scores[0] === null) continue;
     compared++;
     if (Math.abs(a.scores[mine]! - w.scores[0]!) < 1e-6) identical++;
+    if ((a.scores[mine]! >= cfg.alerts.threshold) === (w.scores[0]! >= cfg.alerts.threshold)) sameSide++;
   }
   const e2eRun: UnseenRun = { ...inProc, detectors: [{ name: 'the service (Kafka + database)', threshold: cfg.alerts.threshold }], windows: stored };
   const metrics = unseenMetrics([e2eRun], 0, (_r, asset) => opened.filter((x) => x.asset === asset).map((x) => x.atMs));
-  return { metrics, published, compared, identical };
+  return { metrics, published, compared, identical, sameSide };
 }
 
 /** The stored latest revision of every measured window (the service's one model). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { runUnseen, runUnseenEndToEnd, unseenMetrics } from '../../eval/index.js';
+import { runUnseen, runUnseenEndToEnd, SERVICE_DETECTOR, unseenMetrics } from '../../eval/index.js';
 import { initBackend } from '../../fusion/index.js';
 import { decodeRecord } from '../../ingest/decode.js';
 import { Config } from '../../schemas/index.js';
@@ -155,10 +155,14 @@ test('the unseen-plant protocol through Kafka and the database: the service scor
   const inProc = runUnseen(run, { trainOnHistory: false });
   const res = await runUnseenEndToEnd(inProc, { brokers }, pino({ level: 'warn' }));
   assert.ok(res.published > 50_000, `${res.published}`);
-  assert.ok(res.compared > 0.9 * inProc.windows.filter((w) => w.scores[0] !== null).length, `${res.compared}`);
-  // Most windows score exactly as in-process; where an asset's first windows differ (arrival order across
-  // partitions), its baseline reference differs and so do its later scores.
-  assert.ok(res.identical / res.compared > 0.75, `${res.identical}/${res.compared}`);
+  const mine = inProc.detectors.findIndex((d) => d.name === SERVICE_DETECTOR);
+  assert.ok(res.compared > 0.9 * inProc.windows.filter((w) => w.scores[mine] !== null).length, `${res.compared}`);
+  // Most windows score exactly as in-process. Where a window's inputs differ (which frame it holds depends
+  // on the order the topics are read in), the context scorer's memory differs from then on and so, a
+  // little, do the asset's later scores (on seed 13: 5 of 7 assets identical throughout, 784 of 1 260
+  // windows, 1 244 on the same side of the alert threshold).
+  assert.ok(res.identical / res.compared > 0.4, `${res.identical}/${res.compared} identical`);
+  assert.ok(res.sameSide / res.compared > 0.95, `${res.sameSide}/${res.compared} on the same side of the threshold`);
   assert.equal(res.metrics.faults.length, run.faults.length);
   assert.ok(res.metrics.coverage > 0.9, `${res.metrics.coverage}`);
   await kafka.stop();

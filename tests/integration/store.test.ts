@@ -30,7 +30,7 @@ function suite(name: string, open: () => Promise<{ store: Store; cleanup(): Prom
     test('migrates, with the TimescaleDB layout exactly when the extension exists', async () => {
       ctx = await open();
       assert.equal(ctx.store.migration.timescale, timescale);
-      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+      assert.deepEqual(ctx.store.migration.applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
       if (timescale) {
         const h = await ctx.store.db.query<{ hypertable_name: string }>('SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1');
         assert.deepEqual(h.rows.map((r) => r.hypertable_name), ['images', 'notes', 'readings', 'score_rollup_1h', 'score_rollup_1m', 'scores']);
