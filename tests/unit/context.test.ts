@@ -108,3 +108,26 @@ test('context scorer: the memory thins with age past its capacity, and a checkpo
   // A feature absent from some windows (NaN) survives the JSON round trip.
   assert.throws(() => restoreContext({ ...head!, memoryLength: head!.memoryLength + 1 }, stored as Record<number, Array<{ end: number; x: number[] }>>), /restored/);
 });
+
+test('context scorer: one channel sampled every hour or every second is scored on the same scale, a level shift stands out', () => {
+  for (const stepMs of [3_600_000, 1_000]) {
+    const r = rng(21), st = newContextState(), o = { threshold: 6 };
+    const windowMs = Math.max(60_000, stepMs), perWindow = Math.max(1, Math.round(windowMs / stepMs));
+    const one = (k: number, level: number): WindowTuple => {
+      const t = Array.from({ length: perWindow }, (_, i) => k * windowMs + i * stepMs);
+      return {
+        plant: 'p', asset: 'csv', windowStart: k * windowMs, windowEnd: (k + 1) * windowMs, slideMs: windowMs, revision: 0,
+        channels: { level: { device: 'd', t, v: t.map(() => level + r()) } }, grid: { stepMs, channels: {} }, image: null, notes: [],
+        quality: { samples: perWindow, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
+      };
+    };
+    const normal: number[] = [];
+    for (let k = 0; k < 300; k++) { const s = scoreContext(one(k, 50), st, o).score; if (s !== null) normal.push(s); }
+    assert.ok(normal.length >= 280, `${stepMs} ms: ${normal.length} windows scored`);
+    const high = normal.filter((x) => x >= 6).length;
+    assert.ok(high <= 0.03 * normal.length, `${stepMs} ms: ${high} of ${normal.length} normal windows at or above 6`);
+    const shifted = [0, 1, 2].map((i) => scoreContext(one(300 + i, 60), st, o).score!);
+    // Bounded: every |z| is capped, so the distance is at most 8 and the score at most 4.65 · (log 8.05 − median) / 0.05.
+    assert.ok(shifted.every((x) => x >= 6 && x < 500), `${stepMs} ms: a 10-unit shift scores ${shifted.join(', ')}`);
+  }
+});
