@@ -89,6 +89,19 @@ class DeferredFusion {
   }
 }
 
+/**
+ * A window's scores as the detectors gave them, by `asset@windowStart`. A revision replaces the scores,
+ * except that a detector that did not score the first emission (null) stays null: an alert rule counts
+ * windows as they first fire, so a revision cannot make a window count.
+ */
+function keepScores(byKey: Map<string, UnseenWindow>, t: WindowTuple, results: Array<number | null>): void {
+  const key = `${t.asset}@${t.windowStart}`;
+  const prev = byKey.get(key);
+  const w: UnseenWindow = prev ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
+  results.forEach((x, i) => { if (!(prev && w.scores[i] === null)) w.scores[i] = x; });
+  byKey.set(key, w);
+}
+
 /** One plant-B run through the window operator and every detector. */
 export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
   assertMayUse(run, o.allowTestSeeds);
@@ -133,10 +146,7 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
       const results = online.map((d) => d.score(t).score);
       if (!inHistory) fromHistory.see(t, true);
       shipped?.see(t, !inHistory);
-      const prev = byKey.get(key);
-      const w: UnseenWindow = prev ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
-      results.forEach((s, i) => { if (!(prev && w.scores[i] === null)) w.scores[i] = s; });
-      byKey.set(key, w);
+      keepScores(byKey, t, results);
     }
   };
 
@@ -186,20 +196,14 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
  * Detectors scored on a run's recorded tuples (`UnseenOptions.record`) as `runUnseen` would score them
  * online: the same windows, labels and alert rule, only these detectors. `run` must have been generated
  * (streamed through `streamB`, as `runUnseen` does): first evidence is recorded during generation, and a
- * run never streamed labels no window positive. The window bookkeeping repeats `runUnseen`'s `take`
- * (a revision keeps a detector's null from the first emission); keep the two alike.
+ * run never streamed labels no window positive. The window bookkeeping is `runUnseen`'s (`keepScores`).
  */
 export function rescore(run: PlantBRun, batches: WindowTuple[][], detectors: Detector[], windowMs = 60_000): UnseenRun {
   const cfg = Config.parse({});
   const byKey = new Map<string, UnseenWindow>();
   for (const ts of batches) {
     for (const t of ts) {
-      const key = `${t.asset}@${t.windowStart}`;
-      const results = detectors.map((d) => d.score(t).score);
-      const prev = byKey.get(key);
-      const w: UnseenWindow = prev ?? { asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, visibility: null, benign: [], scores: [] };
-      results.forEach((x, i) => { if (!(prev && w.scores[i] === null)) w.scores[i] = x; });
-      byKey.set(key, w);
+      keepScores(byKey, t, detectors.map((d) => d.score(t).score));
     }
   }
   const windows = [...byKey.values()].filter((w) => w.windowStart >= run.startMs && w.windowEnd <= run.endMs)
