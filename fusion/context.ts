@@ -112,15 +112,21 @@ function fitSpread(st: ContextState): number[] {
   });
 }
 
-/** Root mean capped squared z-difference over the features both windows have. */
-function distance(a: number[], b: number[], inv: number[]): number {
+/**
+ * Root mean capped squared z-difference over the features both windows have. Past `limit` it stops early
+ * and answers Infinity: the partial sum already exceeds limit² times every feature, so the mean over the
+ * features present does too (exact, not an approximation).
+ */
+function distance(a: number[], b: number[], inv: number[], limit = Infinity): number {
   let sum = 0, n = 0;
   const m = Math.min(a.length, b.length, inv.length);
+  const bound = limit * limit * m;
   for (let j = 0; j < m; j++) {
     const w = inv[j], d = a[j] - b[j];
     if (w === 0 || d !== d) continue; // no spread, or absent in either (NaN)
     const z = Math.min(Z_CAP, Math.abs(d) * w);
     sum += z * z; n++;
+    if (sum > bound) return Infinity;
   }
   return n ? Math.sqrt(sum / n) : Z_CAP;
 }
@@ -131,7 +137,8 @@ function nearestK(x: number[], memory: Remembered[], inv: number[], k: number, s
   let worst = Infinity, nearest = -1, nearestD = Infinity;
   for (let i = 0; i < memory.length; i++) {
     if (i === skip) continue;
-    const d = distance(x, memory[i].x, inv);
+    // Beyond the k-th best so far a window can be neither among the k nearest nor the nearest.
+    const d = distance(x, memory[i].x, inv, worst);
     if (d < nearestD) { nearestD = d; nearest = i; }
     if (best.length < k) { best.push(d); best.sort((p, q) => p - q); worst = best.length === k ? best[k - 1] : Infinity; }
     else if (d < worst) { best[k - 1] = d; best.sort((p, q) => p - q); worst = best[k - 1]; }
