@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_SPEC } from '../eval/fusion.js';
-import { encode, FusionModel, initBackend, newContextState, newFeatureState, scoreBaseline, scoreContext, type ModelInput } from '../fusion/index.js';
+import { contextCheckpoint, encode, FusionModel, initBackend, newContextState, newFeatureState, restoreContext, scoreBaseline, scoreContext, type ContextCheckpoint, type ModelInput } from '../fusion/index.js';
 import type { WindowTuple } from '../schemas/index.js';
 
 function tuples(n: number): WindowTuple[] {
@@ -43,7 +43,7 @@ function time(f: () => void, minMs = 1500): { ms: number; runs: number } {
 
 export async function runFusionBench(): Promise<{
   backend: string; batch: number; rawPerS: number; explainedPerS: number; singlePerS: number; singleExplainedPerS: number;
-  encodePerS: number; baselinePerS: number; contextPerS: number; contextMemory: number; params: number; weightsMiB: number; tensorMiB: number; heapDeltaMiB: number;
+  encodePerS: number; baselinePerS: number; contextPerS: number; contextMemory: number; contextKiBPerAsset: number; contextFeatures: number; params: number; weightsMiB: number; tensorMiB: number; heapDeltaMiB: number;
 }> {
   const backend = await initBackend();
   const batch = 2048;
@@ -71,12 +71,19 @@ export async function runFusionBench(): Promise<{
   const o = { threshold: 6, lagMs: 0 };
   for (const t of many.slice(0, 2_300)) scoreContext(t, ctx, o);
   const context = time(() => { const st = structuredClone(ctx); for (const t of many.slice(2_300)) scoreContext(t, st, o); });
+  // Its memory's heap per asset: 20 copies of the full state, each restored from a checkpoint as a service holds it.
+  const cp = JSON.stringify(contextCheckpoint(structuredClone(ctx), true));
+  global.gc?.();
+  const heapCtx0 = process.memoryUsage().heapUsed;
+  const copies = Array.from({ length: 20 }, () => { const c = JSON.parse(cp) as ContextCheckpoint; return restoreContext(c.head, c.chunks); });
+  global.gc?.();
+  const contextKiBPerAsset = (process.memoryUsage().heapUsed - heapCtx0) / copies.length / 1024;
   global.gc?.();
   const heapDeltaMiB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
   const tensorMiB = tf.memory().numBytes / 2 ** 20;
   model.dispose();
   return {
     backend, batch, rawPerS: rate(xs.length, raw.ms), explainedPerS: rate(xs.length, explained.ms), singlePerS: rate(50, single.ms), singleExplainedPerS: rate(20, singleExplained.ms),
-    encodePerS, baselinePerS: rate(ts.length, base.ms), contextPerS: rate(300, context.ms), contextMemory: ctx.memory.length, params, weightsMiB: (params * 4) / 2 ** 20, tensorMiB, heapDeltaMiB,
+    encodePerS, baselinePerS: rate(ts.length, base.ms), contextPerS: rate(300, context.ms), contextMemory: ctx.memory.length, contextKiBPerAsset, contextFeatures: ctx.names.length, params, weightsMiB: (params * 4) / 2 ** 20, tensorMiB, heapDeltaMiB,
   };
 }

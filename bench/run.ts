@@ -53,7 +53,8 @@ if (wanted.has('fusion')) {
   console.log(`  one at a time   ${fmt(f.singlePerS)} windows/s raw scores   ${fmt(f.singleExplainedPerS)} windows/s with explanations`);
   console.log(`  encoder         ${fmt(f.encodePerS)} windows/s (tuples → model inputs)`);
   console.log(`  baseline robust-z scorer ${fmt(f.baselinePerS)} windows/s   ratio fusion batched (explained)/baseline = ${(f.explainedPerS / f.baselinePerS).toFixed(2)}`);
-  console.log(`  context scorer (the default) ${fmt(f.contextPerS)} windows/s with ${fmt(f.contextMemory)} windows remembered   ratio to baseline ${(f.contextPerS / f.baselinePerS).toFixed(2)}`);
+  console.log(`  context scorer (the default) ${fmt(f.contextPerS)} windows/s with ${fmt(f.contextMemory)} windows remembered   ratio to baseline ${(f.contextPerS / f.baselinePerS).toFixed(2)}   ` +
+    `memory ${fmt(f.contextKiBPerAsset)} KiB of heap per asset (${f.contextFeatures} features)`);
 }
 
 if (wanted.has('store')) {
