@@ -346,7 +346,7 @@ async function run(cmd: string, values: Values): Promise<number> {
       const rep = runSuite(suite, baselineDetectors(threshold), (d, what) => bar.update(d, what));
       bar.done();
       const windows = rep.runs.reduce((a, r) => a + r.windows, 0);
-      process.stdout.write(`${suite}: ${rep.runs.length} runs, ${windows} windows; baseline-robustz-1 at threshold ${threshold}, alert rule 3 windows\n`);
+      process.stdout.write(`${suite}: ${rep.runs.length} runs, ${windows} windows; the baseline-robustz-1 ablation and the default context scorer at threshold ${threshold}, alert rule 3 windows\n`);
       process.stdout.write(`${ablationTable(rep.metrics)}\n`);
       report = rep;
     }

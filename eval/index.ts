@@ -4,7 +4,7 @@ export * from './harness.js';
 export * from './skab.js';
 export * from './report.js';
 import { loadSuite, type SuiteRun } from '../sim/index.js';
-import { baselineAblation, type Detector } from './detectors.js';
+import { baselineAblation, contextDetector, type Detector } from './detectors.js';
 import { runScenario, summarise, type DetectorMetrics, type RunResult } from './harness.js';
 
 export interface SuiteReport { suite: string; runs: Array<{ run: string; windows: number; deliveries: number; tuples: number }>; metrics: DetectorMetrics[] }
@@ -29,8 +29,11 @@ export function runSuite(
   };
 }
 
-/** The baseline's ablation as the harness runs it: 4 h reference per asset (240 one-minute windows). */
-export const baselineDetectors = (threshold = 6, referenceWindows = 240) => () => baselineAblation(referenceWindows, threshold);
+/**
+ * The baseline's ablation as the harness runs it (4 h reference per asset: 240 one-minute windows), and
+ * the service's default scorer beside it (its defaults, the same threshold).
+ */
+export const baselineDetectors = (threshold = 6, referenceWindows = 240) => () => [...baselineAblation(referenceWindows, threshold), contextDetector('context k-NN (default)', { threshold })];
 export * from './e2e.js';
 export * from './fusion.js';
 export * from './unseen.js';
