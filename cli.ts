@@ -10,6 +10,7 @@
  * tributary clocks --records FILE      what the align stage makes of each device's clock in a capture
  * tributary topics create ...           the input and dead-letter topics, co-partitioned, with a retention
  */
+import { TributaryError } from './schemas/errors.js';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -96,7 +97,11 @@ const OPTIONS = {
   records: { type: 'string' }, partitions: { type: 'string' }, 'retention-ms': { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
 } as const;
 
-class UsageError extends Error {}
+class UsageError extends TributaryError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
 type Flags = 'e2e' | 'register' | 'activate' | 'ablation' | 'from-store' | 'no-history-model';
 type Values = Partial<Record<Exclude<keyof typeof OPTIONS, Flags>, string>> & Partial<Record<Flags, boolean>>;
 

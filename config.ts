@@ -4,12 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Config } from './schemas/index.js';
+import { TributaryError } from './schemas/errors.js';
 import { loadScenario } from './sim/scenarios.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends TributaryError {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('invalid_config', `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

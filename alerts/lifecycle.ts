@@ -7,6 +7,7 @@
  *                                          then alert.snooze_expired
  *   open (nobody acknowledged it for escalateUnacknowledgedMs) ──▶ alert.escalated once, severity +1
  */
+import { TributaryError } from '../schemas/errors.js';
 import type { Alert, AlertEventType, Severity } from '../schemas/index.js';
 
 export type AlertAction =
@@ -14,8 +15,11 @@ export type AlertAction =
   | { type: 'snooze'; by: string; until: number; comment?: string | null }
   | { type: 'resolve'; by: string; comment?: string | null };
 
-export class LifecycleError extends Error {
-  constructor(message: string, readonly status = 409) { super(message); }
+/** An action the alert's state does not allow (409), or a field of the action that is invalid (400, named). */
+export class LifecycleError extends TributaryError {
+  constructor(message: string, field?: string) {
+    super(field ? 'invalid_body' : 'conflict', message, { field });
+  }
 }
 
 export function applyAction(a: Alert, act: AlertAction, now: number): { alert: Alert; event: AlertEventType } {
@@ -25,7 +29,7 @@ export function applyAction(a: Alert, act: AlertAction, now: number): { alert: A
       if (a.state === 'acknowledged') throw new LifecycleError(`alert ${a.id} is already acknowledged by ${a.acknowledgedBy}`);
       return { alert: { ...a, state: 'acknowledged', acknowledgedBy: act.by, acknowledgedAt: now }, event: 'alert.acknowledged' };
     case 'snooze':
-      if (!(act.until > now)) throw new LifecycleError('until must be in the future', 400);
+      if (!(act.until > now)) throw new LifecycleError('until must be in the future', 'until');
       return { alert: { ...a, snoozedUntil: act.until }, event: 'alert.snoozed' };
     case 'resolve':
       return { alert: { ...a, state: 'resolved', resolvedBy: act.by, resolvedWindow: a.lastWindow, snoozedUntil: null }, event: 'alert.resolved' };

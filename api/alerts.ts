@@ -10,13 +10,13 @@ import { allowedPlants, forbiddenPlant, maySee } from './auth.js';
 import { heavyGate } from './heavy.js';
 import { z } from 'zod';
 import { doc, notFound, valid } from './validate.js';
-import { applyAction, LifecycleError, refusedWebhookUrl, type AlertAction } from '../alerts/index.js';
+import { applyAction, refusedWebhookUrl, type AlertAction } from '../alerts/index.js';
 import {
   AcknowledgeBody, AlertRule, AlertsQuery, AttemptsQuery, Config, EndpointCreate, EndpointPatch, FeedbackBody, RedeliverBody, ResolveBody,
   RotateBody, SnoozeBody, TimelineQuery,
 } from '../schemas/index.js';
 import {
-  addFeedback, changeAlert, createEndpoint, deleteEndpoint, deleteRule, getAlert, getAlerts, getEndpoint, InvalidAlertCursorError, listAlerts,
+  addFeedback, changeAlert, createEndpoint, deleteEndpoint, deleteRule, getAlert, getAlerts, getEndpoint, listAlerts,
   listAttempts, listEndpoints, listRules, plantOfAsset, putRule, queryTimeline, recordEvents, redeliver, rotateSecret, updateEndpoint, type Db, type EndpointRow,
 } from '../store/index.js';
 
@@ -42,13 +42,8 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
     if (!q) return reply;
     if (q.plant && !maySee(req, q.plant)) return forbiddenPlant(reply, q.plant);
     // Another plant's asset answers as one that does not exist: the list is filtered to the key's plants.
-    try {
-      const page = await listAlerts(db, { ...q, state: q.state?.split(','), plants: allowedPlants(req) ?? undefined });
-      return { count: page.alerts.length, alerts: page.alerts, nextCursor: page.nextCursor };
-    } catch (e) {
-      if (e instanceof InvalidAlertCursorError) return reply.code(400).send({ error: 'invalid_query', field: 'cursor', message: e.message });
-      throw e;
-    }
+    const page = await listAlerts(db, { ...q, state: q.state?.split(','), plants: allowedPlants(req) ?? undefined });
+    return { count: page.alerts.length, alerts: page.alerts, nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: { id: string } }>('/v1/alerts/:id', { schema: { summary: 'One alert with its events and feedback', tags } }, async (req, reply) => {
@@ -78,15 +73,10 @@ export function registerAlertRoutes(app: FastifyInstance, db: Db, deps: AlertApi
       const who = actor(req, parsed);
       const act = make(who);
       const now = Date.now();
-      try {
-        const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null, keyId: who.keyId }));
-        if (!a) return notFound(reply, `alert ${req.params.id}`);
-        deps.wake();
-        return a;
-      } catch (e) {
-        if (e instanceof LifecycleError) return reply.code(e.status).send({ error: e.status === 409 ? 'conflict' : 'invalid_body', message: e.message, ...(e.status === 400 ? { field: 'until' } : {}) });
-        throw e;
-      }
+      const a = await changeAlert(db, req.params.id, now, (cur) => ({ ...applyAction(cur, act, now), by: act.by, comment: act.comment ?? null, keyId: who.keyId }));
+      if (!a) return notFound(reply, `alert ${req.params.id}`);
+      deps.wake();
+      return a;
     });
   };
   action('acknowledge', AcknowledgeBody, 'Acknowledge (with a comment)', (b) => ({ type: 'acknowledge', by: b.by as string, comment: (b.comment as string) ?? null }));

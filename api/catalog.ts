@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { doc, notFound, valid } from './validate.js';
 import { AssetsQuery, FrameQuery, ModelActionBody, StreamQuery } from '../schemas/index.js';
 import {
-  activateModel, getModel, latestDrift, latestFrame, listAssets, listModels, listPlants, modelActivations, modelMetrics, ModelStateError, plantOfAsset, retireModel, rollbackModel,
+  activateModel, getModel, latestDrift, latestFrame, listAssets, listModels, listPlants, modelActivations, modelMetrics, plantOfAsset, retireModel, rollbackModel,
   type Db,
   type ModelInfo,
 } from '../store/index.js';
@@ -109,14 +109,9 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
     app.post<{ Params: { version: string } }>(path, { schema: { summary, tags: mtags, body: doc(ModelActionBody) } }, async (req, reply) => {
       const b = valid(ModelActionBody, req.body, reply, 'body');
       if (!b) return reply;
-      try {
-        const out = await act(req.params.version, b.by ?? req.apiKey?.name ?? 'api');
-        await deps.modelsChanged();
-        return out;
-      } catch (e) {
-        if (e instanceof ModelStateError) return reply.code(e.status).send({ error: e.status === 404 ? 'not_found' : 'conflict', message: e.message });
-        throw e;
-      }
+      const out = await act(req.params.version, b.by ?? req.apiKey?.name ?? 'api');
+      await deps.modelsChanged();
+      return out;
     });
   };
   modelAction('/v1/models/:version/activate', 'Make this version active (the current one goes to shadow); no restart', (v, by) => activateModel(db, v, by));
@@ -124,13 +119,8 @@ export function registerCatalogRoutes(app: FastifyInstance, db: Db, deps: Catalo
   app.post('/v1/models/rollback', { schema: { summary: 'Return to the model active before the current one', tags: mtags, body: doc(ModelActionBody) } }, async (req, reply) => {
     const b = valid(ModelActionBody, req.body, reply, 'body');
     if (!b) return reply;
-    try {
-      const m = await rollbackModel(db, b.by ?? req.apiKey?.name ?? 'api');
-      await deps.modelsChanged();
-      return m;
-    } catch (e) {
-      if (e instanceof ModelStateError) return reply.code(e.status).send({ error: 'conflict', message: e.message });
-      throw e;
-    }
+    const m = await rollbackModel(db, b.by ?? req.apiKey?.name ?? 'api');
+    await deps.modelsChanged();
+    return m;
   });
 }

@@ -5,8 +5,8 @@ import helmet from '@fastify/helmet';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createServer } from 'node:http';
-import { AnomaliesQuery } from '../schemas/index.js';
-import { InvalidCursorError, modelThreshold, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
+import { AnomaliesQuery, classify, TributaryError } from '../schemas/index.js';
+import { modelThreshold, queryAnomalies, queryAnomalyBuckets, type Db } from '../store/index.js';
 import { registerAlertRoutes, type AlertApiDeps } from './alerts.js';
 import { allowedPlants, forbiddenPlant, maySee, registerAuth } from './auth.js';
 import { registerCatalogRoutes } from './catalog.js';
@@ -96,17 +96,27 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     }
   });
   // A 500 says nothing of the database or the code: the error is logged under the request id it gives.
+  // One handler maps every error to its answer through the catalogue (schemas/errors.ts): Tributary's own
+  // errors by their code, Fastify's 4xx as they are, the database's by classify().
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status < 500) return reply.code(status).send({ error: err.code ?? 'bad_request', message: err.message });
+    if (err instanceof TributaryError && err.status < 500) {
+      return reply.code(err.status).send({ error: err.code, ...(err.field ? { field: err.field } : {}), message: err.message });
+    }
+    if (!(err instanceof TributaryError) && err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: err.code ?? 'bad_request', message: err.message });
+    }
     // The API's own connections all busy past the wait, or a read stopped by its statement timeout: the
-    // service is fine but this read must wait or shrink. 503 with Retry-After, not an internal error.
-    const code = (err as { code?: string }).code;
-    if (code === '57014' || /timeout exceeded when trying to connect/.test(err.message)) {
-      deps.logger?.warn({ requestId: req.id, method: req.method, url: req.url.split('?')[0], reason: code === '57014' ? 'statement timeout' : 'no free API connection' }, 'read refused: busy');
+    // service is fine but this read must wait or shrink. A lost database connection: it must wait. 503
+    // with Retry-After, not an internal error.
+    const kind = classify(err);
+    if (kind.status === 503) {
+      const timedOut = (err as { code?: string }).code === '57014';
+      const reason = kind.code === 'unavailable' ? 'database unavailable' : timedOut ? 'statement timeout' : 'no free API connection';
+      deps.logger?.warn({ requestId: req.id, method: req.method, url: req.url.split('?')[0], reason, err: err.message }, `read refused: ${kind.code}`);
       return reply.code(503).header('retry-after', '5').send({
-        error: 'busy',
-        message: code === '57014' ? 'the read took longer than the API allows; ask for a shorter range or a coarser resolution' : 'every API connection is busy with other reads; retry shortly',
+        error: kind.code,
+        message: kind.code === 'unavailable' ? 'the database connection was lost; retry shortly'
+          : timedOut ? 'the read took longer than the API allows; ask for a shorter range or a coarser resolution' : 'every API connection is busy with other reads; retry shortly',
         requestId: req.id,
       });
     }
@@ -194,13 +204,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       const buckets = await queryAnomalyBuckets(deps.db, { ...q, bucket: q.bucket }, threshold, deps.rollupThreshold === undefined ? undefined : own ?? deps.rollupThreshold);
       return { count: buckets.length, bucket: q.bucket, threshold, model: q.model ?? null, buckets };
     }
-    try {
-      const page = await queryAnomalies(deps.db, q);
-      return { count: page.rows.length, rows: page.rows, nextCursor: page.nextCursor };
-    } catch (e) {
-      if (e instanceof InvalidCursorError) return reply.code(400).send({ error: 'invalid_query', field: 'cursor', message: e.message });
-      throw e;
-    }
+    const page = await queryAnomalies(deps.db, q);
+    return { count: page.rows.length, rows: page.rows, nextCursor: page.nextCursor };
   });
 
   if (deps.alerts) registerAlertRoutes(app, deps.db, deps.alerts);

@@ -4,12 +4,17 @@
  * refused or reset connection, 429, 5xx), a bounded number in flight. The result — the bytes, or why not —
  * goes to a callback; the partition's other records never wait for it.
  */
+import { TributaryError } from '../schemas/errors.js';
 import type { Config } from '../schemas/index.js';
 
 export type FetchConfig = Config['frames']['fetch'];
 export type FetchOutcome = { ok: true; bytes: Buffer; contentType: string | null; attempts: number } | { ok: false; reason: string; attempts: number };
 
-class FetchFailure extends Error { constructor(message: string, readonly retriable: boolean) { super(message); } }
+class FetchFailure extends TributaryError {
+  constructor(message: string, retriable: boolean) {
+    super(retriable ? 'fetch_failed' : 'fetch_refused', message);
+  }
+}
 
 /** Whether a URL may be fetched: http(s), and a host on the allow-list (`*.example.com` covers subdomains). */
 export function allowedUrl(url: string, allowHosts: string[]): string | null {

@@ -22,3 +22,4 @@ export * from './scenario.js';
 export * from './api.js';
 export * from './patterns.js';
 export * from './threshold.js';
+export * from './errors.js';

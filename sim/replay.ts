@@ -3,6 +3,7 @@
  * label columns kept aside for evaluation. SKAB (Skoltech Anomaly Benchmark) is read in place, file by
  * file: each file is its own stream (several overlap in wall-clock time), so each becomes its own asset.
  */
+import { TributaryError } from '../schemas/errors.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { SensorSample } from '../schemas/index.js';
@@ -34,7 +35,11 @@ export interface CsvOptions {
   separator?: string;
 }
 
-export class ReplayError extends Error {}
+export class ReplayError extends TributaryError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
 
 /** A time value: epoch ms or seconds as a number, or a date string (without a zone: UTC). */
 function parseTime(s: string): number {

@@ -1,4 +1,5 @@
 /** Scenario files, suites split by seed, and the plan the embedded service simulates. */
+import { TributaryError } from '../schemas/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -14,7 +15,11 @@ export function scenarioDir(): string {
   throw new Error('sim/scenarios not found');
 }
 
-export class ScenarioError extends Error {}
+export class ScenarioError extends TributaryError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
 
 /** Reads and validates a scenario: a path, or the name of a file in sim/scenarios. Every problem is listed. */
 export function loadScenario(nameOrPath: string): Scenario {

@@ -4,11 +4,13 @@
  * Every write is idempotent on its natural key, so a replay after a crash writes nothing twice.
  * The checkpoint row commits with the effects it describes.
  */
+import { TributaryError } from '../schemas/errors.js';
 import { createHash } from 'node:crypto';
 import type { ImageFrame, OperatorNote, ScoreRow, ThermalPixels, WindowTuple } from '../schemas/index.js';
 import { writeAlertChanges, type AlertChange } from './alerts.js';
 import { binaryChunks, binaryWritable } from './copy-binary.js';
 import { deferring, type Queryable } from './db.js';
+import { insertRows, type Columns } from './insert.js';
 
 export interface LateRecord { key: string; modality: string; plant: string; asset: string | null; reason: string; value: unknown }
 export interface DeadLetterRow { key: string; source: string; code: string; reason: string; value: Uint8Array | null }
@@ -47,30 +49,6 @@ export const emptyBatch = (): BatchWrite => ({
 });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-/** Column name → SQL type, in table order: the one description each write below is generated from. */
-type Columns = Record<string, string>;
-
-/**
- * One statement for all rows: INSERT … SELECT FROM jsonb_to_recordset($1), so the batch costs one round
- * trip per table whatever its size. `onConflict` makes the write idempotent. A time is epoch ms or ISO text.
- */
-export async function insertRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string): Promise<void> {
-  if (rows.length === 0) return;
-  const names = Object.keys(columns);
-  // Times may come as epoch ms (the rows COPY takes as they are): JSON gives the server ISO text.
-  const times = names.filter((n) => columns[n] === 'timestamptz');
-  const decoded = names.map((n) => (columns[n] === 'bytea' ? `decode(${n}, 'base64')` : n));
-  const types = names.map((n) => `${n} ${columns[n] === 'bytea' ? 'text' : columns[n]}`);
-  await tx.query(
-    `INSERT INTO ${table} (${names.join(', ')}) SELECT ${decoded.join(', ')}
-       FROM jsonb_to_recordset($1::jsonb) AS x(${types.join(', ')}) ${onConflict}`,
-    [JSON.stringify(times.length ? rows.map((r) => {
-      const o = { ...r };
-      for (const n of times) if (typeof o[n] === 'number') o[n] = iso(o[n]);
-      return o;
-    }) : rows)]);
-}
 
 /** The readings table's columns, in order (the benches COPY them too). */
 export const READINGS: Columns = { plant: 'text', asset: 'text', device: 'text', channel: 'text', window_start: 'timestamptz', n: 'int', t_offset_ms: 'int[]', v: 'float8[]' };
@@ -117,9 +95,9 @@ async function writeRows(tx: Queryable, table: string, columns: Columns, rows: A
 }
 
 /** The batch's partition has been claimed by another instance since this one took it: nothing was written. */
-export class FencedError extends Error {
+export class FencedError extends TributaryError {
   constructor(readonly partitionKey: string, readonly epoch: number, readonly current: number | null) {
-    super(`partition ${partitionKey} belongs to epoch ${current ?? 'none'}, not ${epoch}: another instance owns it`);
+    super('fenced', `partition ${partitionKey} belongs to epoch ${current ?? 'none'}, not ${epoch}: another instance owns it`);
   }
 }
 

@@ -35,7 +35,10 @@ export async function openStore(cfg: Config['database']): Promise<Store> {
 
 export type { Db, Queryable } from './db.js';
 export { ping } from './db.js';
-export { writeBatch, emptyBatch, noteId, insertRows, claimPartition, FencedError } from './batch.js';
+export { writeBatch, emptyBatch, noteId, claimPartition, FencedError } from './batch.js';
+export { insertRows } from './insert.js';
+export * from './webhooks.js';
+export * from './rules.js';
 export type { BatchWrite, LateRecord, DeadLetterRow, ModelParamsRow } from './batch.js';
 export * from './queries.js';
 export { migrate } from './migrations.js';

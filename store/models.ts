@@ -4,6 +4,7 @@
  * (scored and stored, never alerting) or are retired. Activations are logged, so a roll-back returns to
  * the model active before the current one.
  */
+import { TributaryError } from '../schemas/errors.js';
 import { operatingThreshold } from '../schemas/index.js';
 import type { Db, Queryable } from './db.js';
 
@@ -19,8 +20,10 @@ export interface ModelRegistration {
   trainedFrom?: number | null; trainedTo?: number | null; state?: 'shadow' | 'retired';
 }
 
-export class ModelStateError extends Error {
-  constructor(message: string, readonly status: 404 | 409) { super(message); }
+export class ModelStateError extends TributaryError {
+  constructor(message: string, status: 404 | 409) {
+    super(status === 404 ? 'not_found' : 'conflict', message);
+  }
 }
 
 interface ModelRow {

@@ -1,4 +1,5 @@
 /** Reads of the store, and the outbox's claim and settle: all SQL outside batch writes and migrations. */
+import { TributaryError } from '../schemas/errors.js';
 import type { AnomaliesQuery } from '../schemas/index.js';
 import type { Queryable } from './db.js';
 
@@ -22,8 +23,10 @@ function decodeCursor(s: string): Cursor | null {
   } catch { return null; }
 }
 
-export class InvalidCursorError extends Error {
-  constructor() { super('cursor: not a cursor from a previous page'); }
+export class InvalidCursorError extends TributaryError {
+  constructor() {
+    super('invalid_query', 'cursor: not a cursor from a previous page', { field: 'cursor' });
+  }
 }
 
 /** Filters the history queries take beyond the request: the plants a key may see, the model version. */
