@@ -22,10 +22,10 @@ import type { Logger } from 'pino';
 import { buildApi, createMetrics } from './api/index.js';
 import { configuredRules, startAlertJobs, startDeliveryWorker } from './alerts/index.js';
 import { createKafkaIngest, LagTracker, type CommitRequest, type KafkaIngest, type PartitionLag } from './ingest/index.js';
-import { configuredScorer, createPipeline, type Pipeline } from './pipeline.js';
+import { configuredScorer, createPipeline, type Pipeline } from './pipeline/index.js';
 import { ContextParams, MODALITIES, operatingThreshold as thresholdOf, type Config, type Modality } from './schemas/index.js';
 import { aliasTable, deliver, generate, loadScenario, planOf, shiftPlan, simplePlan, type SimPlan } from './sim/index.js';
-import type { RunningModel } from './pipeline.js';
+import type { RunningModel } from './pipeline/index.js';
 import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
 import {
   alertCounts, countActiveKeys, createApiKey, ensureConfiguredKey, getModel, latestWindowEnd, listMaintenance, modelStates, openStore, ping, rebuildRollups, recordDrift, rollupsStale, registerModel, syncConfigEndpoints,

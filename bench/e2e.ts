@@ -24,7 +24,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { startDeliveryWorker } from '../alerts/index.js';
 import { createKafkaIngest, createRecordProducer, drainTopics, type KafkaIngest } from '../ingest/index.js';
-import { createPipeline, type PipelineDeps } from '../pipeline.js';
+import { createPipeline, type PipelineDeps } from '../pipeline/index.js';
 import { Config, type ConfigInput, type Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
 import { openStore, syncConfigEndpoints, type Db, type Queryable } from '../store/index.js';

@@ -12,7 +12,7 @@ import { generate, simplePlan } from '../sim/index.js';
 import { openStore } from '../store/index.js';
 import { uniqueName, type TestKafka } from '../tests/helpers/kafka.js';
 import { createTestDatabase } from '../tests/helpers/pg.js';
-import { createPipeline } from '../pipeline.js';
+import { createPipeline } from '../pipeline/index.js';
 import { cpuNow, cpuSince, type CpuSeconds } from './cpu.js';
 import { topicsOf } from './e2e.js';
 import { grey, iron, jpg } from './images.js';

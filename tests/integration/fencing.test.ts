@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { IncomingMessage } from '../../ingest/index.js';
-import { createPipeline, readCheckpoint } from '../../pipeline.js';
+import { createPipeline, readCheckpoint } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { openStore, type Store } from '../../store/index.js';

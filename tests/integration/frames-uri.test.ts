@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { PNG } from 'pngjs';
 import { pino } from 'pino';
 import { fetchFrame } from '../../ingest/fetch.js';
-import { createPipeline } from '../../pipeline.js';
+import { createPipeline } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { openStore } from '../../store/index.js';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';

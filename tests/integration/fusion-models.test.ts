@@ -11,7 +11,7 @@ import { createTestDatabase } from '../helpers/pg.js';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';
 import { DEFAULT_SPEC } from '../../eval/fusion.js';
 import { FusionModel, initBackend } from '../../fusion/index.js';
-import { createPipeline } from '../../pipeline.js';
+import { createPipeline } from '../../pipeline/index.js';
 import { Config, operatingThreshold, type Modality } from '../../schemas/index.js';
 import { modelTracker } from '../../service.js';
 import { generate, simplePlan } from '../../sim/index.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';
-import { createPipeline, type RunningModel } from '../../pipeline.js';
+import { createPipeline, type RunningModel } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { activateModel, listModels, openStore, registerModel, rollbackModel } from '../../store/index.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import type { CommitRequest, IncomingMessage } from '../../ingest/index.js';
-import { createPipeline, readCheckpoint, type Pipeline } from '../../pipeline.js';
+import { createPipeline, readCheckpoint, type Pipeline } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { asMessages, testAlign, W } from '../helpers/pipeline.js';

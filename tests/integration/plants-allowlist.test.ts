@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { createPipeline } from '../../pipeline.js';
+import { createPipeline } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { openStore } from '../../store/index.js';
 import { asMessages, testAlign } from '../helpers/pipeline.js';

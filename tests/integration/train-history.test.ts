@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { createTestDatabase } from '../helpers/pg.js';
 import { asMessages } from '../helpers/pipeline.js';
-import { createPipeline } from '../../pipeline.js';
+import { createPipeline } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
 import { generate, simplePlan } from '../../sim/index.js';
 import { addFeedback, historyWindows, listModels, openStore, registerModel, type Store } from '../../store/index.js';
