@@ -24,7 +24,15 @@ import { train } from './cli/train.js';
 import { ScenarioError } from './sim/index.js';
 
 /** One file per command under cli/ (keys and topics take a subcommand). */
-const COMMANDS: Record<string, (values: Values) => Promise<number>> = { start, schemas, sim, clocks, replay, train, eval: evaluate };
+const COMMANDS: Record<string, (values: Values) => Promise<number>> = {
+  start,
+  schemas,
+  sim,
+  clocks,
+  replay,
+  train,
+  eval: evaluate,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'start', ...rest0] = argv;
@@ -47,12 +55,20 @@ async function main(argv: string[]): Promise<number> {
     }
     return await command(values);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ScenarioError) { process.stderr.write(`${e.message}\n`); return 2; }
+    if (e instanceof UsageError || e instanceof ScenarioError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
     throw e;
   }
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e) => {
-  process.stderr.write(`tributary: ${(e as Error).stack ?? e}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`tributary: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

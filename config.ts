@@ -14,7 +14,10 @@ export class ConfigError extends TributaryError {
 }
 
 /** Environment variables and where they go; numbers are parsed, lists split on commas. */
-export const ENV_VARS: Record<string, { path: string[]; kind: 'string' | 'number' | 'list' | 'webhooks' | 'boolean' }> = {
+export const ENV_VARS: Record<
+  string,
+  { path: string[]; kind: 'string' | 'number' | 'list' | 'webhooks' | 'boolean' }
+> = {
   KAFKA_BROKERS: { path: ['kafka', 'brokers'], kind: 'list' },
   TRIBUTARY_GROUP_ID: { path: ['kafka', 'groupId'], kind: 'string' },
   DATABASE_URL: { path: ['database', 'url'], kind: 'string' },
@@ -55,7 +58,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   if (file) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) raw = parsed as Record<string, unknown>;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        raw = parsed as Record<string, unknown>;
       else problems.push(`${file}: the configuration must be a JSON object`);
     } catch (e) {
       problems.push(`${file}: ${(e as Error).message}`);
@@ -69,10 +73,27 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
       if (!Number.isFinite(n)) problems.push(`${name}: expected a number, got ${JSON.stringify(v)}`);
       else setPath(raw, path, n);
     } else if (kind === 'boolean') {
-      if (!['true', 'false', '1', '0'].includes(v)) problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+      if (!['true', 'false', '1', '0'].includes(v))
+        problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
       else setPath(raw, path, v === 'true' || v === '1');
-    } else if (kind === 'list') setPath(raw, path, v.split(',').map((s) => s.trim()).filter(Boolean));
-    else if (kind === 'webhooks') setPath(raw, path, v.split(',').map((s) => ({ url: s.trim() })).filter((w) => w.url));
+    } else if (kind === 'list')
+      setPath(
+        raw,
+        path,
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
+    else if (kind === 'webhooks')
+      setPath(
+        raw,
+        path,
+        v
+          .split(',')
+          .map((s) => ({ url: s.trim() }))
+          .filter((w) => w.url),
+      );
     else setPath(raw, path, v);
   }
   const parsed = Config.safeParse(raw);

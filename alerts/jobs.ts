@@ -5,7 +5,14 @@
  */
 import type { Logger } from 'pino';
 import type { AlertRule, Config } from '../schemas/index.js';
-import { activeAlerts, changeAlert, eventIdOf, listRules, writeAlertChanges, type Db } from '../store/index.js';
+import {
+  activeAlerts,
+  changeAlert,
+  eventIdOf,
+  listRules,
+  writeAlertChanges,
+  type Db,
+} from '../store/index.js';
 import { timedChanges } from './lifecycle.js';
 import { partitionAsset, type PartitionLag } from '../ingest/lag.js';
 import { qualityChecks, type ClockState, type StreamState } from './quality.js';
@@ -21,11 +28,16 @@ export interface AlertJobs {
 }
 
 export function startAlertJobs(o: {
-  db: Db; cfg: Config; logger: Logger;
-  streams: () => StreamState[]; clocks: () => ClockState[];
+  db: Db;
+  cfg: Config;
+  logger: Logger;
+  streams: () => StreamState[];
+  clocks: () => ClockState[];
   /** The lag of the input partitions this instance holds (Kafka mode). */
   partitions?: () => PartitionLag[];
-  onChange: () => void; clock?: () => number; autostart?: boolean;
+  onChange: () => void;
+  clock?: () => number;
+  autostart?: boolean;
 }): AlertJobs {
   const { db, cfg, logger } = o;
   const now = o.clock ?? Date.now;
@@ -43,12 +55,29 @@ export function startAlertJobs(o: {
       await changeAlert(db, c.alert.id, at, (cur, unackEscalated) => {
         // Decided on a read outside the lock: re-check against the locked row.
         if (cur.state === 'resolved') return null;
-        if (c.event === 'alert.snooze_expired' && cur.snoozedUntil !== c.alert.snoozedUntil && cur.snoozedUntil !== null && cur.snoozedUntil > at) return null;
+        if (
+          c.event === 'alert.snooze_expired' &&
+          cur.snoozedUntil !== c.alert.snoozedUntil &&
+          cur.snoozedUntil !== null &&
+          cur.snoozedUntil > at
+        )
+          return null;
         if (c.event === 'alert.escalated' && (unackEscalated || cur.state !== 'open')) return null;
         return {
-          alert: { ...cur, snoozedUntil: c.event === 'alert.snooze_expired' ? null : cur.snoozedUntil, severity: c.alert.severity },
-          event: c.event, by: 'system', comment: c.reason, unackEscalated: c.unackEscalated,
-          eventId: eventIdOf(c.alert.id, c.event, c.event === 'alert.escalated' ? 'unacknowledged' : String(cur.snoozedUntil)),
+          alert: {
+            ...cur,
+            snoozedUntil: c.event === 'alert.snooze_expired' ? null : cur.snoozedUntil,
+            severity: c.alert.severity,
+          },
+          event: c.event,
+          by: 'system',
+          comment: c.reason,
+          unackEscalated: c.unackEscalated,
+          eventId: eventIdOf(
+            c.alert.id,
+            c.event,
+            c.event === 'alert.escalated' ? 'unacknowledged' : String(cur.snoozedUntil),
+          ),
         };
       });
       n++;
@@ -56,14 +85,26 @@ export function startAlertJobs(o: {
     // Data quality: only for the assets and partitions this instance consumes (their streams are here).
     const streams = o.streams();
     const partitions = o.partitions?.() ?? [];
-    const mine = new Set([...streams.map((s) => s.asset), ...partitions.map((p) => partitionAsset(p.topic, p.partition))]);
+    const mine = new Set([
+      ...streams.map((s) => s.asset),
+      ...partitions.map((p) => partitionAsset(p.topic, p.partition)),
+    ]);
     const openDq = active.map((x) => x.alert).filter((a) => a.kind === 'data_quality' && mine.has(a.asset));
     const dq = qualityChecks(streams, o.clocks(), openDq, at, cfg.alerts, partitions);
     if (dq.length) {
-      await db.transaction((tx) => writeAlertChanges(tx, dq.map((d) => ({
-        alert: d.alert, type: d.kind === 'opened' ? 'alert.opened' as const : 'alert.resolved' as const, by: `rule:${d.alert.rule}`,
-        eventId: eventIdOf(d.alert.id, d.kind), at,
-      })), at));
+      await db.transaction((tx) =>
+        writeAlertChanges(
+          tx,
+          dq.map((d) => ({
+            alert: d.alert,
+            type: d.kind === 'opened' ? ('alert.opened' as const) : ('alert.resolved' as const),
+            by: `rule:${d.alert.rule}`,
+            eventId: eventIdOf(d.alert.id, d.kind),
+            at,
+          })),
+          at,
+        ),
+      );
       n += dq.length;
     }
     if (n) o.onChange();
@@ -73,10 +114,19 @@ export function startAlertJobs(o: {
   let timer: NodeJS.Timeout | null = null;
   if (o.autostart !== false) {
     const run = () => {
-      refreshRules().then(() => check()).catch((e) => logger.warn({ err: (e as Error).message }, 'alert checks failed; retrying'));
+      refreshRules()
+        .then(() => check())
+        .catch((e) => logger.warn({ err: (e as Error).message }, 'alert checks failed; retrying'));
     };
     timer = setInterval(run, cfg.alerts.checkEveryMs);
     timer.unref();
   }
-  return { rules: () => rules, refreshRules, check, stop: () => { if (timer) clearInterval(timer); } };
+  return {
+    rules: () => rules,
+    refreshRules,
+    check,
+    stop: () => {
+      if (timer) clearInterval(timer);
+    },
+  };
 }

@@ -22,17 +22,34 @@ export class LifecycleError extends TributaryError {
   }
 }
 
-export function applyAction(a: Alert, act: AlertAction, now: number): { alert: Alert; event: AlertEventType } {
+export function applyAction(
+  a: Alert,
+  act: AlertAction,
+  now: number,
+): { alert: Alert; event: AlertEventType } {
   if (a.state === 'resolved') throw new LifecycleError(`alert ${a.id} is resolved`);
   switch (act.type) {
     case 'acknowledge':
-      if (a.state === 'acknowledged') throw new LifecycleError(`alert ${a.id} is already acknowledged by ${a.acknowledgedBy}`);
-      return { alert: { ...a, state: 'acknowledged', acknowledgedBy: act.by, acknowledgedAt: now }, event: 'alert.acknowledged' };
+      if (a.state === 'acknowledged')
+        throw new LifecycleError(`alert ${a.id} is already acknowledged by ${a.acknowledgedBy}`);
+      return {
+        alert: { ...a, state: 'acknowledged', acknowledgedBy: act.by, acknowledgedAt: now },
+        event: 'alert.acknowledged',
+      };
     case 'snooze':
       if (!(act.until > now)) throw new LifecycleError('until must be in the future', 'until');
       return { alert: { ...a, snoozedUntil: act.until }, event: 'alert.snoozed' };
     case 'resolve':
-      return { alert: { ...a, state: 'resolved', resolvedBy: act.by, resolvedWindow: a.lastWindow, snoozedUntil: null }, event: 'alert.resolved' };
+      return {
+        alert: {
+          ...a,
+          state: 'resolved',
+          resolvedBy: act.by,
+          resolvedWindow: a.lastWindow,
+          snoozedUntil: null,
+        },
+        event: 'alert.resolved',
+      };
   }
 }
 
@@ -40,20 +57,48 @@ export const isSnoozed = (a: Alert, now: number) => a.snoozedUntil !== null && a
 
 const NEXT: Record<Severity, Severity> = { warning: 'major', major: 'critical', critical: 'critical' };
 
-export interface TimedCheckInput { alert: Alert; createdAt: number; unackEscalated: boolean }
-export type TimedChange = { alert: Alert; event: 'alert.snooze_expired' | 'alert.escalated'; reason: string; unackEscalated?: boolean };
+export interface TimedCheckInput {
+  alert: Alert;
+  createdAt: number;
+  unackEscalated: boolean;
+}
+export type TimedChange = {
+  alert: Alert;
+  event: 'alert.snooze_expired' | 'alert.escalated';
+  reason: string;
+  unackEscalated?: boolean;
+};
 
 /** Snoozes that ended and alerts nobody acknowledged in time. */
-export function timedChanges(xs: TimedCheckInput[], now: number, escalateUnacknowledgedMs: number): TimedChange[] {
+export function timedChanges(
+  xs: TimedCheckInput[],
+  now: number,
+  escalateUnacknowledgedMs: number,
+): TimedChange[] {
   const out: TimedChange[] = [];
   for (const { alert: a, createdAt, unackEscalated } of xs) {
     if (a.state === 'resolved') continue;
     if (a.snoozedUntil !== null && a.snoozedUntil <= now) {
-      out.push({ alert: { ...a, snoozedUntil: null }, event: 'alert.snooze_expired', reason: 'the snooze ended' });
+      out.push({
+        alert: { ...a, snoozedUntil: null },
+        event: 'alert.snooze_expired',
+        reason: 'the snooze ended',
+      });
       continue;
     }
-    if (escalateUnacknowledgedMs > 0 && a.state === 'open' && !unackEscalated && !isSnoozed(a, now) && now - createdAt >= escalateUnacknowledgedMs) {
-      out.push({ alert: { ...a, severity: NEXT[a.severity] }, event: 'alert.escalated', reason: `not acknowledged within ${Math.round(escalateUnacknowledgedMs / 60_000)} min`, unackEscalated: true });
+    if (
+      escalateUnacknowledgedMs > 0 &&
+      a.state === 'open' &&
+      !unackEscalated &&
+      !isSnoozed(a, now) &&
+      now - createdAt >= escalateUnacknowledgedMs
+    ) {
+      out.push({
+        alert: { ...a, severity: NEXT[a.severity] },
+        event: 'alert.escalated',
+        reason: `not acknowledged within ${Math.round(escalateUnacknowledgedMs / 60_000)} min`,
+        unackEscalated: true,
+      });
     }
   }
   return out;

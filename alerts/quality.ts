@@ -12,35 +12,83 @@ import type { Alert, Config } from '../schemas/index.js';
 import { partitionAsset, type PartitionLag } from '../ingest/lag.js';
 import { alertId, timelineLink } from './rules.js';
 
-export interface StreamState { plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }
+export interface StreamState {
+  plant: string;
+  asset: string;
+  sensorsLastSeen: number | null;
+  imagesLastSeen: number | null;
+}
 /** `corrected`: the correction is in use (a replay of history, whose stamps are kept as given, is not judged). */
-export interface ClockState { plant: string; asset: string; device: string; uncertaintyMs: number | null; corrected?: boolean }
+export interface ClockState {
+  plant: string;
+  asset: string;
+  device: string;
+  uncertaintyMs: number | null;
+  corrected?: boolean;
+}
 export type QualityDecision = { kind: 'opened' | 'resolved'; alert: Alert };
 
 export function qualityChecks(
-  streams: StreamState[], clocks: ClockState[], open: Alert[], now: number, cfg: Config['alerts'], partitions: PartitionLag[] = [],
+  streams: StreamState[],
+  clocks: ClockState[],
+  open: Alert[],
+  now: number,
+  cfg: Config['alerts'],
+  partitions: PartitionLag[] = [],
 ): QualityDecision[] {
-  const want = new Map<string, { plant: string; asset: string; rule: string; since: number; reason: string }>();
-  const put = (plant: string, asset: string, rule: string, since: number, reason: string) => want.set(`${asset}\u0000${rule}`, { plant, asset, rule, since, reason });
+  const want = new Map<
+    string,
+    { plant: string; asset: string; rule: string; since: number; reason: string }
+  >();
+  const put = (plant: string, asset: string, rule: string, since: number, reason: string) =>
+    want.set(`${asset}\u0000${rule}`, { plant, asset, rule, since, reason });
   for (const s of streams) {
     if (s.sensorsLastSeen !== null && now - s.sensorsLastSeen >= cfg.silentAfterMs) {
-      put(s.plant, s.asset, 'dq:sensors-silent', s.sensorsLastSeen, `no sensor data for ${Math.round((now - s.sensorsLastSeen) / 60_000)} min`);
+      put(
+        s.plant,
+        s.asset,
+        'dq:sensors-silent',
+        s.sensorsLastSeen,
+        `no sensor data for ${Math.round((now - s.sensorsLastSeen) / 60_000)} min`,
+      );
     }
     if (s.imagesLastSeen !== null && now - s.imagesLastSeen >= cfg.silentAfterMs) {
-      put(s.plant, s.asset, 'dq:camera-silent', s.imagesLastSeen, `camera offline: no frame for ${Math.round((now - s.imagesLastSeen) / 60_000)} min`);
+      put(
+        s.plant,
+        s.asset,
+        'dq:camera-silent',
+        s.imagesLastSeen,
+        `camera offline: no frame for ${Math.round((now - s.imagesLastSeen) / 60_000)} min`,
+      );
     }
   }
   if (cfg.clockUncertaintyMs > 0) {
     for (const c of clocks) {
-      if (c.corrected !== false && c.uncertaintyMs !== null && c.uncertaintyMs > cfg.clockUncertaintyMs && !want.has(`${c.asset}\u0000dq:clock-uncertain`)) {
-        put(c.plant, c.asset, 'dq:clock-uncertain', now, `clock of ${c.device} uncertain by ${Math.round(c.uncertaintyMs)} ms`);
+      if (
+        c.corrected !== false &&
+        c.uncertaintyMs !== null &&
+        c.uncertaintyMs > cfg.clockUncertaintyMs &&
+        !want.has(`${c.asset}\u0000dq:clock-uncertain`)
+      ) {
+        put(
+          c.plant,
+          c.asset,
+          'dq:clock-uncertain',
+          now,
+          `clock of ${c.device} uncertain by ${Math.round(c.uncertaintyMs)} ms`,
+        );
       }
     }
   }
   for (const p of partitions) {
     if (!p.stuck) continue;
-    put('_service', partitionAsset(p.topic, p.partition), 'dq:partition-stuck', now - p.stillMs,
-      `partition ${p.partition} of ${p.topic}: ${p.pending} records wait (${p.lag} after the committed offset ${p.committed}), no progress for ${Math.round(p.stillMs / 60_000)} min`);
+    put(
+      '_service',
+      partitionAsset(p.topic, p.partition),
+      'dq:partition-stuck',
+      now - p.stillMs,
+      `partition ${p.partition} of ${p.topic}: ${p.pending} records wait (${p.lag} after the committed offset ${p.committed}), no progress for ${Math.round(p.stillMs / 60_000)} min`,
+    );
   }
   const out: QualityDecision[] = [];
   const openKeys = new Set<string>();
@@ -48,17 +96,38 @@ export function qualityChecks(
     if (a.kind !== 'data_quality' || a.state === 'resolved') continue;
     const key = `${a.asset}\u0000${a.rule}`;
     openKeys.add(key);
-    if (!want.has(key)) out.push({ kind: 'resolved', alert: { ...a, state: 'resolved', resolvedWindow: now, lastWindow: now } });
+    if (!want.has(key))
+      out.push({
+        kind: 'resolved',
+        alert: { ...a, state: 'resolved', resolvedWindow: now, lastWindow: now },
+      });
   }
   for (const [key, w] of want) {
     if (openKeys.has(key)) continue;
     out.push({
       kind: 'opened',
       alert: {
-        id: alertId(w.asset, w.rule, w.since), plant: w.plant, asset: w.asset, rule: w.rule, kind: 'data_quality', state: 'open',
-        severity: 'warning', openedWindow: w.since, lastWindow: now, resolvedWindow: null, peakScore: 0, modelVersion: '',
-        contributions: {}, topModality: w.rule === 'dq:camera-silent' ? 'images' : 'sensors', topChannel: null, notes: [],
-        acknowledgedBy: null, acknowledgedAt: null, snoozedUntil: null, resolvedBy: null, reason: w.reason,
+        id: alertId(w.asset, w.rule, w.since),
+        plant: w.plant,
+        asset: w.asset,
+        rule: w.rule,
+        kind: 'data_quality',
+        state: 'open',
+        severity: 'warning',
+        openedWindow: w.since,
+        lastWindow: now,
+        resolvedWindow: null,
+        peakScore: 0,
+        modelVersion: '',
+        contributions: {},
+        topModality: w.rule === 'dq:camera-silent' ? 'images' : 'sensors',
+        topChannel: null,
+        notes: [],
+        acknowledgedBy: null,
+        acknowledgedAt: null,
+        snoozedUntil: null,
+        resolvedBy: null,
+        reason: w.reason,
         links: { timeline: timelineLink(cfg.publicUrl, w.asset, w.since) },
       },
     });

@@ -61,14 +61,29 @@ export interface ClockOptions {
 }
 
 export const DEFAULT_CLOCK: ClockOptions = {
-  binMs: 2_000, horizonMs: 300_000, stepMs: 1_000, confirmMs: 1_000, confirmBackMs: 5_000, stallMaxMs: 3_600_000, minDelayMs: 0, minDriftSpanMs: 20_000, maxDriftPpm: 1_000, driftShrinkMs: 20_000,
+  binMs: 2_000,
+  horizonMs: 300_000,
+  stepMs: 1_000,
+  confirmMs: 1_000,
+  confirmBackMs: 5_000,
+  stallMaxMs: 3_600_000,
+  minDelayMs: 0,
+  minDriftSpanMs: 20_000,
+  maxDriftPpm: 1_000,
+  driftShrinkMs: 20_000,
 };
 
 /** How far the first records of a device may have been delayed (see DeviceClock.observe). */
 const YOUNG_SLACK_MS = 60_000;
 
-interface Line { a: number; b: number }
-interface Point { d: number; y: number }
+interface Line {
+  a: number;
+  b: number;
+}
+interface Point {
+  d: number;
+  y: number;
+}
 
 /**
  * A segment's bin minima, sorted by bin: three parallel typed arrays (bin index, d, y) used from `start`
@@ -83,17 +98,22 @@ export class Bins {
   private start = 0;
   private end = 0;
 
-  get size(): number { return this.end - this.start; }
+  get size(): number {
+    return this.end - this.start;
+  }
 
   /** Index of bin `key`, or −(insertion point) − 1. */
   private find(key: number): number {
-    let lo = this.start, hi = this.end - 1;
+    let lo = this.start,
+      hi = this.end - 1;
     if (hi >= lo && this.k[hi] === key) return hi;
-    if (hi < lo || this.k[hi] < key) return -(this.end) - 1;
+    if (hi < lo || this.k[hi] < key) return -this.end - 1;
     while (lo <= hi) {
-      const mid = (lo + hi) >> 1, v = this.k[mid];
+      const mid = (lo + hi) >> 1,
+        v = this.k[mid];
       if (v === key) return mid;
-      if (v < key) lo = mid + 1; else hi = mid - 1;
+      if (v < key) lo = mid + 1;
+      else hi = mid - 1;
     }
     return -lo - 1;
   }
@@ -107,25 +127,45 @@ export class Bins {
   /** Sets bin `key` to (d, y). */
   set(key: number, d: number, y: number): void {
     let i = this.find(key);
-    if (i >= 0) { this.d[i] = d; this.y[i] = y; return; }
+    if (i >= 0) {
+      this.d[i] = d;
+      this.y[i] = y;
+      return;
+    }
     i = -i - 1;
     if (this.end === this.k.length) {
       // Full at the back: move the used part to the front, or to arrays twice the size.
       const n = this.size;
       for (const f of ['k', 'd', 'y'] as const) {
         if (n + 1 <= this[f].length / 2) this[f].copyWithin(0, this.start, this.end);
-        else { const grown = new Float64Array(this[f].length * 2); grown.set(this[f].subarray(this.start, this.end)); this[f] = grown; }
+        else {
+          const grown = new Float64Array(this[f].length * 2);
+          grown.set(this[f].subarray(this.start, this.end));
+          this[f] = grown;
+        }
       }
-      i -= this.start; this.start = 0; this.end = n;
+      i -= this.start;
+      this.start = 0;
+      this.end = n;
     }
-    if (i < this.end) { this.k.copyWithin(i + 1, i, this.end); this.d.copyWithin(i + 1, i, this.end); this.y.copyWithin(i + 1, i, this.end); }
-    this.k[i] = key; this.d[i] = d; this.y[i] = y;
+    if (i < this.end) {
+      this.k.copyWithin(i + 1, i, this.end);
+      this.d.copyWithin(i + 1, i, this.end);
+      this.y.copyWithin(i + 1, i, this.end);
+    }
+    this.k[i] = key;
+    this.d[i] = d;
+    this.y[i] = y;
     this.end++;
   }
 
   /** The d and y of the i-th bin in order (0 ≤ i < size). */
-  dAt(i: number): number { return this.d[this.start + i]; }
-  yAt(i: number): number { return this.y[this.start + i]; }
+  dAt(i: number): number {
+    return this.d[this.start + i];
+  }
+  yAt(i: number): number {
+    return this.y[this.start + i];
+  }
 
   /** Forgets every bin below `key`; returns how many. */
   dropBelow(key: number): number {
@@ -135,7 +175,6 @@ export class Bins {
     if (this.start === this.end) this.start = this.end = 0;
     return n;
   }
-
 }
 
 /** Hull vertex indices, shared by every fit (one thread; a fit does not re-enter). */
@@ -150,15 +189,22 @@ class Segment {
   private lastFitD = -Infinity;
 
   /** `priorUncertaintyMs`: what a one-bin estimate is worth (after a step: the previous segment's). */
-  constructor(readonly startD: number, private readonly opts: ClockOptions, readonly driftB: number, private readonly priorUncertaintyMs = Infinity,
+  constructor(
+    readonly startD: number,
+    private readonly opts: ClockOptions,
+    readonly driftB: number,
+    private readonly priorUncertaintyMs = Infinity,
     /** The span of device time the carried drift was measured over. */
-    readonly priorSpanMs = opts.driftShrinkMs) {}
+    readonly priorSpanMs = opts.driftShrinkMs,
+  ) {}
 
   add(d: number, y: number): void {
     const k = Math.floor(d / this.opts.binMs);
     const cur = this.bins.yOf(k);
-    if (Number.isNaN(cur)) { this.bins.set(k, d, y); this.dirty = true; }
-    else if (y < cur) {
+    if (Number.isNaN(cur)) {
+      this.bins.set(k, d, y);
+      this.dirty = true;
+    } else if (y < cur) {
       this.bins.set(k, d, y);
       // A lower minimum in a known bin refits at most every eighth of a bin (a replay of history lowers
       // it on every record); a new bin always refits.
@@ -172,7 +218,8 @@ class Segment {
   fit(): Line | null {
     if (!this.dirty) return this.line;
     this.dirty = false;
-    const bins = this.bins, n = bins.size;
+    const bins = this.bins,
+      n = bins.size;
     this.lastFitD = n ? bins.dAt(n - 1) : -Infinity;
     if (n === 0) return (this.line = null);
     if (n === 1) {
@@ -185,12 +232,17 @@ class Segment {
       // The lower convex hull (monotone chain), then its edge under the bins' mean d.
       if (hullScratch.length < n) hullScratch = new Int32Array(n * 2);
       const h = hullScratch;
-      let m = 0, sumD = 0;
+      let m = 0,
+        sumD = 0;
       for (let j = 0; j < n; j++) {
-        const pd = bins.dAt(j), py = bins.yAt(j);
+        const pd = bins.dAt(j),
+          py = bins.yAt(j);
         sumD += pd;
         while (m >= 2) {
-          const od = bins.dAt(h[m - 2]), oy = bins.yAt(h[m - 2]), ad = bins.dAt(h[m - 1]), ay = bins.yAt(h[m - 1]);
+          const od = bins.dAt(h[m - 2]),
+            oy = bins.yAt(h[m - 2]),
+            ad = bins.dAt(h[m - 1]),
+            ay = bins.yAt(h[m - 1]);
           if ((ad - od) * (py - oy) - (ay - oy) * (pd - od) <= 0) m--;
           else break;
         }
@@ -199,12 +251,15 @@ class Segment {
       const meanD = sumD / n;
       let i = 0;
       while (i < m - 2 && bins.dAt(h[i + 1]) < meanD) i++;
-      const p = h[i], q = h[i + 1];
+      const p = h[i],
+        q = h[i + 1];
       const maxB = this.opts.maxDriftPpm * 1e-6;
       // The edge's slope is as noisy as the bin minima over the span: weighted by the span squared
       // against the drift carried over from before a step (by the span it rests on; at first, no drift
       // resting on driftShrinkMs), so a short span cannot make a large drift.
-      const span = bins.dAt(n - 1) - bins.dAt(0), own = span * span, prior = this.priorSpanMs ** 2;
+      const span = bins.dAt(n - 1) - bins.dAt(0),
+        own = span * span,
+        prior = this.priorSpanMs ** 2;
       const edge = (bins.yAt(q) - bins.yAt(p)) / (bins.dAt(q) - bins.dAt(p));
       b = Math.max(-maxB, Math.min(maxB, (own * edge + prior * this.driftB) / (own + prior)));
     }
@@ -219,7 +274,9 @@ class Segment {
     return this.line;
   }
 
-  prior(): number | null { return Number.isFinite(this.priorUncertaintyMs) ? this.priorUncertaintyMs : null; }
+  prior(): number | null {
+    return Number.isFinite(this.priorUncertaintyMs) ? this.priorUncertaintyMs : null;
+  }
 
   spanMs(): number {
     const n = this.bins.size;
@@ -232,15 +289,29 @@ class Segment {
   }
 }
 
-export interface Correction { ts: number; uncertaintyMs: number }
-export interface StepEvent { atMs: number; sizeMs: number }
+export interface Correction {
+  ts: number;
+  uncertaintyMs: number;
+}
+export interface StepEvent {
+  atMs: number;
+  sizeMs: number;
+}
 const MAX_STEP_LOG = 16;
 /**
  * A segment's bin minima: `d` delta-coded (the first from startD, each next from the one before), `y` as
  * is; checkpoints hold one per device clock, so this keeps them about three times smaller than [d, y] pairs.
  * `bins` ([d, y] pairs) is the older form, still read.
  */
-export interface SegmentJSON { startD: number; driftB: number; prior?: number | null; priorSpan?: number; d?: number[]; y?: number[]; bins?: number[][] }
+export interface SegmentJSON {
+  startD: number;
+  driftB: number;
+  prior?: number | null;
+  priorSpan?: number;
+  d?: number[];
+  y?: number[];
+  bins?: number[][];
+}
 export interface DeviceClockJSON {
   current: SegmentJSON | null;
   previous: SegmentJSON | null;
@@ -248,16 +319,31 @@ export interface DeviceClockJSON {
   steps: number;
 }
 export interface AdaptiveClockJSON {
-  raw: DeviceClockJSON; smooth: DeviceClockJSON; dejitter: number[];
+  raw: DeviceClockJSON;
+  smooth: DeviceClockJSON;
+  dejitter: number[];
   /** Absent in checkpoints before steps were found on the sequence line. */
   seq?: {
-    shift: number; meanAbsMs: number; steps: number; sequenced: boolean;
+    shift: number;
+    meanAbsMs: number;
+    steps: number;
+    sequenced: boolean;
     /** Absent in checkpoints before these were kept. */
-    lastV?: number; maxSeq?: number; shortMean?: number; recentE?: number[]; suspects?: number[][];
+    lastV?: number;
+    maxSeq?: number;
+    shortMean?: number;
+    recentE?: number[];
+    suspects?: number[][];
   };
 }
 /** `spanMs`: how much device time the current estimate rests on (since the last step, up to the horizon). */
-export interface ClockState { offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number; steps: number; spanMs: number }
+export interface ClockState {
+  offsetMs: number | null;
+  driftPpm: number | null;
+  uncertaintyMs: number;
+  steps: number;
+  spanMs: number;
+}
 
 export class DeviceClock {
   private current: Segment | null = null;
@@ -278,12 +364,19 @@ export class DeviceClock {
   /** One observation: the device's stamp `d` of a record the reference clock saw at `r`. Returns true on a step. */
   observe(d: number, r: number): boolean {
     const y = r - d;
-    if (!this.current) { this.current = new Segment(d, this.opts, 0); this.current.add(d, y); return false; }
+    if (!this.current) {
+      this.current = new Segment(d, this.opts, 0);
+      this.current.add(d, y);
+      return false;
+    }
     const e = y - this.current.predict(d)!;
     if (this.previous && Math.abs(e) >= this.opts.stepMs) {
       // A straggler stamped before the last step, delivered after it, fits the clock that stamped it.
       const ep = y - (this.previous.predict(d) ?? Infinity);
-      if (ep > -this.opts.stepMs && ep < this.opts.stepMs) { this.previous.add(d, y); return false; }
+      if (ep > -this.opts.stepMs && ep < this.opts.stepMs) {
+        this.previous.add(d, y);
+        return false;
+      }
     }
     // A young estimate (its bins span less than minDriftSpanMs) is still finding its envelope: a point
     // below it by less than a delivery could have been slow (YOUNG_SLACK_MS) lowers it; a point above
@@ -293,9 +386,16 @@ export class DeviceClock {
       // Off the line by a step in one direction: suspect until it lasts, so one glitched stamp (or one very
       // slow packet, or a stall's burst) cannot move the clock.
       const sign = Math.sign(e);
-      if (this.suspects.length && Math.sign(this.suspects[0].y - this.current.predict(this.suspects[0].d)!) !== sign) this.suspects = [];
+      if (
+        this.suspects.length &&
+        Math.sign(this.suspects[0].y - this.current.predict(this.suspects[0].d)!) !== sign
+      )
+        this.suspects = [];
       this.suspects.push({ d, y });
-      let lo = Infinity, hi = -Infinity, rlo = Infinity, rhi = -Infinity;
+      let lo = Infinity,
+        hi = -Infinity,
+        rlo = Infinity,
+        rhi = -Infinity;
       for (const x of this.suspects) {
         if (x.d < lo) lo = x.d;
         if (x.d > hi) hi = x.d;
@@ -306,8 +406,11 @@ export class DeviceClock {
       // back further than any stall (stallMaxMs: a device restarting at 1970) is the clock too. Above it
       // otherwise: a clock that jumped back, or a delivery stall; only the clock lasts in record time.
       const clockOnly = sign < 0 || e > this.opts.stallMaxMs;
-      const confirmed = clockOnly ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
-        : hi - lo >= this.opts.confirmBackMs && rhi - rlo >= this.opts.confirmBackMs && this.suspects.length >= 3;
+      const confirmed = clockOnly
+        ? hi - lo >= this.opts.confirmMs || this.suspects.length >= 3
+        : hi - lo >= this.opts.confirmBackMs &&
+          rhi - rlo >= this.opts.confirmBackMs &&
+          this.suspects.length >= 3;
       if (confirmed) {
         this.startSegment(lo, this.suspects, r);
         return true;
@@ -329,8 +432,12 @@ export class DeviceClock {
     if (!cur) return { ts: d, uncertaintyMs: Infinity };
     let seg = cur;
     if (r !== undefined && this.previous) {
-      const delayUnder = (s: Segment) => { const y = s.predict(d); return y === null ? Infinity : r - (d + y); };
-      const dc = delayUnder(cur), dp = delayUnder(this.previous);
+      const delayUnder = (s: Segment) => {
+        const y = s.predict(d);
+        return y === null ? Infinity : r - (d + y);
+      };
+      const dc = delayUnder(cur),
+        dp = delayUnder(this.previous);
       const tol = -this.opts.stepMs / 2;
       // The clock under which the record arrived after it was taken, with the smaller implied delay.
       if (dp >= tol && (dc < tol || dp < dc)) seg = this.previous;
@@ -347,38 +454,77 @@ export class DeviceClock {
     this.current?.fit();
     return this.current?.uncertaintyMs ?? Infinity;
   }
-  spanMs(): number { return this.current?.spanMs() ?? 0; }
-  hasEstimate(): boolean { return this.current !== null; }
+  spanMs(): number {
+    return this.current?.spanMs() ?? 0;
+  }
+  hasEstimate(): boolean {
+    return this.current !== null;
+  }
   /** The current segment's line (reference − device) at device time `d`, or null. */
-  lineAt(d: number): number | null { return this.current?.predict(d) ?? null; }
+  lineAt(d: number): number | null {
+    return this.current?.predict(d) ?? null;
+  }
 
   state(): ClockState {
-    const l = this.current?.fit() ?? null, bins = this.current?.bins;
+    const l = this.current?.fit() ?? null,
+      bins = this.current?.bins;
     // The correction (reference − device) at the newest stamp the estimate rests on.
     const at = bins && bins.size ? bins.dAt(bins.size - 1) : 0;
-    return { offsetMs: l ? l.a + l.b * at : null, driftPpm: l ? -l.b * 1e6 : null, uncertaintyMs: this.uncertaintyMs(), steps: this.steps, spanMs: this.spanMs() };
+    return {
+      offsetMs: l ? l.a + l.b * at : null,
+      driftPpm: l ? -l.b * 1e6 : null,
+      uncertaintyMs: this.uncertaintyMs(),
+      steps: this.steps,
+      spanMs: this.spanMs(),
+    };
   }
 
   /** State for checkpoints: the bin minima of the current and the previous segment, and the suspects. */
   toJSON(): DeviceClockJSON {
     const seg = (x: Segment | null): SegmentJSON | null => {
       if (!x) return null;
-      const b = x.bins, d: number[] = [], y: number[] = [];
-      let prev = x.startD, exact = true;
-      for (let i = 0; i < b.size; i++) { const dd = b.dAt(i) - prev; exact &&= prev + dd === b.dAt(i); d.push(dd); y.push(b.yAt(i)); prev = b.dAt(i); }
+      const b = x.bins,
+        d: number[] = [],
+        y: number[] = [];
+      let prev = x.startD,
+        exact = true;
+      for (let i = 0; i < b.size; i++) {
+        const dd = b.dAt(i) - prev;
+        exact &&= prev + dd === b.dAt(i);
+        d.push(dd);
+        y.push(b.yAt(i));
+        prev = b.dAt(i);
+      }
       // A restore must rebuild the very same points: pairs when a delta would not add back exactly.
       const head = { startD: x.startD, driftB: x.driftB, prior: x.prior(), priorSpan: x.priorSpanMs };
       return exact ? { ...head, d, y } : { ...head, bins: y.map((yi, i) => [b.dAt(i), yi]) };
     };
-    return { current: seg(this.current), previous: seg(this.previous), suspects: this.suspects.map((p) => [p.d, p.y]), steps: this.steps };
+    return {
+      current: seg(this.current),
+      previous: seg(this.previous),
+      suspects: this.suspects.map((p) => [p.d, p.y]),
+      steps: this.steps,
+    };
   }
 
   load(j: DeviceClockJSON): void {
     const seg = (x: DeviceClockJSON['current']) => {
       if (!x) return null;
-      const s = new Segment(x.startD, this.opts, x.driftB, x.prior ?? Infinity, x.priorSpan ?? this.opts.driftShrinkMs);
+      const s = new Segment(
+        x.startD,
+        this.opts,
+        x.driftB,
+        x.prior ?? Infinity,
+        x.priorSpan ?? this.opts.driftShrinkMs,
+      );
       if (x.bins) for (const [d, y] of x.bins) s.add(d, y);
-      else { let d = x.startD; x.d?.forEach((dd, i) => { d += dd; s.add(d, x.y![i]); }); }
+      else {
+        let d = x.startD;
+        x.d?.forEach((dd, i) => {
+          d += dd;
+          s.add(d, x.y![i]);
+        });
+      }
       return s;
     };
     this.current = seg(j.current);
@@ -394,13 +540,17 @@ export class DeviceClock {
     const line = old?.fit() ?? null;
     const drift = line && old!.bins.size > 1 ? line.b : 0;
     const prior = line ? old!.uncertaintyMs : Infinity;
-    const priorSpan = line && old!.bins.size > 1 ? Math.min(this.opts.horizonMs, Math.hypot(old!.spanMs(), old!.priorSpanMs)) : this.opts.driftShrinkMs;
+    const priorSpan =
+      line && old!.bins.size > 1
+        ? Math.min(this.opts.horizonMs, Math.hypot(old!.spanMs(), old!.priorSpanMs))
+        : this.opts.driftShrinkMs;
     this.previous = old;
     this.current = new Segment(startD, this.opts, drift, prior, priorSpan);
     for (const p of pts) this.current.add(p.d, p.y);
     this.suspects = [];
     this.steps++;
-    const before = line ? line.a + line.b * startD : null, after = this.current.predict(startD);
+    const before = line ? line.a + line.b * startD : null,
+      after = this.current.predict(startD);
     if (before !== null && after !== null) this.logStep(r, before - after);
   }
 }
@@ -414,11 +564,21 @@ export class DeviceClock {
  * step by itself. Its state is five sums and an origin, so it checkpoints in a few numbers.
  */
 export class StampDejitter {
-  private w = 0; private ss = 0; private sd = 0; private sss = 0; private ssd = 0;
-  private s0 = 0; private d0 = 0;
+  private w = 0;
+  private ss = 0;
+  private sd = 0;
+  private sss = 0;
+  private ssd = 0;
+  private s0 = 0;
+  private d0 = 0;
   private readonly keep: number;
 
-  constructor(memory = 600, private readonly breakMs = 500) { this.keep = 1 - 1 / memory; }
+  constructor(
+    memory = 600,
+    private readonly breakMs = 500,
+  ) {
+    this.keep = 1 - 1 / memory;
+  }
 
   /** The fitted stamp of record `seq` stamped `d`, after taking it into the fit. */
   fit(seq: number, d: number): number {
@@ -426,14 +586,20 @@ export class StampDejitter {
     if (pred === null || Math.abs(d - pred) > this.breakMs) this.reset(seq, d);
     // Keep the origin near the newest record, so the sums stay small and exact.
     if (Math.abs(seq - this.s0) > 256) this.shift(seq, d);
-    const x = seq - this.s0, y = d - this.d0;
+    const x = seq - this.s0,
+      y = d - this.d0;
     const k = this.keep;
-    this.w = this.w * k + 1; this.ss = this.ss * k + x; this.sd = this.sd * k + y;
-    this.sss = this.sss * k + x * x; this.ssd = this.ssd * k + x * y;
+    this.w = this.w * k + 1;
+    this.ss = this.ss * k + x;
+    this.sd = this.sd * k + y;
+    this.sss = this.sss * k + x * x;
+    this.ssd = this.ssd * k + x * y;
     return this.predict(seq) ?? d;
   }
 
-  toJSON(): number[] { return [this.w, this.ss, this.sd, this.sss, this.ssd, this.s0, this.d0]; }
+  toJSON(): number[] {
+    return [this.w, this.ss, this.sd, this.sss, this.ssd, this.s0, this.d0];
+  }
   static fromJSON(a: number[], memory = 600, breakMs = 500): StampDejitter {
     const j = new StampDejitter(memory, breakMs);
     [j.w, j.ss, j.sd, j.sss, j.ssd, j.s0, j.d0] = a;
@@ -453,40 +619,52 @@ export class StampDejitter {
 
   /** Moves the origin to (seq, d) without changing the fit. */
   private shift(seq: number, d: number): void {
-    const dx = seq - this.s0, dy = d - this.d0;
+    const dx = seq - this.s0,
+      dy = d - this.d0;
     this.sss = this.sss - 2 * dx * this.ss + dx * dx * this.w;
     this.ssd = this.ssd - dx * this.sd - dy * this.ss + dx * dy * this.w;
     this.ss -= dx * this.w;
     this.sd -= dy * this.w;
-    this.s0 = seq; this.d0 = d;
+    this.s0 = seq;
+    this.d0 = d;
   }
 
   /** The line's weight: about the number of records it rests on (at most `memory`). */
-  weight(): number { return this.w; }
+  weight(): number {
+    return this.w;
+  }
 
   /** Forgets the line: the next record starts a new one. */
-  restart(): void { this.w = 0; }
+  restart(): void {
+    this.w = 0;
+  }
 
   private reset(seq: number, d: number): void {
     this.w = this.ss = this.sd = this.sss = this.ssd = 0;
-    this.s0 = seq; this.d0 = d;
+    this.s0 = seq;
+    this.d0 = d;
   }
 }
 
 /** Sequence numbers whose fitted stamps an AdaptiveClock remembers. */
 const RECENT = 128;
 /** Records off the stamp-per-sequence line that must agree before a step (or a gap) is taken. */
-const CONFIRM_STEP = 5, CONFIRM_GAP = 2;
+const CONFIRM_STEP = 5,
+  CONFIRM_GAP = 2;
 /** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
 const MATURE = 20;
 /** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
-const SEQ_TOL_FACTOR = 4, MIN_SEQ_TOL_MS = 100;
+const SEQ_TOL_FACTOR = 4,
+  MIN_SEQ_TOL_MS = 100;
 /**
  * Small steps (inside the tolerance) show as a shift of the recent residuals' mean: an exponential mean
  * over about SHORT records, beyond SHORT_FACTOR mean absolute residuals (at least MIN_SHORT_MS), is a step
  * of the median of the last RECENT_E residuals.
  */
-const SHORT = 16, SHORT_FACTOR = 1, MIN_SHORT_MS = 30, RECENT_E = 8;
+const SHORT = 16,
+  SHORT_FACTOR = 1,
+  MIN_SHORT_MS = 30,
+  RECENT_E = 8;
 
 /** A jump this many tolerances ahead, with plausible delays, is a gap at once (a camera outage). */
 const CLEAR_GAP = 5;
@@ -495,7 +673,13 @@ const SEQ_NEAR = 1_000;
 /** Off the line behind (stamps went back), or ahead with a delay nearer −e than 0 (stamps went forward). */
 const isStep = (x: { e: number; delay: number }): boolean => x.e < 0 || x.delay < -x.e / 2;
 
-interface SeqSuspect { seq: number; v: number; r: number; e: number; delay: number }
+interface SeqSuspect {
+  seq: number;
+  v: number;
+  r: number;
+  e: number;
+  delay: number;
+}
 
 /**
  * A device's clock with both estimates: from the stamps as given, and (when records carry sequence
@@ -565,7 +749,10 @@ export class AdaptiveClock {
         this.shortMean += (e - this.shortMean) / SHORT;
         this.recentE.push(e);
         if (this.recentE.length > RECENT_E) this.recentE.shift();
-        if (Math.abs(this.shortMean) > Math.max(MIN_SHORT_MS, SHORT_FACTOR * this.meanAbsMs) && this.recentE.length === RECENT_E) {
+        if (
+          Math.abs(this.shortMean) > Math.max(MIN_SHORT_MS, SHORT_FACTOR * this.meanAbsMs) &&
+          this.recentE.length === RECENT_E
+        ) {
           const jump = [...this.recentE].sort((x, y) => x - y)[RECENT_E >> 1];
           this.stepBy(jump, r);
           return this.take(seq, v - jump, r);
@@ -597,13 +784,19 @@ export class AdaptiveClock {
     this.seqSuspects = [];
     // The hypothesis nearer the suspects' mean: delays about −e (a step) or about 0 (a gap).
     const mean = (f: (x: SeqSuspect) => number) => sus.reduce((m, x) => m + f(x), 0) / sus.length;
-    if (sus.every((x) => Math.abs(x.seq - this.maxSeq) <= SEQ_NEAR) && isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })) {
+    if (
+      sus.every((x) => Math.abs(x.seq - this.maxSeq) <= SEQ_NEAR) &&
+      isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })
+    ) {
       const jump = mean((x) => x.e);
       this.stepBy(jump, r);
       for (const x of sus) x.v -= jump;
     } else this.dejitter.restart();
     let out: Correction = { ts: r, uncertaintyMs: Infinity };
-    for (const x of sus) { const c = this.take(x.seq, x.v, x.r); if (x.seq === seq) out = c; }
+    for (const x of sus) {
+      const c = this.take(x.seq, x.v, x.r);
+      if (x.seq === seq) out = c;
+    }
     return out;
   }
 
@@ -621,14 +814,19 @@ export class AdaptiveClock {
     this.lastV = v;
     if (seq > this.maxSeq || Math.abs(seq - this.maxSeq) > SEQ_NEAR) this.maxSeq = seq;
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
-    const fitted = this.dejitter.fit(seq, v), mature = this.dejitter.weight() >= MATURE;
+    const fitted = this.dejitter.fit(seq, v),
+      mature = this.dejitter.weight() >= MATURE;
     // Both envelopes, each of one kind of stamp (they differ by the jitter): the stamps as sent less the
     // known shift, and (once the line is mature) the fitted ones.
     this.raw.observe(v, r);
     if (!mature) return this.raw.correct(v, r);
-    if (!this.recentSeq) { this.recentSeq = new Float64Array(RECENT).fill(NaN); this.recentFit = new Float64Array(RECENT); }
+    if (!this.recentSeq) {
+      this.recentSeq = new Float64Array(RECENT).fill(NaN);
+      this.recentFit = new Float64Array(RECENT);
+    }
     const slot = ((seq % RECENT) + RECENT) % RECENT;
-    this.recentSeq[slot] = seq; this.recentFit![slot] = fitted;
+    this.recentSeq[slot] = seq;
+    this.recentFit![slot] = fitted;
     this.smooth.observe(fitted, r);
     return this.correctBy(fitted, v, r);
   }
@@ -638,7 +836,9 @@ export class AdaptiveClock {
     return this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(v, r);
   }
 
-  private tolerance(): number { return Math.max(MIN_SEQ_TOL_MS, SEQ_TOL_FACTOR * this.meanAbsMs); }
+  private tolerance(): number {
+    return Math.max(MIN_SEQ_TOL_MS, SEQ_TOL_FACTOR * this.meanAbsMs);
+  }
 
   /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
@@ -656,12 +856,18 @@ export class AdaptiveClock {
   state(): ClockState {
     const st = this.better().state();
     // The offset of the stamps as sent: the virtual stamps' line, less the shift.
-    return { ...st, offsetMs: st.offsetMs === null ? null : st.offsetMs - this.shift, steps: st.steps + this.seqSteps };
+    return {
+      ...st,
+      offsetMs: st.offsetMs === null ? null : st.offsetMs - this.shift,
+      steps: st.steps + this.seqSteps,
+    };
   }
 
   /** The steps found lately (record time, size: + forward). */
   steps(): StepEvent[] {
-    return this.sequenced ? [...this.smooth.stepLog, ...this.raw.stepLog].sort((x, y) => x.atMs - y.atMs) : this.raw.stepLog;
+    return this.sequenced
+      ? [...this.smooth.stepLog, ...this.raw.stepLog].sort((x, y) => x.atMs - y.atMs)
+      : this.raw.stepLog;
   }
 
   /** The estimate in use (exact stamps of irregular instants stay exact; noisy stamps of regular ones are smoothed). */
@@ -676,11 +882,19 @@ export class AdaptiveClock {
 
   toJSON(): AdaptiveClockJSON {
     return {
-      raw: this.raw.toJSON(), smooth: this.smooth.toJSON(), dejitter: this.dejitter.toJSON(),
+      raw: this.raw.toJSON(),
+      smooth: this.smooth.toJSON(),
+      dejitter: this.dejitter.toJSON(),
       seq: {
-        shift: this.shift, meanAbsMs: this.meanAbsMs, steps: this.seqSteps, sequenced: this.sequenced, lastV: this.lastV,
+        shift: this.shift,
+        meanAbsMs: this.meanAbsMs,
+        steps: this.seqSteps,
+        sequenced: this.sequenced,
+        lastV: this.lastV,
         ...(Number.isFinite(this.maxSeq) ? { maxSeq: this.maxSeq } : {}),
-        shortMean: this.shortMean, recentE: this.recentE, suspects: this.seqSuspects.map((x) => [x.seq, x.v, x.r, x.e, x.delay]),
+        shortMean: this.shortMean,
+        recentE: this.recentE,
+        suspects: this.seqSuspects.map((x) => [x.seq, x.v, x.r, x.e, x.delay]),
       },
     };
   }
@@ -690,11 +904,16 @@ export class AdaptiveClock {
     c.smooth.load(j.smooth);
     c.dejitter = StampDejitter.fromJSON(j.dejitter, 600, Infinity);
     if (j.seq) {
-      c.shift = j.seq.shift; c.meanAbsMs = j.seq.meanAbsMs; c.seqSteps = j.seq.steps; c.sequenced = j.seq.sequenced;
-      c.lastV = j.seq.lastV ?? 0; c.maxSeq = j.seq.maxSeq ?? -Infinity; c.shortMean = j.seq.shortMean ?? 0; c.recentE = j.seq.recentE ?? [];
+      c.shift = j.seq.shift;
+      c.meanAbsMs = j.seq.meanAbsMs;
+      c.seqSteps = j.seq.steps;
+      c.sequenced = j.seq.sequenced;
+      c.lastV = j.seq.lastV ?? 0;
+      c.maxSeq = j.seq.maxSeq ?? -Infinity;
+      c.shortMean = j.seq.shortMean ?? 0;
+      c.recentE = j.seq.recentE ?? [];
       c.seqSuspects = (j.seq.suspects ?? []).map(([seq, v, r, e, delay]) => ({ seq, v, r, e, delay }));
-    }
-    else c.sequenced = j.smooth.current !== null;
+    } else c.sequenced = j.smooth.current !== null;
     return c;
   }
 }

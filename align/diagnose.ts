@@ -51,10 +51,15 @@ export interface ClocksOptions {
 
 const MODALITIES: Record<string, Modality> = { sensors: 'sensors', images: 'images', notes: 'notes' };
 
-const parseTime = (x: unknown): number => (typeof x === 'number' ? x : typeof x === 'string' ? Date.parse(x) : NaN);
+const parseTime = (x: unknown): number =>
+  typeof x === 'number' ? x : typeof x === 'string' ? Date.parse(x) : NaN;
 
 /** Runs the align stage over `lines` (delivery-format JSON lines). */
-export async function runClocks(lines: AsyncIterable<string> | Iterable<string>, cfg: Config, opts: ClocksOptions = {}): Promise<ClocksReport> {
+export async function runClocks(
+  lines: AsyncIterable<string> | Iterable<string>,
+  cfg: Config,
+  opts: ClocksOptions = {},
+): Promise<ClocksReport> {
   let wall = 0;
   const op = new WindowOperator(cfg.align, () => wall);
   const devices = new Map<string, DeviceReport>();
@@ -62,13 +67,31 @@ export async function runClocks(lines: AsyncIterable<string> | Iterable<string>,
   const batch = opts.batchRecords ?? 500;
   const W = cfg.align.windowMs;
   const plants = cfg.plants ? new Set(cfg.plants) : null;
-  let records = 0, windows = 0, inBatch = 0, lastTopic = '';
-  let current: DeviceReport | null = null, block = false;
+  let records = 0,
+    windows = 0,
+    inBatch = 0,
+    lastTopic = '';
+  let current: DeviceReport | null = null,
+    block = false;
 
   const reportOf = (asset: string, device: string): DeviceReport => {
     let r = devices.get(device);
     if (!r) {
-      r = { asset, device, samples: 0, windowed: 0, late: 0, quarantined: 0, duplicates: 0, reasons: {}, offsetMs: null, driftPpm: null, uncertaintyMs: null, corrected: false, steps: [] };
+      r = {
+        asset,
+        device,
+        samples: 0,
+        windowed: 0,
+        late: 0,
+        quarantined: 0,
+        duplicates: 0,
+        reasons: {},
+        offsetMs: null,
+        driftPpm: null,
+        uncertaintyMs: null,
+        corrected: false,
+        steps: [],
+      };
       devices.set(device, r);
     }
     return r;
@@ -77,33 +100,68 @@ export async function runClocks(lines: AsyncIterable<string> | Iterable<string>,
     const r = current!;
     r.samples++;
     if (outcome === 'windowed') r.windowed++;
-    else if (outcome === 'late') { r.late++; r.reasons['window already closed'] = (r.reasons['window already closed'] ?? 0) + 1; }
-    else if (outcome === 'quarantined') { r.quarantined++; const k = reason ?? 'quarantined'; r.reasons[k] = (r.reasons[k] ?? 0) + 1; }
-    else if (outcome === 'duplicate') r.duplicates++;
+    else if (outcome === 'late') {
+      r.late++;
+      r.reasons['window already closed'] = (r.reasons['window already closed'] ?? 0) + 1;
+    } else if (outcome === 'quarantined') {
+      r.quarantined++;
+      const k = reason ?? 'quarantined';
+      r.reasons[k] = (r.reasons[k] ?? 0) + 1;
+    } else if (outcome === 'duplicate') r.duplicates++;
     // A repeat of a record already reported is not reported again; a sample not windowed is in no window.
     if (!opts.onSample || (outcome === 'duplicate' && seq !== undefined)) return;
-    const line: Record<string, unknown> = { device, seq, correctedTs: ts, windowStart: outcome === 'windowed' ? windowStartOf(ts, W) : -1 };
+    const line: Record<string, unknown> = {
+      device,
+      seq,
+      correctedTs: ts,
+      windowStart: outcome === 'windowed' ? windowStartOf(ts, W) : -1,
+    };
     if (block) line.i = i;
     opts.onSample(JSON.stringify(line));
   };
 
-  const fire = () => { windows += op.fire().length; inBatch = 0; };
+  const fire = () => {
+    windows += op.fire().length;
+    inBatch = 0;
+  };
   for await (const text of lines) {
     if (!text.trim()) continue;
     let line: { topic?: unknown; key?: unknown; deliverAt?: unknown; value?: unknown };
-    try { line = JSON.parse(text); } catch { rejected.invalid_line = (rejected.invalid_line ?? 0) + 1; continue; }
-    const modality = MODALITIES[String(line.topic ?? '').split('.').pop() ?? ''];
+    try {
+      line = JSON.parse(text);
+    } catch {
+      rejected.invalid_line = (rejected.invalid_line ?? 0) + 1;
+      continue;
+    }
+    const modality =
+      MODALITIES[
+        String(line.topic ?? '')
+          .split('.')
+          .pop() ?? ''
+      ];
     const at = parseTime(line.deliverAt);
-    if (!modality || !Number.isFinite(at)) { rejected.invalid_line = (rejected.invalid_line ?? 0) + 1; continue; }
-    if (line.topic !== lastTopic || inBatch >= batch) { fire(); lastTopic = String(line.topic); }
+    if (!modality || !Number.isFinite(at)) {
+      rejected.invalid_line = (rejected.invalid_line ?? 0) + 1;
+      continue;
+    }
+    if (line.topic !== lastTopic || inBatch >= batch) {
+      fire();
+      lastTopic = String(line.topic);
+    }
     wall = Math.max(wall, at);
     records++;
     inBatch++;
     const bytes = Buffer.from(typeof line.value === 'string' ? line.value : JSON.stringify(line.value));
     const d = decodeRecord(modality, bytes, cfg.limits);
-    if (!d.ok) { rejected[d.code] = (rejected[d.code] ?? 0) + 1; continue; }
+    if (!d.ok) {
+      rejected[d.code] = (rejected[d.code] ?? 0) + 1;
+      continue;
+    }
     const refused = screenRecord(d.record, typeof line.key === 'string' ? line.key : null, plants);
-    if (refused) { rejected[refused.code] = (rejected[refused.code] ?? 0) + 1; continue; }
+    if (refused) {
+      rejected[refused.code] = (rejected[refused.code] ?? 0) + 1;
+      continue;
+    }
     if (d.record.modality === 'sensors') {
       const v = d.record.value;
       current = reportOf(v.asset, v.device);
@@ -117,9 +175,22 @@ export async function runClocks(lines: AsyncIterable<string> | Iterable<string>,
   const steps = op.clockSteps();
   for (const c of op.clockStates()) {
     const r = reportOf(c.asset, c.device);
-    Object.assign(r, { offsetMs: c.offsetMs, driftPpm: c.driftPpm, uncertaintyMs: c.uncertaintyMs, corrected: c.corrected, steps: steps.get(c.device) ?? [] });
+    Object.assign(r, {
+      offsetMs: c.offsetMs,
+      driftPpm: c.driftPpm,
+      uncertaintyMs: c.uncertaintyMs,
+      corrected: c.corrected,
+      steps: steps.get(c.device) ?? [],
+    });
   }
-  return { records, rejected, windows, devices: [...devices.values()].sort((x, y) => x.asset.localeCompare(y.asset) || x.device.localeCompare(y.device)) };
+  return {
+    records,
+    rejected,
+    windows,
+    devices: [...devices.values()].sort(
+      (x, y) => x.asset.localeCompare(y.asset) || x.device.localeCompare(y.device),
+    ),
+  };
 }
 
 /** The lines of a file, for `runClocks`. */

@@ -1,4 +1,10 @@
-export { WindowOperator, cameraPeriodMs, frameMaxAgeMs, thermalPatches, thermalSummary } from './window-operator.js';
+export {
+  WindowOperator,
+  cameraPeriodMs,
+  frameMaxAgeMs,
+  thermalPatches,
+  thermalSummary,
+} from './window-operator.js';
 export type { AlignSnapshot, AlignConfig, AddResult, SampleOutcome, SampleTrace } from './window-operator.js';
 export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './clock.js';
 export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';

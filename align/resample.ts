@@ -6,9 +6,19 @@
  */
 export type Interpolation = 'linear' | 'last';
 
-export interface GridSeries { v: Array<number | null>; mask: boolean[] }
+export interface GridSeries {
+  v: Array<number | null>;
+  mask: boolean[];
+}
 
-export function resample(t: number[], v: number[], start: number, windowMs: number, stepMs: number, mode: Interpolation): GridSeries {
+export function resample(
+  t: number[],
+  v: number[],
+  start: number,
+  windowMs: number,
+  stepMs: number,
+  mode: Interpolation,
+): GridSeries {
   const n = Math.ceil(windowMs / stepMs);
   const out: GridSeries = { v: new Array(n).fill(null), mask: new Array(n).fill(false) };
   if (t.length === 0) return out;
@@ -27,7 +37,8 @@ export function resample(t: number[], v: number[], start: number, windowMs: numb
     } else if (j === t.length) {
       out.v[i] = v[t.length - 1];
     } else {
-      const t0 = t[j - 1], t1 = t[j];
+      const t0 = t[j - 1],
+        t1 = t[j];
       out.v[i] = t1 === t0 ? v[j] : v[j - 1] + ((v[j] - v[j - 1]) * (c - t0)) / (t1 - t0);
     }
   }
@@ -36,5 +47,7 @@ export function resample(t: number[], v: number[], start: number, windowMs: numb
 
 /** The grid's cell width for a window: gridMs, or wider so that a window holds at most maxGridCells cells. */
 export function gridStepMs(align: { windowMs: number; gridMs: number; maxGridCells: number }): number {
-  return align.windowMs / align.gridMs > align.maxGridCells ? Math.ceil(align.windowMs / align.maxGridCells) : align.gridMs;
+  return align.windowMs / align.gridMs > align.maxGridCells
+    ? Math.ceil(align.windowMs / align.maxGridCells)
+    : align.gridMs;
 }

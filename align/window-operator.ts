@@ -35,7 +35,17 @@
  */
 import { AdaptiveClock, type AdaptiveClockJSON } from './clock.js';
 import { gridStepMs, resample } from './resample.js';
-import type { Config, ImageFrame, InputRecord, ThermalPixels, OperatorNote, SensorRecord, TupleImage, TupleNote, WindowTuple } from '../schemas/index.js';
+import type {
+  Config,
+  ImageFrame,
+  InputRecord,
+  ThermalPixels,
+  OperatorNote,
+  SensorRecord,
+  TupleImage,
+  TupleNote,
+  WindowTuple,
+} from '../schemas/index.js';
 
 export type AlignConfig = Config['align'];
 
@@ -44,7 +54,11 @@ export type AlignConfig = Config['align'];
  * processing time when records carry none: idleness) and when its last record was read (processing
  * time: the data-quality checks' "silent for").
  */
-interface StreamWm { maxTs: number; lastSeenAt: number; arrivedAt: number }
+interface StreamWm {
+  maxTs: number;
+  lastSeenAt: number;
+  arrivedAt: number;
+}
 interface OpenWindow {
   start: number;
   channels: Map<string, { device: string; t: number[]; v: number[]; maxT: number }>;
@@ -64,7 +78,15 @@ interface OpenWindow {
  * to run in real time). `live`: it has been seen to run at the pace of record time (then it stays
  * corrected through steps and bursts). `anchorD`/`anchorR`: where the current pace check began.
  */
-interface ClockEntry { clock: AdaptiveClock; appliedMs: number; trusted: boolean; live: boolean; anchorD: number; anchorR: number; offPace: number }
+interface ClockEntry {
+  clock: AdaptiveClock;
+  appliedMs: number;
+  trusted: boolean;
+  live: boolean;
+  anchorD: number;
+  anchorR: number;
+  offPace: number;
+}
 
 /** The last SEQ_RING sequence numbers of a device, direct-mapped (1 KiB). */
 const SEQ_RING = 128;
@@ -105,7 +127,12 @@ interface AssetState {
 }
 
 /** A camera of an asset: its latest frame, recent gaps between frames, windows fired and with its frame. */
-interface CameraState { lastTs: number; gaps: number[]; windows: number; withFrame: number }
+interface CameraState {
+  lastTs: number;
+  gaps: number[];
+  windows: number;
+  withFrame: number;
+}
 /** Gaps kept per camera: the median of these is its period (an outage is one gap, not the period). */
 const CAMERA_GAPS = 9;
 
@@ -114,8 +141,13 @@ const CAMERA_GAPS = 9;
  * `align.cameraPeriodMs`, else learnt: the median of its recent gaps), at least `imageMaxAgeMs`, at most
  * `imageMaxPeriodAgeMs`.
  */
-export function frameMaxAgeMs(cfg: Pick<AlignConfig, 'imageMaxAgeMs' | 'imageMaxPeriodAgeMs'>, periodMs: number | null): number {
-  return periodMs === null ? cfg.imageMaxAgeMs : Math.min(cfg.imageMaxPeriodAgeMs, Math.max(cfg.imageMaxAgeMs, 1.5 * periodMs));
+export function frameMaxAgeMs(
+  cfg: Pick<AlignConfig, 'imageMaxAgeMs' | 'imageMaxPeriodAgeMs'>,
+  periodMs: number | null,
+): number {
+  return periodMs === null
+    ? cfg.imageMaxAgeMs
+    : Math.min(cfg.imageMaxPeriodAgeMs, Math.max(cfg.imageMaxAgeMs, 1.5 * periodMs));
 }
 
 /** The median of a camera's gaps between frames (null: fewer than two frames seen). */
@@ -126,34 +158,51 @@ export function cameraPeriodMs(gaps: number[]): number | null {
 }
 
 export interface AlignSnapshot {
-  assets: Record<string, {
-    plant: string;
-    sensorsMaxTs: number | null;
-    imagesMaxTs: number | null;
-    /**
-     * When the sensor and camera streams were last heard from, in record time (absent: not known, or the
-     * operator ran on processing time); a restore resumes idleness from them.
-     */
-    seenAt?: [number | null, number | null];
-    /** null: nothing fired yet (JSON has no -Infinity). */
-    firedWm: number | null;
-    /** Absent: none (the incremental checkpoint stores frames apart). */
-    images?: TupleImage[];
-    notes: TupleNote[];
-    late: number;
-    /** Revision last emitted of each window still within its lateness (window start → revision). */
-    revisions?: Record<string, number>;
-    clocks?: Record<string, { clock: AdaptiveClockJSON; appliedMs: number; trusted: boolean; live?: boolean; anchor?: [number, number]; offPace?: number }>;
-    /** Each camera's latest frame time, recent gaps, and windows fired / with its frame. */
-    cameras?: Record<string, CameraState>;
-  }>;
+  assets: Record<
+    string,
+    {
+      plant: string;
+      sensorsMaxTs: number | null;
+      imagesMaxTs: number | null;
+      /**
+       * When the sensor and camera streams were last heard from, in record time (absent: not known, or the
+       * operator ran on processing time); a restore resumes idleness from them.
+       */
+      seenAt?: [number | null, number | null];
+      /** null: nothing fired yet (JSON has no -Infinity). */
+      firedWm: number | null;
+      /** Absent: none (the incremental checkpoint stores frames apart). */
+      images?: TupleImage[];
+      notes: TupleNote[];
+      late: number;
+      /** Revision last emitted of each window still within its lateness (window start → revision). */
+      revisions?: Record<string, number>;
+      clocks?: Record<
+        string,
+        {
+          clock: AdaptiveClockJSON;
+          appliedMs: number;
+          trusted: boolean;
+          live?: boolean;
+          anchor?: [number, number];
+          offPace?: number;
+        }
+      >;
+      /** Each camera's latest frame time, recent gaps, and windows fired / with its frame. */
+      cameras?: Record<string, CameraState>;
+    }
+  >;
 }
 
 /**
  * What became of a record: `late` counts its samples that went to the late log: past their window's
  * lateness (a block may be partly late), or all of them when the record is quarantined (`reason`).
  */
-export interface AddResult { result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'quarantined'; late: number; reason?: string }
+export interface AddResult {
+  result: 'accepted' | 'late' | 'duplicate' | 'replayed' | 'quarantined';
+  late: number;
+  reason?: string;
+}
 
 /** What became of one sample (every channel of it): see `WindowOperator.trace`. */
 export type SampleOutcome = 'windowed' | 'late' | 'duplicate' | 'replayed' | 'quarantined';
@@ -161,17 +210,26 @@ export type SampleOutcome = 'windowed' | 'late' | 'duplicate' | 'replayed' | 'qu
  * Called once per sensor sample (index `i` of its record; 0 for a single sample) with its corrected time
  * and what became of it. For diagnostics (`tributary clocks`); the pipeline sets none.
  */
-export type SampleTrace = (device: string, seq: number | undefined, i: number, ts: number, outcome: SampleOutcome, reason?: string) => void;
+export type SampleTrace = (
+  device: string,
+  seq: number | undefined,
+  i: number,
+  ts: number,
+  outcome: SampleOutcome,
+  reason?: string,
+) => void;
 const ok: AddResult = { result: 'accepted', late: 0 };
 
 /** Stamps running within LIVE_PACE of the record time's pace are live; beyond MAX_PACE, off pace (see checkPace). */
-const LIVE_PACE = 2, MAX_PACE = 3;
+const LIVE_PACE = 2,
+  MAX_PACE = 3;
 
 /** Frames kept per asset beyond what any open window could use: a cap on memory, not a rule. */
 const MAX_IMAGES_KEPT = 1000;
 
 /** Columns × rows of the patch grid a thermal frame of any size is normalised to (area means). */
-const PATCH_COLS = 8, PATCH_ROWS = 6;
+const PATCH_COLS = 8,
+  PATCH_ROWS = 6;
 
 /** Per frame width, each column's patch column (frames of one camera share a width). */
 const patchCols = new Map<number, Int32Array>();
@@ -194,21 +252,29 @@ function patchColumns(width: number): Int32Array {
  * decoding around it).
  */
 function scanFrame(data: Float32Array | Float64Array, width: number, height: number) {
-  const sum = new Float64Array(PATCH_COLS * PATCH_ROWS), cnt = new Float64Array(PATCH_COLS * PATCH_ROWS);
+  const sum = new Float64Array(PATCH_COLS * PATCH_ROWS),
+    cnt = new Float64Array(PATCH_COLS * PATCH_ROWS);
   const bounds = patchColumns(width);
-  let s = 0, m = -Infinity, n = 0;
+  let s = 0,
+    m = -Infinity,
+    n = 0;
   for (let y = 0; y < height; y++) {
-    const row = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height)) * PATCH_COLS, at = y * width;
+    const row = Math.min(PATCH_ROWS - 1, Math.floor((y * PATCH_ROWS) / height)) * PATCH_COLS,
+      at = y * width;
     for (let c = 0; c < PATCH_COLS; c++) {
-      let runSum = 0, runCount = 0;
+      let runSum = 0,
+        runCount = 0;
       for (let x = at + bounds[c], end = at + bounds[c + 1]; x < end; x++) {
         const v = data[x];
         if (v - v !== 0) continue; // NaN or infinite: no reading
-        runSum += v; runCount++;
+        runSum += v;
+        runCount++;
         if (v > m) m = v;
       }
-      sum[row + c] += runSum; cnt[row + c] += runCount;
-      s += runSum; n += runCount;
+      sum[row + c] += runSum;
+      cnt[row + c] += runCount;
+      s += runSum;
+      n += runCount;
     }
   }
   const patches: number[] = [];
@@ -218,7 +284,8 @@ function scanFrame(data: Float32Array | Float64Array, width: number, height: num
   const mean = filled.length ? filled.reduce((a, b) => a + b, 0) / filled.length : 0;
   return { patches: patches.map((x) => (Number.isFinite(x) ? x : mean)), sum: s, n, max: m };
 }
-const typed = (d: ArrayLike<number>): Float32Array | Float64Array => (d instanceof Float32Array || d instanceof Float64Array ? d : Float64Array.from(d));
+const typed = (d: ArrayLike<number>): Float32Array | Float64Array =>
+  d instanceof Float32Array || d instanceof Float64Array ? d : Float64Array.from(d);
 
 /** Area means of a row-major matrix over a PATCH_COLS × PATCH_ROWS grid: the image encoder's fixed-size input. */
 export function thermalPatches(data: ArrayLike<number>, width: number, height: number): number[] {
@@ -226,14 +293,31 @@ export function thermalPatches(data: ArrayLike<number>, width: number, height: n
 }
 
 /** What a window tuple keeps of a thermal frame: its mean and max and its patch means, in °C (pixels without a reading left out). */
-export function thermalSummary(data: ArrayLike<number>, width: number, height: number, unit: 'C' | 'K' | 'F'): { meanC: number; maxC: number; patches: number[] } {
+export function thermalSummary(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  unit: 'C' | 'K' | 'F',
+): { meanC: number; maxC: number; patches: number[] } {
   const f = scanFrame(typed(data), width, height);
-  const toC = unit === 'K' ? (x: number) => x - 273.15 : unit === 'F' ? (x: number) => (x - 32) / 1.8 : (x: number) => x;
-  return { meanC: toC(f.n ? f.sum / f.n : NaN), maxC: toC(f.n ? f.max : NaN), patches: f.patches.map((x) => Math.round(toC(x) * 10) / 10) };
+  const toC =
+    unit === 'K'
+      ? (x: number) => x - 273.15
+      : unit === 'F'
+        ? (x: number) => (x - 32) / 1.8
+        : (x: number) => x;
+  return {
+    meanC: toC(f.n ? f.sum / f.n : NaN),
+    maxC: toC(f.n ? f.max : NaN),
+    patches: f.patches.map((x) => Math.round(toC(x) * 10) / 10),
+  };
 }
 
 const OUTCOMES: SampleOutcome[] = ['windowed', 'late', 'duplicate', 'replayed'];
-const firstKey = (o: Record<string, unknown>): string => { for (const k in o) return k; return ''; };
+const firstKey = (o: Record<string, unknown>): string => {
+  for (const k in o) return k;
+  return '';
+};
 /** The same time and value already in a channel's series. */
 function isRepeat(s: { t: number[]; v: number[] }, ts: number, v: number): boolean {
   for (let i = s.t.length - 1; i >= 0; i--) if (s.t[i] === ts && s.v[i] === v) return true;
@@ -276,11 +360,17 @@ export class WindowOperator {
   private startWall: number;
   private currentRef: number | undefined = undefined;
 
-  constructor(private readonly cfg: AlignConfig, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly cfg: AlignConfig,
+    private readonly now: () => number = Date.now,
+  ) {
     this.slideMs = cfg.slideMs ?? cfg.windowMs;
     this.startWall = now();
     this.gridMs = gridStepMs(cfg);
-    if (cfg.windowMs % this.slideMs !== 0) throw new Error(`align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`);
+    if (cfg.windowMs % this.slideMs !== 0)
+      throw new Error(
+        `align.windowMs (${cfg.windowMs}) must be a multiple of align.slideMs (${this.slideMs})`,
+      );
   }
 
   /** Restores watermarks, images and notes; open windows refill from replayed records. */
@@ -298,7 +388,9 @@ export class WindowOperator {
       op.assets.set(asset, {
         plant: a.plant,
         streams: {
-          ...(a.sensorsMaxTs !== null ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: a.seenAt?.[0] ?? t, arrivedAt: t } } : {}),
+          ...(a.sensorsMaxTs !== null
+            ? { sensors: { maxTs: a.sensorsMaxTs, lastSeenAt: a.seenAt?.[0] ?? t, arrivedAt: t } }
+            : {}),
           images: { maxTs: a.imagesMaxTs ?? -Infinity, lastSeenAt: a.seenAt?.[1] ?? t, arrivedAt: t },
         },
         firedWm: a.firedWm ?? -Infinity,
@@ -306,17 +398,30 @@ export class WindowOperator {
         images: a.images ?? [],
         notes: a.notes,
         late: a.late,
-        clocks: new Map(Object.entries(a.clocks ?? {}).map(([dev, c]) => [dev, {
-          clock: AdaptiveClock.fromJSON(c.clock), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live ?? c.trusted,
-          anchorD: c.anchor?.[0] ?? NaN, anchorR: c.anchor?.[1] ?? NaN, offPace: c.offPace ?? 0,
-        }])),
+        clocks: new Map(
+          Object.entries(a.clocks ?? {}).map(([dev, c]) => [
+            dev,
+            {
+              clock: AdaptiveClock.fromJSON(c.clock),
+              appliedMs: c.appliedMs,
+              trusted: c.trusted,
+              live: c.live ?? c.trusted,
+              anchorD: c.anchor?.[0] ?? NaN,
+              anchorR: c.anchor?.[1] ?? NaN,
+              offPace: c.offPace ?? 0,
+            },
+          ]),
+        ),
         seqs: new Map(),
         touched: true,
         firedThrough: -Infinity,
-        cameras: new Map(Object.entries(a.cameras ?? {}).map(([cam, c]) => [cam, { ...c, gaps: [...c.gaps] }])),
+        cameras: new Map(
+          Object.entries(a.cameras ?? {}).map(([cam, c]) => [cam, { ...c, gaps: [...c.gaps] }]),
+        ),
         fetching: new Map(),
       });
-      for (const [start, rev] of Object.entries(a.revisions ?? {})) op.restoredRevisions.set(`${asset}@${start}`, rev);
+      for (const [start, rev] of Object.entries(a.revisions ?? {}))
+        op.restoredRevisions.set(`${asset}@${start}`, rev);
     }
     return op;
   }
@@ -331,39 +436,63 @@ export class WindowOperator {
    * One asset's part of `snapshot()` (null: the asset is unknown here); without its frames or its clocks
    * when asked (an incremental checkpoint stores them apart, when they change).
    */
-  snapshotAsset(asset: string, parts: { images?: boolean; clocks?: boolean } = {}): AlignSnapshot['assets'][string] | null {
+  snapshotAsset(
+    asset: string,
+    parts: { images?: boolean; clocks?: boolean } = {},
+  ): AlignSnapshot['assets'][string] | null {
     const a = this.assets.get(asset);
     if (!a) return null;
     return {
       plant: a.plant,
       sensorsMaxTs: a.streams.sensors ? a.streams.sensors.maxTs : null,
       imagesMaxTs: Number.isFinite(a.streams.images?.maxTs) ? a.streams.images!.maxTs : null,
-      ...(this.recordTimed() ? { seenAt: [a.streams.sensors?.lastSeenAt ?? null, a.streams.images?.lastSeenAt ?? null] as [number | null, number | null] } : {}),
+      ...(this.recordTimed()
+        ? {
+            seenAt: [a.streams.sensors?.lastSeenAt ?? null, a.streams.images?.lastSeenAt ?? null] as [
+              number | null,
+              number | null,
+            ],
+          }
+        : {}),
       firedWm: Number.isFinite(a.firedWm) ? a.firedWm : null,
       ...(parts.images === false ? {} : { images: a.images }),
       notes: a.notes,
       late: a.late,
-      revisions: Object.fromEntries([...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision])),
+      revisions: Object.fromEntries(
+        [...a.windows.values()].filter((w) => w.revision >= 0).map((w) => [String(w.start), w.revision]),
+      ),
       ...(a.cameras.size ? { cameras: Object.fromEntries(a.cameras) } : {}),
       ...(parts.clocks === false ? {} : { clocks: this.clocksOf(a) }),
     };
   }
 
   /** The frames an asset holds (for its checkpoint). */
-  imagesOf(asset: string): TupleImage[] { return this.assets.get(asset)?.images ?? []; }
+  imagesOf(asset: string): TupleImage[] {
+    return this.assets.get(asset)?.images ?? [];
+  }
 
   /** An asset's device clocks, as its checkpoint holds them. */
   clocksOf(a: AssetState | string): NonNullable<AlignSnapshot['assets'][string]['clocks']> {
     const st = typeof a === 'string' ? this.assets.get(a) : a;
-    return Object.fromEntries([...(st?.clocks ?? [])].map(([dev, c]) => [dev, {
-      clock: c.clock.toJSON(), appliedMs: c.appliedMs, trusted: c.trusted, live: c.live,
-      ...(Number.isFinite(c.anchorD) ? { anchor: [c.anchorD, c.anchorR] as [number, number] } : {}),
-      ...(c.offPace ? { offPace: c.offPace } : {}),
-    }]));
+    return Object.fromEntries(
+      [...(st?.clocks ?? [])].map(([dev, c]) => [
+        dev,
+        {
+          clock: c.clock.toJSON(),
+          appliedMs: c.appliedMs,
+          trusted: c.trusted,
+          live: c.live,
+          ...(Number.isFinite(c.anchorD) ? { anchor: [c.anchorD, c.anchorR] as [number, number] } : {}),
+          ...(c.offPace ? { offPace: c.offPace } : {}),
+        },
+      ]),
+    );
   }
 
   /** The ids of the assets held. */
-  assetIds(): string[] { return [...this.assets.keys()]; }
+  assetIds(): string[] {
+    return [...this.assets.keys()];
+  }
 
   /**
    * The assets whose snapshot may have changed since the last call, by part: `core` (records added,
@@ -372,7 +501,11 @@ export class WindowOperator {
    * checkpoint writes only these.
    */
   takeChanged(clocks: boolean): { core: Set<string>; images: Set<string>; clocks: Set<string> | null } {
-    const out = { core: this.changed, images: this.imagesChanged, clocks: clocks ? this.clocksChanged : null };
+    const out = {
+      core: this.changed,
+      images: this.imagesChanged,
+      clocks: clocks ? this.clocksChanged : null,
+    };
     this.changed = new Set();
     this.imagesChanged = new Set();
     if (clocks) this.clocksChanged = new Set();
@@ -392,7 +525,8 @@ export class WindowOperator {
     this.currentRef = refTs;
     if (refTs !== undefined) {
       this.recordWall = this.now();
-      if (rec.modality !== 'notes' && refTs > this.topicTime[rec.modality]) this.topicTime[rec.modality] = refTs;
+      if (rec.modality !== 'notes' && refTs > this.topicTime[rec.modality])
+        this.topicTime[rec.modality] = refTs;
     }
     const a = this.asset(assetId, rec.value.plant);
     a.touched = true;
@@ -406,19 +540,33 @@ export class WindowOperator {
         return { result: 'duplicate', late: 0 };
       }
       // A block is sent after its last sample: that stamp is the one to hold against the record time.
-      const last = 'values' in r ? r.ts : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
+      const last =
+        'values' in r
+          ? r.ts
+          : r.t0 + Math.max(0, ...Object.values(r.channels).map((v) => v.length - 1)) * r.periodMs;
       const shift = this.correction(assetId, a, r.device, last, r.seq, refTs, observe);
       const why = this.quarantine(a, r.device, last, last + shift, refTs);
       if (why) {
-        const n = 'values' in r ? Object.keys(r.values).length : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
+        const n =
+          'values' in r
+            ? Object.keys(r.values).length
+            : Object.values(r.channels).reduce((m, v) => m + v.length, 0);
         if (replay) return { result: 'replayed', late: 0 };
         this.traceRecord(r, 'quarantined', shift, why);
         return { result: 'quarantined', late: n, reason: why };
       }
-      return this.addSensors(assetId, a, shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift }, offset, replay, r.seq);
+      return this.addSensors(
+        assetId,
+        a,
+        shift === 0 ? r : 'values' in r ? { ...r, ts: r.ts + shift } : { ...r, t0: r.t0 + shift },
+        offset,
+        replay,
+        r.seq,
+      );
     }
     if (replay) {
-      if (rec.modality === 'images') this.correction(assetId, a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, observe);
+      if (rec.modality === 'images')
+        this.correction(assetId, a, rec.value.camera, rec.value.ts, rec.value.seq, refTs, observe);
       return { result: 'replayed', late: 0 };
     }
     if (rec.modality === 'images') {
@@ -434,16 +582,27 @@ export class WindowOperator {
    * Why a record's (corrected) time cannot be trusted to window it, or null. Record times ≤ 0 are unknown.
    * See align.clock.maxFutureMs, maxDelayMs and maxUntrustedSkewMs.
    */
-  private quarantine(a: AssetState, device: string, d: number, ts: number, refTs: number | undefined): string | null {
+  private quarantine(
+    a: AssetState,
+    device: string,
+    d: number,
+    ts: number,
+    refTs: number | undefined,
+  ): string | null {
     const c = this.cfg.clock;
     if (c.reference !== 'record' || refTs === undefined) return null;
     const e = a.clocks.get(device);
     // A corrected time is never after its record time (align/clock.ts); one far before it does not fit
     // the device's clock: a backward step not yet confirmed.
-    if (e?.trusted) return refTs - ts > c.maxDelayMs ? `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed` : null;
+    if (e?.trusted)
+      return refTs - ts > c.maxDelayMs
+        ? `stamp does not fit the device clock (${Math.round((refTs - ts) / 1000)} s behind): a clock step not yet confirmed`
+        : null;
     // Stamps taken as given (history): one far ahead of its record time must not move event time forward.
-    if (ts - refTs > c.maxFutureMs) return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time, and the device's clock is not seen to run in real time`;
-    if (e && !e.live && refTs - d > c.historyMaxAgeMs) return `device clock ${Math.round((refTs - d) / 86_400_000)} days behind (never set?) and not yet seen to run in real time`;
+    if (ts - refTs > c.maxFutureMs)
+      return `stamped ${Math.round((ts - refTs) / 1000)} s ahead of its record time, and the device's clock is not seen to run in real time`;
+    if (e && !e.live && refTs - d > c.historyMaxAgeMs)
+      return `device clock ${Math.round((refTs - d) / 86_400_000)} days behind (never set?) and not yet seen to run in real time`;
     return null;
   }
 
@@ -452,13 +611,29 @@ export class WindowOperator {
    * record the restored clock already saw is corrected but not observed again (`observe` false); one
    * after the clock's checkpoint is observed again, in order, so the clock comes out as it was.
    */
-  private correction(asset: string, a: AssetState, device: string, d: number, seq: number | undefined, refTs: number | undefined, observe: boolean): number {
+  private correction(
+    asset: string,
+    a: AssetState,
+    device: string,
+    d: number,
+    seq: number | undefined,
+    refTs: number | undefined,
+    observe: boolean,
+  ): number {
     const c = this.cfg.clock;
     if (c.reference === 'none' || refTs === undefined) return 0;
     let entry = a.clocks.get(device);
     if (!entry) {
       // First sight: a stamp near its record time is presumed live; one far off, history (or a clock never set).
-      entry = { clock: new AdaptiveClock(), appliedMs: 0, trusted: Math.abs(d - refTs) <= c.maxUntrustedSkewMs, live: false, anchorD: d, anchorR: refTs, offPace: 0 };
+      entry = {
+        clock: new AdaptiveClock(),
+        appliedMs: 0,
+        trusted: Math.abs(d - refTs) <= c.maxUntrustedSkewMs,
+        live: false,
+        anchorD: d,
+        anchorR: refTs,
+        offPace: 0,
+      };
       a.clocks.set(device, entry);
     }
     const corr = observe ? entry.clock.process(d, refTs, seq) : entry.clock.correct(d, refTs, seq);
@@ -478,17 +653,28 @@ export class WindowOperator {
    * only). A clock step (stamps going back) restarts the stretch.
    */
   private checkPace(e: ClockEntry, d: number, r: number): void {
-    if (!Number.isFinite(e.anchorD)) { e.anchorD = d; e.anchorR = r; return; }
-    const dd = d - e.anchorD, dr = r - e.anchorR, min = this.cfg.clock.minEvidenceMs;
+    if (!Number.isFinite(e.anchorD)) {
+      e.anchorD = d;
+      e.anchorR = r;
+      return;
+    }
+    const dd = d - e.anchorD,
+      dr = r - e.anchorR,
+      min = this.cfg.clock.minEvidenceMs;
     if (Math.max(Math.abs(dd), dr) < min) return;
     const pace = dr / dd;
     // Live needs the stretch to span minEvidenceMs of both clocks (a replay paused and resumed can show
     // a real-time pace over less); off pace is judged as soon as either clock has gone that far.
-    if (dd > 0 && dr >= min && dd >= min && pace >= 1 / LIVE_PACE && pace <= LIVE_PACE) { e.live = e.trusted = true; e.offPace = 0; }
-    else if (dd > 0 && (pace < 1 / MAX_PACE || pace > MAX_PACE)) { if (!e.live && ++e.offPace >= 2) e.trusted = false; }
-    else if (dd > 0) return; // not yet decided: the stretch goes on
+    if (dd > 0 && dr >= min && dd >= min && pace >= 1 / LIVE_PACE && pace <= LIVE_PACE) {
+      e.live = e.trusted = true;
+      e.offPace = 0;
+    } else if (dd > 0 && (pace < 1 / MAX_PACE || pace > MAX_PACE)) {
+      if (!e.live && ++e.offPace >= 2) e.trusted = false;
+    } else if (dd > 0)
+      return; // not yet decided: the stretch goes on
     else e.offPace = 0;
-    e.anchorD = d; e.anchorR = r;
+    e.anchorD = d;
+    e.anchorR = r;
   }
 
   /** Fires every window whose end + lateness the asset's watermark has passed, oldest first. */
@@ -498,7 +684,10 @@ export class WindowOperator {
     for (const [asset, a] of this.assets) {
       const wm = this.combinedWatermark(a, wall);
       const n = out.length;
-      if (wm > a.firedWm) { a.firedWm = wm; this.changed.add(asset); }
+      if (wm > a.firedWm) {
+        a.firedWm = wm;
+        this.changed.add(asset);
+      }
       // Nothing added and the watermark where it was: nothing to fire or evict (thousands of assets are
       // looked at for every batch).
       if (!a.touched && a.firedThrough === a.firedWm) continue;
@@ -541,13 +730,31 @@ export class WindowOperator {
   }
 
   /** Every device clock of the partition's assets, for metrics. */
-  clockStates(): Array<{ plant: string; asset: string; device: string; offsetMs: number | null; driftPpm: number | null; uncertaintyMs: number | null; steps: number; corrected: boolean }> {
+  clockStates(): Array<{
+    plant: string;
+    asset: string;
+    device: string;
+    offsetMs: number | null;
+    driftPpm: number | null;
+    uncertaintyMs: number | null;
+    steps: number;
+    corrected: boolean;
+  }> {
     const out = [];
     const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null);
     for (const [asset, a] of this.assets) {
       for (const [device, e] of a.clocks) {
         const st = e.clock.state();
-        out.push({ plant: a.plant, asset, device, offsetMs: e.appliedMs, driftPpm: fin(st.driftPpm), uncertaintyMs: fin(st.uncertaintyMs), steps: st.steps, corrected: e.trusted });
+        out.push({
+          plant: a.plant,
+          asset,
+          device,
+          offsetMs: e.appliedMs,
+          driftPpm: fin(st.driftPpm),
+          uncertaintyMs: fin(st.uncertaintyMs),
+          steps: st.steps,
+          corrected: e.trusted,
+        });
       }
     }
     return out;
@@ -556,14 +763,29 @@ export class WindowOperator {
   /** The steps each device's clock took lately (record time, size in ms: + forward). */
   clockSteps(): Map<string, Array<{ atMs: number; sizeMs: number }>> {
     const out = new Map<string, Array<{ atMs: number; sizeMs: number }>>();
-    for (const a of this.assets.values()) for (const [device, e] of a.clocks) out.set(device, e.clock.steps().map((x) => ({ ...x })));
+    for (const a of this.assets.values())
+      for (const [device, e] of a.clocks)
+        out.set(
+          device,
+          e.clock.steps().map((x) => ({ ...x })),
+        );
     return out;
   }
 
   /** When each asset's sensor and camera streams were last heard from (processing time; null: never). */
-  streamStates(): Array<{ plant: string; asset: string; sensorsLastSeen: number | null; imagesLastSeen: number | null }> {
+  streamStates(): Array<{
+    plant: string;
+    asset: string;
+    sensorsLastSeen: number | null;
+    imagesLastSeen: number | null;
+  }> {
     const seen = (s: StreamWm | undefined) => (s && Number.isFinite(s.maxTs) ? s.arrivedAt : null);
-    return [...this.assets].map(([asset, a]) => ({ plant: a.plant, asset, sensorsLastSeen: seen(a.streams.sensors), imagesLastSeen: seen(a.streams.images) }));
+    return [...this.assets].map(([asset, a]) => ({
+      plant: a.plant,
+      asset,
+      sensorsLastSeen: seen(a.streams.sensors),
+      imagesLastSeen: seen(a.streams.images),
+    }));
   }
 
   openWindows(): number {
@@ -580,13 +802,29 @@ export class WindowOperator {
       // which topic happened to be read first.
       // In record time, from the record that made the asset (whatever the other topics' progress).
       const images = { maxTs: -Infinity, lastSeenAt: this.currentRef ?? this.time(), arrivedAt: this.now() };
-      a = { plant, streams: { images }, firedWm: -Infinity, windows: new Map(), images: [], notes: [], late: 0, clocks: new Map(), seqs: new Map(), touched: true, firedThrough: -Infinity, cameras: new Map(), fetching: new Map() };
+      a = {
+        plant,
+        streams: { images },
+        firedWm: -Infinity,
+        windows: new Map(),
+        images: [],
+        notes: [],
+        late: 0,
+        clocks: new Map(),
+        seqs: new Map(),
+        touched: true,
+        firedThrough: -Infinity,
+        cameras: new Map(),
+        fetching: new Map(),
+      };
       this.assets.set(id, a);
     }
     return a;
   }
 
-  private recordTimed(): boolean { return Number.isFinite(this.topicTime.sensors) || Number.isFinite(this.topicTime.images); }
+  private recordTimed(): boolean {
+    return Number.isFinite(this.topicTime.sensors) || Number.isFinite(this.topicTime.images);
+  }
 
   /** The operator's clock where records carry no record time (processing time), else the latest record time. */
   private time(): number {
@@ -603,7 +841,9 @@ export class WindowOperator {
     const idle = this.cfg.idleTimeoutMs;
     if (!this.recordTimed()) return wall - t > idle;
     if (wall - this.recordWall > idle) return true;
-    return Number.isFinite(this.topicTime[topic]) ? this.topicTime[topic] - t > idle : wall - this.startWall > idle;
+    return Number.isFinite(this.topicTime[topic])
+      ? this.topicTime[topic] - t > idle
+      : wall - this.startWall > idle;
   }
 
   /**
@@ -617,7 +857,8 @@ export class WindowOperator {
   private combinedWatermark(a: AssetState, wall: number): number {
     // Sensors define the windows: until the asset's sensor stream has been seen, nothing may close.
     if (!a.streams.sensors) return -Infinity;
-    const { sensors, images } = a.streams, idle = this.cfg.idleTimeoutMs;
+    const { sensors, images } = a.streams,
+      idle = this.cfg.idleTimeoutMs;
     const assetNow = Math.max(sensors.lastSeenAt, images?.lastSeenAt ?? -Infinity);
     // (In processing time, `passed` alone says it.)
     const idleStream = (s: StreamWm, topic: 'sensors' | 'images') =>
@@ -629,7 +870,8 @@ export class WindowOperator {
       // ahead of its samples; a sensor gateway that comes back sends what it buffered). Silent sensors
       // are a data-quality alert (`dq:sensors-silent`), not windows without samples.
       wm = sensors.maxTs - this.cfg.outOfOrdernessMs;
-      if (images && !idleStream(images, 'images')) wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
+      if (images && !idleStream(images, 'images'))
+        wm = Math.min(wm, images.maxTs - this.cfg.outOfOrdernessMs);
     }
     // Every stream quiet: the asset's windows up to its latest sample fire (a device silent for minutes,
     // the end of the input); a later sample for them amends them or goes to the late log.
@@ -643,7 +885,11 @@ export class WindowOperator {
   /** Per-modality allowed lateness; a window is kept for the longest. */
   private latenessMs(m: 'sensors' | 'images' | 'notes'): number {
     const c = this.cfg;
-    return m === 'images' ? c.imageLatenessMs ?? c.allowedLatenessMs : m === 'notes' ? c.noteLatenessMs ?? c.allowedLatenessMs : c.allowedLatenessMs;
+    return m === 'images'
+      ? (c.imageLatenessMs ?? c.allowedLatenessMs)
+      : m === 'notes'
+        ? (c.noteLatenessMs ?? c.allowedLatenessMs)
+        : c.allowedLatenessMs;
   }
 
   private retentionMs(): number {
@@ -651,18 +897,34 @@ export class WindowOperator {
   }
 
   /** Past the allowed lateness of this modality for the window starting at `windowStart`. */
-  private isClosed(a: AssetState, windowStart: number, m: 'sensors' | 'images' | 'notes' = 'sensors'): boolean {
+  private isClosed(
+    a: AssetState,
+    windowStart: number,
+    m: 'sensors' | 'images' | 'notes' = 'sensors',
+  ): boolean {
     return windowStart + this.cfg.windowMs + this.latenessMs(m) <= a.firedWm;
   }
 
   private observe(a: AssetState, stream: 'sensors' | 'images', ts: number): void {
     const s = a.streams[stream];
-    const now = this.currentRef ?? this.time(), wall = this.now();
+    const now = this.currentRef ?? this.time(),
+      wall = this.now();
     if (!s) a.streams[stream] = { maxTs: ts, lastSeenAt: now, arrivedAt: wall };
-    else { if (ts > s.maxTs) s.maxTs = ts; if (now > s.lastSeenAt) s.lastSeenAt = now; s.arrivedAt = wall; }
+    else {
+      if (ts > s.maxTs) s.maxTs = ts;
+      if (now > s.lastSeenAt) s.lastSeenAt = now;
+      s.arrivedAt = wall;
+    }
   }
 
-  private addSensors(asset: string, a: AssetState, r: SensorRecord, offset: number, replay: boolean, seq: number | undefined): AddResult {
+  private addSensors(
+    asset: string,
+    a: AssetState,
+    r: SensorRecord,
+    offset: number,
+    replay: boolean,
+    seq: number | undefined,
+  ): AddResult {
     const counts = { accepted: 0, late: 0, dup: 0, replayed: 0 };
     // With a sequence number the record was already checked for a repeat; without one, a sample is a
     // repeat only when the same channel has the same value at the same time (a new value at a repeated
@@ -671,7 +933,11 @@ export class WindowOperator {
     let maxTs = -Infinity;
     if ('values' in r) {
       let outcome = -1;
-      for (const ch in r.values) outcome = Math.max(outcome, this.addPoint(asset, a, r.device, ch, r.ts, r.values[ch], offset, replay, bySeq, counts));
+      for (const ch in r.values)
+        outcome = Math.max(
+          outcome,
+          this.addPoint(asset, a, r.device, ch, r.ts, r.values[ch], offset, replay, bySeq, counts),
+        );
       maxTs = r.ts;
       this.trace?.(r.device, seq, 0, r.ts, OUTCOMES[outcome] ?? 'windowed');
     } else {
@@ -689,7 +955,16 @@ export class WindowOperator {
     if (!replay) this.observe(a, 'sensors', maxTs);
     a.late += counts.late;
     const { accepted, late, dup, replayed } = counts;
-    const result = accepted > 0 ? 'accepted' : late > 0 ? 'late' : replayed > 0 ? 'replayed' : dup > 0 ? 'duplicate' : 'accepted';
+    const result =
+      accepted > 0
+        ? 'accepted'
+        : late > 0
+          ? 'late'
+          : replayed > 0
+            ? 'replayed'
+            : dup > 0
+              ? 'duplicate'
+              : 'accepted';
     return { result, late };
   }
 
@@ -699,7 +974,8 @@ export class WindowOperator {
     if ('values' in r) this.trace(r.device, r.seq, 0, r.ts + shift, outcome, reason);
     else {
       const n = r.channels[firstKey(r.channels)].length;
-      for (let i = 0; i < n; i++) this.trace(r.device, r.seq, i, Math.round(r.t0 + shift + i * r.periodMs), outcome, reason);
+      for (let i = 0; i < n; i++)
+        this.trace(r.device, r.seq, i, Math.round(r.t0 + shift + i * r.periodMs), outcome, reason);
     }
   }
 
@@ -710,35 +986,79 @@ export class WindowOperator {
   }
 
   /** Adds one channel's sample to its windows; returns 0 windowed, 1 late, 2 duplicate, 3 replayed-late. */
-  private addPoint(asset: string, a: AssetState, device: string, ch: string, ts: number, v: number, offset: number, replay: boolean,
-    bySeq: boolean, counts: { accepted: number; late: number; dup: number; replayed: number }): number {
+  private addPoint(
+    asset: string,
+    a: AssetState,
+    device: string,
+    ch: string,
+    ts: number,
+    v: number,
+    offset: number,
+    replay: boolean,
+    bySeq: boolean,
+    counts: { accepted: number; late: number; dup: number; replayed: number },
+  ): number {
     // Window assigner: every window [start, start + windowMs) with start a multiple of slideMs that holds ts.
-    let open = 0, closed = 0, dup = 0;
+    let open = 0,
+      closed = 0,
+      dup = 0;
     for (let start = windowStartOf(ts, this.slideMs); start > ts - this.cfg.windowMs; start -= this.slideMs) {
-      if (this.isClosed(a, start)) { closed++; continue; }
+      if (this.isClosed(a, start)) {
+        closed++;
+        continue;
+      }
       open++;
       let w = a.windows.get(start);
       if (!w) {
         const restored = this.restoredRevisions.get(`${asset}@${start}`);
         if (restored !== undefined) this.restoredRevisions.delete(`${asset}@${start}`);
-        w = { start, channels: new Map(), minOffset: offset, samples: 0, duplicates: 0, revision: restored ?? -1, dirty: false, emittedImageTs: null };
+        w = {
+          start,
+          channels: new Map(),
+          minOffset: offset,
+          samples: 0,
+          duplicates: 0,
+          revision: restored ?? -1,
+          dirty: false,
+          emittedImageTs: null,
+        };
         a.windows.set(start, w);
         this.holds(offset);
       }
       let series = w.channels.get(ch);
-      if (!series) { series = { device, t: [], v: [], maxT: -Infinity }; w.channels.set(ch, series); }
+      if (!series) {
+        series = { device, t: [], v: [], maxT: -Infinity };
+        w.channels.set(ch, series);
+      }
       // Samples mostly come in time order: only one at or before the latest can be a repeat.
-      if (!bySeq && ts <= series.maxT && isRepeat(series, ts, v)) { w.duplicates++; dup++; continue; }
+      if (!bySeq && ts <= series.maxT && isRepeat(series, ts, v)) {
+        w.duplicates++;
+        dup++;
+        continue;
+      }
       if (ts > series.maxT) series.maxT = ts;
-      if (offset < w.minOffset) { w.minOffset = offset; this.holds(offset); }
+      if (offset < w.minOffset) {
+        w.minOffset = offset;
+        this.holds(offset);
+      }
       series.t.push(ts);
       series.v.push(v);
       w.samples++;
       // A new sample for a window that already fired amends it (a replayed one only refills it).
       if (w.revision >= 0 && !replay) w.dirty = true;
     }
-    if (open === 0 && closed > 0) { if (replay) { counts.replayed++; return 3; } counts.late++; return 1; }
-    if (open > 0 && dup === open) { counts.dup++; return 2; }
+    if (open === 0 && closed > 0) {
+      if (replay) {
+        counts.replayed++;
+        return 3;
+      }
+      counts.late++;
+      return 1;
+    }
+    if (open > 0 && dup === open) {
+      counts.dup++;
+      return 2;
+    }
     if (open > 0) counts.accepted++;
     return 0;
   }
@@ -747,10 +1067,22 @@ export class WindowOperator {
     this.observe(a, 'images', f.ts);
     this.imagesChanged.add(f.asset);
     // An inline matrix, or an encoded thermal frame's decoded pixels (°C): the same patch encoder at any size.
-    const thermal = 'data' in f ? thermalSummary(f.data, f.width, f.height, f.unit)
-      : f.pixels ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C') : { meanC: null, maxC: null };
-    a.images.push({ camera: f.camera, ts: f.ts, ageMs: 0, kind: f.kind, ...thermal,
-      ...('uri' in f && f.kind === 'thermal' ? { uri: f.uri, missing: 'frame sent as a URI, not fetched (yet)' } : {}) });
+    const thermal =
+      'data' in f
+        ? thermalSummary(f.data, f.width, f.height, f.unit)
+        : f.pixels
+          ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C')
+          : { meanC: null, maxC: null };
+    a.images.push({
+      camera: f.camera,
+      ts: f.ts,
+      ageMs: 0,
+      kind: f.kind,
+      ...thermal,
+      ...('uri' in f && f.kind === 'thermal'
+        ? { uri: f.uri, missing: 'frame sent as a URI, not fetched (yet)' }
+        : {}),
+    });
     // The camera's cadence: the gaps between its frames in time order (a frame out of order adds none).
     const cam = a.cameras.get(f.camera);
     if (!cam) a.cameras.set(f.camera, { lastTs: f.ts, gaps: [], windows: 0, withFrame: 0 });
@@ -767,7 +1099,14 @@ export class WindowOperator {
     // A frame for a window that fired without it (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
       const end = w.start + this.cfg.windowMs;
-      if (w.revision >= 0 && !this.isClosed(a, w.start, 'images') && f.ts < end && end - f.ts <= maxAge && (w.emittedImageTs === null || f.ts > w.emittedImageTs)) w.dirty = true;
+      if (
+        w.revision >= 0 &&
+        !this.isClosed(a, w.start, 'images') &&
+        f.ts < end &&
+        end - f.ts <= maxAge &&
+        (w.emittedImageTs === null || f.ts > w.emittedImageTs)
+      )
+        w.dirty = true;
     }
   }
 
@@ -778,12 +1117,19 @@ export class WindowOperator {
     a.notes.push(note);
     // A note about a window that already fired (still within its lateness) amends the window.
     for (const w of a.windows.values()) {
-      if (w.revision >= 0 && !this.isClosed(a, w.start, 'notes') && note.ts - note.slackMs < w.start + this.cfg.windowMs && note.ts + note.slackMs > w.start) w.dirty = true;
+      if (
+        w.revision >= 0 &&
+        !this.isClosed(a, w.start, 'notes') &&
+        note.ts - note.slackMs < w.start + this.cfg.windowMs &&
+        note.ts + note.slackMs > w.start
+      )
+        w.dirty = true;
     }
   }
 
   private fireUpTo(asset: string, a: AssetState, wm: number, out: WindowTuple[]): void {
-    const W = this.cfg.windowMs, L = this.retentionMs();
+    const W = this.cfg.windowMs,
+      L = this.retentionMs();
     for (const start of [...a.windows.keys()].sort((x, y) => x - y)) {
       if (start + W > wm) break;
       const w = a.windows.get(start)!;
@@ -802,7 +1148,10 @@ export class WindowOperator {
     const horizon = wm - L;
     a.notes = a.notes.filter((n) => n.ts + n.slackMs >= horizon - W);
     const kept = a.images.filter((im) => im.ts > horizon - this.maxAge(a, im.camera));
-    if (kept.length !== a.images.length) { a.images = kept; this.imagesChanged.add(asset); }
+    if (kept.length !== a.images.length) {
+      a.images = kept;
+      this.imagesChanged.add(asset);
+    }
   }
 
   /**
@@ -810,7 +1159,12 @@ export class WindowOperator {
    * that fired with the frame before, after a restore, fires again as a new revision while within its
    * lateness). False: the frame is no longer held.
    */
-  attachFetched(asset: string, camera: string, uri: string, o: { pixels: ThermalPixels } | { missing: string }): boolean {
+  attachFetched(
+    asset: string,
+    camera: string,
+    uri: string,
+    o: { pixels: ThermalPixels } | { missing: string },
+  ): boolean {
     const a = this.assets.get(asset);
     if (!a) return false;
     if (a.fetching.delete(`${camera}\u0000${uri}`)) a.touched = true;
@@ -818,12 +1172,18 @@ export class WindowOperator {
     const ims = a.images.filter((x) => x.camera === camera && x.uri === uri);
     if (!ims.length) return false;
     this.imagesChanged.add(asset);
-    const summary = 'pixels' in o ? thermalSummary(o.pixels.data, o.pixels.width, o.pixels.height, 'C') : null;
+    const summary =
+      'pixels' in o ? thermalSummary(o.pixels.data, o.pixels.width, o.pixels.height, 'C') : null;
     for (const im of ims) {
-      if (!summary) { im.missing = (o as { missing: string }).missing; continue; }
+      if (!summary) {
+        im.missing = (o as { missing: string }).missing;
+        continue;
+      }
       Object.assign(im, summary);
       delete im.missing;
-      for (const w of a.windows.values()) if (w.revision >= 0 && w.emittedImageTs === im.ts && !this.isClosed(a, w.start, 'images')) w.dirty = true;
+      for (const w of a.windows.values())
+        if (w.revision >= 0 && w.emittedImageTs === im.ts && !this.isClosed(a, w.start, 'images'))
+          w.dirty = true;
     }
     return true;
   }
@@ -839,23 +1199,46 @@ export class WindowOperator {
   }
 
   /** The URI frames of the asset still without temperatures (to fetch again after a restore). */
-  unfetched(asset: string): TupleImage[] { return this.assets.get(asset)?.images.filter((x) => x.uri && x.missing) ?? []; }
+  unfetched(asset: string): TupleImage[] {
+    return this.assets.get(asset)?.images.filter((x) => x.uri && x.missing) ?? [];
+  }
 
   /** How old a frame of this camera may be for a window (see `frameMaxAgeMs`). */
   private maxAge(a: AssetState, camera: string): number {
-    return frameMaxAgeMs(this.cfg, this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(a.cameras.get(camera)?.gaps ?? []));
+    return frameMaxAgeMs(
+      this.cfg,
+      this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(a.cameras.get(camera)?.gaps ?? []),
+    );
   }
 
   /** Each camera: its period (configured or learnt), and the share of its asset's windows it gave a frame to. */
-  cameraStates(): Array<{ plant: string; asset: string; camera: string; periodMs: number | null; windows: number; withFrame: number }> {
+  cameraStates(): Array<{
+    plant: string;
+    asset: string;
+    camera: string;
+    periodMs: number | null;
+    windows: number;
+    withFrame: number;
+  }> {
     const out = [];
     for (const [asset, a] of this.assets) {
-      for (const [camera, c] of a.cameras) out.push({ plant: a.plant, asset, camera, periodMs: this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(c.gaps), windows: c.windows, withFrame: c.withFrame });
+      for (const [camera, c] of a.cameras)
+        out.push({
+          plant: a.plant,
+          asset,
+          camera,
+          periodMs: this.cfg.cameraPeriodMs[camera] ?? cameraPeriodMs(c.gaps),
+          windows: c.windows,
+          withFrame: c.withFrame,
+        });
     }
     return out;
   }
 
-  private clockQuality(a: AssetState, w: OpenWindow): { offset: number; clocks: NonNullable<WindowTuple['quality']['clocks']> } {
+  private clockQuality(
+    a: AssetState,
+    w: OpenWindow,
+  ): { offset: number; clocks: NonNullable<WindowTuple['quality']['clocks']> } {
     const clocks: NonNullable<WindowTuple['quality']['clocks']> = {};
     let offset = 0;
     for (const s of w.channels.values()) {
@@ -863,7 +1246,12 @@ export class WindowOperator {
       if (!e || clocks[s.device]) continue;
       const st = e.clock.state();
       const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
-      clocks[s.device] = { offsetMs: fin(e.appliedMs), driftPpm: fin(st.driftPpm), uncertaintyMs: fin(st.uncertaintyMs), corrected: e.trusted };
+      clocks[s.device] = {
+        offsetMs: fin(e.appliedMs),
+        driftPpm: fin(st.driftPpm),
+        uncertaintyMs: fin(st.uncertaintyMs),
+        corrected: e.trusted,
+      };
       if (Math.abs(e.appliedMs) > Math.abs(offset)) offset = e.appliedMs;
     }
     return { offset, clocks };
@@ -882,15 +1270,26 @@ export class WindowOperator {
         const idx = s.t.map((_, i) => i).sort((x, y) => s.t[x] - s.t[y]);
         channels[ch] = { device: s.device, t: idx.map((i) => s.t[i]), v: idx.map((i) => s.v[i]) };
       }
-      grid[ch] = resample(channels[ch].t, channels[ch].v, w.start, this.cfg.windowMs, this.gridMs, this.cfg.interpolation[ch] ?? 'linear');
+      grid[ch] = resample(
+        channels[ch].t,
+        channels[ch].v,
+        w.start,
+        this.cfg.windowMs,
+        this.gridMs,
+        this.cfg.interpolation[ch] ?? 'linear',
+      );
     }
     // The latest frame before the window's end that its camera's cadence still counts as current.
     let image: TupleImage | null = null;
     for (const im of a.images) {
-      if (im.ts < end && end - im.ts <= this.maxAge(a, im.camera) && (!image || im.ts >= image.ts)) image = { ...im, ageMs: end - im.ts };
+      if (im.ts < end && end - im.ts <= this.maxAge(a, im.camera) && (!image || im.ts >= image.ts))
+        image = { ...im, ageMs: end - im.ts };
     }
     if (w.revision === 0) {
-      for (const [camera, c] of a.cameras) { c.windows++; if (image?.camera === camera) c.withFrame++; }
+      for (const [camera, c] of a.cameras) {
+        c.windows++;
+        if (image?.camera === camera) c.withFrame++;
+      }
     }
     const notes = a.notes.filter((n) => n.ts - n.slackMs < end && n.ts + n.slackMs > w.start);
     w.emittedImageTs = image?.ts ?? null;
@@ -915,7 +1314,16 @@ export class WindowOperator {
         images: image ? 1 : 0,
         notes: notes.length,
         coverage: {
-          sensors: Object.keys(grid).length ? Math.round(1000 * Object.values(grid).reduce((m, g) => m + g.mask.filter(Boolean).length / g.mask.length, 0) / Object.keys(grid).length) / 1000 : 0,
+          sensors: Object.keys(grid).length
+            ? Math.round(
+                (1000 *
+                  Object.values(grid).reduce(
+                    (m, g) => m + g.mask.filter(Boolean).length / g.mask.length,
+                    0,
+                  )) /
+                  Object.keys(grid).length,
+              ) / 1000
+            : 0,
           images: image ? 1 : 0,
           notes: notes.length ? 1 : 0,
         },

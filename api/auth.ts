@@ -24,16 +24,26 @@ export interface AuthOptions {
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { apiKey: ApiKey | null }
+  interface FastifyRequest {
+    apiKey: ApiKey | null;
+  }
 }
 
-const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/favicon\.ico$/, /^\/docs(\/|$)/, /^\/$/, /^\/dashboard(\/|$)/];
+const PUBLIC = [
+  /^\/healthz$/,
+  /^\/readyz$/,
+  /^\/favicon\.ico$/,
+  /^\/docs(\/|$)/,
+  /^\/$/,
+  /^\/dashboard(\/|$)/,
+];
 
 /** The scope a route needs (null: public). */
 export function scopeFor(method: string, route: string): Scope | null {
   if (PUBLIC.some((r) => r.test(route))) return null;
   if (route.startsWith('/v1/webhooks')) return 'admin';
-  if (route.startsWith('/v1/alert-rules') || route.startsWith('/v1/models')) return method === 'GET' ? 'read' : 'admin';
+  if (route.startsWith('/v1/alert-rules') || route.startsWith('/v1/models'))
+    return method === 'GET' ? 'read' : 'admin';
   return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
 }
 
@@ -48,13 +58,16 @@ export function keyOf(req: FastifyRequest): string | null {
 }
 
 /** The plants the request's key may see (null: all). */
-export const allowedPlants = (req: FastifyRequest): string[] | null => (req.apiKey && req.apiKey.plants.length ? req.apiKey.plants : null);
+export const allowedPlants = (req: FastifyRequest): string[] | null =>
+  req.apiKey && req.apiKey.plants.length ? req.apiKey.plants : null;
 export const maySee = (req: FastifyRequest, plant: string | null | undefined): boolean => {
   const allowed = allowedPlants(req);
   return !allowed || (plant !== null && plant !== undefined && allowed.includes(plant));
 };
 export const forbiddenPlant = (reply: FastifyReply, plant: string | null | undefined) =>
-  reply.code(403).send({ error: 'forbidden', message: `this key may not see plant ${JSON.stringify(plant ?? null)}` });
+  reply
+    .code(403)
+    .send({ error: 'forbidden', message: `this key may not see plant ${JSON.stringify(plant ?? null)}` });
 
 export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): void } {
   const now = o.now ?? Date.now;
@@ -65,7 +78,12 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): vo
   const failBuckets = new LRUCache<string, { tokens: number; at: number }>({ max: 100_000 });
   const failures = o.failures ?? { perMinute: 120, burst: 100 };
   /** Takes a token from the bucket (null), or says how long to wait for one (seconds). */
-  const take = (m: LRUCache<string, { tokens: number; at: number }>, id: string, r: { perMinute: number; burst: number }, peek = false): number | null => {
+  const take = (
+    m: LRUCache<string, { tokens: number; at: number }>,
+    id: string,
+    r: { perMinute: number; burst: number },
+    peek = false,
+  ): number | null => {
     const t = now();
     const b = m.get(id) ?? { tokens: r.burst, at: t };
     b.tokens = Math.min(r.burst, b.tokens + ((t - b.at) / 60_000) * r.perMinute);
@@ -76,12 +94,20 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): vo
     return null;
   };
   const refuse = (reply: FastifyReply, wait: number) =>
-    reply.code(429).header('retry-after', String(wait)).send({ error: 'rate_limited', message: `too many requests without a usable API key from this address; retry after ${wait} s` });
+    reply
+      .code(429)
+      .header('retry-after', String(wait))
+      .send({
+        error: 'rate_limited',
+        message: `too many requests without a usable API key from this address; retry after ${wait} s`,
+      });
   const used = new Set<string>();
   const flush = setInterval(() => {
     const ids = [...used];
     used.clear();
-    touchApiKeys(o.db, ids).catch(() => { /* a usage stamp is best effort */ });
+    touchApiKeys(o.db, ids).catch(() => {
+      /* a usage stamp is best effort */
+    });
   }, 30_000);
   flush.unref();
 
@@ -98,24 +124,44 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): { stop(): vo
       if (wait !== null) return refuse(reply, wait);
       if (presented && !missing.has(presented)) {
         const k = await findApiKey(o.db, presented);
-        if (k) found.set(presented, (key = k)); else missing.set(presented, true);
+        if (k) found.set(presented, (key = k));
+        else missing.set(presented, true);
       }
       if (!key) {
         take(failBuckets, req.ip, failures);
         return presented
-          ? reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unauthorized', message: 'unknown or revoked API key' })
-          : reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'an API key is required: Authorization: Bearer <key>' });
+          ? reply
+              .code(401)
+              .header('www-authenticate', 'Bearer error="invalid_token"')
+              .send({ error: 'unauthorized', message: 'unknown or revoked API key' })
+          : reply.code(401).header('www-authenticate', 'Bearer').send({
+              error: 'unauthorized',
+              message: 'an API key is required: Authorization: Bearer <key>',
+            });
       }
     }
-    if (!hasScope(key.scopes, need)) return reply.code(403).send({ error: 'forbidden', message: `this route needs the ${need} scope; the key has ${key.scopes.join(', ')}` });
+    if (!hasScope(key.scopes, need))
+      return reply.code(403).send({
+        error: 'forbidden',
+        message: `this route needs the ${need} scope; the key has ${key.scopes.join(', ')}`,
+      });
     if (key.plants.length && ALL_PLANTS.some((r) => r.test(route))) {
-      return reply.code(403).send({ error: 'forbidden', message: 'this route spans plants: it needs a key not restricted to plants' });
+      return reply.code(403).send({
+        error: 'forbidden',
+        message: 'this route spans plants: it needs a key not restricted to plants',
+      });
     }
     // Token bucket: `burst` requests at once, refilled at perMinute / 60 a second.
     void reply.header('ratelimit-limit', String(o.rateLimit.perMinute));
     const wait = take(buckets, key.id, o.rateLimit);
     if (wait !== null) {
-      return reply.code(429).header('retry-after', String(wait)).send({ error: 'rate_limited', message: `over ${o.rateLimit.perMinute} requests a minute for this key; retry after ${wait} s` });
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({
+          error: 'rate_limited',
+          message: `over ${o.rateLimit.perMinute} requests a minute for this key; retry after ${wait} s`,
+        });
     }
     void reply.header('ratelimit-remaining', String(Math.floor(buckets.get(key.id)!.tokens)));
     req.apiKey = key;

@@ -35,24 +35,55 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Buffe
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  ihdr[10] = 0;
+  ihdr[11] = 0;
+  ihdr[12] = 0;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 // Stops of the "inferno" colour map (dark → purple → orange → pale yellow): hotter is brighter.
-const STOPS: Array<[number, number, number]> = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
+const STOPS: Array<[number, number, number]> = [
+  [0, 0, 4],
+  [40, 11, 84],
+  [101, 21, 110],
+  [159, 42, 99],
+  [212, 72, 66],
+  [245, 125, 21],
+  [250, 193, 39],
+  [252, 255, 164],
+];
 function colour(x: number): [number, number, number] {
   const t = Math.min(1, Math.max(0, Number.isFinite(x) ? x : 0)) * (STOPS.length - 1);
   const i = Math.min(STOPS.length - 2, Math.floor(t));
   const f = t - i;
-  return [0, 1, 2].map((k) => Math.round(STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k]))) as [number, number, number];
+  return [0, 1, 2].map((k) => Math.round(STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k]))) as [
+    number,
+    number,
+    number,
+  ];
 }
 
 /** A thermal matrix (row-major) as a PNG, scaled `scale`× and coloured over [lo, hi] (default: the frame's range). */
-export function thermalPng(data: ArrayLike<number>, width: number, height: number, o: { scale?: number; lo?: number; hi?: number } = {}): Buffer {
+export function thermalPng(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  o: { scale?: number; lo?: number; hi?: number } = {},
+): Buffer {
   // Whole-pixel scaling, to at most about 1 024 pixels a side.
-  const scale = Math.max(1, Math.min(16, Math.floor(o.scale ?? 4), Math.floor(1024 / Math.max(width, height))));
-  let lo = o.lo ?? Infinity, hi = o.hi ?? -Infinity;
+  const scale = Math.max(
+    1,
+    Math.min(16, Math.floor(o.scale ?? 4), Math.floor(1024 / Math.max(width, height))),
+  );
+  let lo = o.lo ?? Infinity,
+    hi = o.hi ?? -Infinity;
   if (o.lo === undefined || o.hi === undefined) {
     for (let i = 0; i < width * height; i++) {
       const v = data[i];
@@ -61,14 +92,22 @@ export function thermalPng(data: ArrayLike<number>, width: number, height: numbe
       if (o.hi === undefined && v > hi) hi = v;
     }
   }
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) { lo = Number.isFinite(lo) ? lo : 0; hi = lo + 1; }
-  const W = width * scale, H = height * scale;
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) {
+    lo = Number.isFinite(lo) ? lo : 0;
+    hi = lo + 1;
+  }
+  const W = width * scale,
+    H = height * scale;
   const rgb = new Uint8Array(W * H * 3);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
-      const [r, g, b] = colour((data[Math.floor(y / scale) * width + Math.floor(x / scale)] - lo) / (hi - lo));
+      const [r, g, b] = colour(
+        (data[Math.floor(y / scale) * width + Math.floor(x / scale)] - lo) / (hi - lo),
+      );
       const o3 = (y * W + x) * 3;
-      rgb[o3] = r; rgb[o3 + 1] = g; rgb[o3 + 2] = b;
+      rgb[o3] = r;
+      rgb[o3 + 1] = g;
+      rgb[o3 + 2] = b;
     }
   }
   return encodePng(W, H, rgb);

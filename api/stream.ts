@@ -6,8 +6,18 @@
  */
 import { changesSince, databaseNow, type Queryable } from '../store/index.js';
 
-export interface StreamEvent { type: 'score' | 'alert'; plant: string; asset: string; data: unknown }
-export interface StreamClient { plants: string[] | null; plant?: string; asset?: string; send(e: StreamEvent): void }
+export interface StreamEvent {
+  type: 'score' | 'alert';
+  plant: string;
+  asset: string;
+  data: unknown;
+}
+export interface StreamClient {
+  plants: string[] | null;
+  plant?: string;
+  asset?: string;
+  send(e: StreamEvent): void;
+}
 
 export interface EventHub {
   subscribe(c: StreamClient): () => void;
@@ -27,7 +37,9 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
   let busy = false;
 
   const matches = (c: StreamClient, e: StreamEvent) =>
-    (!c.plants || c.plants.includes(e.plant)) && (!c.plant || c.plant === e.plant) && (!c.asset || c.asset === e.asset);
+    (!c.plants || c.plants.includes(e.plant)) &&
+    (!c.plant || c.plant === e.plant) &&
+    (!c.asset || c.asset === e.asset);
 
   async function poll(): Promise<number> {
     if (busy) return 0;
@@ -48,11 +60,37 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
       for (const s of changes.assets) {
         const windowStart = new Date(s.last_window).toISOString();
         if (!fresh(`s:${s.asset}:${windowStart}:${s.last_score}`, new Date(s.updated_at).getTime())) continue;
-        out.push({ type: 'score', plant: s.plant, asset: s.asset, data: { plant: s.plant, asset: s.asset, windowStart, status: s.last_status, score: s.last_score, model: s.last_model, contributions: s.contributions } });
+        out.push({
+          type: 'score',
+          plant: s.plant,
+          asset: s.asset,
+          data: {
+            plant: s.plant,
+            asset: s.asset,
+            windowStart,
+            status: s.last_status,
+            score: s.last_score,
+            model: s.last_model,
+            contributions: s.contributions,
+          },
+        });
       }
       for (const e of changes.events) {
         if (!fresh(`a:${e.event_id}`, new Date(e.recorded_at).getTime())) continue;
-        out.push({ type: 'alert', plant: e.plant, asset: e.asset, data: { eventId: e.event_id, alertId: e.alert_id, type: e.type, at: new Date(e.at).toISOString(), by: e.by, comment: e.comment, alert: e.data } });
+        out.push({
+          type: 'alert',
+          plant: e.plant,
+          asset: e.asset,
+          data: {
+            eventId: e.event_id,
+            alertId: e.alert_id,
+            type: e.type,
+            at: new Date(e.at).toISOString(),
+            by: e.by,
+            comment: e.comment,
+            alert: e.data,
+          },
+        });
       }
       // Keep only keys the next overlap can see again.
       for (const [k, t] of seen) if (t >= now - 2 * OVERLAP_MS && !next.has(k)) next.set(k, t);
@@ -68,7 +106,9 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
 
   const schedule = () => {
     if (timer || !clients.size) return;
-    timer = setInterval(() => { poll().catch((e) => o.onError?.(e as Error)); }, o.pollMs);
+    timer = setInterval(() => {
+      poll().catch((e) => o.onError?.(e as Error));
+    }, o.pollMs);
     timer.unref();
   };
 
@@ -78,11 +118,20 @@ export function createEventHub(db: Queryable, o: { pollMs: number; onError?: (e:
       schedule();
       return () => {
         clients.delete(c);
-        if (!clients.size && timer) { clearInterval(timer); timer = null; cursor = null; seen.clear(); }
+        if (!clients.size && timer) {
+          clearInterval(timer);
+          timer = null;
+          cursor = null;
+          seen.clear();
+        }
       };
     },
     clients: () => clients.size,
     poll,
-    stop() { if (timer) clearInterval(timer); timer = null; clients.clear(); },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      clients.clear();
+    },
   };
 }

@@ -19,7 +19,19 @@ function blocks(assets: number, seconds: number, rateHz: number): InputRecord[] 
     for (let a = 0; a < assets; a++) {
       const channels: Record<string, number[]> = {};
       for (const c of CH) channels[c] = Array.from({ length: rateHz }, (_, i) => Math.sin(i + a));
-      out.push({ modality: 'sensors', value: { v: 1, plant: 'p', asset: `a${a}`, device: `d${a}`, seq: s, t0: T0 + s * 1000, periodMs: 1000 / rateHz, channels } });
+      out.push({
+        modality: 'sensors',
+        value: {
+          v: 1,
+          plant: 'p',
+          asset: `a${a}`,
+          device: `d${a}`,
+          seq: s,
+          t0: T0 + s * 1000,
+          periodMs: 1000 / rateHz,
+          channels,
+        },
+      });
     }
   }
   return out;
@@ -31,7 +43,18 @@ function singles(assets: number, seconds: number, rateHz: number): InputRecord[]
     for (let a = 0; a < assets; a++) {
       const values: Record<string, number> = {};
       for (const c of CH) values[c] = Math.sin(k + a);
-      out.push({ modality: 'sensors', value: { v: 1, plant: 'p', asset: `a${a}`, device: `d${a}`, seq: k, ts: T0 + Math.round((k * 1000) / rateHz), values } });
+      out.push({
+        modality: 'sensors',
+        value: {
+          v: 1,
+          plant: 'p',
+          asset: `a${a}`,
+          device: `d${a}`,
+          seq: k,
+          ts: T0 + Math.round((k * 1000) / rateHz),
+          values,
+        },
+      });
     }
   }
   return out;
@@ -43,9 +66,15 @@ function singles(assets: number, seconds: number, rateHz: number): InputRecord[]
  */
 function recordTimes(recs: InputRecord[]): number[] {
   let seed = 7;
-  const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   return recs.map((r) => {
-    const v = r.value as { asset: string; ts?: number; t0?: number; periodMs?: number; channels?: Record<string, number[]> };
+    const v = r.value as {
+      asset: string;
+      ts?: number;
+      t0?: number;
+      periodMs?: number;
+      channels?: Record<string, number[]>;
+    };
     const last = v.ts ?? v.t0! + (Object.values(v.channels!)[0].length - 1) * v.periodMs!;
     const a = Number(v.asset.slice(1));
     const offset = ((a * 37) % 20_000) - 10_000;
@@ -54,7 +83,17 @@ function recordTimes(recs: InputRecord[]): number[] {
   });
 }
 
-const countSamples = (recs: InputRecord[]) => recs.reduce((n, r) => n + ('values' in r.value ? Object.keys(r.value.values).length : 'channels' in r.value ? Object.values(r.value.channels).reduce((m, xs) => m + xs.length, 0) : 0), 0);
+const countSamples = (recs: InputRecord[]) =>
+  recs.reduce(
+    (n, r) =>
+      n +
+      ('values' in r.value
+        ? Object.keys(r.value.values).length
+        : 'channels' in r.value
+          ? Object.values(r.value.channels).reduce((m, xs) => m + xs.length, 0)
+          : 0),
+    0,
+  );
 
 function timeOperator(recs: InputRecord[], refTs?: number[]): number {
   const op = new WindowOperator(cfg, () => 0);
@@ -74,21 +113,38 @@ function timeCopy(recs: InputRecord[]): number {
   const t = performance.now();
   const m = new Map<string, number[]>();
   for (const r of recs) {
-    const v = r.value as { asset: string; ts?: number; t0?: number; values?: Record<string, number>; channels?: Record<string, number[]> };
+    const v = r.value as {
+      asset: string;
+      ts?: number;
+      t0?: number;
+      values?: Record<string, number>;
+      channels?: Record<string, number[]>;
+    };
     const w = Math.floor((v.ts ?? v.t0!) / cfg.windowMs);
     for (const [c, x] of Object.entries(v.values ?? v.channels!)) {
       const k = `${v.asset}|${w}|${c}`;
       let a = m.get(k);
       if (!a) m.set(k, (a = []));
-      if (Array.isArray(x)) for (const y of x) a.push(y); else a.push(x);
+      if (Array.isArray(x)) for (const y of x) a.push(y);
+      else a.push(x);
     }
   }
   return (performance.now() - t) / 1000;
 }
 
 export function runAlignBench() {
-  const out: Array<{ name: string; samples: number; perS: number; uncorrectedPerS: number; baselinePerS: number; target: number }> = [];
-  for (const [name, recs, target] of [['blocks of 100 samples', blocks(50, 120, 100), 1_000_000], ['one sample per record', singles(50, 120, 10), 200_000]] as const) {
+  const out: Array<{
+    name: string;
+    samples: number;
+    perS: number;
+    uncorrectedPerS: number;
+    baselinePerS: number;
+    target: number;
+  }> = [];
+  for (const [name, recs, target] of [
+    ['blocks of 100 samples', blocks(50, 120, 100), 1_000_000],
+    ['one sample per record', singles(50, 120, 10), 200_000],
+  ] as const) {
     const n = countSamples(recs);
     const refTs = recordTimes(recs);
     timeOperator(recs.slice(0, 2000), refTs); // warm-up
@@ -109,10 +165,26 @@ export function runAlignBench() {
   for (let s = 0; s < 120; s++) {
     nowMs = s * 1000;
     for (let a = 0; a < 10_000; a++) {
-      op.add({ modality: 'sensors', value: { v: 1, plant: 'p', asset: `a${a}`, device: `d${a}`, ts: T0 + s * 1000, values: { x: a, y: s } } }, offset++);
+      op.add(
+        {
+          modality: 'sensors',
+          value: {
+            v: 1,
+            plant: 'p',
+            asset: `a${a}`,
+            device: `d${a}`,
+            ts: T0 + s * 1000,
+            values: { x: a, y: s },
+          },
+        },
+        offset++,
+      );
     }
     op.fire();
-    if (s % 30 === 29) { gc?.(); heap.push(process.memoryUsage().heapUsed - before); }
+    if (s % 30 === 29) {
+      gc?.();
+      heap.push(process.memoryUsage().heapUsed - before);
+    }
   }
   return { throughput: out, heapMiB: heap.map((h) => h / 2 ** 20), gcExposed: Boolean(gc) };
 }

@@ -6,28 +6,42 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-export interface CpuSeconds { self: number; broker: number; postgres: number }
+export interface CpuSeconds {
+  self: number;
+  broker: number;
+  postgres: number;
+}
 
 /** Clock ticks per second of /proc's times: USER_HZ, 100 on every Linux architecture node runs on. */
 const HZ = 100;
 
 export function cpuNow(): CpuSeconds | null {
   let dirs: string[];
-  try { dirs = readdirSync('/proc'); } catch { return null; }
+  try {
+    dirs = readdirSync('/proc');
+  } catch {
+    return null;
+  }
   const u = process.cpuUsage();
   const out: CpuSeconds = { self: (u.user + u.system) / 1e6, broker: 0, postgres: 0 };
   for (const d of dirs) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
       const comm = readFileSync(`/proc/${d}/comm`, 'utf8').trim();
-      const which = comm === 'java' && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('kafka') ? 'broker'
-        : comm.startsWith('postgres') ? 'postgres' : null;
+      const which =
+        comm === 'java' && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('kafka')
+          ? 'broker'
+          : comm.startsWith('postgres')
+            ? 'postgres'
+            : null;
       if (!which) continue;
       // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out[which] += (Number(f[11]) + Number(f[12])) / HZ;
-    } catch { /* the process ended meanwhile */ }
+    } catch {
+      /* the process ended meanwhile */
+    }
   }
   return out;
 }

@@ -19,40 +19,89 @@ import { createRecordProducer } from '../ingest/index.js';
 import type { Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
 
-const o = JSON.parse(process.argv[2]) as { brokers: string[]; topics: Record<Modality, string>; seed: number; assets: number; sampleMs: number; seconds: number; spreadCameras: boolean };
-const plan = simplePlan({ seed: o.seed, assets: o.assets, sampleMs: o.sampleMs, imageMs: 10_000, noteMs: 600_000, spreadCameras: o.spreadCameras });
+const o = JSON.parse(process.argv[2]) as {
+  brokers: string[];
+  topics: Record<Modality, string>;
+  seed: number;
+  assets: number;
+  sampleMs: number;
+  seconds: number;
+  spreadCameras: boolean;
+};
+const plan = simplePlan({
+  seed: o.seed,
+  assets: o.assets,
+  sampleMs: o.sampleMs,
+  imageMs: 10_000,
+  noteMs: 600_000,
+  spreadCameras: o.spreadCameras,
+});
 
 const kafkaDir = fileURLToPath(new URL('../infra/kafka/', import.meta.url));
 function consoleProducer(topic: string): ChildProcessByStdio<Writable, null, null> {
-  return spawn('java', [
-    `-Dlog4j.configuration=file:${kafkaDir}log4j.properties`, `-Dkafka.logs.dir=${process.env.TMPDIR ?? '/tmp'}`, '-cp', `${kafkaDir}lib/*`,
-    'kafka.tools.ConsoleProducer', '--bootstrap-server', o.brokers.join(','), '--topic', topic,
-    '--property', 'parse.key=true', '--property', 'key.separator=\t',
-    '--request-required-acks', '-1', '--timeout', '5', '--batch-size', '262144', '--compression-codec', 'none',
-  ], { stdio: ['pipe', 'inherit', 'inherit'] });
+  return spawn(
+    'java',
+    [
+      `-Dlog4j.configuration=file:${kafkaDir}log4j.properties`,
+      `-Dkafka.logs.dir=${process.env.TMPDIR ?? '/tmp'}`,
+      '-cp',
+      `${kafkaDir}lib/*`,
+      'kafka.tools.ConsoleProducer',
+      '--bootstrap-server',
+      o.brokers.join(','),
+      '--topic',
+      topic,
+      '--property',
+      'parse.key=true',
+      '--property',
+      'key.separator=\t',
+      '--request-required-acks',
+      '-1',
+      '--timeout',
+      '5',
+      '--batch-size',
+      '262144',
+      '--compression-codec',
+      'none',
+    ],
+    { stdio: ['pipe', 'inherit', 'inherit'] },
+  );
 }
 const java = { sensors: consoleProducer(o.topics.sensors), images: consoleProducer(o.topics.images) };
 const notes = await createRecordProducer(o.brokers, pino({ level: 'warn' }));
 
-const SLICE_MS = 50, SLICES = 1000 / SLICE_MS;
+const SLICE_MS = 50,
+  SLICES = 1000 / SLICE_MS;
 /**
  * One second of the plant, by 50-ms slice of record time: sensor and camera records as the console
  * producer's lines (key, tab, value).
  */
-interface Second { sensors: string[]; images: string[]; count: number; notes: Array<{ key: string | null; value: string }> }
+interface Second {
+  sensors: string[];
+  images: string[];
+  count: number;
+  notes: Array<{ key: string | null; value: string }>;
+}
 const serialise = (from: number): Second => {
   const recs = generate(plan, from, from + 1000);
   const lines = (rs: Array<{ asset: string; ts: number }>) => {
     const out: string[] = Array.from({ length: SLICES }, () => '');
-    for (const r of rs) out[Math.min(SLICES - 1, Math.floor((r.ts - from) / SLICE_MS))] += `${r.asset}\t${JSON.stringify(r)}\n`;
+    for (const r of rs)
+      out[Math.min(SLICES - 1, Math.floor((r.ts - from) / SLICE_MS))] += `${r.asset}\t${JSON.stringify(r)}\n`;
     return out;
   };
   return {
-    sensors: lines(recs.sensors), images: lines(recs.images), count: recs.sensors.length + recs.images.length + recs.notes.length,
+    sensors: lines(recs.sensors),
+    images: lines(recs.images),
+    count: recs.sensors.length + recs.images.length + recs.notes.length,
     notes: recs.notes.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) })),
   };
 };
-const write = (w: Writable, s: string) => new Promise<void>((r) => { if (w.write(s)) r(); else w.once('drain', () => r()); });
+const write = (w: Writable, s: string) =>
+  new Promise<void>((r) => {
+    if (w.write(s)) r();
+    else w.once('drain', () => r());
+  });
 
 // How long generating takes, from one second of it; the first second sent starts after all are made.
 const t = performance.now();

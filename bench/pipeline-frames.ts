@@ -19,7 +19,11 @@ import { grey, iron, jpg } from './images.js';
 import { publish } from './publish.js';
 
 export interface FramesRun {
-  name: string; frames: number; samples: number; seconds: number; samplesPerS: number;
+  name: string;
+  frames: number;
+  samples: number;
+  seconds: number;
+  samplesPerS: number;
   /** CPU seconds over the run by process (this one, the broker, PostgreSQL); null where /proc cannot be read. */
   cpu: CpuSeconds | null;
 }
@@ -27,33 +31,84 @@ export interface FramesRun {
 /** How each run's frames are sent (null: no frames at all). */
 const ALL_KINDS: Array<{ name: string; coding: (() => Record<string, unknown>) | null }> = [
   { name: 'no frames', coding: null },
-  { name: 'PNG 160×120 8-bit', coding: () => ({ encoding: 'png', base64: grey(160, 120, 8).toString('base64'), range: { min: 10, max: 100 } }) },
-  { name: 'PNG 160×120 16-bit', coding: () => ({ encoding: 'png', base64: grey(160, 120, 16).toString('base64'), scale: { offset: -40, gain: 0.01 } }) },
-  { name: 'PNG 80×60 false colour', coding: () => ({ encoding: 'png', base64: iron(80, 60).toString('base64'), palette: 'iron', range: { min: 10, max: 100 } }) },
-  { name: 'JPEG 640×480 thermal', coding: () => ({ encoding: 'jpeg', base64: jpg(640, 480).toString('base64'), range: { min: 10, max: 100 } }) },
+  {
+    name: 'PNG 160×120 8-bit',
+    coding: () => ({
+      encoding: 'png',
+      base64: grey(160, 120, 8).toString('base64'),
+      range: { min: 10, max: 100 },
+    }),
+  },
+  {
+    name: 'PNG 160×120 16-bit',
+    coding: () => ({
+      encoding: 'png',
+      base64: grey(160, 120, 16).toString('base64'),
+      scale: { offset: -40, gain: 0.01 },
+    }),
+  },
+  {
+    name: 'PNG 80×60 false colour',
+    coding: () => ({
+      encoding: 'png',
+      base64: iron(80, 60).toString('base64'),
+      palette: 'iron',
+      range: { min: 10, max: 100 },
+    }),
+  },
+  {
+    name: 'JPEG 640×480 thermal',
+    coding: () => ({
+      encoding: 'jpeg',
+      base64: jpg(640, 480).toString('base64'),
+      range: { min: 10, max: 100 },
+    }),
+  },
 ];
 
-export async function runFramesPipelineBench(kafka: TestKafka, o = { assets: 20, minutes: 30, sampleMs: 250 }, say: (s: string) => void = () => {}): Promise<FramesRun[]> {
+export async function runFramesPipelineBench(
+  kafka: TestKafka,
+  o = { assets: 20, minutes: 30, sampleMs: 250 },
+  say: (s: string) => void = () => {},
+): Promise<FramesRun[]> {
   const logger = pino({ level: 'warn' });
   const producer = await createRecordProducer(kafka.brokers, logger);
   const T0 = Date.now() - o.minutes * 60_000 - 60_000;
-  const plant = generate(simplePlan({ seed: 1, assets: o.assets, sampleMs: o.sampleMs, imageMs: 60_000, noteMs: 600_000, spreadCameras: true }), T0, T0 + o.minutes * 60_000);
+  const plant = generate(
+    simplePlan({
+      seed: 1,
+      assets: o.assets,
+      sampleMs: o.sampleMs,
+      imageMs: 60_000,
+      noteMs: 600_000,
+      spreadCameras: true,
+    }),
+    T0,
+    T0 + o.minutes * 60_000,
+  );
   const samples = plant.sensors.reduce((s, r) => s + Object.keys(r.values).length, 0);
   const runs: FramesRun[] = [];
   try {
-    for (const kind of ALL_KINDS.filter((k) => !process.env.BENCH_FRAMES_ONLY || k.coding === null || k.name.includes(process.env.BENCH_FRAMES_ONLY))) {
+    for (const kind of ALL_KINDS.filter(
+      (k) =>
+        !process.env.BENCH_FRAMES_ONLY || k.coding === null || k.name.includes(process.env.BENCH_FRAMES_ONLY),
+    )) {
       const coding = kind.coding?.();
       const images = coding
         ? plant.images.map((f) => {
-          const { v, plant: p, asset, camera, ts } = f as ImageFrame & { camera: string };
-          return { v, plant: p, asset, camera, ts, kind: 'thermal', ...coding } as unknown as ImageFrame;
-        })
+            const { v, plant: p, asset, camera, ts } = f as ImageFrame & { camera: string };
+            return { v, plant: p, asset, camera, ts, kind: 'thermal', ...coding } as unknown as ImageFrame;
+          })
         : [];
       const recs = { ...plant, images };
       const tdb = await createTestDatabase('benchframes');
       const t = topicsOf(uniqueName('frames'));
       // A short idle time, the same in every run: the last windows of the backlog fire a second after it ends.
-      const cfg = Config.parse({ kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t }, database: { url: tdb.url }, align: { idleTimeoutMs: 1_000 } });
+      const cfg = Config.parse({
+        kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t },
+        database: { url: tdb.url },
+        align: { idleTimeoutMs: 1_000 },
+      });
       const ingest = createKafkaIngest(cfg.kafka, logger);
       await ingest.ensureTopics();
       const topics: Record<Modality, string> = { sensors: t.sensors, images: t.images, notes: t.notes };
@@ -62,25 +117,49 @@ export async function runFramesPipelineBench(kafka: TestKafka, o = { assets: 20,
       try {
         // Timed until every sample is stored: windows fire as the watermark passes them, the last ones
         // on the idle tick (as the service runs it), so both runs end the same way.
-        const pipeline = createPipeline({ cfg, db: store.db, logger, topics, deadLetter: (d) => ingest.deadLetter(d) });
-        const t0 = performance.now(), c0 = cpuNow();
+        const pipeline = createPipeline({
+          cfg,
+          db: store.db,
+          logger,
+          topics,
+          deadLetter: (d) => ingest.deadLetter(d),
+        });
+        const t0 = performance.now(),
+          c0 = cpuNow();
         await ingest.run((b) => pipeline.handle({ ...b, partitionKey: `p${b.partition}` }));
-        const tick = setInterval(() => { void pipeline.tick((c) => ingest.commit(c)); }, 250);
+        const tick = setInterval(() => {
+          void pipeline.tick((c) => ingest.commit(c));
+        }, 250);
         let stored = 0;
         for (let waited = 0; stored < samples && waited < 600_000; waited += 100) {
           await new Promise((r) => setTimeout(r, 100));
-          stored = (await store.db.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM readings')).rows[0].n;
+          stored = (await store.db.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM readings'))
+            .rows[0].n;
         }
-        const seconds = (performance.now() - t0) / 1000, cpu = cpuSince(c0, cpuNow());
+        const seconds = (performance.now() - t0) / 1000,
+          cpu = cpuSince(c0, cpuNow());
         clearInterval(tick);
         await ingest.stop();
-        const scored = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0].n;
-        if (stored !== samples) throw new Error(`${kind.name}: ${stored} samples stored of ${samples} (${scored} windows scored)`);
+        const scored = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0]
+          .n;
+        if (stored !== samples)
+          throw new Error(`${kind.name}: ${stored} samples stored of ${samples} (${scored} windows scored)`);
         if (coding) {
-          const framed = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores WHERE image_ts IS NOT NULL')).rows[0].n;
+          const framed = (
+            await store.db.query<{ n: number }>(
+              'SELECT count(*)::int AS n FROM scores WHERE image_ts IS NOT NULL',
+            )
+          ).rows[0].n;
           if (framed === 0) throw new Error(`${kind.name}: no window read a frame`);
         }
-        runs.push({ name: kind.name, frames: images.length, samples, seconds, samplesPerS: samples / seconds, cpu });
+        runs.push({
+          name: kind.name,
+          frames: images.length,
+          samples,
+          seconds,
+          samplesPerS: samples / seconds,
+          cpu,
+        });
         say(`${kind.name}: ${Math.round(samples / seconds)} samples/s`);
       } finally {
         await store.close();

@@ -18,7 +18,20 @@ function seeds(spec: string): number[] {
   });
 }
 
-export interface SkewRow { mode: string; seed: number; p50: number; p99: number; max: number; rightWindow: number; trueSteps: number; foundSteps: number; late: number; quarantined: number; duplicates: number; pass: boolean }
+export interface SkewRow {
+  mode: string;
+  seed: number;
+  p50: number;
+  p99: number;
+  max: number;
+  rightWindow: number;
+  trueSteps: number;
+  foundSteps: number;
+  late: number;
+  quarantined: number;
+  duplicates: number;
+  pass: boolean;
+}
 
 export async function runSkewBench(onRow: (r: SkewRow) => void): Promise<SkewRow[]> {
   const extra = (process.env.SKEW_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -29,18 +42,32 @@ export async function runSkewBench(onRow: (r: SkewRow) => void): Promise<SkewRow
     for (const seed of seeds(process.env.SKEW_SEEDS ?? '1-10')) {
       const dir = generate({ ...args, mode, seed });
       const lines: string[] = [];
-      const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), { onSample: (l) => lines.push(l) });
+      const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), {
+        onSample: (l) => lines.push(l),
+      });
       const file = join(dir, 'corrected.jsonl');
       writeFileSync(file, `${lines.join('\n')}\n`);
       const { sensor, pass } = check(dir, file);
       // The true steps of the sensor devices, from the generator's device lines (evaluation only).
-      const trueSteps = readFileSync(join(dir, 'truth.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"device"') && l.includes('"kind":"sensor"'))
+      const trueSteps = readFileSync(join(dir, 'truth.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"type":"device"') && l.includes('"kind":"sensor"'))
         .reduce((n, l) => n + (JSON.parse(l) as { steps: unknown[] }).steps.length, 0);
       const sensors = report.devices.filter((d) => d.samples > 0);
       const sum = (f: (d: (typeof sensors)[number]) => number) => sensors.reduce((n, d) => n + f(d), 0);
       const row = {
-        mode, seed, p50: sensor.p50, p99: sensor.p99, max: sensor.max, rightWindow: sensor.rightWindow, trueSteps, foundSteps: sum((d) => d.steps.length),
-        late: sum((d) => d.late), quarantined: sum((d) => d.quarantined), duplicates: sum((d) => d.duplicates), pass,
+        mode,
+        seed,
+        p50: sensor.p50,
+        p99: sensor.p99,
+        max: sensor.max,
+        rightWindow: sensor.rightWindow,
+        trueSteps,
+        foundSteps: sum((d) => d.steps.length),
+        late: sum((d) => d.late),
+        quarantined: sum((d) => d.quarantined),
+        duplicates: sum((d) => d.duplicates),
+        pass,
       };
       rows.push(row);
       onRow(row);

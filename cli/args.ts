@@ -54,18 +54,55 @@ export const USAGE = `usage: tributary <command> [options]
   keys    list [--config FILE]            the keys (never their secrets)
   keys    revoke --id ID [--config FILE]  stop a key working (within 10 s on running services)`;
 
-
 export const OPTIONS = {
-  config: { type: 'string' }, out: { type: 'string' }, brokers: { type: 'string' }, prefix: { type: 'string' },
-  scenario: { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' }, hours: { type: 'string' }, speed: { type: 'string' },
-  csv: { type: 'string' }, skab: { type: 'string' }, asset: { type: 'string' }, plant: { type: 'string' }, 'time-column': { type: 'string' },
-  'shift-to': { type: 'string' }, labels: { type: 'string' },
-  suite: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'string' }, 'skab-dir': { type: 'string' }, 'window-ms': { type: 'string' }, predictions: { type: 'string' },
-  preset: { type: 'string' }, split: { type: 'string' }, seeds: { type: 'string' }, healthy: { type: 'boolean' }, 'shipped-model': { type: 'string' },
-  e2e: { type: 'boolean' }, 'database-url': { type: 'string' }, 'no-history-model': { type: 'boolean' },
-  modalities: { type: 'string' }, epochs: { type: 'string' }, version: { type: 'string' }, register: { type: 'boolean' }, activate: { type: 'boolean' },
-  ablation: { type: 'boolean' }, cache: { type: 'string' }, detector: { type: 'string' }, 'from-store': { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-  records: { type: 'string' }, partitions: { type: 'string' }, 'retention-ms': { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, plants: { type: 'string' }, id: { type: 'string' },
+  config: { type: 'string' },
+  out: { type: 'string' },
+  brokers: { type: 'string' },
+  prefix: { type: 'string' },
+  scenario: { type: 'string' },
+  seed: { type: 'string' },
+  start: { type: 'string' },
+  hours: { type: 'string' },
+  speed: { type: 'string' },
+  csv: { type: 'string' },
+  skab: { type: 'string' },
+  asset: { type: 'string' },
+  plant: { type: 'string' },
+  'time-column': { type: 'string' },
+  'shift-to': { type: 'string' },
+  labels: { type: 'string' },
+  suite: { type: 'string' },
+  threshold: { type: 'string' },
+  json: { type: 'string' },
+  'skab-dir': { type: 'string' },
+  'window-ms': { type: 'string' },
+  predictions: { type: 'string' },
+  preset: { type: 'string' },
+  split: { type: 'string' },
+  seeds: { type: 'string' },
+  healthy: { type: 'boolean' },
+  'shipped-model': { type: 'string' },
+  e2e: { type: 'boolean' },
+  'database-url': { type: 'string' },
+  'no-history-model': { type: 'boolean' },
+  modalities: { type: 'string' },
+  epochs: { type: 'string' },
+  version: { type: 'string' },
+  register: { type: 'boolean' },
+  activate: { type: 'boolean' },
+  ablation: { type: 'boolean' },
+  cache: { type: 'string' },
+  detector: { type: 'string' },
+  'from-store': { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  records: { type: 'string' },
+  partitions: { type: 'string' },
+  'retention-ms': { type: 'string' },
+  name: { type: 'string' },
+  scopes: { type: 'string' },
+  plants: { type: 'string' },
+  id: { type: 'string' },
 } as const;
 
 export class UsageError extends TributaryError {
@@ -74,7 +111,8 @@ export class UsageError extends TributaryError {
   }
 }
 type Flags = 'e2e' | 'register' | 'activate' | 'ablation' | 'from-store' | 'no-history-model';
-export type Values = Partial<Record<Exclude<keyof typeof OPTIONS, Flags>, string>> & Partial<Record<Flags, boolean>>;
+export type Values = Partial<Record<Exclude<keyof typeof OPTIONS, Flags>, string>> &
+  Partial<Record<Flags, boolean>>;
 
 export const num = (v: string | undefined, name: string, dflt: number): number => {
   if (v === undefined) return dflt;
@@ -84,18 +122,25 @@ export const num = (v: string | undefined, name: string, dflt: number): number =
 };
 export const time = (v: string, name: string): number => {
   const t = v === 'now' ? Date.now() : Date.parse(v);
-  if (!Number.isFinite(t)) throw new UsageError(`--${name} must be an ISO time or "now", got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(t))
+    throw new UsageError(`--${name} must be an ISO time or "now", got ${JSON.stringify(v)}`);
   return t;
 };
-export const topicsOf = (prefix: string) => ({ sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes` });
-
+export const topicsOf = (prefix: string) => ({
+  sensors: `${prefix}.sensors`,
+  images: `${prefix}.images`,
+  notes: `${prefix}.notes`,
+});
 
 /** The configuration, or null after printing every problem (exit code 2). */
 export function configOr2(values: Values): Config | null {
   try {
     return loadConfig({ file: values.config });
   } catch (e) {
-    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return null; }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return null;
+    }
     throw e;
   }
 }

@@ -5,10 +5,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export async function schemas(values: Values): Promise<number> {
-    const out = values.out ?? 'schemas/json';
-    mkdirSync(out, { recursive: true });
-    const all = jsonSchemas();
-    for (const [file, text] of Object.entries(all)) writeFileSync(join(out, file), text);
-    process.stdout.write(`wrote ${Object.keys(all).length} schemas to ${out}\n`);
-    return 0;
+  const out = values.out ?? 'schemas/json';
+  mkdirSync(out, { recursive: true });
+  const all = jsonSchemas();
+  for (const [file, text] of Object.entries(all)) writeFileSync(join(out, file), text);
+  process.stdout.write(`wrote ${Object.keys(all).length} schemas to ${out}\n`);
+  return 0;
 }

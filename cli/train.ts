@@ -1,5 +1,16 @@
 /** `tributary train`: train, calibrate and register a fusion model (on the simulator's suites or the store's history). */
-import { ablationTable, DEFAULT_SPEC, encodeRun, fusionAblation, metricsOf, progress, scoreRuns, trainFromHistory, trainFusion, type DetectorMetrics } from '../eval/index.js';
+import {
+  ablationTable,
+  DEFAULT_SPEC,
+  encodeRun,
+  fusionAblation,
+  metricsOf,
+  progress,
+  scoreRuns,
+  trainFromHistory,
+  trainFusion,
+  type DetectorMetrics,
+} from '../eval/index.js';
 import { FusionModel, initBackend } from '../fusion/index.js';
 import { type Modality } from '../schemas/index.js';
 import { loadSuite } from '../sim/index.js';
@@ -8,22 +19,42 @@ import { USAGE, UsageError, type Values, num, configOr2 } from './args.js';
 import { writeFileSync } from 'node:fs';
 
 /** The version a trained model is given: --version, else fusion-YYYYMMDDHHMM. */
-const versionOf = (values: Values) => values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
+const versionOf = (values: Values) =>
+  values.version ?? `fusion-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
 
 /** Earliest and latest of many times (no spread: training sets hold hundreds of thousands). */
 function span(ts: number[]): [number | null, number | null] {
-  let lo = Infinity, hi = -Infinity;
-  for (const t of ts) { if (t < lo) lo = t; if (t > hi) hi = t; }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const t of ts) {
+    if (t < lo) lo = t;
+    if (t > hi) hi = t;
+  }
   return ts.length ? [lo, hi] : [null, null];
 }
 
 /** Stores a trained model in the registry (in shadow; --activate makes it active). */
-async function registerTrained(db: Db, values: Values, model: FusionModel, json: object, trained: { from: number | null; to: number | null }): Promise<void> {
+async function registerTrained(
+  db: Db,
+  values: Values,
+  model: FusionModel,
+  json: object,
+  trained: { from: number | null; to: number | null },
+): Promise<void> {
   const version = (json as { version: string }).version;
-  await registerModel(db, {
-    version, kind: 'fusion', params: json as Record<string, unknown>, metrics: { validation: model.card.validation, ...(model.card.test ? { test: model.card.test } : {}) },
-    card: modelCard(model.card), trainedFrom: trained.from, trainedTo: trained.to,
-  }, 'tributary train');
+  await registerModel(
+    db,
+    {
+      version,
+      kind: 'fusion',
+      params: json as Record<string, unknown>,
+      metrics: { validation: model.card.validation, ...(model.card.test ? { test: model.card.test } : {}) },
+      card: modelCard(model.card),
+      trainedFrom: trained.from,
+      trainedTo: trained.to,
+    },
+    'tributary train',
+  );
   if (values.activate) await activateModel(db, version, 'tributary train');
   process.stdout.write(`registered ${version}${values.activate ? ' and activated it' : ' in shadow'}\n`);
 }
@@ -37,7 +68,8 @@ async function trainFromStore(values: Values): Promise<number> {
     if (!Number.isFinite(t)) throw new UsageError(`--${name}: an ISO date-time, not ${JSON.stringify(v)}`);
     return t;
   };
-  const from = when(values.from, 'from', 0), to = when(values.to, 'to', Date.now());
+  const from = when(values.from, 'from', 0),
+    to = when(values.to, 'to', Date.now());
   const version = versionOf(values);
   const backend = await initBackend();
   const store = await openStore(cfg.database);
@@ -50,20 +82,35 @@ async function trainFromStore(values: Values): Promise<number> {
       channels: [...new Set(history.flatMap((h) => Object.keys(h.tuple.channels)))].sort(),
       referenceWindows: Math.max(20, Math.min(240, Math.floor(perAsset / 5))),
     };
-    process.stderr.write(`TensorFlow.js backend: ${backend}; ${history.length} stored windows of ${assets.size} assets, channels ${spec.channels.join(', ')}\n`);
+    process.stderr.write(
+      `TensorFlow.js backend: ${backend}; ${history.length} stored windows of ${assets.size} assets, channels ${spec.channels.join(', ')}\n`,
+    );
     const bar = progress('train');
-    const model = trainFromHistory(history, { version, spec, epochs: num(values.epochs, 'epochs', 6), assetNames: (plant) => Object.keys(cfg.align.aliases[plant] ?? {}), onProgress: (d, w) => bar.update(d, w) });
+    const model = trainFromHistory(history, {
+      version,
+      spec,
+      epochs: num(values.epochs, 'epochs', 6),
+      assetNames: (plant) => Object.keys(cfg.align.aliases[plant] ?? {}),
+      onProgress: (d, w) => bar.update(d, w),
+    });
     bar.done();
     const json = model.toJSON();
-    process.stdout.write(`trained ${version} (${model.mode}) on ${String(model.card.trainingRows)} windows (${String(model.card.positives)} in confirmed alerts); threshold ${String(model.card.threshold)}\n`);
+    process.stdout.write(
+      `trained ${version} (${model.mode}) on ${String(model.card.trainingRows)} windows (${String(model.card.positives)} in confirmed alerts); threshold ${String(model.card.threshold)}\n`,
+    );
     if (values.out) writeFileSync(values.out, JSON.stringify(json));
     if (values.register) {
       const [first, last] = span(history.map((h) => h.tuple.windowStart));
-      await registerTrained(store.db, values, model, json, { from: first, to: last === null ? null : last + cfg.align.windowMs });
+      await registerTrained(store.db, values, model, json, {
+        from: first,
+        to: last === null ? null : last + cfg.align.windowMs,
+      });
     }
     model.dispose();
     return 0;
-  } finally { await store.close(); }
+  } finally {
+    await store.close();
+  }
 }
 
 export async function train(values: Values): Promise<number> {
@@ -71,7 +118,8 @@ export async function train(values: Values): Promise<number> {
   const MODS = ['sensors', 'images', 'notes'] as const;
   const modalities = values.modalities ? values.modalities.split(',').map((m) => m.trim()) : [...MODS];
   const bad = modalities.filter((m) => !(MODS as readonly string[]).includes(m));
-  if (bad.length || !modalities.length) throw new UsageError(`--modalities: ${bad.join(', ') || 'none'} (sensors, images, notes)\n${USAGE}`);
+  if (bad.length || !modalities.length)
+    throw new UsageError(`--modalities: ${bad.join(', ') || 'none'} (sensors, images, notes)\n${USAGE}`);
   const epochs = num(values.epochs, 'epochs', 6);
   const version = versionOf(values);
   const cfg = values.register ? configOr2(values) : null;
@@ -81,11 +129,18 @@ export async function train(values: Values): Promise<number> {
   const enc = (split: string) => {
     const runs = loadSuite(split);
     const bar = progress(`encode ${split}`);
-    const out = runs.map((r, k) => encodeRun(r, DEFAULT_SPEC, values.cache, (d) => bar.update((k + d) / runs.length, `${r.scenario.name} seed ${r.seed}`)));
-    bar.update(1, 'done'); bar.done();
+    const out = runs.map((r, k) =>
+      encodeRun(r, DEFAULT_SPEC, values.cache, (d) =>
+        bar.update((k + d) / runs.length, `${r.scenario.name} seed ${r.seed}`),
+      ),
+    );
+    bar.update(1, 'done');
+    bar.done();
     return out;
   };
-  const trainRuns = enc('sim-train'), val = enc('sim-validation'), test = enc('sim-test');
+  const trainRuns = enc('sim-train'),
+    val = enc('sim-validation'),
+    test = enc('sim-test');
   const bar = progress('train');
   const t0 = Date.now();
   let model: FusionModel;
@@ -95,24 +150,49 @@ export async function train(values: Values): Promise<number> {
     model = r.models.fused;
     metrics = r.metrics;
   } else {
-    model = trainFusion(trainRuns, val, { version, epochs, modalities: modalities as Modality[], onProgress: (d, w) => bar.update(d, w) });
+    model = trainFusion(trainRuns, val, {
+      version,
+      epochs,
+      modalities: modalities as Modality[],
+      onProgress: (d, w) => bar.update(d, w),
+    });
     scoreRuns(test, { name: version, model }, 0);
     metrics = metricsOf(test, [{ name: version, threshold: Number(model.card.threshold) }]);
   }
   bar.done();
   const fused = metrics[0];
-  model.card = { ...model.card, name: version, test: { aucPr: fused.aucPr, aucRoc: fused.aucRoc, f1: fused.f1, far: fused.far, mar: fused.mar, falseAlertsPerAssetWeek: fused.falseAlertsPerAssetWeek, explained: fused.explanationChecked ? fused.explanationHits / fused.explanationChecked : null } };
+  model.card = {
+    ...model.card,
+    name: version,
+    test: {
+      aucPr: fused.aucPr,
+      aucRoc: fused.aucRoc,
+      f1: fused.f1,
+      far: fused.far,
+      mar: fused.mar,
+      falseAlertsPerAssetWeek: fused.falseAlertsPerAssetWeek,
+      explained: fused.explanationChecked ? fused.explanationHits / fused.explanationChecked : null,
+    },
+  };
   const json = { ...model.toJSON(), version };
-  process.stdout.write(`trained ${version} (${model.modalities.join(', ')}; ${model.mode}) in ${Math.round((Date.now() - t0) / 1000)} s on ${backend}; threshold ${String(model.card.threshold)}\n`);
+  process.stdout.write(
+    `trained ${version} (${model.modalities.join(', ')}; ${model.mode}) in ${Math.round((Date.now() - t0) / 1000)} s on ${backend}; threshold ${String(model.card.threshold)}\n`,
+  );
   process.stdout.write(`sim-test: ${test.length} runs\n${ablationTable(metrics)}\n`);
-  if (values.out) { writeFileSync(values.out, JSON.stringify(json)); process.stdout.write(`model written to ${values.out}\n`); }
-  if (values.json) writeFileSync(values.json, `${JSON.stringify({ version, card: model.card, metrics }, null, 2)}\n`);
+  if (values.out) {
+    writeFileSync(values.out, JSON.stringify(json));
+    process.stdout.write(`model written to ${values.out}\n`);
+  }
+  if (values.json)
+    writeFileSync(values.json, `${JSON.stringify({ version, card: model.card, metrics }, null, 2)}\n`);
   if (cfg) {
     const store = await openStore(cfg.database);
     try {
       const [from, to] = span(trainRuns.flatMap((r) => r.result.windows.map((w) => w.windowStart)));
       await registerTrained(store.db, values, model, json, { from, to });
-    } finally { await store.close(); }
+    } finally {
+      await store.close();
+    }
   }
   model.dispose();
   return 0;
@@ -120,17 +200,24 @@ export async function train(values: Values): Promise<number> {
 
 /** The model card as Markdown (stored with the model, shown by GET /v1/models/{version}). */
 function modelCard(c: Record<string, unknown>): string {
-  const v = (c.validation ?? {}) as Record<string, number>, t = (c.test ?? {}) as Record<string, number>;
+  const v = (c.validation ?? {}) as Record<string, number>,
+    t = (c.test ?? {}) as Record<string, number>;
   const pct = (x: number | undefined) => (x === undefined || x === null ? '–' : `${(100 * x).toFixed(1)} %`);
   return [
-    `# ${String(c.name)}`, '',
-    `Fusion model (${String(c.mode)}) over ${(c.modalities as string[]).join(', ')}. Operating threshold: anomaly probability ≥ ${String(c.threshold)}.`, '',
+    `# ${String(c.name)}`,
+    '',
+    `Fusion model (${String(c.mode)}) over ${(c.modalities as string[]).join(', ')}. Operating threshold: anomaly probability ≥ ${String(c.threshold)}.`,
+    '',
     `- Intended use: ${String(c.intendedUse)}`,
     `- Trained on ${(c.trainedOn as string[]).join(', ').slice(0, 200)} (${String(c.trainingRows)} windows, ${String(c.positives)} in faults or confirmed alerts).`,
     v.aucPr !== undefined
       ? `- Validation: AUC-PR ${v.aucPr}, FAR ${pct(v.far)}, MAR ${pct(v.mar)}, false alerts per asset-week ${v.falseAlertsPerAssetWeek}.`
       : `- Validation: ${v.windows ?? '–'} held-out windows (${v.heldOutNormal ?? '–'} normal) calibrate the probability and set the threshold.`,
-    ...(t.aucPr !== undefined ? [`- Test: AUC-PR ${t.aucPr.toFixed(3)}, FAR ${pct(t.far)}, MAR ${pct(t.mar)}, false alerts per asset-week ${t.falseAlertsPerAssetWeek?.toFixed?.(2) ?? '–'}.`] : []),
+    ...(t.aucPr !== undefined
+      ? [
+          `- Test: AUC-PR ${t.aucPr.toFixed(3)}, FAR ${pct(t.far)}, MAR ${pct(t.mar)}, false alerts per asset-week ${t.falseAlertsPerAssetWeek?.toFixed?.(2) ?? '–'}.`,
+        ]
+      : []),
     `- Limitations: ${String(c.limitations)}`,
   ].join('\n');
 }

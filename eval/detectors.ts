@@ -6,7 +6,10 @@ import { scoreBaseline, type AssetModelState } from '../fusion/baseline.js';
 import { newContextState, scoreContext, type ContextOptions, type ContextState } from '../fusion/context.js';
 import type { Modality, WindowTuple } from '../schemas/index.js';
 
-export interface DetectorScore { score: number | null; contributions: Record<string, number> }
+export interface DetectorScore {
+  score: number | null;
+  contributions: Record<string, number>;
+}
 export interface Detector {
   name: string;
   /** Operating threshold of this detector's score (the alert rule's). */
@@ -32,7 +35,16 @@ const ALL: readonly Modality[] = ['sensors', 'images', 'notes'];
  * The foundation's baseline scorer (robust z) with its note-novelty feature on, optionally restricted to some modalities (trained and
  * scored on those only) or with modalities removed at test time only (trained on everything).
  */
-export function baselineDetector(name: string, o: { referenceWindows: number; threshold: number; use?: readonly Modality[]; removeAtTest?: readonly Modality[]; noteNovelty?: boolean }): Detector {
+export function baselineDetector(
+  name: string,
+  o: {
+    referenceWindows: number;
+    threshold: number;
+    use?: readonly Modality[];
+    removeAtTest?: readonly Modality[];
+    noteNovelty?: boolean;
+  },
+): Detector {
   const states = new Map<string, AssetModelState>();
   const unused = ALL.filter((m) => !(o.use ?? ALL).includes(m));
   return {
@@ -43,7 +55,11 @@ export function baselineDetector(name: string, o: { referenceWindows: number; th
       if (!st) states.set(t.asset, (st = { reference: [], params: null }));
       const fitted = st.params !== null;
       const input = withoutModalities(t, fitted ? [...unused, ...(o.removeAtTest ?? [])] : unused);
-      const { row } = scoreBaseline(input, st, { referenceWindows: o.referenceWindows, modelVersion: name, noteNovelty: o.noteNovelty ?? true });
+      const { row } = scoreBaseline(input, st, {
+        referenceWindows: o.referenceWindows,
+        modelVersion: name,
+        noteNovelty: o.noteNovelty ?? true,
+      });
       return { score: row.status === 'scored' ? row.score : null, contributions: row.contributions };
     },
   };
@@ -70,7 +86,10 @@ export function lateFusion(name: string, parts: Detector[], threshold: number): 
     threshold,
     score(t) {
       const scores = parts.map((d) => d.score(t).score).filter((s): s is number => s !== null);
-      return { score: scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null, contributions: {} };
+      return {
+        score: scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null,
+        contributions: {},
+      };
     },
   };
 }
@@ -79,7 +98,9 @@ export function lateFusion(name: string, parts: Detector[], threshold: number): 
 export function baselineAblation(referenceWindows: number, threshold: number): Detector[] {
   const single = (m: Modality) => baselineDetector(`${m} only`, { referenceWindows, threshold, use: [m] });
   return [
-    single('sensors'), single('images'), single('notes'),
+    single('sensors'),
+    single('images'),
+    single('notes'),
     lateFusion('late fusion', [single('sensors'), single('images'), single('notes')], threshold),
     baselineDetector('fused', { referenceWindows, threshold }),
     baselineDetector('fused − sensors', { referenceWindows, threshold, removeAtTest: ['sensors'] }),

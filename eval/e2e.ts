@@ -11,7 +11,14 @@ import { startService } from '../service.js';
 import { latestRevisions, type Queryable } from '../store/index.js';
 import { aliasTable, kafkaSink, planOf, pump, shiftPlan, stream, type SuiteRun } from '../sim/index.js';
 import { baselineDetector, type Detector } from './detectors.js';
-import { EVAL_ALIGN, runScenario, summarise, type DetectorMetrics, type EvalWindow, type RunResult } from './harness.js';
+import {
+  EVAL_ALIGN,
+  runScenario,
+  summarise,
+  type DetectorMetrics,
+  type EvalWindow,
+  type RunResult,
+} from './harness.js';
 
 export interface E2eOptions {
   brokers: string[];
@@ -36,11 +43,19 @@ export interface E2eResult {
 }
 
 export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): Promise<E2eResult> {
-  const threshold = o.threshold ?? 6, referenceWindows = o.referenceWindows ?? 240;
+  const threshold = o.threshold ?? 6,
+    referenceWindows = o.referenceWindows ?? 240;
   // Record times must be recent for the broker's retention: the plan is moved to end now.
   const base = planOf(r.scenario, r.seed);
-  const plan = shiftPlan(base, Math.floor((Date.now() - (base.endMs - base.startMs)) / 3_600_000) * 3_600_000);
-  const run: SuiteRun = { ...r, scenario: { ...r.scenario, start: new Date(plan.startMs).toISOString() }, seed: r.seed };
+  const plan = shiftPlan(
+    base,
+    Math.floor((Date.now() - (base.endMs - base.startMs)) / 3_600_000) * 3_600_000,
+  );
+  const run: SuiteRun = {
+    ...r,
+    scenario: { ...r.scenario, start: new Date(plan.startMs).toISOString() },
+    seed: r.seed,
+  };
   const det = (): Detector => baselineDetector('fused', { referenceWindows, threshold, noteNovelty: false });
 
   o.onProgress?.('in-process run');
@@ -48,7 +63,12 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
   const inProc = runScenario(run, [det()], { align });
 
   const prefix = `eval-${process.pid}-${Date.now()}`;
-  const topics = { sensors: `${prefix}.sensors`, images: `${prefix}.images`, notes: `${prefix}.notes`, deadLetter: `${prefix}.dlq` };
+  const topics = {
+    sensors: `${prefix}.sensors`,
+    images: `${prefix}.images`,
+    notes: `${prefix}.notes`,
+    deadLetter: `${prefix}.dlq`,
+  };
   const cfgIn: ConfigInput = {
     kafka: { brokers: o.brokers, groupId: `${prefix}-g`, topics, partitions: 3 },
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir ?? ':memory:' },
@@ -64,7 +84,10 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
   await ingest.ensureTopics();
   o.onProgress?.('publishing');
   const producer = await createRecordProducer(o.brokers, logger);
-  const published = await pump(stream(plan), kafkaSink(producer, topics), { speed: 0, startMs: plan.startMs });
+  const published = await pump(stream(plan), kafkaSink(producer, topics), {
+    speed: 0,
+    startMs: plan.startMs,
+  });
   await producer.close();
 
   o.onProgress?.('consuming');
@@ -72,15 +95,25 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
   const expected = inProc.windows.filter((w) => w.scores[0] !== null).length;
   const deadline = Date.now() + (o.timeoutMs ?? 600_000);
   let stored: EvalWindow[] = [];
-  let last = -1, stableSince = Date.now();
+  let last = -1,
+    stableSince = Date.now();
   try {
     for (;;) {
       stored = await storedWindows(svc.store.db, inProc);
       const scored = stored.filter((w) => w.scores[0] !== null).length;
-      if (scored !== last) { last = scored; stableSince = Date.now(); o.onProgress?.(`consuming: ${scored}/${expected} windows scored`); }
+      if (scored !== last) {
+        last = scored;
+        stableSince = Date.now();
+        o.onProgress?.(`consuming: ${scored}/${expected} windows scored`);
+      }
       // Without a final watermark the last windows of each asset stay open: done when nothing moves.
       // (A camera silent for the idle time-out stops holding its asset back, so wait that long and more.)
-      if (scored >= expected || (scored > 0 && Date.now() - stableSince > cfg.align.idleTimeoutMs + 10_000) || Date.now() > deadline) break;
+      if (
+        scored >= expected ||
+        (scored > 0 && Date.now() - stableSince > cfg.align.idleTimeoutMs + 10_000) ||
+        Date.now() > deadline
+      )
+        break;
       await new Promise((res) => setTimeout(res, 1000));
     }
   } finally {
@@ -88,7 +121,8 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
   }
   const e2e: RunResult = { ...inProc, windows: stored };
   const byKey = new Map(inProc.windows.map((w) => [`${w.asset}@${w.windowStart}`, w]));
-  let compared = 0, identical = 0;
+  let compared = 0,
+    identical = 0;
   for (const w of stored) {
     const a = byKey.get(`${w.asset}@${w.windowStart}`);
     if (!a || a.scores[0] === null || w.scores[0] === null) continue;
@@ -97,11 +131,16 @@ export async function runEndToEnd(r: SuiteRun, o: E2eOptions, logger: Logger): P
   }
   // Measure both over the same windows: those the service closed.
   const common = new Set(stored.map((w) => `${w.asset}@${w.windowStart}`));
-  const inProcCommon: RunResult = { ...inProc, windows: inProc.windows.filter((w) => common.has(`${w.asset}@${w.windowStart}`)) };
+  const inProcCommon: RunResult = {
+    ...inProc,
+    windows: inProc.windows.filter((w) => common.has(`${w.asset}@${w.windowStart}`)),
+  };
   return {
     inProcess: summarise([inProcCommon], [det()])[0],
     endToEnd: summarise([e2e], [det()])[0],
-    compared, identical, published,
+    compared,
+    identical,
+    published,
   };
 }
 
@@ -116,7 +155,8 @@ async function storedWindows(db: Queryable, ref: RunResult): Promise<EvalWindow[
     if (!l) continue;
     const top = Object.entries(r.contributions ?? {}).sort((a, b) => b[1] - a[1])[0];
     out.push({
-      ...l, scores: [r.status === 'scored' ? r.score : null],
+      ...l,
+      scores: [r.status === 'scored' ? r.score : null],
       top: [top && r.status === 'scored' ? { modality: modalityOfChannel(top[0]), channel: top[0] } : null],
     });
   }

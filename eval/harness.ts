@@ -8,7 +8,15 @@
  * reported apart); 0 otherwise. Windows of an asset's reference period have no score and are left out.
  */
 import { WindowOperator, resolveNoteAsset } from '../align/index.js';
-import { Config, modalityOfChannel, SENSOR_FAULTS, type ConfigInput, type InputRecord, type Modality, type WindowTuple } from '../schemas/index.js';
+import {
+  Config,
+  modalityOfChannel,
+  SENSOR_FAULTS,
+  type ConfigInput,
+  type InputRecord,
+  type Modality,
+  type WindowTuple,
+} from '../schemas/index.js';
 import { aliasTable, labelsOf, planOf, stream, type SimPlan } from '../sim/index.js';
 import type { SuiteRun } from '../sim/index.js';
 import type { Detector } from './detectors.js';
@@ -27,15 +35,28 @@ export interface EvalWindow {
   top: Array<{ modality: Modality; channel: string } | null>;
 }
 
-export interface RunResult { run: string; plan: SimPlan; windows: EvalWindow[]; deliveries: number; tuples: number }
+export interface RunResult {
+  run: string;
+  plan: SimPlan;
+  windows: EvalWindow[];
+  deliveries: number;
+  tuples: number;
+}
 
 export const EVAL_ALIGN: ConfigInput['align'] = {
-  windowMs: 60_000, outOfOrdernessMs: 3_000, allowedLatenessMs: 10_000, idleTimeoutMs: 30_000, imageMaxAgeMs: 120_000,
+  windowMs: 60_000,
+  outOfOrdernessMs: 3_000,
+  allowedLatenessMs: 10_000,
+  idleTimeoutMs: 30_000,
+  imageMaxAgeMs: 120_000,
 };
 
-
 /** Runs one scenario with one seed through align and the detectors. `onProgress` gets the share done. */
-export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: ConfigInput['align']; onProgress?: (done: number) => void } = {}): RunResult {
+export function runScenario(
+  r: SuiteRun,
+  detectors: Detector[],
+  o: { align?: ConfigInput['align']; onProgress?: (done: number) => void } = {},
+): RunResult {
   const plan = planOf(r.scenario, r.seed);
   const run = `${r.scenario.name}#${r.seed}`;
   const align = Config.parse({ align: o.align ?? EVAL_ALIGN }).align;
@@ -44,7 +65,9 @@ export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: Con
   const aliases = aliasTable(plan);
   const byKey = new Map<string, EvalWindow>();
   const labels = labelsOf(plan);
-  let deliveries = 0, tuples = 0, offset = 0;
+  let deliveries = 0,
+    tuples = 0,
+    offset = 0;
 
   const take = (ts: WindowTuple[]) => {
     for (const t of ts) {
@@ -54,12 +77,22 @@ export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: Con
       const prev = byKey.get(key);
       // The latest revision is the window's final score; a detector still in its reference period on
       // revision 0 keeps its null.
-      const w: EvalWindow = prev ?? { run, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, label: 0, fault: null, scores: [], top: [] };
+      const w: EvalWindow = prev ?? {
+        run,
+        asset: t.asset,
+        windowStart: t.windowStart,
+        windowEnd: t.windowEnd,
+        label: 0,
+        fault: null,
+        scores: [],
+        top: [],
+      };
       results.forEach((res, i) => {
         if (prev && prev.scores[i] === null) return;
         w.scores[i] = res.score;
         const top = Object.entries(res.contributions).sort((a, b) => b[1] - a[1])[0];
-        w.top[i] = top && res.score !== null ? { modality: modalityOfChannel(top[0]), channel: top[0] } : null;
+        w.top[i] =
+          top && res.score !== null ? { modality: modalityOfChannel(top[0]), channel: top[0] } : null;
       });
       byKey.set(key, w);
     }
@@ -78,20 +111,31 @@ export function runScenario(r: SuiteRun, detectors: Detector[], o: { align?: Con
         rec = { modality: 'notes', value: { ...n, asset } } as InputRecord;
       } else rec = { modality: d.topic, value: d.record } as InputRecord;
       op.add(rec, offset++, false, d.arrivalMs);
-      if (now - lastFire >= 1_000) { take(op.fire()); lastFire = now; }
+      if (now - lastFire >= 1_000) {
+        take(op.fire());
+        lastFire = now;
+      }
     }
     o.onProgress?.(Math.min(1, (now - plan.startMs) / (plan.endMs - plan.startMs)));
   }
   take(op.flush());
 
   // Edge windows made only of skewed stamps just outside the scenario's period are left out.
-  const windows = [...byKey.values()].filter((w) => w.windowStart < plan.endMs && w.windowEnd > plan.startMs).sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : a.windowStart - b.windowStart));
+  const windows = [...byKey.values()]
+    .filter((w) => w.windowStart < plan.endMs && w.windowEnd > plan.startMs)
+    .sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : a.windowStart - b.windowStart));
   for (const w of windows) {
     for (const l of labels) {
       if (l.asset !== w.asset) continue;
       if (SENSOR_FAULTS.includes(l.fault)) {
-        if (w.windowEnd > l.onsetMs && w.windowStart < l.failureMs) { w.label = null; w.fault = l.fault; }
-      } else if (w.windowEnd > l.onsetMs && w.label !== null) { w.label = 1; w.fault = l.fault; }
+        if (w.windowEnd > l.onsetMs && w.windowStart < l.failureMs) {
+          w.label = null;
+          w.fault = l.fault;
+        }
+      } else if (w.windowEnd > l.onsetMs && w.label !== null) {
+        w.label = 1;
+        w.fault = l.fault;
+      }
     }
   }
   return { run, plan, windows, deliveries, tuples };
@@ -133,13 +177,29 @@ export interface DetectorMetrics {
   dataQualityWindows: number;
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : null; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : null;
+};
 
 /** Metrics of each detector over many runs. `rule`: the alert rule (k windows open, m close). */
-export function summarise(results: RunResult[], detectors: Detector[], rule = { openAfter: 3, resolveAfter: 6 }): DetectorMetrics[] {
+export function summarise(
+  results: RunResult[],
+  detectors: Detector[],
+  rule = { openAfter: 3, resolveAfter: 6 },
+): DetectorMetrics[] {
   return detectors.map((d, i) => {
-    const scores: number[] = [], labels: number[] = [];
-    let faults = 0, detected = 0, hits = 0, checked = 0, dq = 0, dqFlagged = 0, falseAlerts = 0, normalMs = 0;
+    const scores: number[] = [],
+      labels: number[] = [];
+    let faults = 0,
+      detected = 0,
+      hits = 0,
+      checked = 0,
+      dq = 0,
+      dqFlagged = 0,
+      falseAlerts = 0,
+      normalMs = 0;
     const leads: number[] = [];
     for (const r of results) {
       const windowMs = r.windows.length ? r.windows[0].windowEnd - r.windows[0].windowStart : 60_000;
@@ -150,17 +210,31 @@ export function summarise(results: RunResult[], detectors: Detector[], rule = { 
         byAsset.get(w.asset)!.push(w);
         const s = w.scores[i];
         if (s === null || s === undefined) continue;
-        if (w.label === null) { dq++; if (s >= d.threshold) dqFlagged++; continue; }
-        scores.push(s); labels.push(w.label);
+        if (w.label === null) {
+          dq++;
+          if (s >= d.threshold) dqFlagged++;
+          continue;
+        }
+        scores.push(s);
+        labels.push(w.label);
         const exp = w.fault ? EXPECTED_EXPLANATION[w.fault] : null;
         if (w.label === 1 && s >= d.threshold && exp && w.top[i]) {
           checked++;
-          if (w.top[i]!.modality === exp.modality && (!exp.channels || exp.channels.includes(w.top[i]!.channel))) hits++;
+          if (
+            w.top[i]!.modality === exp.modality &&
+            (!exp.channels || exp.channels.includes(w.top[i]!.channel))
+          )
+            hits++;
         }
       }
       for (const [asset, ws] of byAsset) {
         const faultsHere = labelsOfRun.filter((l) => l.asset === asset);
-        const alerts = alertIntervals(ws.map((w) => w.scores[i] ?? null), d.threshold, rule.openAfter, rule.resolveAfter);
+        const alerts = alertIntervals(
+          ws.map((w) => w.scores[i] ?? null),
+          d.threshold,
+          rule.openAfter,
+          rule.resolveAfter,
+        );
         if (faultsHere.length === 0) {
           falseAlerts += alerts.length;
           normalMs += ws.filter((w) => w.scores[i] !== null && w.scores[i] !== undefined).length * windowMs;
@@ -173,23 +247,45 @@ export function summarise(results: RunResult[], detectors: Detector[], rule = { 
           let firstOpen: number | null = null;
           for (const [a, b] of alerts) {
             for (let k = a; k < (b ?? ws.length); k++) {
-              if (ws[k].windowEnd > l.onsetMs && ws[k].windowEnd <= l.failureMs) { firstOpen = Math.min(firstOpen ?? Infinity, Math.max(ws[k].windowEnd, l.onsetMs)); break; }
+              if (ws[k].windowEnd > l.onsetMs && ws[k].windowEnd <= l.failureMs) {
+                firstOpen = Math.min(firstOpen ?? Infinity, Math.max(ws[k].windowEnd, l.onsetMs));
+                break;
+              }
             }
           }
-          if (firstOpen !== null) { detected++; leads.push((l.failureMs - firstOpen) / 3_600_000); }
+          if (firstOpen !== null) {
+            detected++;
+            leads.push((l.failureMs - firstOpen) / 3_600_000);
+          }
         }
       }
     }
-    const c = confusion(scores.map((s) => s >= d.threshold), labels);
+    const c = confusion(
+      scores.map((s) => s >= d.threshold),
+      labels,
+    );
     const rt = rates(c);
     const assetWeeks = normalMs / (7 * 86_400_000);
     return {
-      detector: d.name, threshold: d.threshold, windows: scores.length, positives: labels.filter((l) => l === 1).length,
-      aucRoc: aucRoc(scores, labels), aucPr: aucPr(scores, labels), bestF1: bestF1(scores, labels).f1,
-      f1: rt.f1, far: rt.far, mar: rt.mar,
-      faultsDetected: detected, faults, leadTimeH: median(leads),
-      falseAlertsPerAssetWeek: assetWeeks > 0 ? falseAlerts / assetWeeks : NaN, assetWeeks,
-      explanationHits: hits, explanationChecked: checked, dataQualityFlagged: dqFlagged, dataQualityWindows: dq,
+      detector: d.name,
+      threshold: d.threshold,
+      windows: scores.length,
+      positives: labels.filter((l) => l === 1).length,
+      aucRoc: aucRoc(scores, labels),
+      aucPr: aucPr(scores, labels),
+      bestF1: bestF1(scores, labels).f1,
+      f1: rt.f1,
+      far: rt.far,
+      mar: rt.mar,
+      faultsDetected: detected,
+      faults,
+      leadTimeH: median(leads),
+      falseAlertsPerAssetWeek: assetWeeks > 0 ? falseAlerts / assetWeeks : NaN,
+      assetWeeks,
+      explanationHits: hits,
+      explanationChecked: checked,
+      dataQualityFlagged: dqFlagged,
+      dataQualityWindows: dq,
     };
   });
 }

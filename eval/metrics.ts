@@ -6,7 +6,9 @@
 /** Area under the ROC curve: the probability that a random positive outranks a random negative (ties ½). */
 export function aucRoc(scores: number[], labels: number[]): number {
   const idx = scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let pos = 0, neg = 0, rankSum = 0;
+  let pos = 0,
+    neg = 0,
+    rankSum = 0;
   for (let i = 0; i < idx.length;) {
     let j = i;
     while (j < idx.length && scores[idx[j]] === scores[idx[i]]) j++;
@@ -14,20 +16,31 @@ export function aucRoc(scores: number[], labels: number[]): number {
     for (let k = i; k < j; k++) if (labels[idx[k]] === 1) rankSum += avgRank;
     i = j;
   }
-  for (const l of labels) { if (l === 1) pos++; else neg++; }
+  for (const l of labels) {
+    if (l === 1) pos++;
+    else neg++;
+  }
   if (pos === 0 || neg === 0) return NaN;
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
 /** Precision and recall at every distinct threshold, highest first (a score ≥ threshold is flagged). */
-export function prCurve(scores: number[], labels: number[]): Array<{ threshold: number; precision: number; recall: number; tp: number; fp: number }> {
+export function prCurve(
+  scores: number[],
+  labels: number[],
+): Array<{ threshold: number; precision: number; recall: number; tp: number; fp: number }> {
   const idx = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a]);
   const pos = labels.filter((l) => l === 1).length;
   const out: Array<{ threshold: number; precision: number; recall: number; tp: number; fp: number }> = [];
-  let tp = 0, fp = 0;
+  let tp = 0,
+    fp = 0;
   for (let i = 0; i < idx.length;) {
     const s = scores[idx[i]];
-    while (i < idx.length && scores[idx[i]] === s) { if (labels[idx[i]] === 1) tp++; else fp++; i++; }
+    while (i < idx.length && scores[idx[i]] === s) {
+      if (labels[idx[i]] === 1) tp++;
+      else fp++;
+      i++;
+    }
     out.push({ threshold: s, precision: tp / (tp + fp), recall: pos ? tp / pos : NaN, tp, fp });
   }
   return out;
@@ -37,24 +50,48 @@ export function prCurve(scores: number[], labels: number[]): Array<{ threshold: 
 export function aucPr(scores: number[], labels: number[]): number {
   const pos = labels.filter((l) => l === 1).length;
   if (pos === 0) return NaN;
-  let ap = 0, prevR = 0;
-  for (const p of prCurve(scores, labels)) { ap += (p.recall - prevR) * p.precision; prevR = p.recall; }
+  let ap = 0,
+    prevR = 0;
+  for (const p of prCurve(scores, labels)) {
+    ap += (p.recall - prevR) * p.precision;
+    prevR = p.recall;
+  }
   return ap;
 }
 
-export interface Confusion { tp: number; fp: number; tn: number; fn: number }
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
 export function confusion(pred: ArrayLike<number | boolean>, labels: ArrayLike<number>): Confusion {
   const c = { tp: 0, fp: 0, tn: 0, fn: 0 };
   for (let i = 0; i < labels.length; i++) {
-    const p = pred[i] === true || pred[i] === 1, l = labels[i] === 1;
-    if (p && l) c.tp++; else if (p) c.fp++; else if (l) c.fn++; else c.tn++;
+    const p = pred[i] === true || pred[i] === 1,
+      l = labels[i] === 1;
+    if (p && l) c.tp++;
+    else if (p) c.fp++;
+    else if (l) c.fn++;
+    else c.tn++;
   }
   return c;
 }
-export const addConfusion = (a: Confusion, b: Confusion): Confusion => ({ tp: a.tp + b.tp, fp: a.fp + b.fp, tn: a.tn + b.tn, fn: a.fn + b.fn });
+export const addConfusion = (a: Confusion, b: Confusion): Confusion => ({
+  tp: a.tp + b.tp,
+  fp: a.fp + b.fp,
+  tn: a.tn + b.tn,
+  fn: a.fn + b.fn,
+});
 
 /** F1 = TP / (TP + (FP + FN)/2); FAR = FP / (FP + TN); MAR = FN / (FN + TP) (NaN when undefined). */
-export function rates(c: Confusion): { f1: number; far: number; mar: number; precision: number; recall: number } {
+export function rates(c: Confusion): {
+  f1: number;
+  far: number;
+  mar: number;
+  precision: number;
+  recall: number;
+} {
   return {
     f1: c.tp / (c.tp + (c.fp + c.fn) / 2),
     far: c.fp / (c.fp + c.tn),
@@ -80,17 +117,34 @@ export function bestF1(scores: number[], labels: number[]): { f1: number; thresh
  * consecutive window ≥ threshold and resolves after m consecutive windows below it. Returns the index of
  * the window at which each alert opened. Null scores (unscorable) break neither run.
  */
-export function alertOpenings(scores: Array<number | null>, threshold: number, k: number, m: number): number[] {
+export function alertOpenings(
+  scores: Array<number | null>,
+  threshold: number,
+  k: number,
+  m: number,
+): number[] {
   return alertIntervals(scores, threshold, k, m).map(([open]) => open);
 }
 
 /** The same rule as intervals: [window index it opened at, index it resolved at or null while open]. */
-export function alertIntervals(scores: Array<number | null>, threshold: number, k: number, m: number): Array<[number, number | null]> {
+export function alertIntervals(
+  scores: Array<number | null>,
+  threshold: number,
+  k: number,
+  m: number,
+): Array<[number, number | null]> {
   const out: Array<[number, number | null]> = [];
-  let above = 0, below = 0;
+  let above = 0,
+    below = 0;
   scores.forEach((s, i) => {
     if (s === null) return;
-    if (s >= threshold) { above++; below = 0; } else { below++; above = 0; }
+    if (s >= threshold) {
+      above++;
+      below = 0;
+    } else {
+      below++;
+      above = 0;
+    }
     const cur = out[out.length - 1];
     const open = cur !== undefined && cur[1] === null;
     if (!open && above >= k) out.push([i, null]);
@@ -101,7 +155,12 @@ export function alertIntervals(scores: Array<number | null>, threshold: number, 
 
 // ─── SKAB's changepoint score (NAB-style, as SKAB's own evaluation code computes it) ─────────────────────
 
-export interface NabProfile { name: string; tp: number; fp: number; fn: number }
+export interface NabProfile {
+  name: string;
+  tp: number;
+  fp: number;
+  fn: number;
+}
 export const NAB_PROFILES: NabProfile[] = [
   { name: 'Standard', tp: 1, fp: -0.11, fn: -1 },
   { name: 'LowFP', tp: 1, fp: -0.22, fn: -1 },
@@ -109,12 +168,21 @@ export const NAB_PROFILES: NabProfile[] = [
 ];
 
 /** Raw, null and perfect scores of one series for one profile; sum them over series, then `nabNormalise`. */
-export interface NabParts { score: number; null: number; perfect: number; tp: number; fp: number; fn: number }
+export interface NabParts {
+  score: number;
+  null: number;
+  perfect: number;
+  tp: number;
+  fp: number;
+  fn: number;
+}
 
 /** Detection windows of the true changepoints: [t, t + width] each, an overlapping window starting where the previous ends. */
 export function nabWindows(ts: number[], trueCp: number[], windowMs: number): Array<[number, number]> {
   const wins: Array<[number, number]> = [];
-  ts.forEach((t, i) => { if (trueCp[i] === 1) wins.push([t, t + windowMs]); });
+  ts.forEach((t, i) => {
+    if (trueCp[i] === 1) wins.push([t, t + windowMs]);
+  });
   // "cut right window": where window i reaches into window i + 1, the later one starts at i's end.
   for (let i = 0; i + 1 < wins.length; i++) if (wins[i][1] >= wins[i + 1][0]) wins[i + 1][0] = wins[i][1];
   return wins;
@@ -143,17 +211,29 @@ export function nabReward(start: number, t: number, end: number, prof: NabProfil
  * - every predicted changepoint outside all windows is a false positive (`fp` each), wherever it is:
  *   before the first window, between windows or after the last.
  */
-export function nabSeries(ts: number[], trueCp: number[], predCp: number[], windowMs: number, prof: NabProfile): NabParts {
+export function nabSeries(
+  ts: number[],
+  trueCp: number[],
+  predCp: number[],
+  windowMs: number,
+  prof: NabProfile,
+): NabParts {
   const wins = nabWindows(ts, trueCp, windowMs);
   const preds = ts.filter((_, i) => predCp[i] === 1);
-  let score = 0, tp = 0, fp = 0, fn = 0;
+  let score = 0,
+    tp = 0,
+    fp = 0,
+    fn = 0;
   if (wins.length === 0) fp = preds.length;
   else {
     fp += preds.filter((t) => t < wins[0][0]).length;
     wins.forEach(([start, end], i) => {
       const first = preds.find((t) => t >= start && t <= end);
       if (first === undefined) fn++;
-      else { tp++; score += nabReward(start, first, end, prof); }
+      else {
+        tp++;
+        score += nabReward(start, first, end, prof);
+      }
       const next = wins[i + 1];
       fp += preds.filter((t) => t > end && (next === undefined || t < next[0])).length;
     });
@@ -164,7 +244,10 @@ export function nabSeries(ts: number[], trueCp: number[], predCp: number[], wind
 
 /** 100 · (score − null) / (perfect − null) over the summed parts of many series. */
 export function nabNormalise(parts: NabParts[]): number {
-  const s = parts.reduce((a, p) => ({ score: a.score + p.score, null: a.null + p.null, perfect: a.perfect + p.perfect }), { score: 0, null: 0, perfect: 0 });
+  const s = parts.reduce(
+    (a, p) => ({ score: a.score + p.score, null: a.null + p.null, perfect: a.perfect + p.perfect }),
+    { score: 0, null: 0, perfect: 0 },
+  );
   return (100 * (s.score - s.null)) / (s.perfect - s.null);
 }
 

@@ -18,7 +18,17 @@ import { Config, type WindowTuple } from '../schemas/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadSkab, toSamples, type ReplaySeries } from '../sim/index.js';
-import { addConfusion, changesOf, confusion, nabNormalise, nabSeries, NAB_PROFILES, rates, type Confusion, type NabParts } from './metrics.js';
+import {
+  addConfusion,
+  changesOf,
+  confusion,
+  nabNormalise,
+  nabSeries,
+  NAB_PROFILES,
+  rates,
+  type Confusion,
+  type NabParts,
+} from './metrics.js';
 
 export const SKAB_TRAIN_ROWS = 400;
 export const SKAB_NAB_WINDOW_MS = 60_000;
@@ -28,7 +38,13 @@ export const SKAB_NAB_WINDOW_MS = 60_000;
  * data comes from: outlier detection F1 / FAR % / MAR %, and the changepoint NAB scores (standard / low
  * FP / low FN, 60 s windows to the right of each changepoint) where the algorithm has them.
  */
-export const SKAB_LEADERBOARD: Array<{ algorithm: string; f1: number; far: number; mar: number; nab?: [number, number, number] }> = [
+export const SKAB_LEADERBOARD: Array<{
+  algorithm: string;
+  f1: number;
+  far: number;
+  mar: number;
+  nab?: [number, number, number];
+}> = [
   { algorithm: 'Perfect detector', f1: 1, far: 0, mar: 0, nab: [100, 100, 100] },
   { algorithm: 'Conv-AE', f1: 0.78, far: 13.55, mar: 28.02, nab: [23.61, 21.54, 27.55] },
   { algorithm: 'MSET', f1: 0.78, far: 39.73, mar: 14.13, nab: [13.84, 10.22, 17.37] },
@@ -43,21 +59,48 @@ export const SKAB_LEADERBOARD: Array<{ algorithm: string; f1: number; far: numbe
   { algorithm: 'Null detector', f1: 0, far: 0, mar: 100, nab: [0, 0, 0] },
 ];
 
-export interface SkabOptions { windowMs?: number; threshold: number }
+export interface SkabOptions {
+  windowMs?: number;
+  threshold: number;
+}
 export interface SkabFileResult {
-  name: string; testRows: number; confusion: Confusion; nab: Record<string, NabParts>;
+  name: string;
+  testRows: number;
+  confusion: Confusion;
+  nab: Record<string, NabParts>;
   /** Per test row: its time (epoch ms, the file's naive times read as UTC), score (null: unscored), prediction and predicted changepoint. */
   rows: { ts: number[]; score: Array<number | null>; anomaly: number[]; changepoint: number[] };
 }
-export interface SkabResult { threshold: number; files: SkabFileResult[]; f1: number; far: number; mar: number; nab: Record<string, number>; testRows: number; anomalous: number; changepoints: number }
+export interface SkabResult {
+  threshold: number;
+  files: SkabFileResult[];
+  f1: number;
+  far: number;
+  mar: number;
+  nab: Record<string, number>;
+  testRows: number;
+  anomalous: number;
+  changepoints: number;
+}
 
 /** A SKAB file through the window operator: sliding windows of `windowMs` every second, by start. */
 function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple> {
-  const align = Config.parse({ align: { windowMs, slideMs: 1_000, outOfOrdernessMs: 0, allowedLatenessMs: 0, idleTimeoutMs: 3_600_000, clock: { reference: 'none' } } }).align;
+  const align = Config.parse({
+    align: {
+      windowMs,
+      slideMs: 1_000,
+      outOfOrdernessMs: 0,
+      allowedLatenessMs: 0,
+      idleTimeoutMs: 3_600_000,
+      clock: { reference: 'none' },
+    },
+  }).align;
   let now = 0;
   const op = new WindowOperator(align, () => now);
   const tuples = new Map<number, WindowTuple>();
-  const keep = (ts: WindowTuple[]) => { for (const t of ts) tuples.set(t.windowStart, t); };
+  const keep = (ts: WindowTuple[]) => {
+    for (const t of ts) tuples.set(t.windowStart, t);
+  };
   toSamples(s).forEach((rec, i) => {
     now = rec.ts;
     op.add({ modality: 'sensors', value: rec }, i);
@@ -68,8 +111,14 @@ function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple>
 }
 
 /** Each test row's score: that of the latest window ending right after it (it holds the row as its last second). */
-function rowScores(s: ReplaySeries, windowMs: number, scoreOf: (start: number) => number | null): Array<number | null> {
-  return s.ts.map((t, i) => (i < SKAB_TRAIN_ROWS ? null : scoreOf(Math.floor(t / 1_000) * 1_000 + 1_000 - windowMs)));
+function rowScores(
+  s: ReplaySeries,
+  windowMs: number,
+  scoreOf: (start: number) => number | null,
+): Array<number | null> {
+  return s.ts.map((t, i) =>
+    i < SKAB_TRAIN_ROWS ? null : scoreOf(Math.floor(t / 1_000) * 1_000 + 1_000 - windowMs),
+  );
 }
 
 /**
@@ -77,28 +126,48 @@ function rowScores(s: ReplaySeries, windowMs: number, scoreOf: (start: number) =
  * fixes the standardisation, the network trains self-supervised on all training windows and is calibrated on
  * them; a row's score is the calibrated probability.
  */
-export function scoreSkabFusion(s: ReplaySeries, windowMs = 10_000, o: { epochs?: number; seed?: number } = {}): Array<number | null> {
+export function scoreSkabFusion(
+  s: ReplaySeries,
+  windowMs = 10_000,
+  o: { epochs?: number; seed?: number } = {},
+): Array<number | null> {
   const tuples = skabTuples(s, windowMs);
   const sorted = [...tuples.values()].sort((a, b) => a.windowStart - b.windowStart);
   const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
   const train = sorted.filter((t) => t.windowEnd <= trainEnd);
   const spec: FeatureSpec = {
-    channels: [...new Set(sorted.flatMap((t) => Object.keys(t.channels)))].sort(), noteBuckets: 8,
-    emaHalfLifeMs: windowMs, noteHalfLifeMs: 60_000, referenceWindows: Math.max(3, Math.floor(train.length / 2)),
+    channels: [...new Set(sorted.flatMap((t) => Object.keys(t.channels)))].sort(),
+    noteBuckets: 8,
+    emaHalfLifeMs: windowMs,
+    noteHalfLifeMs: 60_000,
+    referenceWindows: Math.max(3, Math.floor(train.length / 2)),
   };
   const st = newFeatureState();
   const inputs = new Map<number, ModelInput>();
-  for (const t of sorted) { const x = encode(t, st, spec); if (x) inputs.set(t.windowStart, x); }
+  for (const t of sorted) {
+    const x = encode(t, st, spec);
+    if (x) inputs.set(t.windowStart, x);
+  }
   const trainX = train.flatMap((t) => (inputs.has(t.windowStart) ? [inputs.get(t.windowStart)!] : []));
-  const model = FusionModel.create(`skab-${s.name}`, spec, { modalities: ['sensors'], seed: o.seed ?? 1, hidden: 32, d: 16 });
+  const model = FusionModel.create(`skab-${s.name}`, spec, {
+    modalities: ['sensors'],
+    seed: o.seed ?? 1,
+    hidden: 32,
+    d: 16,
+  });
   try {
-    model.train(trainX.map((x) => ({ x, label: null })), { epochs: o.epochs ?? 40, batch: 64, supervised: false, modalityDropout: 0, seed: o.seed ?? 7 });
+    model.train(
+      trainX.map((x) => ({ x, label: null })),
+      { epochs: o.epochs ?? 40, batch: 64, supervised: false, modalityDropout: 0, seed: o.seed ?? 7 },
+    );
     model.calibrate(trainX);
     const starts = [...inputs.keys()];
     const raw = model.rawScores(starts.map((k) => inputs.get(k)!));
     const prob = new Map(starts.map((k, j) => [k, model.probability(raw[j])]));
     return rowScores(s, windowMs, (start) => prob.get(start) ?? null);
-  } finally { model.dispose(); }
+  } finally {
+    model.dispose();
+  }
 }
 
 /**
@@ -112,7 +181,12 @@ export function scoreSkabContext(s: ReplaySeries, windowMs = 10_000, threshold =
   const sorted = [...skabTuples(s, windowMs).values()].sort((a, b) => a.windowStart - b.windowStart);
   const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
   const st = newContextState();
-  const o = { threshold, rememberEveryMs: 0, coldStartMs: 0, warmUpMs: Math.max(0, trainEnd - (sorted[0]?.windowStart ?? trainEnd)) };
+  const o = {
+    threshold,
+    rememberEveryMs: 0,
+    coldStartMs: 0,
+    warmUpMs: Math.max(0, trainEnd - (sorted[0]?.windowStart ?? trainEnd)),
+  };
   const scores = new Map<number, number | null>();
   for (const t of sorted) scores.set(t.windowStart, scoreContext(t, st, o).score);
   return rowScores(s, windowMs, (start) => scores.get(start) ?? null);
@@ -135,7 +209,9 @@ export function scoreSkabSeries(s: ReplaySeries, windowMs = 10_000): Array<numbe
  * score, counted as not flagged); a row is flagged when its score ≥ `threshold`.
  */
 export function evaluateSkab(
-  dir: string, o: SkabOptions, onFile?: (i: number, n: number, name: string) => void,
+  dir: string,
+  o: SkabOptions,
+  onFile?: (i: number, n: number, name: string) => void,
   scoreRows: (s: ReplaySeries) => Array<number | null> = (s) => scoreSkabSeries(s, o.windowMs),
 ): SkabResult {
   const series = loadSkab(dir);
@@ -145,21 +221,35 @@ export function evaluateSkab(
     const scores = scoreRows(s);
     const test = (xs: number[]) => xs.slice(SKAB_TRAIN_ROWS);
     const pred = test(scores.map((x) => (x !== null && x >= o.threshold ? 1 : 0)));
-    const ts = test(s.ts), anomaly = test(s.labels.anomaly), cp = test(s.labels.changepoint);
+    const ts = test(s.ts),
+      anomaly = test(s.labels.anomaly),
+      cp = test(s.labels.changepoint);
     const predCp = changesOf(pred);
     files.push({
-      name: s.name, testRows: ts.length, confusion: confusion(pred, anomaly),
+      name: s.name,
+      testRows: ts.length,
+      confusion: confusion(pred, anomaly),
       rows: { ts, score: scores.slice(SKAB_TRAIN_ROWS), anomaly: pred, changepoint: predCp },
-      nab: Object.fromEntries(NAB_PROFILES.map((p) => [p.name, nabSeries(ts, cp, predCp, SKAB_NAB_WINDOW_MS, p)])),
+      nab: Object.fromEntries(
+        NAB_PROFILES.map((p) => [p.name, nabSeries(ts, cp, predCp, SKAB_NAB_WINDOW_MS, p)]),
+      ),
     });
   });
   const total = files.reduce((a, f) => addConfusion(a, f.confusion), { tp: 0, fp: 0, tn: 0, fn: 0 });
   const r = rates(total);
   return {
-    threshold: o.threshold, files, f1: r.f1, far: 100 * r.far, mar: 100 * r.mar,
+    threshold: o.threshold,
+    files,
+    f1: r.f1,
+    far: 100 * r.far,
+    mar: 100 * r.mar,
     nab: Object.fromEntries(NAB_PROFILES.map((p) => [p.name, nabNormalise(files.map((f) => f.nab[p.name]))])),
-    testRows: files.reduce((a, f) => a + f.testRows, 0), anomalous: total.tp + total.fn,
-    changepoints: series.reduce((a, s) => a + s.labels.changepoint.slice(SKAB_TRAIN_ROWS).filter((x) => x === 1).length, 0),
+    testRows: files.reduce((a, f) => a + f.testRows, 0),
+    anomalous: total.tp + total.fn,
+    changepoints: series.reduce(
+      (a, s) => a + s.labels.changepoint.slice(SKAB_TRAIN_ROWS).filter((x) => x === 1).length,
+      0,
+    ),
   };
 }
 

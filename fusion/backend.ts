@@ -12,11 +12,16 @@ export function initBackend(prefer: 'auto' | 'wasm' | 'cpu' = 'auto'): Promise<s
       try {
         await import(/* optional */ '@tensorflow/tfjs-node' as string);
         if (await tf.setBackend('tensorflow')) return tf.getBackend();
-      } catch { /* not installed: wasm */ }
+      } catch {
+        /* not installed: wasm */
+      }
     }
     if (prefer !== 'cpu') {
       await import('@tensorflow/tfjs-backend-wasm');
-      if (await tf.setBackend('wasm')) { await tf.ready(); return tf.getBackend(); }
+      if (await tf.setBackend('wasm')) {
+        await tf.ready();
+        return tf.getBackend();
+      }
     }
     await tf.setBackend('cpu');
     await tf.ready();

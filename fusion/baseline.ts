@@ -14,7 +14,9 @@
 import type { ScoreRow, WindowTuple } from '../schemas/index.js';
 
 export type Features = Record<string, number>;
-export interface RobustParams { [feature: string]: { median: number; scale: number } }
+export interface RobustParams {
+  [feature: string]: { median: number; scale: number };
+}
 export interface AssetModelState {
   reference: Features[];
   params: RobustParams | null;
@@ -68,7 +70,10 @@ export function fitRobust(reference: Features[]): RobustParams {
   return params;
 }
 
-export function scoreFeatures(f: Features, p: RobustParams): { score: number; contributions: Record<string, number> } {
+export function scoreFeatures(
+  f: Features,
+  p: RobustParams,
+): { score: number; contributions: Record<string, number> } {
   const byChannel: Record<string, number> = {};
   let score = 0;
   for (const [name, x] of Object.entries(f)) {
@@ -108,20 +113,30 @@ const vocabCache = new WeakMap<string[], Set<string>>();
 function vocabSet(state: AssetModelState): Set<string> {
   const v = state.vocab ?? [];
   let set = vocabCache.get(v);
-  if (!set) { set = new Set(v); vocabCache.set(v, set); }
+  if (!set) {
+    set = new Set(v);
+    vocabCache.set(v, set);
+  }
   return set;
 }
 
 /** Scores one tuple and advances the asset's model state (mutated in place). */
 export function scoreBaseline(t: WindowTuple, state: AssetModelState, opts: BaselineOptions): ScoreResult {
   const base = {
-    plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision,
-    modelVersion: opts.modelVersion, quality: t.quality,
-    imageTs: t.image?.ts ?? null, noteCount: t.notes.length,
+    plant: t.plant,
+    asset: t.asset,
+    windowStart: t.windowStart,
+    windowEnd: t.windowEnd,
+    revision: t.revision,
+    modelVersion: opts.modelVersion,
+    quality: t.quality,
+    imageTs: t.image?.ts ?? null,
+    noteCount: t.notes.length,
   };
   if (!state.params) {
     // Only a window's first emission feeds the fit: an amended revision would count it twice.
-    if (t.revision > 0) return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted: null };
+    if (t.revision > 0)
+      return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted: null };
     state.reference.push(featuresOf(t));
     if (opts.noteNovelty && t.notes.length) {
       const vocab = new Set(state.vocab);
@@ -137,6 +152,9 @@ export function scoreBaseline(t: WindowTuple, state: AssetModelState, opts: Base
     }
     return { row: { ...base, status: 'reference', score: null, contributions: {} }, fitted };
   }
-  const { score, contributions } = scoreFeatures(featuresOf(t, opts.noteNovelty ? vocabSet(state) : undefined), state.params);
+  const { score, contributions } = scoreFeatures(
+    featuresOf(t, opts.noteNovelty ? vocabSet(state) : undefined),
+    state.params,
+  );
   return { row: { ...base, status: 'scored', score, contributions }, fitted: null };
 }

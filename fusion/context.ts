@@ -51,12 +51,22 @@ export interface ContextOptions {
 /** The rich feature set: every channel's statistics as the fusion encoder computes them, and the frame's. */
 export function richFeatures(t: WindowTuple): Features {
   const channels = Object.keys(t.channels).sort();
-  const raw = sensorRaw(t, { channels, noteBuckets: 0, emaHalfLifeMs: 1, noteHalfLifeMs: 1, referenceWindows: 1 }, []);
+  const raw = sensorRaw(
+    t,
+    { channels, noteBuckets: 0, emaHalfLifeMs: 1, noteHalfLifeMs: 1, referenceWindows: 1 },
+    [],
+  );
   const f: Features = {};
-  channels.forEach((ch, i) => SENSOR_STATS.forEach((stat, j) => { const v = raw[i * SENSOR_STATS.length + j]; if (Number.isFinite(v)) f[`${ch}:${stat}`] = v; }));
+  channels.forEach((ch, i) =>
+    SENSOR_STATS.forEach((stat, j) => {
+      const v = raw[i * SENSOR_STATS.length + j];
+      if (Number.isFinite(v)) f[`${ch}:${stat}`] = v;
+    }),
+  );
   const im = t.image;
   if (im?.maxC != null && im.meanC != null) {
-    f['image:max'] = im.maxC; f['image:mean'] = im.meanC;
+    f['image:max'] = im.maxC;
+    f['image:mean'] = im.meanC;
     if (im.patches?.length) {
       const p = [...im.patches].sort((a, b) => a - b);
       f['image:contrast'] = p[p.length - 1] - p[p.length >> 1];
@@ -66,7 +76,10 @@ export function richFeatures(t: WindowTuple): Features {
 }
 
 /** A remembered window: its end and its feature vector (by the asset's feature index; NaN: absent). */
-interface Remembered { end: number; x: number[] }
+interface Remembered {
+  end: number;
+  x: number[];
+}
 export interface ContextState {
   /** Feature names in vector order (grows as features appear). */
   names: string[];
@@ -86,14 +99,23 @@ export interface ContextState {
 }
 
 export const newContextState = (): ContextState => ({
-  names: [], memory: [], pending: [], inverseSpread: null, calib: null, addedSinceFit: 0,
-  firstStart: null, lastCandidateEnd: null, changedFrom: null, chunksWritten: 0,
+  names: [],
+  memory: [],
+  pending: [],
+  inverseSpread: null,
+  calib: null,
+  addedSinceFit: 0,
+  firstStart: null,
+  lastCandidateEnd: null,
+  changedFrom: null,
+  chunksWritten: 0,
 });
 
 const Z_CAP = 8;
 /** The score of a window as far from the memory as its own 99th-percentile window (see the header). */
 export const SCORE_AT_Q99 = 4.65;
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))];
 
 /** Six significant digits: what a checkpoint holds, so a restored memory equals the one in memory. */
 const round6 = (x: number) => (x === 0 ? 0 : Number(x.toPrecision(6)));
@@ -104,11 +126,22 @@ function vectorOf(f: Features, st: ContextState): number[] {
 
 function fitSpread(st: ContextState): number[] {
   return st.names.map((_, j) => {
-    const xs = st.memory.map((m) => m.x[j]).filter((x) => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+    const xs = st.memory
+      .map((m) => m.x[j])
+      .filter((x) => x !== undefined && Number.isFinite(x))
+      .sort((a, b) => a - b);
     if (xs.length < 3) return 0;
     const centre = quantile(xs, 0.5);
     const dev = xs.map((x) => Math.abs(x - centre)).sort((a, b) => a - b);
-    return 1 / Math.max((quantile(xs, 0.9) - quantile(xs, 0.1)) / 2.563, 1.4826 * quantile(dev, 0.5), 0.01 * Math.abs(centre), 1e-3);
+    return (
+      1 /
+      Math.max(
+        (quantile(xs, 0.9) - quantile(xs, 0.1)) / 2.563,
+        1.4826 * quantile(dev, 0.5),
+        0.01 * Math.abs(centre),
+        1e-3,
+      )
+    );
   });
 }
 
@@ -118,30 +151,51 @@ function fitSpread(st: ContextState): number[] {
  * features present does too (exact, not an approximation).
  */
 function distance(a: number[], b: number[], inv: number[], limit = Infinity): number {
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   const m = Math.min(a.length, b.length, inv.length);
   const bound = limit * limit * m;
   for (let j = 0; j < m; j++) {
-    const w = inv[j], d = a[j] - b[j];
+    const w = inv[j],
+      d = a[j] - b[j];
     if (w === 0 || d !== d) continue; // no spread, or absent in either (NaN)
     const z = Math.min(Z_CAP, Math.abs(d) * w);
-    sum += z * z; n++;
+    sum += z * z;
+    n++;
     if (sum > bound) return Infinity;
   }
   return n ? Math.sqrt(sum / n) : Z_CAP;
 }
 
 /** The k-th smallest distance from x to the memory (skipping one index), and the index of the nearest. */
-function nearestK(x: number[], memory: Remembered[], inv: number[], k: number, skip = -1): { kth: number; nearest: number } {
+function nearestK(
+  x: number[],
+  memory: Remembered[],
+  inv: number[],
+  k: number,
+  skip = -1,
+): { kth: number; nearest: number } {
   const best: number[] = [];
-  let worst = Infinity, nearest = -1, nearestD = Infinity;
+  let worst = Infinity,
+    nearest = -1,
+    nearestD = Infinity;
   for (let i = 0; i < memory.length; i++) {
     if (i === skip) continue;
     // Beyond the k-th best so far a window can be neither among the k nearest nor the nearest.
     const d = distance(x, memory[i].x, inv, worst);
-    if (d < nearestD) { nearestD = d; nearest = i; }
-    if (best.length < k) { best.push(d); best.sort((p, q) => p - q); worst = best.length === k ? best[k - 1] : Infinity; }
-    else if (d < worst) { best[k - 1] = d; best.sort((p, q) => p - q); worst = best[k - 1]; }
+    if (d < nearestD) {
+      nearestD = d;
+      nearest = i;
+    }
+    if (best.length < k) {
+      best.push(d);
+      best.sort((p, q) => p - q);
+      worst = best.length === k ? best[k - 1] : Infinity;
+    } else if (d < worst) {
+      best[k - 1] = d;
+      best.sort((p, q) => p - q);
+      worst = best[k - 1];
+    }
   }
   return { kth: best.length ? best[best.length - 1] : Z_CAP, nearest };
 }
@@ -153,13 +207,21 @@ function refit(st: ContextState, k: number): void {
   // Leave-one-out distances of up to 150 remembered windows, spread evenly over the memory.
   const step = Math.max(1, Math.floor(st.memory.length / 150));
   const ds: number[] = [];
-  for (let i = 0; i < st.memory.length; i += step) ds.push(Math.log(nearestK(st.memory[i].x, st.memory, inv, k, i).kth + EPS));
+  for (let i = 0; i < st.memory.length; i += step)
+    ds.push(Math.log(nearestK(st.memory[i].x, st.memory, inv, k, i).kth + EPS));
   ds.sort((a, b) => a - b);
   const median = quantile(ds, 0.5);
-  const mad = quantile(ds.map((d) => Math.abs(d - median)).sort((a, b) => a - b), 0.5);
+  const mad = quantile(
+    ds.map((d) => Math.abs(d - median)).sort((a, b) => a - b),
+    0.5,
+  );
   // While the memory is small its empirical 99th percentile is its largest value or near it: the cold
   // start's scale is the widest of that, the largest, and the normal 99th percentile (2.326 σ, σ from the MAD).
-  st.calib = { median, q99: quantile(ds, 0.99), wide: Math.max(ds[ds.length - 1], median + 2.326 * 1.4826 * mad) };
+  st.calib = {
+    median,
+    q99: quantile(ds, 0.99),
+    wide: Math.max(ds[ds.length - 1], median + 2.326 * 1.4826 * mad),
+  };
   st.addedSinceFit = 0;
 }
 
@@ -176,8 +238,14 @@ function remember(st: ContextState, r: Remembered, capacity: number): void {
 
 /** The options' defaults (see the header for how they were chosen). */
 export const CONTEXT_DEFAULTS = {
-  k: 3, lagMs: 30 * 60_000, acceptAfterMs: 12 * 3_600_000, capacity: 2_000, minMemory: 30,
-  rememberEveryMs: 60_000, coldStartMs: 15 * 60_000, warmUpMs: 60 * 60_000,
+  k: 3,
+  lagMs: 30 * 60_000,
+  acceptAfterMs: 12 * 3_600_000,
+  capacity: 2_000,
+  minMemory: 30,
+  rememberEveryMs: 60_000,
+  coldStartMs: 15 * 60_000,
+  warmUpMs: 60 * 60_000,
 } as const satisfies Omit<Required<ContextOptions>, 'threshold' | 'features'>;
 
 export interface ContextScore {
@@ -191,7 +259,16 @@ export interface ContextScore {
 
 /** Scores a window (null until coldStartMs after the asset's first window) and advances the asset's memory. */
 export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions): ContextScore {
-  const { k, lagMs: lag, acceptAfterMs: accept, capacity, minMemory, rememberEveryMs: every, coldStartMs: coldStart, warmUpMs: warmUp } = { ...CONTEXT_DEFAULTS, ...o };
+  const {
+    k,
+    lagMs: lag,
+    acceptAfterMs: accept,
+    capacity,
+    minMemory,
+    rememberEveryMs: every,
+    coldStartMs: coldStart,
+    warmUpMs: warmUp,
+  } = { ...CONTEXT_DEFAULTS, ...o };
   st.firstStart ??= t.windowStart;
   const warm = st.memory.length < minMemory || t.windowEnd - st.firstStart <= warmUp;
   // Windows old enough join the memory (in window-end order).
@@ -199,7 +276,8 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
   const keep: ContextState['pending'] = [];
   for (const p of st.pending) {
     const normal = p.score === null || p.score < o.threshold;
-    if (warm || (normal && p.end <= now - lag) || p.end <= now - accept) remember(st, { end: p.end, x: p.x }, capacity);
+    if (warm || (normal && p.end <= now - lag) || p.end <= now - accept)
+      remember(st, { end: p.end, x: p.x }, capacity);
     else keep.push(p);
   }
   st.pending = keep;
@@ -226,10 +304,13 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
       const dj = x[j] - nearest.x[j];
       if (!inv[j] || dj !== dj) continue;
       const z = Math.min(Z_CAP, Math.abs(dj) * inv[j]);
-      const name = st.names[j], ch = name.slice(0, name.lastIndexOf(':'));
-      byChannel[ch] = (byChannel[ch] ?? 0) + z * z; total += z * z;
+      const name = st.names[j],
+        ch = name.slice(0, name.lastIndexOf(':'));
+      byChannel[ch] = (byChannel[ch] ?? 0) + z * z;
+      total += z * z;
     }
-    for (const [ch, v] of Object.entries(byChannel)) contributions[ch] = total > 0 ? Math.round((v / total) * 1e6) / 1e6 : 0;
+    for (const [ch, v] of Object.entries(byChannel))
+      contributions[ch] = total > 0 ? Math.round((v / total) * 1e6) / 1e6 : 0;
   }
   const memory = st.memory.length;
   // A revision replaces the window's pending entry; otherwise one window per `every` is a candidate
@@ -237,8 +318,10 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
   const entry = { start: t.windowStart, end: t.windowEnd, x, score };
   const at = st.pending.findIndex((p) => p.start === t.windowStart);
   if (at >= 0) st.pending[at] = entry;
-  else if ((!st.memory.length || t.windowEnd > st.memory[st.memory.length - 1].end)
-    && (warm || st.lastCandidateEnd === null || t.windowEnd - st.lastCandidateEnd >= every)) {
+  else if (
+    (!st.memory.length || t.windowEnd > st.memory[st.memory.length - 1].end) &&
+    (warm || st.lastCandidateEnd === null || t.windowEnd - st.lastCandidateEnd >= every)
+  ) {
     st.pending.push(entry);
     st.lastCandidateEnd = Math.max(st.lastCandidateEnd ?? -Infinity, t.windowEnd);
   }
@@ -248,7 +331,10 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
 /** Windows per stored memory chunk. */
 export const MEMORY_CHUNK = 200;
 /** What a checkpoint stores of an asset's context state: `head` and the memory chunks that changed (by index; `[]`: no longer used). */
-export interface ContextCheckpoint { head: Omit<ContextState, 'memory' | 'changedFrom'> & { memoryLength: number }; chunks: Record<number, Remembered[]> }
+export interface ContextCheckpoint {
+  head: Omit<ContextState, 'memory' | 'changedFrom'> & { memoryLength: number };
+  chunks: Record<number, Remembered[]>;
+}
 
 /** The head and the chunks changed since the last call (which marks them written). */
 export function contextCheckpoint(st: ContextState, all = false): ContextCheckpoint {
@@ -267,14 +353,22 @@ export function contextCheckpoint(st: ContextState, all = false): ContextCheckpo
 const nan = (xs: Array<number | null>): number[] => xs.map((x) => (x === null ? NaN : x));
 
 /** The state `contextCheckpoint` wrote (chunks by index, as read back). */
-export function restoreContext(head: ContextCheckpoint['head'], chunks: Record<number, Remembered[]>): ContextState {
+export function restoreContext(
+  head: ContextCheckpoint['head'],
+  chunks: Record<number, Remembered[]>,
+): ContextState {
   const { memoryLength, ...rest } = head;
   const memory: Remembered[] = [];
-  for (let c = 0; c < head.chunksWritten; c++) for (const r of chunks[c] ?? []) memory.push({ end: r.end, x: nan(r.x) });
-  if (memory.length !== memoryLength) throw new Error(`context memory: ${memory.length} windows restored, ${memoryLength} written`);
+  for (let c = 0; c < head.chunksWritten; c++)
+    for (const r of chunks[c] ?? []) memory.push({ end: r.end, x: nan(r.x) });
+  if (memory.length !== memoryLength)
+    throw new Error(`context memory: ${memory.length} windows restored, ${memoryLength} written`);
   return {
-    ...rest, memory, changedFrom: null,
+    ...rest,
+    memory,
+    changedFrom: null,
     pending: rest.pending.map((p) => ({ ...p, x: nan(p.x) })),
-    inverseSpread: rest.inverseSpread, calib: rest.calib,
+    inverseSpread: rest.inverseSpread,
+    calib: rest.calib,
   };
 }

@@ -18,10 +18,14 @@ import * as tf from '@tensorflow/tfjs';
 
 export interface NetShape {
   /** Input widths: sensors, images, notes (each current ‖ recent). */
-  inS: number; inI: number; inN: number;
+  inS: number;
+  inI: number;
+  inN: number;
   /** Widths reconstructed (the current half of sensors and images). */
-  outS: number; outI: number;
-  d: number; hidden: number;
+  outS: number;
+  outI: number;
+  d: number;
+  hidden: number;
 }
 
 export type Weights = Record<string, tf.Variable>;
@@ -52,30 +56,46 @@ export function initWeights(sh: NetShape, seed: number): Weights {
   const w: Record<string, tf.Tensor> = {};
   const ins = { S: sh.inS, I: sh.inI, N: sh.inN };
   for (const m of MODS) {
-    w[`enc${m}1`] = glorot([ins[m], sh.hidden], rng); w[`enc${m}1b`] = tf.zeros([sh.hidden]);
-    w[`enc${m}2`] = glorot([sh.hidden, sh.d], rng); w[`enc${m}2b`] = tf.zeros([sh.d]);
-    w[`gate${m}`] = glorot([sh.d, 1], rng); w[`gate${m}b`] = tf.fill([1], 1);
+    w[`enc${m}1`] = glorot([ins[m], sh.hidden], rng);
+    w[`enc${m}1b`] = tf.zeros([sh.hidden]);
+    w[`enc${m}2`] = glorot([sh.hidden, sh.d], rng);
+    w[`enc${m}2b`] = tf.zeros([sh.d]);
+    w[`gate${m}`] = glorot([sh.d, 1], rng);
+    w[`gate${m}b`] = tf.fill([1], 1);
     w[`miss${m}`] = glorot([1, sh.d], rng);
     w[`emb${m}`] = glorot([1, sh.d], rng);
   }
   for (const k of ['q', 'k', 'v', 'o']) w[`att${k}`] = glorot([sh.d, sh.d], rng);
-  w.decS1 = glorot([sh.d, sh.hidden], rng); w.decS1b = tf.zeros([sh.hidden]);
-  w.decS2 = glorot([sh.hidden, sh.outS], rng); w.decS2b = tf.zeros([sh.outS]);
-  w.decI1 = glorot([sh.d, sh.hidden], rng); w.decI1b = tf.zeros([sh.hidden]);
-  w.decI2 = glorot([sh.hidden, sh.outI], rng); w.decI2b = tf.zeros([sh.outI]);
-  w.head1 = glorot([sh.d + 5, 16], rng); w.head1b = tf.zeros([16]);
-  w.head2 = glorot([16, 1], rng); w.head2b = tf.zeros([1]);
+  w.decS1 = glorot([sh.d, sh.hidden], rng);
+  w.decS1b = tf.zeros([sh.hidden]);
+  w.decS2 = glorot([sh.hidden, sh.outS], rng);
+  w.decS2b = tf.zeros([sh.outS]);
+  w.decI1 = glorot([sh.d, sh.hidden], rng);
+  w.decI1b = tf.zeros([sh.hidden]);
+  w.decI2 = glorot([sh.hidden, sh.outI], rng);
+  w.decI2b = tf.zeros([sh.outI]);
+  w.head1 = glorot([sh.d + 5, 16], rng);
+  w.head1b = tf.zeros([16]);
+  w.head2 = glorot([16, 1], rng);
+  w.head2b = tf.zeros([1]);
   const out: Weights = {};
-  for (const [k, t] of Object.entries(w)) { out[k] = tf.variable(t, true); t.dispose(); }
+  for (const [k, t] of Object.entries(w)) {
+    out[k] = tf.variable(t, true);
+    t.dispose();
+  }
   return out;
 }
 
-export interface Encoded { h: tf.Tensor2D[]; g: tf.Tensor2D[] }
+export interface Encoded {
+  h: tf.Tensor2D[];
+  g: tf.Tensor2D[];
+}
 
 /** The three encoders and gates (run once per window). */
 export function encodeModalities(w: Weights, xs: tf.Tensor2D, xi: tf.Tensor2D, xn: tf.Tensor2D): Encoded {
   const x = { S: xs, I: xi, N: xn };
-  const h: tf.Tensor2D[] = [], g: tf.Tensor2D[] = [];
+  const h: tf.Tensor2D[] = [],
+    g: tf.Tensor2D[] = [];
   for (const m of MODS) {
     const hid = tf.relu(tf.add(tf.matMul(x[m], w[`enc${m}1`] as tf.Tensor2D), w[`enc${m}1b`]));
     const hm = tf.add(tf.matMul(hid, w[`enc${m}2`] as tf.Tensor2D), w[`enc${m}2b`]) as tf.Tensor2D;
@@ -103,14 +123,18 @@ export function attend(w: Weights, enc: Encoded, presence: tf.Tensor2D[], d: num
   const T = (toks.length === 1 ? toks[0] : tf.concat(toks, 0)) as tf.Tensor3D;
   const n = T.shape[0];
   const flat = tf.reshape(T, [n * 3, d]) as tf.Tensor2D;
-  const proj = (k: string) => tf.reshape(tf.matMul(flat, w[`att${k}`] as tf.Tensor2D), [n, 3, d]) as tf.Tensor3D;
-  const Q = proj('q'), K = proj('k'), V = proj('v');
+  const proj = (k: string) =>
+    tf.reshape(tf.matMul(flat, w[`att${k}`] as tf.Tensor2D), [n, 3, d]) as tf.Tensor3D;
+  const Q = proj('q'),
+    K = proj('k'),
+    V = proj('v');
   const A = tf.softmax(tf.div(tf.matMul(Q, K, false, true), Math.sqrt(d)));
   const AV = tf.reshape(tf.matMul(A, V), [n * 3, d]) as tf.Tensor2D;
   return tf.add(T, tf.reshape(tf.matMul(AV, w.atto as tf.Tensor2D), [n, 3, d])) as tf.Tensor3D;
 }
 
-const token = (Z: tf.Tensor3D, k: number, from: number, rows: number) => tf.reshape(tf.slice(Z, [from, k, 0], [rows, 1, -1]), [rows, -1]) as tf.Tensor2D;
+const token = (Z: tf.Tensor3D, k: number, from: number, rows: number) =>
+  tf.reshape(tf.slice(Z, [from, k, 0], [rows, 1, -1]), [rows, -1]) as tf.Tensor2D;
 
 function decode(w: Weights, m: 'S' | 'I', z: tf.Tensor2D): tf.Tensor2D {
   const hid = tf.relu(tf.add(tf.matMul(z, w[`dec${m}1`] as tf.Tensor2D), w[`dec${m}1b`]));
@@ -120,7 +144,8 @@ function decode(w: Weights, m: 'S' | 'I', z: tf.Tensor2D): tf.Tensor2D {
 export interface NetOut {
   logit: tf.Tensor1D;
   /** Mean squared reconstruction error of the current sensor / image features (0 when absent). */
-  eS: tf.Tensor1D; eI: tf.Tensor1D;
+  eS: tf.Tensor1D;
+  eI: tf.Tensor1D;
   /** Squared reconstruction error per sensor feature [B, outS]. */
   errS: tf.Tensor2D;
   /** Logits with each modality removed (sensors, images, notes), when asked for. */
@@ -128,9 +153,18 @@ export interface NetOut {
   gates: tf.Tensor2D;
 }
 
-const maskCol = (p: tf.Tensor2D, k: number) => tf.mul(p, tf.tensor2d([[k === 0 ? 0 : 1, k === 1 ? 0 : 1, k === 2 ? 0 : 1]])) as tf.Tensor2D;
+const maskCol = (p: tf.Tensor2D, k: number) =>
+  tf.mul(p, tf.tensor2d([[k === 0 ? 0 : 1, k === 1 ? 0 : 1, k === 2 ? 0 : 1]])) as tf.Tensor2D;
 
-function headLogit(w: Weights, Z: tf.Tensor3D, from: number, rows: number, p: tf.Tensor2D, eS: tf.Tensor1D, eI: tf.Tensor1D): tf.Tensor1D {
+function headLogit(
+  w: Weights,
+  Z: tf.Tensor3D,
+  from: number,
+  rows: number,
+  p: tf.Tensor2D,
+  eS: tf.Tensor1D,
+  eI: tf.Tensor1D,
+): tf.Tensor1D {
   const pooled = tf.mean(tf.slice(Z, [from, 0, 0], [rows, 3, -1]), 1) as tf.Tensor2D;
   const pS = tf.reshape(tf.slice(p, [0, 0], [-1, 1]), [-1]);
   const pI = tf.reshape(tf.slice(p, [0, 1], [-1, 1]), [-1]);
@@ -144,7 +178,15 @@ function headLogit(w: Weights, Z: tf.Tensor3D, from: number, rows: number, p: tf
  * The forward pass. `p` is the presence mask [B, 3]; `explain` adds the three modality-removed logits.
  * Targets for reconstruction are the first outS / outI columns of xs / xi.
  */
-export function forward(w: Weights, sh: NetShape, xs: tf.Tensor2D, xi: tf.Tensor2D, xn: tf.Tensor2D, p: tf.Tensor2D, explain = false): NetOut {
+export function forward(
+  w: Weights,
+  sh: NetShape,
+  xs: tf.Tensor2D,
+  xi: tf.Tensor2D,
+  xn: tf.Tensor2D,
+  p: tf.Tensor2D,
+  explain = false,
+): NetOut {
   const B = xs.shape[0];
   const enc = encodeModalities(w, xs, xi, xn);
   const variants = [p, maskCol(p, 0), maskCol(p, 1)];
@@ -154,9 +196,15 @@ export function forward(w: Weights, sh: NetShape, xs: tf.Tensor2D, xi: tf.Tensor
   const pI = tf.reshape(tf.slice(p, [0, 1], [-1, 1]), [-1]);
   const recS = decode(w, 'S', token(Z, 0, B, B));
   const recI = decode(w, 'I', token(Z, 1, 2 * B, B));
-  const errS = tf.mul(tf.square(tf.sub(recS, tf.slice(xs, [0, 0], [-1, sh.outS]))), tf.expandDims(pS, 1)) as tf.Tensor2D;
+  const errS = tf.mul(
+    tf.square(tf.sub(recS, tf.slice(xs, [0, 0], [-1, sh.outS]))),
+    tf.expandDims(pS, 1),
+  ) as tf.Tensor2D;
   const eS = tf.mean(errS, 1) as tf.Tensor1D;
-  const eI = tf.mul(tf.mean(tf.square(tf.sub(recI, tf.slice(xi, [0, 0], [-1, sh.outI]))), 1), pI) as tf.Tensor1D;
+  const eI = tf.mul(
+    tf.mean(tf.square(tf.sub(recI, tf.slice(xi, [0, 0], [-1, sh.outI]))), 1),
+    pI,
+  ) as tf.Tensor1D;
   const logit = headLogit(w, Z, 0, B, p, eS, eI);
   const gates = tf.concat(enc.g, 1) as tf.Tensor2D;
   if (!explain) return { logit, eS, eI, errS, gates };

@@ -4,7 +4,10 @@
  * topic, like the inputs of a Kafka Streams join; partition numbers are dealt to the sorted members in
  * turn. Pure, so every member that leads a rebalance computes the same plan.
  */
-export function coPartition(memberIds: string[], partitionsByTopic: Record<string, number[]>): Record<string, Record<string, number[]>> {
+export function coPartition(
+  memberIds: string[],
+  partitionsByTopic: Record<string, number[]>,
+): Record<string, Record<string, number[]>> {
   const members = [...memberIds].sort();
   const numbers = [...new Set(Object.values(partitionsByTopic).flat())].sort((a, b) => a - b);
   const out: Record<string, Record<string, number[]>> = {};

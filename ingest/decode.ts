@@ -2,31 +2,66 @@
  * Bytes → validated record, or a reject with a stable code and a reason for the dead-letter topic.
  * Never throws: every input gets exactly one of the two answers.
  */
-import { base64Bytes, CHANNEL_PATTERN, ID_PATTERN, MAX_TS_MS, MIN_TS_MS, schemaFor, type InputRecord, type Modality, type Config, type SensorRecord } from '../schemas/index.js';
+import {
+  base64Bytes,
+  CHANNEL_PATTERN,
+  ID_PATTERN,
+  MAX_TS_MS,
+  MIN_TS_MS,
+  schemaFor,
+  type InputRecord,
+  type Modality,
+  type Config,
+  type SensorRecord,
+} from '../schemas/index.js';
 
-export type RejectCode = 'too_large' | 'empty' | 'not_utf8' | 'invalid_json' | 'unsupported_version' | 'invalid_record' | 'over_limit' | FrameError['code'];
+export type RejectCode =
+  | 'too_large'
+  | 'empty'
+  | 'not_utf8'
+  | 'invalid_json'
+  | 'unsupported_version'
+  | 'invalid_record'
+  | 'over_limit'
+  | FrameError['code'];
 
-export type Decoded =
-  | { ok: true; record: InputRecord }
-  | { ok: false; code: RejectCode; reason: string };
+export type Decoded = { ok: true; record: InputRecord } | { ok: false; code: RejectCode; reason: string };
 
 import { checkVisible, decodeThermal, type FrameError } from './frames.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limits: Config['limits']): Decoded {
+export function decodeRecord(
+  modality: Modality,
+  bytes: Uint8Array | null,
+  limits: Config['limits'],
+): Decoded {
   if (!bytes || bytes.length === 0) return { ok: false, code: 'empty', reason: 'empty record value' };
   if (bytes.length > limits.maxRecordBytes) {
-    return { ok: false, code: 'too_large', reason: `record is ${bytes.length} bytes, limit ${limits.maxRecordBytes}` };
+    return {
+      ok: false,
+      code: 'too_large',
+      reason: `record is ${bytes.length} bytes, limit ${limits.maxRecordBytes}`,
+    };
   }
   let text: string;
-  try { text = utf8.decode(bytes); } catch { return { ok: false, code: 'not_utf8', reason: 'value is not valid UTF-8' }; }
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { ok: false, code: 'not_utf8', reason: 'value is not valid UTF-8' };
+  }
   let json: unknown;
-  try { json = JSON.parse(text); } catch (e) {
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
     return { ok: false, code: 'invalid_json', reason: `invalid JSON: ${(e as Error).message}` };
   }
   if (json && typeof json === 'object' && 'v' in json && (json as { v: unknown }).v !== 1) {
-    return { ok: false, code: 'unsupported_version', reason: `unsupported version v=${JSON.stringify((json as { v: unknown }).v)} (this build reads v=1)` };
+    return {
+      ok: false,
+      code: 'unsupported_version',
+      reason: `unsupported version v=${JSON.stringify((json as { v: unknown }).v)} (this build reads v=1)`,
+    };
   }
   // The common case, a well-formed sensor record, is checked by hand (the same rules as its schema, a
   // few times faster); anything else, and every reject, goes through the schema for its exact reason.
@@ -38,7 +73,9 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
   }
   const parsed = schemaFor(modality, json).safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     return { ok: false, code: 'invalid_record', reason: `invalid ${modality} record: ${issues.join('; ')}` };
   }
   const record = { modality, value: parsed.data } as InputRecord;
@@ -64,11 +101,22 @@ export function decodeRecord(modality: Modality, bytes: Uint8Array | null, limit
  * Why a valid record is refused all the same, or null: a Kafka key other than its asset (`key_mismatch`),
  * or a plant not among the configured `plants` (`unknown_plant`; null: any plant).
  */
-export function screenRecord(rec: InputRecord, key: string | null, plants: ReadonlySet<string> | null): { code: string; reason: string } | null {
+export function screenRecord(
+  rec: InputRecord,
+  key: string | null,
+  plants: ReadonlySet<string> | null,
+): { code: string; reason: string } | null {
   const asset = rec.value.asset;
-  if (asset && key !== null && key !== asset) return { code: 'key_mismatch', reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(asset)}` };
+  if (asset && key !== null && key !== asset)
+    return {
+      code: 'key_mismatch',
+      reason: `record key ${JSON.stringify(key)} is not its asset ${JSON.stringify(asset)}`,
+    };
   if (plants && !plants.has(rec.value.plant)) {
-    return { code: 'unknown_plant', reason: `plant ${JSON.stringify(rec.value.plant)} is not among the configured plants (${[...plants].join(', ')})` };
+    return {
+      code: 'unknown_plant',
+      reason: `plant ${JSON.stringify(rec.value.plant)} is not among the configured plants (${[...plants].join(', ')})`,
+    };
   }
   return null;
 }
@@ -78,8 +126,12 @@ function checkLimits(r: InputRecord, limits: Config['limits']): string | null {
     const v = r.value;
     // Counted in place (this runs for every record; key lists would be garbage).
     const byChannel: Record<string, unknown> = 'values' in v ? v.values : v.channels;
-    let channels = 0, n = 0;
-    for (const k in byChannel) { channels++; if ('channels' in v) n += v.channels[k].length; }
+    let channels = 0,
+      n = 0;
+    for (const k in byChannel) {
+      channels++;
+      if ('channels' in v) n += v.channels[k].length;
+    }
     if (channels === 0) return 'sensor record has no channels';
     if (channels > limits.maxChannels) return `${channels} channels, limit ${limits.maxChannels}`;
     if (n > limits.maxSamplesPerRecord) return `${n} samples, limit ${limits.maxSamplesPerRecord}`;
@@ -95,7 +147,8 @@ function checkLimits(r: InputRecord, limits: Config['limits']): string | null {
 }
 
 const isId = (x: unknown) => typeof x === 'string' && x.length >= 1 && x.length <= 128 && ID_PATTERN.test(x);
-const isTs = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= MIN_TS_MS && x < MAX_TS_MS;
+const isTs = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isFinite(x) && x >= MIN_TS_MS && x < MAX_TS_MS;
 const SAMPLE_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 'ts', 'values']);
 const BLOCK_KEYS = new Set(['v', 'plant', 'asset', 'device', 'seq', 't0', 'periodMs', 'channels']);
 
@@ -121,7 +174,8 @@ export function fastSensor(j: unknown): SensorRecord | null {
   if (!j || typeof j !== 'object' || Array.isArray(j)) return null;
   const o = j as Record<string, unknown>;
   if (o.v !== 1 || !isId(o.plant) || !isId(o.asset) || !isId(o.device)) return null;
-  if (o.seq !== undefined && !(typeof o.seq === 'number' && Number.isInteger(o.seq) && o.seq >= 0)) return null;
+  if (o.seq !== undefined && !(typeof o.seq === 'number' && Number.isInteger(o.seq) && o.seq >= 0))
+    return null;
   const keys = 'values' in o ? SAMPLE_KEYS : BLOCK_KEYS;
   for (const k in o) if (!keys.has(k)) return null;
   if (keys === SAMPLE_KEYS) {
@@ -129,7 +183,13 @@ export function fastSensor(j: unknown): SensorRecord | null {
     o.ts = Math.round(o.ts);
     return o as unknown as SensorRecord;
   }
-  if (!isTs(o.t0) || typeof o.periodMs !== 'number' || !(o.periodMs > 0 && o.periodMs <= 3_600_000) || !channelsOk(o.channels, true)) return null;
+  if (
+    !isTs(o.t0) ||
+    typeof o.periodMs !== 'number' ||
+    !(o.periodMs > 0 && o.periodMs <= 3_600_000) ||
+    !channelsOk(o.channels, true)
+  )
+    return null;
   o.t0 = Math.round(o.t0);
   return o as unknown as SensorRecord;
 }

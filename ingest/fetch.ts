@@ -8,7 +8,9 @@ import { TributaryError } from '../schemas/errors.js';
 import type { Config } from '../schemas/index.js';
 
 export type FetchConfig = Config['frames']['fetch'];
-export type FetchOutcome = { ok: true; bytes: Buffer; contentType: string | null; attempts: number } | { ok: false; reason: string; attempts: number };
+export type FetchOutcome =
+  | { ok: true; bytes: Buffer; contentType: string | null; attempts: number }
+  | { ok: false; reason: string; attempts: number };
 
 class FetchFailure extends TributaryError {
   constructor(message: string, retriable: boolean) {
@@ -19,10 +21,17 @@ class FetchFailure extends TributaryError {
 /** Whether a URL may be fetched: http(s), and a host on the allow-list (`*.example.com` covers subdomains). */
 export function allowedUrl(url: string, allowHosts: string[]): string | null {
   let u: URL;
-  try { u = new URL(url); } catch { return `not a URL: ${url}`; }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `${u.protocol} URLs are not fetched (http and https only)`;
+  try {
+    u = new URL(url);
+  } catch {
+    return `not a URL: ${url}`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return `${u.protocol} URLs are not fetched (http and https only)`;
   const host = u.hostname.toLowerCase();
-  const ok = allowHosts.some((h) => (h.startsWith('*.') ? host.endsWith(h.slice(1)) : host === h.toLowerCase()));
+  const ok = allowHosts.some((h) =>
+    h.startsWith('*.') ? host.endsWith(h.slice(1)) : host === h.toLowerCase(),
+  );
   return ok ? null : `host ${host} is not in frames.fetch.allowHosts`;
 }
 
@@ -32,25 +41,41 @@ async function attempt(url: string, c: FetchConfig): Promise<{ bytes: Buffer; co
   const timer = setTimeout(() => ctl.abort(), c.timeoutMs);
   try {
     const res = await fetch(url, { signal: ctl.signal, redirect: 'error' }).catch((e: Error) => {
-      throw new FetchFailure(ctl.signal.aborted ? `no answer within ${c.timeoutMs} ms` : `request failed: ${(e.cause as Error)?.message ?? e.message}`, true);
+      throw new FetchFailure(
+        ctl.signal.aborted
+          ? `no answer within ${c.timeoutMs} ms`
+          : `request failed: ${(e.cause as Error)?.message ?? e.message}`,
+        true,
+      );
     });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
       throw new FetchFailure(`HTTP ${res.status}`, res.status === 429 || res.status >= 500);
     }
     const declared = Number(res.headers.get('content-length'));
-    if (declared > c.maxBytes) { await res.body?.cancel().catch(() => undefined); throw new FetchFailure(`${declared} bytes, limit ${c.maxBytes}`, false); }
+    if (declared > c.maxBytes) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new FetchFailure(`${declared} bytes, limit ${c.maxBytes}`, false);
+    }
     const parts: Buffer[] = [];
     let n = 0;
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         n += chunk.length;
-        if (n > c.maxBytes) { ctl.abort(); throw new FetchFailure(`more than ${c.maxBytes} bytes`, false); }
+        if (n > c.maxBytes) {
+          ctl.abort();
+          throw new FetchFailure(`more than ${c.maxBytes} bytes`, false);
+        }
         parts.push(Buffer.from(chunk));
       }
     } catch (e) {
       if (e instanceof FetchFailure) throw e;
-      throw new FetchFailure(ctl.signal.aborted ? `body not read within ${c.timeoutMs} ms` : `body failed: ${(e as Error).message}`, true);
+      throw new FetchFailure(
+        ctl.signal.aborted
+          ? `body not read within ${c.timeoutMs} ms`
+          : `body failed: ${(e as Error).message}`,
+        true,
+      );
     }
     return { bytes: Buffer.concat(parts), contentType: res.headers.get('content-type') };
   } finally {
@@ -67,7 +92,8 @@ export async function fetchFrame(url: string, c: FetchConfig): Promise<FetchOutc
       return { ok: true, ...(await attempt(url, c)), attempts: i };
     } catch (e) {
       const f = e instanceof FetchFailure ? e : new FetchFailure((e as Error).message, false);
-      if (!f.retriable || i > c.retries) return { ok: false, reason: `${f.message}${i > 1 ? ` (after ${i} attempts)` : ''}`, attempts: i };
+      if (!f.retriable || i > c.retries)
+        return { ok: false, reason: `${f.message}${i > 1 ? ` (after ${i} attempts)` : ''}`, attempts: i };
       await new Promise((r) => setTimeout(r, c.backoffMs * 2 ** (i - 1)));
     }
   }
@@ -86,12 +112,15 @@ export class FrameFetcher {
     this.inFlight.add(key);
     const run = () => {
       this.running++;
-      void fetchFrame(url, this.c).then(done, (e: Error) => done({ ok: false, reason: e.message, attempts: 1 })).finally(() => {
-        this.running--;
-        this.inFlight.delete(key);
-        this.queue.shift()?.();
-      });
+      void fetchFrame(url, this.c)
+        .then(done, (e: Error) => done({ ok: false, reason: e.message, attempts: 1 }))
+        .finally(() => {
+          this.running--;
+          this.inFlight.delete(key);
+          this.queue.shift()?.();
+        });
     };
-    if (this.running < this.c.concurrency) run(); else this.queue.push(run);
+    if (this.running < this.c.concurrency) run();
+    else this.queue.push(run);
   }
 }

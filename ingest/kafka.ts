@@ -8,7 +8,17 @@
  * committed offsets move only when the handler says so (`commit`), after its effects are durable.
  * When a handler throws, kafkajs fetches the same batch again; the handler rolls its state back first.
  */
-import { AssignerProtocol, Kafka, Partitioners, logLevel, type Consumer, type Producer, type Admin, type IHeaders, type PartitionAssigner } from 'kafkajs';
+import {
+  AssignerProtocol,
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Consumer,
+  type Producer,
+  type Admin,
+  type IHeaders,
+  type PartitionAssigner,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config, Modality } from '../schemas/index.js';
 import { coPartition } from './copartition.js';
@@ -23,7 +33,10 @@ export interface IncomingMessage {
 }
 
 export interface IncomingBatch {
-  topic: string; modality: Modality; partition: number; messages: IncomingMessage[];
+  topic: string;
+  modality: Modality;
+  partition: number;
+  messages: IncomingMessage[];
   /** Keeps the group membership alive while the batch waits (a database outage must not cost the partition). */
   heartbeat?: () => Promise<void>;
   /**
@@ -33,10 +46,17 @@ export interface IncomingBatch {
   pause?: () => void;
   resume?: () => void;
 }
-export interface CommitRequest { topic: string; partition: number; offset: number }
+export interface CommitRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+}
 
 export interface DeadLetter {
-  key: Buffer | null; value: Buffer | null; code: string; reason: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  code: string;
+  reason: string;
   source: { topic: string; partition: number; offset: number; timestamp: number };
   /** The producer's own headers (kept on the dead-letter copy). */
   headers?: Record<string, string>;
@@ -52,7 +72,8 @@ const TOPIC_RESOURCE = 2;
 const MAX_REASON = 1_000;
 
 /** The key under which the dead_letters table keeps a record's full original bytes. */
-export const deadLetterKey = (x: DeadLetter): string => `${x.source.topic}:${x.source.partition}:${x.source.offset}`;
+export const deadLetterKey = (x: DeadLetter): string =>
+  `${x.source.topic}:${x.source.partition}:${x.source.offset}`;
 
 export interface KafkaIngest {
   /** Creates missing topics (when allowed), checks co-partitioning; returns each topic's max.message.bytes. */
@@ -61,7 +82,11 @@ export interface KafkaIngest {
    * Consumes. `onFatal`: the consumer crashed and kafkajs will not restart it (the process should end
    * with a non-zero status, so that a supervisor starts it again).
    */
-  run(handle: (b: IncomingBatch) => Promise<CommitRequest[]>, onRebalance?: (heldBefore: number[]) => void, onFatal?: (err: Error) => void): Promise<void>;
+  run(
+    handle: (b: IncomingBatch) => Promise<CommitRequest[]>,
+    onRebalance?: (heldBefore: number[]) => void,
+    onFatal?: (err: Error) => void,
+  ): Promise<void>;
   /** Rewinds one partition number of all three input topics to the given offsets. */
   seek(partition: number, offsets: Partial<Record<Modality, number>>): void;
   committedOffsets(partition: number): Promise<Partial<Record<Modality, number>>>;
@@ -87,11 +112,13 @@ function client(brokers: string[], clientId: string, logger: Logger): Kafka {
     brokers,
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log }) => {
-      const { message, ...extra } = log;
-      const fn = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-      logger[fn]({ kafka: extra }, message);
-    },
+    logCreator:
+      () =>
+      ({ level, log }) => {
+        const { message, ...extra } = log;
+        const fn = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+        logger[fn]({ kafka: extra }, message);
+      },
   });
 }
 
@@ -113,13 +140,22 @@ const headerText = (h: IHeaders | undefined): Record<string, string> => {
  * dead letters (each up to the record size limit, plus headers) must not be refused as a whole, which
  * kafkajs reports as non-retriable and would stall the partition.
  */
-export function requestSized<T>(records: T[], bytesOf: (r: T) => Buffer | string | null, maxBytes = 512 * 1024): T[][] {
+export function requestSized<T>(
+  records: T[],
+  bytesOf: (r: T) => Buffer | string | null,
+  maxBytes = 512 * 1024,
+): T[][] {
   const out: T[][] = [];
-  let cur: T[] = [], size = 0;
+  let cur: T[] = [],
+    size = 0;
   for (const r of records) {
     const v = bytesOf(r);
     const n = (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length) + 512;
-    if (cur.length && size + n > maxBytes) { out.push(cur); cur = []; size = 0; }
+    if (cur.length && size + n > maxBytes) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+    }
     cur.push(r);
     size += n;
   }
@@ -131,7 +167,9 @@ export function requestSized<T>(records: T[], bytesOf: (r: T) => Buffer | string
 async function coPartitioned(admin: Admin, inputs: string[]): Promise<void> {
   const meta = await admin.fetchTopicMetadata({ topics: inputs });
   if (new Set(meta.topics.map((t) => t.partitions.length)).size > 1) {
-    throw new Error(`input topics must be co-partitioned (equal partition counts); found ${meta.topics.map((t) => `${t.name}=${t.partitions.length}`).join(', ')}`);
+    throw new Error(
+      `input topics must be co-partitioned (equal partition counts); found ${meta.topics.map((t) => `${t.name}=${t.partitions.length}`).join(', ')}`,
+    );
   }
 }
 
@@ -141,24 +179,44 @@ async function coPartitioned(admin: Admin, inputs: string[]): Promise<void> {
  * of history with its own record times needs, or the broker deletes it as it arrives). Topics that exist
  * keep their partitions (a count unlike the others' is an error) and get the retention set.
  */
-export async function createTopics(cfg: Config['kafka'], o: { partitions: number; retentionMs?: number }, logger: Logger): Promise<Array<{ topic: string; partitions: number; created: boolean }>> {
+export async function createTopics(
+  cfg: Config['kafka'],
+  o: { partitions: number; retentionMs?: number },
+  logger: Logger,
+): Promise<Array<{ topic: string; partitions: number; created: boolean }>> {
   const admin = client(cfg.brokers, cfg.clientId, logger).admin();
   await admin.connect();
   try {
     const all = [cfg.topics.sensors, cfg.topics.images, cfg.topics.notes, cfg.topics.deadLetter];
     const existing = new Set(await admin.listTopics());
-    const configEntries = o.retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(o.retentionMs) }];
+    const configEntries =
+      o.retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(o.retentionMs) }];
     const missing = all.filter((t) => !existing.has(t));
     if (missing.length) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: o.partitions, replicationFactor: -1, configEntries })) });
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: o.partitions,
+          replicationFactor: -1,
+          configEntries,
+        })),
+      });
     }
     const kept = all.filter((t) => existing.has(t));
     if (kept.length && configEntries.length) {
-      await admin.alterConfigs({ validateOnly: false, resources: kept.map((name) => ({ type: TOPIC_RESOURCE, name, configEntries })) });
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: kept.map((name) => ({ type: TOPIC_RESOURCE, name, configEntries })),
+      });
     }
     await coPartitioned(admin, all.slice(0, 3));
     const meta = await admin.fetchTopicMetadata({ topics: all });
-    return all.map((topic) => ({ topic, partitions: meta.topics.find((x) => x.name === topic)!.partitions.length, created: missing.includes(topic) }));
+    return all.map((topic) => ({
+      topic,
+      partitions: meta.topics.find((x) => x.name === topic)!.partitions.length,
+      created: missing.includes(topic),
+    }));
   } finally {
     await admin.disconnect();
   }
@@ -169,23 +227,42 @@ const CoPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   name: 'TributaryCoPartitioned',
   version: 1,
   async assign({ members, topics }) {
-    const parts = Object.fromEntries(topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]));
-    const plan = coPartition(members.map((m) => m.memberId), parts);
+    const parts = Object.fromEntries(
+      topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]),
+    );
+    const plan = coPartition(
+      members.map((m) => m.memberId),
+      parts,
+    );
     return Object.entries(plan).map(([memberId, assignment]) => ({
-      memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData: Buffer.alloc(0) }),
+      memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({
+        version: 1,
+        assignment,
+        userData: Buffer.alloc(0),
+      }),
     }));
   },
   protocol({ topics }) {
-    return { name: 'TributaryCoPartitioned', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+    return {
+      name: 'TributaryCoPartitioned',
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+    };
   },
 });
 
 export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIngest {
   const kafka = client(cfg.brokers, cfg.clientId, logger);
   const modalityOf = new Map<string, Modality>([
-    [cfg.topics.sensors, 'sensors'], [cfg.topics.images, 'images'], [cfg.topics.notes, 'notes'],
+    [cfg.topics.sensors, 'sensors'],
+    [cfg.topics.images, 'images'],
+    [cfg.topics.notes, 'notes'],
   ]);
-  const topicOf: Record<Modality, string> = { sensors: cfg.topics.sensors, images: cfg.topics.images, notes: cfg.topics.notes };
+  const topicOf: Record<Modality, string> = {
+    sensors: cfg.topics.sensors,
+    images: cfg.topics.images,
+    notes: cfg.topics.notes,
+  };
   let consumer: Consumer | null = null;
   let producer: Promise<Producer> | null = null;
   let admin: Admin | null = null;
@@ -197,10 +274,16 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
   // producer made but not yet connected sent on it and got "The producer is disconnected".
   const getProducer = (): Promise<Producer> => {
     producer ??= (async () => {
-      const p = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      const p = kafka.producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await p.connect();
       return p;
-    })().catch((e: unknown) => { producer = null; throw e; });
+    })().catch((e: unknown) => {
+      producer = null;
+      throw e;
+    });
     return producer;
   };
 
@@ -223,13 +306,20 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
         const limits: Record<string, number> = {};
         const described = await admin.describeConfigs({
           includeSynonyms: false,
-          resources: [...inputs, cfg.topics.deadLetter].map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
+          resources: [...inputs, cfg.topics.deadLetter].map((name) => ({
+            type: TOPIC_RESOURCE,
+            name,
+            configNames: ['max.message.bytes'],
+          })),
         });
         for (const r of described.resources) {
           const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
           limits[r.resourceName] = Number.isFinite(v) && v > 0 ? v : BROKER_DEFAULT_MAX_MESSAGE_BYTES;
         }
-        deadLetterBudget = Math.max(1024, (limits[cfg.topics.deadLetter] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES) - DEAD_LETTER_MARGIN);
+        deadLetterBudget = Math.max(
+          1024,
+          (limits[cfg.topics.deadLetter] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES) - DEAD_LETTER_MARGIN,
+        );
         await coPartitioned(admin, inputs);
         return limits;
       } finally {
@@ -238,7 +328,13 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
     },
 
     async run(handle, onRebalance, onFatal) {
-      const c = kafka.consumer({ groupId: cfg.groupId, allowAutoTopicCreation: false, partitionAssigners: [CoPartitionedAssigner], sessionTimeout: cfg.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)) });
+      const c = kafka.consumer({
+        groupId: cfg.groupId,
+        allowAutoTopicCreation: false,
+        partitionAssigners: [CoPartitionedAssigner],
+        sessionTimeout: cfg.sessionTimeoutMs,
+        heartbeatInterval: Math.min(3_000, Math.floor(cfg.sessionTimeoutMs / 3)),
+      });
       consumer = c;
       c.on(c.events.GROUP_JOIN, (e) => {
         joined = true;
@@ -255,10 +351,15 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
       c.on(c.events.CRASH, (e) => {
         joined = false;
         const restart = (e.payload as { restart?: boolean }).restart !== false;
-        logger.error({ err: e.payload.error?.message, restart }, restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted');
+        logger.error(
+          { err: e.payload.error?.message, restart },
+          restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and will not be restarted',
+        );
         if (!restart) onFatal?.(e.payload.error);
       });
-      c.on(c.events.STOP, () => { joined = false; });
+      c.on(c.events.STOP, () => {
+        joined = false;
+      });
       await c.connect();
       await c.subscribe({ topics: Object.values(topicOf), fromBeginning: cfg.fromBeginning });
       await c.run({
@@ -269,19 +370,36 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
           const modality = modalityOf.get(batch.topic)!;
           const all = Object.values(topicOf).map((topic) => ({ topic, partitions: [batch.partition] }));
           const commits = await handle({
-            topic: batch.topic, modality, partition: batch.partition, heartbeat,
-            pause: () => c.pause(all), resume: () => c.resume(all),
+            topic: batch.topic,
+            modality,
+            partition: batch.partition,
+            heartbeat,
+            pause: () => c.pause(all),
+            resume: () => c.resume(all),
             messages: batch.messages.map((m) => ({
-              offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: headerText(m.headers),
+              offset: Number(m.offset),
+              key: m.key,
+              value: m.value,
+              timestamp: Number(m.timestamp),
+              headers: headerText(m.headers),
             })),
           }).catch((e: unknown) => {
             // A failed batch is fetched again and retried, never the end of the consumer: kafkajs gives up
             // on errors it takes for bugs (TypeError…), and a process that exits on them would start again
             // on the same batch, in a crash loop that stops every partition. A batch that keeps failing
             // shows as a stuck partition (kafka.stuckAfterMs).
-            throw Object.assign(new Error(`batch of ${batch.topic}[${batch.partition}] failed: ${(e as Error)?.message ?? String(e)}`, { cause: e }), { name: 'TributaryBatchError', retriable: true });
+            throw Object.assign(
+              new Error(
+                `batch of ${batch.topic}[${batch.partition}] failed: ${(e as Error)?.message ?? String(e)}`,
+                { cause: e },
+              ),
+              { name: 'TributaryBatchError', retriable: true },
+            );
           });
-          if (commits.length) await c.commitOffsets(commits.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })));
+          if (commits.length)
+            await c.commitOffsets(
+              commits.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })),
+            );
           await heartbeat();
         },
       });
@@ -304,28 +422,43 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
           if (p && Number(p.offset) >= 0) out[modalityOf.get(t.topic)!] = Number(p.offset);
         }
         return out;
-      } finally { await admin.disconnect(); }
+      } finally {
+        await admin.disconnect();
+      }
     },
 
     async commit(commits) {
       const held = commits.filter((x) => assigned.has(x.partition));
-      if (consumer && joined && held.length) await consumer.commitOffsets(held.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })));
+      if (consumer && joined && held.length)
+        await consumer.commitOffsets(
+          held.map((x) => ({ topic: x.topic, partition: x.partition, offset: String(x.offset) })),
+        );
     },
 
     async partitionOffsets() {
       if (!joined || !assigned.size) return [];
-      if (!admin) { admin = kafka.admin(); await admin.connect(); }
+      if (!admin) {
+        admin = kafka.admin();
+        await admin.connect();
+      }
       const a = admin;
       const held = [...assigned];
       const committed = new Map<string, number>();
       for (const t of await a.fetchOffsets({ groupId: cfg.groupId, topics: Object.values(topicOf) })) {
-        for (const p of t.partitions) if (Number(p.offset) >= 0) committed.set(`${t.topic}:${p.partition}`, Number(p.offset));
+        for (const p of t.partitions)
+          if (Number(p.offset) >= 0) committed.set(`${t.topic}:${p.partition}`, Number(p.offset));
       }
       const out: PartitionOffsets[] = [];
       for (const topic of Object.values(topicOf)) {
         for (const p of await a.fetchTopicOffsets(topic)) {
           if (!held.includes(p.partition)) continue;
-          out.push({ topic, partition: p.partition, end: Number(p.high), start: Number(p.low), committed: committed.get(`${topic}:${p.partition}`) ?? null });
+          out.push({
+            topic,
+            partition: p.partition,
+            end: Number(p.high),
+            start: Number(p.low),
+            committed: committed.get(`${topic}:${p.partition}`) ?? null,
+          });
         }
       }
       return out;
@@ -333,7 +466,8 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
 
     async republish(modality, records) {
       const producer = await getProducer();
-      for (const part of requestSized(records, (r) => r.value)) await producer.send({ topic: topicOf[modality], acks: -1, messages: part });
+      for (const part of requestSized(records, (r) => r.value))
+        await producer.send({ topic: topicOf[modality], acks: -1, messages: part });
     },
 
     async deadLetter(records) {
@@ -354,12 +488,18 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
             'tributary-source-offset': String(r.source.offset),
             'tributary-source-timestamp': String(r.source.timestamp),
             // A value cut to fit: its first bytes here, the whole original in the dead_letters table.
-            ...(cut ? { 'tributary-truncated': `${r.value!.length} bytes, the first ${budget} kept`, 'tributary-original': `dead_letters:${deadLetterKey(r)}` } : {}),
+            ...(cut
+              ? {
+                  'tributary-truncated': `${r.value!.length} bytes, the first ${budget} kept`,
+                  'tributary-original': `dead_letters:${deadLetterKey(r)}`,
+                }
+              : {}),
           },
         };
       });
       // The topic's limit holds for a whole record batch: requests no larger than one record may be.
-      for (const part of requestSized(copies, (r) => r.value, Math.min(512 * 1024, budget))) await producer.send({ topic: cfg.topics.deadLetter, acks: -1, messages: part });
+      for (const part of requestSized(copies, (r) => r.value, Math.min(512 * 1024, budget)))
+        await producer.send({ topic: cfg.topics.deadLetter, acks: -1, messages: part });
       return records.filter((r) => r.value !== null && r.value.length > budget);
     },
 
@@ -378,19 +518,40 @@ export function createKafkaIngest(cfg: Config['kafka'], logger: Logger): KafkaIn
 /** A plain producer keyed by asset id: used by the simulator's Kafka output and by tests. */
 export interface RecordProducer {
   /** `timestamp` (epoch ms) sets the record's CreateTime; by default the client's clock. */
-  send(topic: string, records: Array<{ key: string | null; value: string | Buffer; headers?: Record<string, string>; timestamp?: number }>): Promise<void>;
+  send(
+    topic: string,
+    records: Array<{
+      key: string | null;
+      value: string | Buffer;
+      headers?: Record<string, string>;
+      timestamp?: number;
+    }>,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createRecordProducer(brokers: string[], logger: Logger, clientId = 'tributary-producer'): Promise<RecordProducer> {
+export async function createRecordProducer(
+  brokers: string[],
+  logger: Logger,
+  clientId = 'tributary-producer',
+): Promise<RecordProducer> {
   // The default (murmur2) partitioner is the Java client's: one asset lands in the same partition number
   // whichever client publishes it, which co-partitioning needs.
-  const p = client(brokers, clientId, logger).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const p = client(brokers, clientId, logger).producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await p.connect();
   return {
     async send(topic, records) {
       if (records.length) {
-        await p.send({ topic, acks: -1, messages: records.map(({ timestamp, ...m }) => (timestamp === undefined ? m : { ...m, timestamp: String(timestamp) })) });
+        await p.send({
+          topic,
+          acks: -1,
+          messages: records.map(({ timestamp, ...m }) =>
+            timestamp === undefined ? m : { ...m, timestamp: String(timestamp) },
+          ),
+        });
       }
     },
     close: () => p.disconnect(),
@@ -398,8 +559,16 @@ export async function createRecordProducer(brokers: string[], logger: Logger, cl
 }
 
 /** Reads a topic from the beginning until `enough(records so far)` or `timeoutMs` passed (tests, tools). */
-export async function readTopic(brokers: string[], topic: string, enough: (read: IncomingMessage[]) => boolean, timeoutMs: number, logger: Logger): Promise<IncomingMessage[]> {
-  const c = client(brokers, 'tributary-reader', logger).consumer({ groupId: `reader-${process.pid}-${Date.now()}` });
+export async function readTopic(
+  brokers: string[],
+  topic: string,
+  enough: (read: IncomingMessage[]) => boolean,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<IncomingMessage[]> {
+  const c = client(brokers, 'tributary-reader', logger).consumer({
+    groupId: `reader-${process.pid}-${Date.now()}`,
+  });
   const out: IncomingMessage[] = [];
   await c.connect();
   await c.subscribe({ topic, fromBeginning: true });
@@ -407,8 +576,17 @@ export async function readTopic(brokers: string[], topic: string, enough: (read:
     const timer = setTimeout(resolve, timeoutMs);
     void c.run({
       eachMessage: async ({ message }) => {
-        out.push({ offset: Number(message.offset), key: message.key, value: message.value, timestamp: Number(message.timestamp), headers: headerText(message.headers) });
-        if (enough(out)) { clearTimeout(timer); resolve(); }
+        out.push({
+          offset: Number(message.offset),
+          key: message.key,
+          value: message.value,
+          timestamp: Number(message.timestamp),
+          headers: headerText(message.headers),
+        });
+        if (enough(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
       },
     });
   });
@@ -420,8 +598,16 @@ export async function readTopic(brokers: string[], topic: string, enough: (read:
  * Raw consumption with no work (the benchmark baseline): a fresh group reads `count` records of `topics`
  * with eachBatch. `each`, when given, sees every record's value (the benchmark's floor: parsing them).
  */
-export async function drainTopics(brokers: string[], topics: string[], count: number, logger: Logger, each?: (value: Buffer | null) => void): Promise<number> {
-  const c = client(brokers, 'tributary-drain', logger).consumer({ groupId: `drain-${process.pid}-${Date.now()}` });
+export async function drainTopics(
+  brokers: string[],
+  topics: string[],
+  count: number,
+  logger: Logger,
+  each?: (value: Buffer | null) => void,
+): Promise<number> {
+  const c = client(brokers, 'tributary-drain', logger).consumer({
+    groupId: `drain-${process.pid}-${Date.now()}`,
+  });
   let n = 0;
   await c.connect();
   await c.subscribe({ topics, fromBeginning: true });

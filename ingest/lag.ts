@@ -10,7 +10,8 @@
 
 /** One partition's offsets as the broker reports them, and how far this instance has processed it. */
 export interface PartitionOffsets {
-  topic: string; partition: number;
+  topic: string;
+  partition: number;
   /** The log-end offset (high watermark). */
   end: number;
   /** The group's committed offset; null: none yet (then the log start counts). */
@@ -22,7 +23,8 @@ export interface PartitionOffsets {
 }
 
 export interface PartitionLag {
-  topic: string; partition: number;
+  topic: string;
+  partition: number;
   /** Records after the committed offset. */
   lag: number;
   committed: number;
@@ -35,7 +37,10 @@ export interface PartitionLag {
 
 export class LagTracker {
   /** Per topic-partition: the offsets last seen, the records then pending, and since when they stand still. */
-  private readonly seen = new Map<string, { committed: number; processed: number | null; pending: number; since: number }>();
+  private readonly seen = new Map<
+    string,
+    { committed: number; processed: number | null; pending: number; since: number }
+  >();
   constructor(private readonly stuckAfterMs: number) {}
 
   /** The partitions' lag at `now`; partitions not in `rows` (no longer held) are forgotten. */
@@ -51,10 +56,19 @@ export class LagTracker {
       const pending = Math.max(0, r.end - Math.max(committed, processed ?? committed));
       let s = this.seen.get(key);
       // The clock runs from the first check that saw records pending with both offsets where they are now.
-      if (!s || s.committed !== committed || s.processed !== processed || s.pending === 0) this.seen.set(key, s = { committed, processed, pending, since: now });
+      if (!s || s.committed !== committed || s.processed !== processed || s.pending === 0)
+        this.seen.set(key, (s = { committed, processed, pending, since: now }));
       s.pending = pending;
       const stillMs = pending > 0 ? now - s.since : 0;
-      out.push({ topic: r.topic, partition: r.partition, lag, committed, pending, stillMs, stuck: pending > 0 && stillMs >= this.stuckAfterMs });
+      out.push({
+        topic: r.topic,
+        partition: r.partition,
+        lag,
+        committed,
+        pending,
+        stillMs,
+        stuck: pending > 0 && stillMs >= this.stuckAfterMs,
+      });
     }
     for (const k of [...this.seen.keys()]) if (!keep.has(k)) this.seen.delete(k);
     return out;

@@ -12,7 +12,14 @@
  */
 import type { AlignSnapshot, WindowOperator } from '../align/index.js';
 import type { AssetRuleStates } from '../alerts/index.js';
-import { contextCheckpoint, restoreContext, type AssetFeatureState, type AssetModelState, type ContextCheckpoint, type ContextState } from '../fusion/index.js';
+import {
+  contextCheckpoint,
+  restoreContext,
+  type AssetFeatureState,
+  type AssetModelState,
+  type ContextCheckpoint,
+  type ContextState,
+} from '../fusion/index.js';
 import type { Modality, WindowTuple } from '../schemas/index.js';
 import { loadAssetCheckpoints, loadCheckpoint, type Db } from '../store/index.js';
 
@@ -38,7 +45,8 @@ export interface Checkpoint {
 }
 
 /** The partition's row. Format 0 held the whole checkpoint here (`Partial<Checkpoint>`). */
-export type PartitionRow = { format?: number } & Pick<Checkpoint, 'processed' | 'clocksAt'> & Partial<Checkpoint>;
+export type PartitionRow = { format?: number } & Pick<Checkpoint, 'processed' | 'clocksAt'> &
+  Partial<Checkpoint>;
 
 /** One asset's rows, by part. */
 export interface AssetParts {
@@ -101,12 +109,14 @@ export function upgrade(part: PartitionRow | null, assets: Map<string, AssetPart
   // Format 0. Keys are `asset` or `version/asset`, and asset ids may hold "/": the longest asset the key ends with.
   const named = Object.keys(cp.align.assets).sort((a, b) => b.length - a.length);
   for (const key of [...Object.keys(cp.models), ...Object.keys(cp.features!)]) {
-    const asset = named.find((a) => key === a || key.endsWith(`/${a}`)) ?? key.slice(key.lastIndexOf('/') + 1);
+    const asset =
+      named.find((a) => key === a || key.endsWith(`/${a}`)) ?? key.slice(key.lastIndexOf('/') + 1);
     if (!keys.has(asset)) keys.set(asset, new Set());
     keys.get(asset)!.add(key);
   }
   for (const [asset, rows] of assets) {
-    if (rows.core) cp.align.assets[asset] = { ...rows.core, images: rows.images ?? [], clocks: rows.clocks ?? {} };
+    if (rows.core)
+      cp.align.assets[asset] = { ...rows.core, images: rows.images ?? [], clocks: rows.clocks ?? {} };
     Object.assign(cp.models, rows.scoring?.models);
     Object.assign(cp.features!, rows.scoring?.features);
     const rules = rows.rules ?? rows.scoring?.rules;
@@ -129,7 +139,10 @@ export function upgrade(part: PartitionRow | null, assets: Map<string, AssetPart
 }
 
 /** The partition's row as written now. */
-export function partitionRow(processed: Checkpoint['processed'], clocksAt: Checkpoint['clocksAt']): PartitionRow {
+export function partitionRow(
+  processed: Checkpoint['processed'],
+  clocksAt: Checkpoint['clocksAt'],
+): PartitionRow {
   return { format: CHECKPOINT_FORMAT, processed, clocksAt };
 }
 

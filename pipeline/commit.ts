@@ -19,9 +19,16 @@ export async function persist(
   decoded: Pick<Decoded, 'dead' | 'rekeyed'>,
   out: BatchWrite,
 ): Promise<void> {
-  if (decoded.rekeyed.length) await durably('note re-keying', () => deps.republish!('notes', decoded.rekeyed), batch);
+  if (decoded.rekeyed.length)
+    await durably('note re-keying', () => deps.republish!('notes', decoded.rekeyed), batch);
   if (decoded.dead.length) {
-    const row = (x: DeadLetter) => ({ key: deadLetterKey(x), source: x.source.topic, code: x.code, reason: x.reason, value: x.value });
+    const row = (x: DeadLetter) => ({
+      key: deadLetterKey(x),
+      source: x.source.topic,
+      code: x.code,
+      reason: x.reason,
+      value: x.value,
+    });
     if (deps.deadLetter) {
       // A copy cut to fit the dead-letter topic: the whole original is kept here.
       const cut = await durably('dead-letter send', () => deps.deadLetter!(decoded.dead), batch);
@@ -32,7 +39,11 @@ export async function persist(
 }
 
 /** Offsets safe to commit: the sensors topic is held back to the oldest sample still in an open window. */
-export function commitsFor(state: PartitionState, partition: number, topics: Record<Modality, string>): CommitRequest[] {
+export function commitsFor(
+  state: PartitionState,
+  partition: number,
+  topics: Record<Modality, string>,
+): CommitRequest[] {
   const out: CommitRequest[] = [];
   for (const m of MODALITIES) {
     const processed = state.processed[m];

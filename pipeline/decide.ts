@@ -10,7 +10,12 @@ import { eventIdOf, maintenanceOf, type AlertChange, type MaintenanceWindow } fr
 import type { ScoredWindow } from './score.js';
 import type { PartitionState } from './state.js';
 
-const EVENT: Record<string, AlertEventType | null> = { opened: 'alert.opened', escalated: 'alert.escalated', resolved: 'alert.resolved', updated: null };
+const EVENT: Record<string, AlertEventType | null> = {
+  opened: 'alert.opened',
+  escalated: 'alert.escalated',
+  resolved: 'alert.resolved',
+  updated: null,
+};
 
 export interface Decided {
   /** Every model's rows, in window order, flagged where a maintenance window covers them. */
@@ -30,9 +35,12 @@ export function decide(
   const out: Decided = { scores: [], alerts: [], alertsOpened: 0 };
   for (const [i, t] of tuples.entries()) {
     const { rows, active, activeFusion } = scored[i];
-    const inMaintenance = maintenance.length ? maintenanceOf(maintenance, t.plant, t.asset, t.windowStart, t.windowEnd) : null;
+    const inMaintenance = maintenance.length
+      ? maintenanceOf(maintenance, t.plant, t.asset, t.windowStart, t.windowEnd)
+      : null;
     if (inMaintenance) {
-      for (const row of rows) out.scores.push({ ...row, explanation: { ...row.explanation, maintenance: inMaintenance.id } });
+      for (const row of rows)
+        out.scores.push({ ...row, explanation: { ...row.explanation, maintenance: inMaintenance.id } });
       continue;
     }
     out.scores.push(...rows);
@@ -40,14 +48,23 @@ export function decide(
     const states = (state.rules[t.asset] ??= {});
     if (active.status === 'unscorable') continue;
     const inForce = activeFusion ? rulesForModel(rules, activeFusion) : rules;
-    for (const d of evaluateRules(active, states, inForce, { publicUrl: cfg.alerts.publicUrl, notes: t.notes })) {
+    for (const d of evaluateRules(active, states, inForce, {
+      publicUrl: cfg.alerts.publicUrl,
+      notes: t.notes,
+    })) {
       const type = EVENT[d.kind];
       if (d.kind === 'opened') out.alertsOpened++;
       // Event ids and times come from the decision and its window, so a replay writes nothing new.
       out.alerts.push({
-        alert: d.alert, type, by: `rule:${d.alert.rule}`,
-        eventId: type ? eventIdOf(d.alert.id, type, type === 'alert.escalated' ? d.alert.severity : '') : null,
-        at: (d.kind === 'resolved' ? d.alert.resolvedWindow ?? d.alert.lastWindow : d.alert.lastWindow) + t.slideMs,
+        alert: d.alert,
+        type,
+        by: `rule:${d.alert.rule}`,
+        eventId: type
+          ? eventIdOf(d.alert.id, type, type === 'alert.escalated' ? d.alert.severity : '')
+          : null,
+        at:
+          (d.kind === 'resolved' ? (d.alert.resolvedWindow ?? d.alert.lastWindow) : d.alert.lastWindow) +
+          t.slideMs,
       });
     }
   }

@@ -38,7 +38,13 @@ export interface Decoded {
 }
 
 /** URI frames fetched meanwhile: their temperatures join the frames held, and the windows waiting on them fire. */
-export function applyFetched(state: PartitionState, fetched: FetchedFrame[], out: BatchWrite, cfg: Config, logger: Logger): void {
+export function applyFetched(
+  state: PartitionState,
+  fetched: FetchedFrame[],
+  out: BatchWrite,
+  cfg: Config,
+  logger: Logger,
+): void {
   for (const { frame, outcome } of fetched) {
     let result: { pixels: ThermalPixels; encoding: 'png' | 'jpeg' } | { missing: string };
     if (!outcome.ok) result = { missing: `frame not fetched: ${outcome.reason}` };
@@ -46,30 +52,53 @@ export function applyFetched(state: PartitionState, fetched: FetchedFrame[], out
       const encoding = frame.encoding ?? sniffEncoding(outcome.bytes, outcome.contentType);
       const pixels = encoding
         ? decodeThermal(outcome.bytes, { ...frame, kind: 'thermal', encoding }, cfg.limits.maxImagePixels)
-        : { code: 'invalid_image', reason: `neither PNG nor JPEG (${outcome.contentType ?? 'no content type'})` };
-      result = 'code' in pixels ? { missing: `fetched frame unreadable: ${pixels.reason}` } : { pixels, encoding: encoding! };
+        : {
+            code: 'invalid_image',
+            reason: `neither PNG nor JPEG (${outcome.contentType ?? 'no content type'})`,
+          };
+      result =
+        'code' in pixels
+          ? { missing: `fetched frame unreadable: ${pixels.reason}` }
+          : { pixels, encoding: encoding! };
     }
     if (!state.op.attachFetched(frame.asset, frame.camera, frame.uri, result)) continue;
     if ('pixels' in result && outcome.ok) {
       (out.fetchedFrames ??= []).push({
-        asset: frame.asset, camera: frame.camera, uri: frame.uri, encoding: result.encoding,
-        base64: outcome.bytes.toString('base64'), width: result.pixels.width, height: result.pixels.height,
+        asset: frame.asset,
+        camera: frame.camera,
+        uri: frame.uri,
+        encoding: result.encoding,
+        base64: outcome.bytes.toString('base64'),
+        width: result.pixels.width,
+        height: result.pixels.height,
       });
     } else if ('missing' in result) {
-      logger.warn({ asset: frame.asset, camera: frame.camera, uri: frame.uri, reason: result.missing }, 'URI frame without temperatures');
+      logger.warn(
+        { asset: frame.asset, camera: frame.camera, uri: frame.uri, reason: result.missing },
+        'URI frame without temperatures',
+      );
     }
   }
 }
 
 function deadLetter(batch: BatchInput, m: IncomingMessage, code: string, reason: string): DeadLetter {
   return {
-    key: m.key, value: m.value, code, reason, headers: m.headers,
+    key: m.key,
+    value: m.value,
+    code,
+    reason,
+    headers: m.headers,
     source: { topic: batch.topic, partition: batch.partition, offset: m.offset, timestamp: m.timestamp },
   };
 }
 
 /** Decodes, screens and windows the batch's records; what is new goes to `out`. */
-export async function decodeBatch(decoder: Decoder, state: PartitionState, batch: BatchInput, out: BatchWrite): Promise<Decoded> {
+export async function decodeBatch(
+  decoder: Decoder,
+  state: PartitionState,
+  batch: BatchInput,
+  out: BatchWrite,
+): Promise<Decoded> {
   const { cfg } = decoder;
   const mark = state.processed[batch.modality] ?? -1;
   const dead: DeadLetter[] = [];
@@ -87,7 +116,9 @@ export async function decodeBatch(decoder: Decoder, state: PartitionState, batch
     }
     const replay = m.offset <= mark;
     const decoded = decodeRecord(batch.modality, m.value, cfg.limits);
-    const reject = decoded.ok ? screenRecord(decoded.record, m.key?.toString('utf8') ?? null, decoder.plants) : decoded;
+    const reject = decoded.ok
+      ? screenRecord(decoded.record, m.key?.toString('utf8') ?? null, decoder.plants)
+      : decoded;
     if (reject) {
       if (!replay) dead.push(deadLetter(batch, m, reject.code, reject.reason));
       continue;
@@ -111,9 +142,15 @@ export async function decodeBatch(decoder: Decoder, state: PartitionState, batch
       if (owner !== rec.value.plant) {
         if (!replay) {
           const plant = rec.value.plant;
-          dead.push(deadLetter(batch, m, 'asset_of_other_plant',
-            `asset ${JSON.stringify(asset)} belongs to plant ${JSON.stringify(owner)}, not ${JSON.stringify(plant)}: asset ids are unique across plants `
-            + `(give this plant's asset an id of its own, e.g. ${JSON.stringify(`${plant}.${asset}`)})`));
+          dead.push(
+            deadLetter(
+              batch,
+              m,
+              'asset_of_other_plant',
+              `asset ${JSON.stringify(asset)} belongs to plant ${JSON.stringify(owner)}, not ${JSON.stringify(plant)}: asset ids are unique across plants ` +
+                `(give this plant's asset an id of its own, e.g. ${JSON.stringify(`${plant}.${asset}`)})`,
+            ),
+          );
         }
         continue;
       }
@@ -122,9 +159,17 @@ export async function decodeBatch(decoder: Decoder, state: PartitionState, batch
     const observe = !replay || m.offset > (state.clocksAt[batch.modality] ?? -1);
     const added = state.op.add(rec, m.offset, replay, m.timestamp, observe);
     // A thermal frame sent as a URI is fetched off this path (again after a restore, if it had not been).
-    if (rec.modality === 'images' && 'uri' in rec.value && rec.value.kind === 'thermal' && decoder.requestFrame) {
+    if (
+      rec.modality === 'images' &&
+      'uri' in rec.value &&
+      rec.value.kind === 'thermal' &&
+      decoder.requestFrame
+    ) {
       const frame = rec.value;
-      if (!replay || state.op.unfetched(frame.asset).some((x) => x.uri === frame.uri && x.camera === frame.camera)) {
+      if (
+        !replay ||
+        state.op.unfetched(frame.asset).some((x) => x.uri === frame.uri && x.camera === frame.camera)
+      ) {
         state.op.fetching(frame.asset, frame.camera, frame.uri);
         decoder.requestFrame(batch, frame);
       }
@@ -135,9 +180,16 @@ export async function decodeBatch(decoder: Decoder, state: PartitionState, batch
     if (added.late > 0) {
       late++;
       out.late.push({
-        key: `${batch.topic}:${batch.partition}:${m.offset}`, modality: batch.modality, plant: rec.value.plant, asset: rec.value.asset ?? null,
-        reason: added.result === 'quarantined' ? `quarantined: ${added.reason}`
-          : added.result === 'late' ? 'window already closed' : `${added.late} of its samples fell in windows already closed`,
+        key: `${batch.topic}:${batch.partition}:${m.offset}`,
+        modality: batch.modality,
+        plant: rec.value.plant,
+        asset: rec.value.asset ?? null,
+        reason:
+          added.result === 'quarantined'
+            ? `quarantined: ${added.reason}`
+            : added.result === 'late'
+              ? 'window already closed'
+              : `${added.late} of its samples fell in windows already closed`,
         value: rec.value,
       });
     }

@@ -58,10 +58,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     fetcher!.request(`${frame.asset}\u0000${frame.camera}\u0000${frame.uri}`, frame.uri, (outcome) => {
       if (deps.isStopping?.()) return;
       const fetched: BatchInput = {
-        partitionKey: batch.partitionKey, partition: batch.partition, modality: 'images', topic: deps.topics.images,
-        messages: [], fetched: [{ frame, outcome }],
+        partitionKey: batch.partitionKey,
+        partition: batch.partition,
+        modality: 'images',
+        topic: deps.topics.images,
+        messages: [],
+        fetched: [{ frame, outcome }],
       };
-      handle(fetched).catch((e) => logger.warn({ partition: batch.partitionKey, uri: frame.uri, err: (e as Error).message }, 'fetched frame not applied'));
+      handle(fetched).catch((e) =>
+        logger.warn(
+          { partition: batch.partitionKey, uri: frame.uri, err: (e as Error).message },
+          'fetched frame not applied',
+        ),
+      );
     });
   }
 
@@ -73,7 +82,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     republishes: !!deps.republish,
     requestFrame: fetcher ? requestFrame : null,
     async ownerOf(plant, asset, batch) {
-      const owner = owners.get(asset) ?? (await durably('asset claim', () => claimAsset(db, plant, asset), batch));
+      const owner =
+        owners.get(asset) ?? (await durably('asset claim', () => claimAsset(db, plant, asset), batch));
       owners.set(asset, owner);
       return owner;
     },
@@ -87,7 +97,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   // Batches of one partition number (from any of the three topics) share state: one at a time, in order.
   const locks = new Map<string, Promise<unknown>>();
-  function handle(batch: BatchInput, commit?: (c: CommitRequest[]) => Promise<void>): Promise<CommitRequest[]> {
+  function handle(
+    batch: BatchInput,
+    commit?: (c: CommitRequest[]) => Promise<void>,
+  ): Promise<CommitRequest[]> {
     const prev = locks.get(batch.partitionKey) ?? Promise.resolve();
     // `commit`: offsets committed before the partition's next batch starts (the idle tick's).
     const once = async () => {
@@ -111,7 +124,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // The in-memory state may be ahead of the store: forget it; the caller rewinds to the committed offsets.
       states.delete(batch.partitionKey);
       if (e instanceof FencedError) {
-        logger.warn({ partition: batch.partitionKey, epoch: e.epoch, current: e.current }, 'fenced: another instance took this partition; its batch was not written');
+        logger.warn(
+          { partition: batch.partitionKey, epoch: e.epoch, current: e.current },
+          'fenced: another instance took this partition; its batch was not written',
+        );
       }
       throw e;
     }
@@ -136,8 +152,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const decided = decide(state, tuples, scored.windows, rules(), deps.maintenance?.() ?? [], cfg);
     const scoringMs = performance.now() - scoreStart;
     Object.assign(out, {
-      tuples, scores: decided.scores, alerts: decided.alerts, modelParams: scored.modelParams,
-      activeModel: running.find((m) => m.active)?.version, threshold: cfg.alerts.threshold,
+      tuples,
+      scores: decided.scores,
+      alerts: decided.alerts,
+      modelParams: scored.modelParams,
+      activeModel: running.find((m) => m.active)?.version,
+      threshold: cfg.alerts.threshold,
     });
     const checkpointed = checkpoint(state, batch, decoded.last, tuples, scored.modelsChanged);
     out.checkpoint = checkpointed.row;
@@ -146,34 +166,53 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     checkpointed.written();
 
     const summary = {
-      partitionKey: batch.partitionKey, records: batch.messages.length, rejected: decoded.dead.length,
-      late: decoded.late, windows: tuples.length, alertsOpened: decided.alertsOpened,
+      partitionKey: batch.partitionKey,
+      records: batch.messages.length,
+      rejected: decoded.dead.length,
+      late: decoded.late,
+      windows: tuples.length,
+      alertsOpened: decided.alertsOpened,
     };
     if (logger.isLevelEnabled('debug')) {
       const first = batch.messages[0]?.offset;
-      logger.debug({ ...summary, modality: batch.modality, first, last: decoded.last, open: state.op.openWindows() }, 'batch durable');
+      logger.debug(
+        { ...summary, modality: batch.modality, first, last: decoded.last, open: state.op.openWindows() },
+        'batch durable',
+      );
     }
     deps.onDurable?.(summary);
     deps.report?.batch({ ...summary, modality: batch.modality });
-    if (tuples.length) deps.report?.scored?.({ closeToCommitMs: Date.now() - firedAt, scored: tuples.length, scoringMs });
+    if (tuples.length)
+      deps.report?.scored?.({ closeToCommitMs: Date.now() - firedAt, scored: tuples.length, scoringMs });
     return commitsFor(state, batch.partition, deps.topics);
   }
 
   /** The windows the batch closes (none while a restored partition's sensor replay is under way). */
   function fire(state: PartitionState, batch: BatchInput, last: number): WindowTuple[] {
-    if (batch.modality === 'sensors' && state.replayingUntil !== null && last >= state.replayingUntil) state.replayingUntil = null;
+    if (batch.modality === 'sensors' && state.replayingUntil !== null && last >= state.replayingUntil)
+      state.replayingUntil = null;
     return state.replayingUntil === null ? state.op.fire() : [];
   }
 
   /** The batch's checkpoint rows, and what to note in memory once they are written. */
-  function checkpoint(state: PartitionState, batch: BatchInput, last: number, tuples: WindowTuple[], modelsChanged: Set<string>) {
+  function checkpoint(
+    state: PartitionState,
+    batch: BatchInput,
+    last: number,
+    tuples: WindowTuple[],
+    modelsChanged: Set<string>,
+  ) {
     const mark = state.processed[batch.modality] ?? -1;
     const processed = { ...state.processed, [batch.modality]: Math.max(mark, last) };
-    if (batch.messages.length) state.observed[batch.modality] = Math.max(state.observed[batch.modality] ?? -1, last);
-    const clocksDue = state.writeAll || wallNow() - state.clocksWrittenAt >= cfg.align.clock.checkpointEveryMs;
+    if (batch.messages.length)
+      state.observed[batch.modality] = Math.max(state.observed[batch.modality] ?? -1, last);
+    const clocksDue =
+      state.writeAll || wallNow() - state.clocksWrittenAt >= cfg.align.clock.checkpointEveryMs;
     const clocksAt = clocksDue ? { ...state.observed } : state.clocksAt;
     const row = {
-      partitionKey: batch.partitionKey, epoch: state.epoch, state: partitionRow(processed, clocksAt),
+      partitionKey: batch.partitionKey,
+      epoch: state.epoch,
+      state: partitionRow(processed, clocksAt),
       assets: assetRows(state.op, state, tuples, modelsChanged, clocksDue),
     };
     const written = () => {
@@ -197,12 +236,23 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     async tick(commit) {
       for (const [key, state] of [...states]) {
-        if (state.replayingUntil !== null || wallNow() - state.lastBatchAt <= cfg.align.idleTimeoutMs) continue;
+        if (state.replayingUntil !== null || wallNow() - state.lastBatchAt <= cfg.align.idleTimeoutMs)
+          continue;
         // Nothing to fire, and every offset committed as far as it can go: nothing to do.
-        const allCommitted = MODALITIES.every((m) => state.processed[m] === undefined || state.committed[m] === state.processed[m]! + 1);
+        const allCommitted = MODALITIES.every(
+          (m) => state.processed[m] === undefined || state.committed[m] === state.processed[m]! + 1,
+        );
         if (state.op.openWindows() === 0 && allCommitted) continue;
-        await handle({ partitionKey: key, partition: state.partition, modality: 'sensors', topic: deps.topics.sensors, messages: [] }, commit)
-          .catch((e) => logger.debug({ partition: key, err: (e as Error).message }, 'idle tick failed'));
+        await handle(
+          {
+            partitionKey: key,
+            partition: state.partition,
+            modality: 'sensors',
+            topic: deps.topics.sensors,
+            messages: [],
+          },
+          commit,
+        ).catch((e) => logger.debug({ partition: key, err: (e as Error).message }, 'idle tick failed'));
       }
     },
     clockStates: () => [...states.values()].flatMap((s) => s.op.clockStates()),

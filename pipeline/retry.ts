@@ -7,7 +7,11 @@ import type { Logger } from 'pino';
 import { isRetriable } from '../schemas/errors.js';
 import type { BatchInput } from './types.js';
 
-export type Durably = <T>(what: string, fn: () => Promise<T>, batch: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>) => Promise<T>;
+export type Durably = <T>(
+  what: string,
+  fn: () => Promise<T>,
+  batch: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>,
+) => Promise<T>;
 
 export interface Retrier {
   durably: Durably;
@@ -25,14 +29,21 @@ export function createRetrier(wallNow: () => number, logger: Logger, isStopping?
   let waitingSince = 0;
   const now = () => wallNow() - stalledMs - (waiting > 0 ? wallNow() - waitingSince : 0);
 
-  async function durably<T>(what: string, fn: () => Promise<T>, batch: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>): Promise<T> {
+  async function durably<T>(
+    what: string,
+    fn: () => Promise<T>,
+    batch: Pick<BatchInput, 'heartbeat' | 'pause' | 'resume' | 'partitionKey'>,
+  ): Promise<T> {
     let paused = false;
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await fn();
         if (paused) {
           batch.resume?.();
-          logger.info({ partition: batch.partitionKey, attempts: attempt }, `${what} through: partition resumed`);
+          logger.info(
+            { partition: batch.partitionKey, attempts: attempt },
+            `${what} through: partition resumed`,
+          );
         }
         return result;
       } catch (e) {
@@ -53,7 +64,9 @@ export function createRetrier(wallNow: () => number, logger: Logger, isStopping?
         try {
           for (let left = wait; left > 0; left -= 1000) {
             await new Promise((r) => setTimeout(r, Math.min(1000, left)));
-            await batch.heartbeat?.().catch((err: Error) => logger.warn({ err: err.message }, 'heartbeat while waiting failed'));
+            await batch
+              .heartbeat?.()
+              .catch((err: Error) => logger.warn({ err: err.message }, 'heartbeat while waiting failed'));
           }
         } finally {
           if (--waiting === 0) stalledMs += wallNow() - waitingSince;

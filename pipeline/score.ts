@@ -2,7 +2,15 @@
  * Score: each fired window by every running model (the active one and those in shadow), in the models'
  * order, each model's state kept per asset in the partition's state.
  */
-import { CONTEXT_DEFAULTS, newContextState, scoreBaseline, scoreContext, scoreFusionBatch, SCORE_AT_Q99, type FusionModel } from '../fusion/index.js';
+import {
+  CONTEXT_DEFAULTS,
+  newContextState,
+  scoreBaseline,
+  scoreContext,
+  scoreFusionBatch,
+  SCORE_AT_Q99,
+  type FusionModel,
+} from '../fusion/index.js';
 import type { Config, ScoreRow, WindowTuple } from '../schemas/index.js';
 import type { ModelParamsRow } from '../store/index.js';
 import { keyOf, type PartitionState } from './state.js';
@@ -12,7 +20,12 @@ import type { PipelineDeps, RunningModel } from './types.js';
  * The scorer the configuration names (`scorer.kind`): as the registry registers it at start-up, and as the
  * pipeline runs it when there is no registry.
  */
-export function configuredScorer(cfg: Config): { kind: 'context-knn' | 'baseline-robustz'; params: Record<string, unknown>; card: string; running: RunningModel } {
+export function configuredScorer(cfg: Config): {
+  kind: 'context-knn' | 'baseline-robustz';
+  params: Record<string, unknown>;
+  card: string;
+  running: RunningModel;
+} {
   if (cfg.scorer.kind === 'baseline') {
     const version = cfg.scorer.modelVersion ?? 'baseline-robustz-1';
     const referenceWindows = cfg.scorer.referenceWindows;
@@ -28,11 +41,12 @@ export function configuredScorer(cfg: Config): { kind: 'context-knn' | 'baseline
   return {
     kind: 'context-knn',
     params: context,
-    card: 'Context scorer: per asset, the distance of each window (every channel\'s mean and spread, the frame\'s hottest and mean pixel) '
-      + `to its k-th (${context.k}) nearest window in a memory of the asset's own normal windows, scaled so that ${SCORE_AT_Q99} is the memory's own 99th percentile; `
-      + `operating states the asset has been in are normal. Scored from ${context.coldStartMs / 60_000} minutes after an asset's first data; the memory adapts `
-      + `(a window joins ${context.lagMs / 60_000} minutes after it ends if it scored below ${context.threshold}, or after ${context.acceptAfterMs / 3_600_000} hours whatever it scored). `
-      + 'Contributions by channel against the nearest remembered window.',
+    card:
+      "Context scorer: per asset, the distance of each window (every channel's mean and spread, the frame's hottest and mean pixel) " +
+      `to its k-th (${context.k}) nearest window in a memory of the asset's own normal windows, scaled so that ${SCORE_AT_Q99} is the memory's own 99th percentile; ` +
+      `operating states the asset has been in are normal. Scored from ${context.coldStartMs / 60_000} minutes after an asset's first data; the memory adapts ` +
+      `(a window joins ${context.lagMs / 60_000} minutes after it ends if it scored below ${context.threshold}, or after ${context.acceptAfterMs / 3_600_000} hours whatever it scored). ` +
+      'Contributions by channel against the nearest remembered window.',
     running: { version, active: true, referenceWindows: 0, context },
   };
 }
@@ -92,18 +106,42 @@ export function scoreWindows(
         const r = scoreContext(t, (state.contexts![key] ??= newContextState()), model.context);
         modelsChanged.add(t.asset);
         row = {
-          plant: t.plant, asset: t.asset, windowStart: t.windowStart, windowEnd: t.windowEnd, revision: t.revision, modelVersion: model.version,
-          status: r.score === null ? 'reference' : 'scored', score: r.score, contributions: r.contributions, quality: t.quality,
-          imageTs: t.image?.ts ?? null, noteCount: t.notes.length, explanation: { basis: r.basis, memory: r.memory },
+          plant: t.plant,
+          asset: t.asset,
+          windowStart: t.windowStart,
+          windowEnd: t.windowEnd,
+          revision: t.revision,
+          modelVersion: model.version,
+          status: r.score === null ? 'reference' : 'scored',
+          score: r.score,
+          contributions: r.contributions,
+          quality: t.quality,
+          imageTs: t.image?.ts ?? null,
+          noteCount: t.notes.length,
+          explanation: { basis: r.basis, memory: r.memory },
         };
       } else {
-        const key = keyOf(state, t.asset, model.version === baselineKey ? t.asset : `${model.version}/${t.asset}`);
+        const key = keyOf(
+          state,
+          t.asset,
+          model.version === baselineKey ? t.asset : `${model.version}/${t.asset}`,
+        );
         const baseline = (state.models[key] ??= { reference: [], params: null });
-        const r = scoreBaseline(t, baseline, { referenceWindows: model.referenceWindows, modelVersion: model.version });
+        const r = scoreBaseline(t, baseline, {
+          referenceWindows: model.referenceWindows,
+          modelVersion: model.version,
+        });
         row = r.row;
         // Only a window of the reference period changes a baseline's state (its reference, then its fit).
         if (row.status === 'reference') modelsChanged.add(t.asset);
-        if (r.fitted) modelParams.push({ modelVersion: row.modelVersion, asset: t.asset, kind: 'robust-z', params: r.fitted, referenceTo: t.windowEnd });
+        if (r.fitted)
+          modelParams.push({
+            modelVersion: row.modelVersion,
+            asset: t.asset,
+            kind: 'robust-z',
+            params: r.fitted,
+            referenceTo: t.windowEnd,
+          });
       }
       scored.rows.push(row);
       if (model.active) scored.active = row;

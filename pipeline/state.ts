@@ -55,7 +55,11 @@ export async function openPartition(
     committed: {},
     replayingUntil: cp?.processed.sensors ?? null,
   };
-  if (cp) logger.info({ partition: partitionKey, processed: state.processed }, 'restored checkpoint; replaying open windows');
+  if (cp)
+    logger.info(
+      { partition: partitionKey, processed: state.processed },
+      'restored checkpoint; replaying open windows',
+    );
   return state;
 }
 

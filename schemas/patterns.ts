@@ -2,7 +2,8 @@
 import type { Modality } from './records.js';
 
 /** A name pattern's limits, checked where rules and endpoints are made (a 400 naming the field). */
-export const MAX_PATTERN_CHARS = 128, MAX_PATTERN_STARS = 8;
+export const MAX_PATTERN_CHARS = 128,
+  MAX_PATTERN_STARS = 8;
 
 /**
  * Whether a `*` pattern matches the whole value, in time linear in the value for each segment: the parts
@@ -13,8 +14,10 @@ export const MAX_PATTERN_CHARS = 128, MAX_PATTERN_STARS = 8;
 export function matchesPattern(pattern: string, value: string): boolean {
   if (!pattern.includes('*')) return pattern === value;
   const parts = pattern.split('*');
-  const first = parts[0], last = parts[parts.length - 1];
-  if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+  const first = parts[0],
+    last = parts[parts.length - 1];
+  if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last))
+    return false;
   let at = first.length;
   const end = value.length - last.length;
   for (let i = 1; i < parts.length - 1; i++) {
@@ -32,4 +35,5 @@ export function matchesAny(patterns: readonly string[] | undefined, value: strin
 }
 
 /** The modality of a contribution's channel: `image` and `notes` are the camera's and the notes'. */
-export const modalityOfChannel = (channel: string): Modality => (channel === 'image' ? 'images' : channel === 'notes' ? 'notes' : 'sensors');
+export const modalityOfChannel = (channel: string): Modality =>
+  channel === 'image' ? 'images' : channel === 'notes' ? 'notes' : 'sensors';

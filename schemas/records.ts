@@ -14,16 +14,14 @@ export const MIN_TS_MS = 0;
 export const MAX_TS_MS = Date.UTC(2100, 0, 1);
 
 /** Plant, asset and device ids (1–128 characters) and channel names (1–64): the characters allowed. */
-export const ID_PATTERN = /^[A-Za-z0-9._:\-/]+$/, CHANNEL_PATTERN = /^[A-Za-z0-9_.-]+$/;
+export const ID_PATTERN = /^[A-Za-z0-9._:\-/]+$/,
+  CHANNEL_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
 const id = z.string().min(1).max(128).regex(ID_PATTERN, 'letters, digits and . _ : - / only');
 
 /** Device time: epoch ms or an RFC 3339 string; output is epoch ms. */
 export const Timestamp = z
-  .union([
-    z.number().finite(),
-    z.iso.datetime({ offset: true, local: false }),
-  ])
+  .union([z.number().finite(), z.iso.datetime({ offset: true, local: false })])
   .transform((t, ctx) => {
     const ms = typeof t === 'number' ? t : Date.parse(t);
     if (!Number.isFinite(ms) || ms < MIN_TS_MS || ms >= MAX_TS_MS) {
@@ -80,19 +78,43 @@ const imageHeader = {
  * A camera frame: a thermal matrix inline, PNG/JPEG bytes inline, or a URI to fetch. Unknown keys are dropped:
  * metadata a camera adds (emissivity, distance, lens, regions…) is ignored, never a reason to refuse.
  */
-const ThermalFrame = z.object({
+const ThermalFrame = z
+  .object({
     ...imageHeader,
     width: z.number().int().positive().max(4096),
     height: z.number().int().positive().max(4096),
     unit: z.enum(['C', 'K', 'F']).default('C'),
     data: z.array(finite),
-  }).refine((f) => f.data.length === f.width * f.height, { message: 'data length must be width*height', path: ['data'] });
+  })
+  .refine((f) => f.data.length === f.width * f.height, {
+    message: 'data length must be width*height',
+    path: ['data'],
+  });
 /** Named false-colour palettes: stops [position 0…1, r, g, b]. */
 export const PALETTES = {
-  grey: [[0, 0, 0, 0], [1, 255, 255, 255]],
-  'black-hot': [[0, 255, 255, 255], [1, 0, 0, 0]],
-  iron: [[0, 0, 0, 0], [0.2, 32, 0, 140], [0.4, 160, 0, 160], [0.6, 235, 80, 30], [0.8, 255, 190, 0], [1, 255, 255, 240]],
-  rainbow: [[0, 0, 0, 255], [0.25, 0, 255, 255], [0.5, 0, 255, 0], [0.75, 255, 255, 0], [1, 255, 0, 0]],
+  grey: [
+    [0, 0, 0, 0],
+    [1, 255, 255, 255],
+  ],
+  'black-hot': [
+    [0, 255, 255, 255],
+    [1, 0, 0, 0],
+  ],
+  iron: [
+    [0, 0, 0, 0],
+    [0.2, 32, 0, 140],
+    [0.4, 160, 0, 160],
+    [0.6, 235, 80, 30],
+    [0.8, 255, 190, 0],
+    [1, 255, 255, 240],
+  ],
+  rainbow: [
+    [0, 0, 0, 255],
+    [0.25, 0, 255, 255],
+    [0.5, 0, 255, 0],
+    [0.75, 255, 255, 0],
+    [1, 255, 0, 0],
+  ],
 } satisfies Record<string, Array<[number, number, number, number]>>;
 export type PaletteName = keyof typeof PALETTES;
 
@@ -101,13 +123,22 @@ const FrameCoding = {
   /** What the scale or range gives (default C; results are stored in °C). */
   unit: z.enum(['C', 'K', 'F']).optional(),
   /** T = offset + gain · pixel (pixel 0…255 or 0…65535; for a colour frame, 255 · its palette position). */
-  scale: z.strictObject({ offset: finite, gain: finite.refine((g) => g !== 0, 'gain must not be 0') }).optional(),
+  scale: z
+    .strictObject({ offset: finite, gain: finite.refine((g) => g !== 0, 'gain must not be 0') })
+    .optional(),
   /** T = min + (max − min) · pixel / full scale: a per-frame range (8-bit frames whose span changes). */
-  range: z.strictObject({ min: finite, max: finite }).refine((r) => r.max > r.min, { message: 'max must be above min', path: ['max'] }).optional(),
+  range: z
+    .strictObject({ min: finite, max: finite })
+    .refine((r) => r.max > r.min, { message: 'max must be above min', path: ['max'] })
+    .optional(),
   /** A named false-colour palette (colour frames). */
   palette: z.enum(Object.keys(PALETTES) as [PaletteName, ...PaletteName[]]).optional(),
   /** A false-colour palette as stops [position 0…1, r, g, b]; with `palette`, these win. */
-  paletteStops: z.array(z.tuple([z.number().min(0).max(1), byte, byte, byte])).min(2).max(256).optional(),
+  paletteStops: z
+    .array(z.tuple([z.number().min(0).max(1), byte, byte, byte]))
+    .min(2)
+    .max(256)
+    .optional(),
 };
 /**
  * Standard base64, padded. Checked without a regular expression: on a 640 × 480 JPEG the linear regex
@@ -128,9 +159,18 @@ export function base64Bytes(x: string): Buffer {
   return lastBase64.bytes;
 }
 const base64 = z.string().min(4).refine(isBase64, 'not base64').meta({ pattern: '^[A-Za-z0-9+/]+={0,2}$' });
-const EncodedFrame = z.object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64, ...FrameCoding })
-  .refine((f) => f.kind !== 'thermal' || f.scale || f.range, { message: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max}', path: ['scale'] });
-const UriFrame = z.object({ ...imageHeader, uri: z.url(), encoding: z.enum(['png', 'jpeg']).optional(), ...FrameCoding });
+const EncodedFrame = z
+  .object({ ...imageHeader, encoding: z.enum(['png', 'jpeg']), base64, ...FrameCoding })
+  .refine((f) => f.kind !== 'thermal' || f.scale || f.range, {
+    message: 'a thermal PNG/JPEG needs `scale` {offset, gain} or `range` {min, max}',
+    path: ['scale'],
+  });
+const UriFrame = z.object({
+  ...imageHeader,
+  uri: z.url(),
+  encoding: z.enum(['png', 'jpeg']).optional(),
+  ...FrameCoding,
+});
 export const ImageFrame = z.union([ThermalFrame, EncodedFrame, UriFrame]);
 export type ImageFrame = z.output<typeof ImageFrame>;
 
@@ -150,7 +190,11 @@ export type Modality = (typeof MODALITIES)[number];
 
 /** A decoded, validated input record tagged with its modality. */
 /** An encoded thermal frame's temperatures (°C, row-major), decoded at ingest; never on the wire. */
-export interface ThermalPixels { width: number; height: number; data: Float32Array }
+export interface ThermalPixels {
+  width: number;
+  height: number;
+  data: Float32Array;
+}
 
 export type InputRecord =
   | { modality: 'sensors'; value: SensorRecord }
@@ -164,6 +208,7 @@ export type InputRecord =
 export function schemaFor(modality: Modality, json: unknown): z.ZodType<InputRecord['value']> {
   const has = (k: string) => typeof json === 'object' && json !== null && k in json;
   if (modality === 'sensors') return has('channels') || has('t0') ? SensorBlock : SensorSample;
-  if (modality === 'images') return has('uri') ? UriFrame : has('encoding') || has('base64') ? EncodedFrame : ThermalFrame;
+  if (modality === 'images')
+    return has('uri') ? UriFrame : has('encoding') || has('base64') ? EncodedFrame : ThermalFrame;
   return OperatorNote;
 }

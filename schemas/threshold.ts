@@ -7,8 +7,10 @@
  */
 export function operatingThreshold(m: { calibration?: unknown; card?: unknown }): number | null {
   if (!m.calibration || typeof m.calibration !== 'object') return null;
-  const given = m.card && typeof m.card === 'object' ? (m.card as Record<string, unknown>).threshold : undefined;
-  const t = typeof given === 'number' ? given : typeof given === 'string' && NUMBER.test(given) ? Number(given) : NaN;
+  const given =
+    m.card && typeof m.card === 'object' ? (m.card as Record<string, unknown>).threshold : undefined;
+  const t =
+    typeof given === 'number' ? given : typeof given === 'string' && NUMBER.test(given) ? Number(given) : NaN;
   return Number.isFinite(t) ? t : DEFAULT_CALIBRATED_THRESHOLD;
 }
 

@@ -50,9 +50,17 @@ export const TupleQuality = z.object({
   /** The largest clock correction applied to a contributing device (corrected − device time). */
   clockOffsetMs: z.number(),
   /** Per contributing device: its clock's offset, drift and uncertainty, and whether it was applied. */
-  clocks: z.record(z.string(), z.object({
-    offsetMs: z.number().nullable(), driftPpm: z.number().nullable(), uncertaintyMs: z.number().nullable(), corrected: z.boolean(),
-  })).optional(),
+  clocks: z
+    .record(
+      z.string(),
+      z.object({
+        offsetMs: z.number().nullable(),
+        driftPpm: z.number().nullable(),
+        uncertaintyMs: z.number().nullable(),
+        corrected: z.boolean(),
+      }),
+    )
+    .optional(),
 });
 export type TupleQuality = z.infer<typeof TupleQuality>;
 
@@ -160,8 +168,14 @@ export const Alert = z.object({
 export type Alert = z.infer<typeof Alert>;
 
 export const ALERT_EVENT_TYPES = [
-  'alert.opened', 'alert.escalated', 'alert.acknowledged', 'alert.snoozed', 'alert.snooze_expired', 'alert.resolved',
-  'alert.feedback', 'webhook.test',
+  'alert.opened',
+  'alert.escalated',
+  'alert.acknowledged',
+  'alert.snoozed',
+  'alert.snooze_expired',
+  'alert.resolved',
+  'alert.feedback',
+  'webhook.test',
 ] as const;
 export const AlertEventType = z.enum(ALERT_EVENT_TYPES);
 export type AlertEventType = z.infer<typeof AlertEventType>;
@@ -186,9 +200,15 @@ export const AnomaliesQuery = z.strictObject({
   minScore: z.coerce.number().finite().optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Raw windows: the `nextCursor` of the previous page. */
-  cursor: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cursor from a previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'a cursor from a previous page')
+    .optional(),
   /** Aggregate into buckets of this length (e.g. 15m, 1h, 1d): max and mean score, windows at or above `threshold`. */
-  bucket: z.string().regex(/^[1-9][0-9]{0,4}(s|m|h|d)$/, 'a length such as 30s, 15m, 1h or 1d').optional(),
+  bucket: z
+    .string()
+    .regex(/^[1-9][0-9]{0,4}(s|m|h|d)$/, 'a length such as 30s, 15m, 1h or 1d')
+    .optional(),
   threshold: z.coerce.number().finite().optional(),
   /** A model version (default: the active model). */
   model: z.string().min(1).max(128).optional(),

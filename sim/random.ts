@@ -14,7 +14,10 @@ export function mix32(a: number, b: number): number {
 /** FNV-1a of a string, for naming entities (assets, channels) as integers. */
 export function strHash(s: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193); }
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
   return mix32(h >>> 0, s.length);
 }
 
@@ -33,8 +36,12 @@ export function key(...parts: number[]): number {
 export class Rng {
   private s: number;
   private spare: number | null = null;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  static at(...parts: number[]): Rng { return new Rng(key(...parts)); }
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  static at(...parts: number[]): Rng {
+    return new Rng(key(...parts));
+  }
   next(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
@@ -42,17 +49,27 @@ export class Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
   normal(): number {
-    if (this.spare !== null) { const s = this.spare; this.spare = null; return s; }
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
     const u = Math.max(this.next(), 1e-12);
     const v = this.next();
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
   }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]; }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)];
+  }
   /** Uniform in [a, b). */
-  range(a: number, b: number): number { return a + (b - a) * this.next(); }
+  range(a: number, b: number): number {
+    return a + (b - a) * this.next();
+  }
 }
 
 /** One uniform draw in [0, 1) at a key. */

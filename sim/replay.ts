@@ -52,14 +52,21 @@ function parseTime(s: string): number {
   return Date.parse(iso);
 }
 
-const sanitise = (c: string) => c.trim().replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+|_+$/g, '') || 'value';
+const sanitise = (c: string) =>
+  c
+    .trim()
+    .replace(/[^A-Za-z0-9_.-]+/g, '_')
+    .replace(/^_+|_+$/g, '') || 'value';
 
 export function parseCsv(text: string, name: string, o: CsvOptions = {}): ReplaySeries {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length < 2) throw new ReplayError(`${name}: no data rows`);
   const sep = o.separator ?? (lines[0].includes(';') ? ';' : ',');
   const header = lines[0].split(sep).map((h) => h.trim().replace(/^"|"$/g, ''));
-  const timeCol = o.timeColumn ?? header.find((h) => ['datetime', 'timestamp', 'time', 'ts'].includes(h.toLowerCase())) ?? header[0];
+  const timeCol =
+    o.timeColumn ??
+    header.find((h) => ['datetime', 'timestamp', 'time', 'ts'].includes(h.toLowerCase())) ??
+    header[0];
   const ti = header.indexOf(timeCol);
   if (ti < 0) throw new ReplayError(`${name}: no column ${timeCol} (columns: ${header.join(', ')})`);
   const labelNames = new Set(o.labelColumns ?? ['anomaly', 'changepoint', 'label']);
@@ -71,13 +78,25 @@ export function parseCsv(text: string, name: string, o: CsvOptions = {}): Replay
   for (let r = 1; r < lines.length; r++) {
     const cells = lines[r].split(sep);
     const t = parseTime(cells[ti] ?? '');
-    if (!Number.isFinite(t)) throw new ReplayError(`${name}: row ${r + 1}: bad time ${JSON.stringify(cells[ti])}`);
+    if (!Number.isFinite(t))
+      throw new ReplayError(`${name}: row ${r + 1}: bad time ${JSON.stringify(cells[ti])}`);
     ts.push(t);
-    rows.push(chanIdx.map((i) => (cells[i] === undefined || cells[i].trim() === '' ? NaN : Number(cells[i]))));
+    rows.push(
+      chanIdx.map((i) => (cells[i] === undefined || cells[i].trim() === '' ? NaN : Number(cells[i]))),
+    );
     for (const i of labelIdx) labels[header[i]].push(Number(cells[i]));
   }
   const asset = o.asset ?? sanitise(basename(name).replace(/\.[^.]+$/, ''));
-  return { name, plant: o.plant ?? 'replay', asset, device: o.device ?? `${asset}-dev`, ts, channels: chanIdx.map((i) => sanitise(header[i])), rows, labels };
+  return {
+    name,
+    plant: o.plant ?? 'replay',
+    asset,
+    device: o.device ?? `${asset}-dev`,
+    ts,
+    channels: chanIdx.map((i) => sanitise(header[i])),
+    rows,
+    labels,
+  };
 }
 
 export function readCsv(file: string, o: CsvOptions = {}): ReplaySeries {
@@ -89,8 +108,19 @@ export function toSamples(s: ReplaySeries, shiftMs = 0): SensorSample[] {
   const out: SensorSample[] = [];
   for (let i = 0; i < s.ts.length; i++) {
     const values: Record<string, number> = {};
-    s.channels.forEach((c, k) => { if (Number.isFinite(s.rows[i][k])) values[c] = s.rows[i][k]; });
-    if (Object.keys(values).length) out.push({ v: 1, plant: s.plant, asset: s.asset, device: s.device, seq: i, ts: s.ts[i] + shiftMs, values });
+    s.channels.forEach((c, k) => {
+      if (Number.isFinite(s.rows[i][k])) values[c] = s.rows[i][k];
+    });
+    if (Object.keys(values).length)
+      out.push({
+        v: 1,
+        plant: s.plant,
+        asset: s.asset,
+        device: s.device,
+        seq: i,
+        ts: s.ts[i] + shiftMs,
+        values,
+      });
   }
   return out;
 }
@@ -99,7 +129,8 @@ export function toSamples(s: ReplaySeries, shiftMs = 0): SensorSample[] {
 export function skabFiles(dir: string): Array<{ name: string; path: string }> {
   const out: Array<{ name: string; path: string }> = [];
   for (const folder of ['valve1', 'valve2', 'other']) {
-    const files = readdirSync(join(dir, folder)).filter((f) => f.endsWith('.csv'))
+    const files = readdirSync(join(dir, folder))
+      .filter((f) => f.endsWith('.csv'))
       .sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10));
     for (const f of files) out.push({ name: `${folder}/${f}`, path: join(dir, folder, f) });
   }
@@ -110,7 +141,8 @@ export function skabFiles(dir: string): Array<{ name: string; path: string }> {
 export function loadSkab(dir: string): ReplaySeries[] {
   return skabFiles(dir).map(({ name, path }) => {
     const s = readCsv(path, { plant: 'skab', asset: `skab-${name.replace('/', '-').replace('.csv', '')}` });
-    if (!s.labels.anomaly || !s.labels.changepoint) throw new ReplayError(`${path}: no anomaly/changepoint columns`);
+    if (!s.labels.anomaly || !s.labels.changepoint)
+      throw new ReplayError(`${path}: no anomaly/changepoint columns`);
     return { ...s, name };
   });
 }

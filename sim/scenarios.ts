@@ -35,15 +35,24 @@ export function loadScenario(nameOrPath: string): Scenario {
 
 export function parseScenario(raw: unknown, where = 'scenario'): Scenario {
   const r = Scenario.safeParse(raw);
-  if (!r.success) throw new ScenarioError(`${where}:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+  if (!r.success)
+    throw new ScenarioError(
+      `${where}:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`,
+    );
   const ids = new Set(r.data.plants.flatMap((p) => p.assets.map((a) => a.id)));
-  const bad = [...r.data.faults, ...r.data.cameraOutages].filter((f) => !ids.has(f.asset)).map((f) => `  unknown asset ${f.asset}`);
+  const bad = [...r.data.faults, ...r.data.cameraOutages]
+    .filter((f) => !ids.has(f.asset))
+    .map((f) => `  unknown asset ${f.asset}`);
   if (bad.length) throw new ScenarioError(`${where}:\n${bad.join('\n')}`);
   return r.data;
 }
 
 export type SplitName = 'train' | 'validation' | 'test';
-export interface SuiteRun { scenario: Scenario; seed: number; split: SplitName }
+export interface SuiteRun {
+  scenario: Scenario;
+  seed: number;
+  split: SplitName;
+}
 
 /** `sim-train`, `sim-validation`, `sim-test`: every scenario of sim/scenarios/suite.json with the split's seeds. */
 export function loadSuite(name: string): SuiteRun[] {
@@ -83,16 +92,39 @@ export function simplePlan(o: SimplePlantOptions): SimPlan {
   const hour = 3_600_000;
   const noisy = o.noisyNotes ?? false;
   const input: ScenarioInput = {
-    name: 'plant', seed: o.seed, start: new Date(0).toISOString(), durationH: 1,
-    sampleMs: o.sampleMs, imageMs: o.imageMs ?? 10_000, thermal: { width: 16, height: 12 },
+    name: 'plant',
+    seed: o.seed,
+    start: new Date(0).toISOString(),
+    durationH: 1,
+    sampleMs: o.sampleMs,
+    imageMs: o.imageMs ?? 10_000,
+    thermal: { width: 16, height: 12 },
     plants: [{ id: 'p1', assets: ids.map((id, i) => ({ id, aliases: [`P${i + 1}`] })) }],
-    faults: o.fault ? [{ asset: ids[o.fault.asset], type: 'bearing_wear', onsetH: o.fault.onsetMs / hour, failureH: o.fault.fullMs / hour }] : [],
+    faults: o.fault
+      ? [
+          {
+            asset: ids[o.fault.asset],
+            type: 'bearing_wear',
+            onsetH: o.fault.onsetMs / hour,
+            failureH: o.fault.fullMs / hour,
+          },
+        ]
+      : [],
     cycles: { loadDaily: o.loadCycle ?? 0, setpointEveryH: 0 },
     notes: {
-      roundsPerDay: 86_400_000 / (o.noteMs ?? 600_000), routineRate: 1,
-      irrelevantPerDay: noisy ? 2 : 0, misleadingPerDay: noisy ? 0.5 : 0, typoRate: noisy ? 0.03 : 0, textOnlyRate: noisy ? 0.2 : 0,
+      roundsPerDay: 86_400_000 / (o.noteMs ?? 600_000),
+      routineRate: 1,
+      irrelevantPerDay: noisy ? 2 : 0,
+      misleadingPerDay: noisy ? 0.5 : 0,
+      typoRate: noisy ? 0.03 : 0,
+      textOnlyRate: noisy ? 0.2 : 0,
     },
-    cameraDropoutsPerDay: 0, occlusionRate: 0,
+    cameraDropoutsPerDay: 0,
+    occlusionRate: 0,
   };
-  return { ...planOf(parseScenario(input, 'plant'), o.seed), endMs: Infinity, spreadCameras: o.spreadCameras ?? false };
+  return {
+    ...planOf(parseScenario(input, 'plant'), o.seed),
+    endMs: Infinity,
+    spreadCameras: o.spreadCameras ?? false,
+  };
 }

@@ -21,7 +21,13 @@ export interface Queryable {
 export function deferring(tx: Queryable): Queryable {
   if (!tx.defer) return tx;
   const defer = tx.defer.bind(tx);
-  return { ...tx, async query<T>(sql: string, params?: unknown[]) { await defer(sql, params); return { rows: [] as T[] }; } };
+  return {
+    ...tx,
+    async query<T>(sql: string, params?: unknown[]) {
+      await defer(sql, params);
+      return { rows: [] as T[] };
+    },
+  };
 }
 
 export interface Db extends Queryable {

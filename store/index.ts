@@ -25,8 +25,19 @@ export async function openStore(cfg: Config['database']): Promise<Store> {
   if (cfg.url) {
     const db = await openPostgres(cfg.url, cfg.poolSize);
     const migration = await migrate(db, cfg);
-    const apiDb = await openPostgres(cfg.url, cfg.apiPoolSize, { statementTimeoutMs: cfg.apiStatementTimeoutMs });
-    return { db, apiDb, migration, runPolicies: async () => 0, close: async () => { await apiDb.close(); await db.close(); } };
+    const apiDb = await openPostgres(cfg.url, cfg.apiPoolSize, {
+      statementTimeoutMs: cfg.apiStatementTimeoutMs,
+    });
+    return {
+      db,
+      apiDb,
+      migration,
+      runPolicies: async () => 0,
+      close: async () => {
+        await apiDb.close();
+        await db.close();
+      },
+    };
   }
   const db = await openPglite(cfg.dataDir === ':memory:' ? null : cfg.dataDir);
   const migration = await migrate(db, cfg);

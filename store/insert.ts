@@ -10,7 +10,13 @@ export type Columns = Record<string, string>;
  * One statement for all rows: INSERT … SELECT FROM jsonb_to_recordset($1), so the batch costs one round
  * trip per table whatever its size. `onConflict` makes the write idempotent. A time is epoch ms or ISO text.
  */
-export async function insertRows(tx: Queryable, table: string, columns: Columns, rows: Array<Record<string, unknown>>, onConflict: string): Promise<void> {
+export async function insertRows(
+  tx: Queryable,
+  table: string,
+  columns: Columns,
+  rows: Array<Record<string, unknown>>,
+  onConflict: string,
+): Promise<void> {
   if (rows.length === 0) return;
   const names = Object.keys(columns);
   // Times may come as epoch ms (the rows COPY takes as they are): JSON gives the server ISO text.
@@ -20,10 +26,16 @@ export async function insertRows(tx: Queryable, table: string, columns: Columns,
   await tx.query(
     `INSERT INTO ${table} (${names.join(', ')}) SELECT ${decoded.join(', ')}
        FROM jsonb_to_recordset($1::jsonb) AS x(${types.join(', ')}) ${onConflict}`,
-    [JSON.stringify(times.length ? rows.map((r) => {
-      const o = { ...r };
-      for (const n of times) if (typeof o[n] === 'number') o[n] = iso(o[n]);
-      return o;
-    }) : rows)]);
+    [
+      JSON.stringify(
+        times.length
+          ? rows.map((r) => {
+              const o = { ...r };
+              for (const n of times) if (typeof o[n] === 'number') o[n] = iso(o[n]);
+              return o;
+            })
+          : rows,
+      ),
+    ],
+  );
 }
-

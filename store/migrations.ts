@@ -15,7 +15,12 @@ export const CALIBRATED_THRESHOLD_SQL = `CASE
      AND (params->'card'->>'threshold') ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN (params->'card'->>'threshold')::float8
     ELSE 0.999 END`;
 
-interface Migration { id: number; name: string; sql: string; timescale?: (o: { retentionDays: number }) => string[] }
+interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+  timescale?: (o: { retentionDays: number }) => string[];
+}
 
 const MIGRATIONS: Migration[] = [
   {
@@ -157,10 +162,12 @@ CREATE TABLE model_params (
       `SELECT create_hypertable('notes', by_range('ts', INTERVAL '30 days'))`,
       `ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'asset, channel', timescaledb.compress_orderby = 'window_start')`,
       `SELECT add_compression_policy('readings', INTERVAL '2 days')`,
-      ...(retentionDays > 0 ? [
-        `SELECT add_retention_policy('readings', INTERVAL '${retentionDays} days')`,
-        `SELECT add_retention_policy('images', INTERVAL '${retentionDays} days')`,
-      ] : []),
+      ...(retentionDays > 0
+        ? [
+            `SELECT add_retention_policy('readings', INTERVAL '${retentionDays} days')`,
+            `SELECT add_retention_policy('images', INTERVAL '${retentionDays} days')`,
+          ]
+        : []),
     ],
   },
   {
@@ -484,22 +491,36 @@ CREATE INDEX maintenance_windows_asset ON maintenance_windows (asset, ends_at DE
   },
 ];
 
-export interface MigrateResult { timescale: boolean; applied: number[] }
+export interface MigrateResult {
+  timescale: boolean;
+  applied: number[];
+}
 
 /** Creates the TimescaleDB extension when the server has it; returns whether it is in use. */
 async function enableTimescale(db: Db): Promise<boolean> {
-  const have = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'`);
+  const have = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'`,
+  );
   if (have.rows[0].n > 0) return true;
-  const avail = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`);
+  const avail = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`,
+  );
   if (avail.rows[0].n === 0) return false;
-  try { await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb'); return true; } catch { return false; }
+  try {
+    await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function migrate(db: Db, opts: { retentionDays: number }): Promise<MigrateResult> {
   const timescale = await enableTimescale(db);
   await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     id integer PRIMARY KEY, name text NOT NULL, timescale boolean NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-  const done = new Set((await db.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
+  const done = new Set(
+    (await db.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id),
+  );
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (done.has(m.id)) continue;
@@ -507,7 +528,11 @@ export async function migrate(db: Db, opts: { retentionDays: number }): Promise<
       // One statement per call: the extended protocol (and PGlite's query) take one at a time.
       for (const stmt of splitSql(m.sql)) await tx.query(stmt);
       if (timescale) for (const stmt of m.timescale?.(opts) ?? []) await tx.query(stmt);
-      await tx.query('INSERT INTO schema_migrations (id, name, timescale) VALUES ($1, $2, $3)', [m.id, m.name, timescale]);
+      await tx.query('INSERT INTO schema_migrations (id, name, timescale) VALUES ($1, $2, $3)', [
+        m.id,
+        m.name,
+        timescale,
+      ]);
     });
     applied.push(m.id);
   }
@@ -515,5 +540,8 @@ export async function migrate(db: Db, opts: { retentionDays: number }): Promise<
 }
 
 function splitSql(sql: string): string[] {
-  return sql.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean);
+  return sql
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -7,8 +7,17 @@ import type { Db, Queryable } from './db.js';
 // Timestamps come back as Date, bigint counts as numbers (they stay far below 2^53 here).
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
-export async function openPostgres(url: string, poolSize: number, o: { statementTimeoutMs?: number } = {}): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, ...(o.statementTimeoutMs ? { statement_timeout: o.statementTimeoutMs } : {}) });
+export async function openPostgres(
+  url: string,
+  poolSize: number,
+  o: { statementTimeoutMs?: number } = {},
+): Promise<Db> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 10_000,
+    ...(o.statementTimeoutMs ? { statement_timeout: o.statementTimeoutMs } : {}),
+  });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   await pool.query('SELECT 1');
@@ -21,12 +30,17 @@ export async function openPostgres(url: string, poolSize: number, o: { statement
      * a line comment keeps its end.
      */
     const withPending = (...sql: string[]) => [...(pending?.splice(0) ?? []), ...sql].join('\n;\n');
-    const flush = async () => { if (pending?.length) await c.query(withPending()); };
+    const flush = async () => {
+      if (pending?.length) await c.query(withPending());
+    };
     const run = async (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
       if (!pending?.length) return c.query(sql, params as unknown[]);
       const text = params?.length ? inlined(sql, params) : sql;
-      if (text === null) { await flush(); return c.query(sql, params as unknown[]); }
-      const r = await c.query(withPending(text)) as pg.QueryResult | pg.QueryResult[];
+      if (text === null) {
+        await flush();
+        return c.query(sql, params as unknown[]);
+      }
+      const r = (await c.query(withPending(text))) as pg.QueryResult | pg.QueryResult[];
       return Array.isArray(r) ? r[r.length - 1] : r;
     };
     return {
@@ -34,48 +48,56 @@ export async function openPostgres(url: string, poolSize: number, o: { statement
         const r = await run(sql, params);
         return { rows: r.rows as T[] };
       },
-      ...(pending ? {
-        async defer(sql: string, params?: unknown[]) {
-          const text = params?.length ? inlined(sql, params) : sql;
-          if (text === null) await run(sql, params);
-          else pending.push(text);
-        },
-      } : {}),
-      // COPY needs one connection: transactions (a PoolClient) have it.
-      ...(c instanceof pg.Pool ? {} : {
-        async tempTable(name: string, like: string) {
-          if (temps.get(c as pg.PoolClient)?.has(name) || made?.has(name)) return;
-          await run(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
-          // Made in this transaction: remembered once it commits (a rollback drops the table).
-          made?.add(name);
-        },
-        async copyIn(sql: string, data: Iterable<Buffer>) {
-          // The deferred statements go in the same simple query, before the COPY: the server runs them,
-          // then asks for the data (a failing one fails the COPY, with its error).
-          const stream = (c as pg.PoolClient).query(copyFrom(withPending(sql)));
-          const done = finished(stream);
-          // It may fail while chunks are still being made (awaited below, after them).
-          done.catch(() => {});
-          let failed = false;
-          stream.once('error', () => { failed = true; });
-          try {
-            // Without waiting for drain (the chunks are made in memory anyway), but letting the event loop
-            // turn between chunks: the server's answer to the COPY comes in, and each chunk goes out while
-            // the next is made.
-            for (const chunk of data) {
-              if (failed) break;
-              stream.write(chunk);
-              await new Promise((r) => setImmediate(r));
-            }
-          } catch (e) {
-            stream.destroy(e as Error);
-            await done.catch(() => {});
-            throw e;
+      ...(pending
+        ? {
+            async defer(sql: string, params?: unknown[]) {
+              const text = params?.length ? inlined(sql, params) : sql;
+              if (text === null) await run(sql, params);
+              else pending.push(text);
+            },
           }
-          stream.end();
-          await done;
-        },
-      }),
+        : {}),
+      // COPY needs one connection: transactions (a PoolClient) have it.
+      ...(c instanceof pg.Pool
+        ? {}
+        : {
+            async tempTable(name: string, like: string) {
+              if (temps.get(c as pg.PoolClient)?.has(name) || made?.has(name)) return;
+              await run(
+                `CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${like} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+              );
+              // Made in this transaction: remembered once it commits (a rollback drops the table).
+              made?.add(name);
+            },
+            async copyIn(sql: string, data: Iterable<Buffer>) {
+              // The deferred statements go in the same simple query, before the COPY: the server runs them,
+              // then asks for the data (a failing one fails the COPY, with its error).
+              const stream = (c as pg.PoolClient).query(copyFrom(withPending(sql)));
+              const done = finished(stream);
+              // It may fail while chunks are still being made (awaited below, after them).
+              done.catch(() => {});
+              let failed = false;
+              stream.once('error', () => {
+                failed = true;
+              });
+              try {
+                // Without waiting for drain (the chunks are made in memory anyway), but letting the event loop
+                // turn between chunks: the server's answer to the COPY comes in, and each chunk goes out while
+                // the next is made.
+                for (const chunk of data) {
+                  if (failed) break;
+                  stream.write(chunk);
+                  await new Promise((r) => setImmediate(r));
+                }
+              } catch (e) {
+                stream.destroy(e as Error);
+                await done.catch(() => {});
+                throw e;
+              }
+              stream.end();
+              await done;
+            },
+          }),
     };
   };
   return {
@@ -99,8 +121,12 @@ export async function openPostgres(url: string, poolSize: number, o: { statement
         client.release();
       }
     },
-    async exec(sql: string) { await pool.query(sql); },
-    async close() { await pool.end(); },
+    async exec(sql: string) {
+      await pool.query(sql);
+    },
+    async close() {
+      await pool.end();
+    },
   };
 }
 

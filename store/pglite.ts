@@ -31,14 +31,19 @@ export async function openPglite(dataDir: string | null): Promise<Db & { runPoli
     kind: 'pglite',
     query: (sql, params) => serial(() => q(db).query(sql, params)),
     transaction: (fn) => serial(() => db.transaction((tx) => fn(q(tx)))),
-    exec: (sql) => serial(async () => { await db.exec(sql); }),
+    exec: (sql) =>
+      serial(async () => {
+        await db.exec(sql);
+      }),
     close: () => serial(() => db.close()),
-    runPolicies: () => serial(async () => {
-      const jobs = await db.query<{ job_id: number }>(
-        `SELECT job_id FROM timescaledb_information.jobs
-          WHERE proc_name IN ('policy_compression', 'policy_retention') ORDER BY job_id`);
-      for (const j of jobs.rows) await db.query(`CALL run_job($1)`, [j.job_id]);
-      return jobs.rows.length;
-    }),
+    runPolicies: () =>
+      serial(async () => {
+        const jobs = await db.query<{ job_id: number }>(
+          `SELECT job_id FROM timescaledb_information.jobs
+          WHERE proc_name IN ('policy_compression', 'policy_retention') ORDER BY job_id`,
+        );
+        for (const j of jobs.rows) await db.query(`CALL run_job($1)`, [j.job_id]);
+        return jobs.rows.length;
+      }),
   };
 }

@@ -26,7 +26,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-export interface TestKafka { brokers: string[]; stop(): Promise<void> }
+export interface TestKafka {
+  brokers: string[];
+  stop(): Promise<void>;
+}
 
 /** Starts a single-node broker from infra/kafka on free ports; `env` names it for stop.sh and restarts. */
 async function startBroker(): Promise<{ env: NodeJS.ProcessEnv; brokers: string[] }> {
@@ -39,13 +42,19 @@ async function startBroker(): Promise<{ env: NodeJS.ProcessEnv; brokers: string[
   execFileSync(join(ROOT, 'infra/kafka/start.sh'), { env, stdio: ['ignore', 'ignore', 'inherit'] });
   return { env, brokers: [`127.0.0.1:${env.KAFKA_PORT}`] };
 }
-const script = (name: string, env: NodeJS.ProcessEnv) => execFileSync(join(ROOT, 'infra/kafka', name), { env, stdio: ['ignore', 'ignore', 'inherit'] });
+const script = (name: string, env: NodeJS.ProcessEnv) =>
+  execFileSync(join(ROOT, 'infra/kafka', name), { env, stdio: ['ignore', 'ignore', 'inherit'] });
 
 export async function useKafka(): Promise<TestKafka> {
   const given = process.env.TRIBUTARY_TEST_KAFKA;
   if (given) return { brokers: given.split(','), stop: async () => {} };
   const { env, brokers } = await startBroker();
-  return { brokers, stop: async () => { script('stop.sh', env); } };
+  return {
+    brokers,
+    stop: async () => {
+      script('stop.sh', env);
+    },
+  };
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -55,17 +64,26 @@ export async function ownKafka(): Promise<TestKafka & { halt(): void; resume(): 
   const { env, brokers } = await startBroker();
   return {
     brokers,
-    stop: async () => { script('stop.sh', env); },
+    stop: async () => {
+      script('stop.sh', env);
+    },
     halt: () => script('stop.sh', { ...env, KAFKA_KEEP: '1' }),
     resume: () => script('start.sh', { ...env, KAFKA_RESUME: '1' }),
   };
 }
 
 /** Publishes a simulated plan's records for [from, to) to the three topics (frames and notes first). */
-export async function publishPlan(brokers: string[], topics: { sensors: string; images: string; notes: string }, plan: SimPlan, from: number, to: number): Promise<void> {
+export async function publishPlan(
+  brokers: string[],
+  topics: { sensors: string; images: string; notes: string },
+  plan: SimPlan,
+  from: number,
+  to: number,
+): Promise<void> {
   const recs = generate(plan, from, to);
   const p = await createRecordProducer(brokers, pino({ level: 'silent' }));
-  const msgs = (xs: Array<{ asset?: string }>) => xs.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) }));
+  const msgs = (xs: Array<{ asset?: string }>) =>
+    xs.map((r) => ({ key: r.asset ?? null, value: JSON.stringify(r) }));
   await p.send(topics.images, msgs(recs.images));
   await p.send(topics.notes, msgs(recs.notes));
   await p.send(topics.sensors, msgs(recs.sensors));

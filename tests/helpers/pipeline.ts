@@ -7,4 +7,10 @@ export const testAlign = { windowMs: W, outOfOrdernessMs: 2000, allowedLatenessM
 
 /** Records as the consumer hands them over: offsets from `from`, keyed by asset, JSON bodies. */
 export const asMessages = (xs: Array<{ asset?: string }>, from = 0): IncomingMessage[] =>
-  xs.map((x, i) => ({ offset: from + i, key: Buffer.from(x.asset ?? ''), value: Buffer.from(JSON.stringify(x)), timestamp: 0, headers: {} }));
+  xs.map((x, i) => ({
+    offset: from + i,
+    key: Buffer.from(x.asset ?? ''),
+    value: Buffer.from(JSON.stringify(x)),
+    timestamp: 0,
+    headers: {},
+  }));

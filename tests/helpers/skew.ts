@@ -12,9 +12,15 @@ import { fileURLToPath } from 'node:url';
 export const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
 export function skewDir(): string {
-  const candidates = [process.env.SKEW_DIR, resolve(REPO, '../shared/skew'), resolve(process.cwd(), '../shared/skew'), '/work/shared/skew']
-    .filter((c): c is string => !!c);
-  const found = candidates.find((c) => existsSync(resolve(c, 'gen.mjs')) && existsSync(resolve(c, 'check.mjs')));
+  const candidates = [
+    process.env.SKEW_DIR,
+    resolve(REPO, '../shared/skew'),
+    resolve(process.cwd(), '../shared/skew'),
+    '/work/shared/skew',
+  ].filter((c): c is string => !!c);
+  const found = candidates.find(
+    (c) => existsSync(resolve(c, 'gen.mjs')) && existsSync(resolve(c, 'check.mjs')),
+  );
   if (!found) throw new Error(`../shared/skew not found (set SKEW_DIR); tried ${candidates.join(', ')}`);
   return found;
 }
@@ -27,12 +33,24 @@ export function generate(args: Record<string, string | number>): string {
   return out;
 }
 
-export interface CheckRow { p50: number; p99: number; max: number; rightWindow: number; missing: number; reported: number; expected: number }
+export interface CheckRow {
+  p50: number;
+  p99: number;
+  max: number;
+  rightWindow: number;
+  missing: number;
+  reported: number;
+  expected: number;
+}
 /** The checker's verdict on a file of corrected times (its --json output). */
 export function check(dir: string, service: string): { sensor: CheckRow; pass: boolean } {
   let text: string;
   try {
-    text = execFileSync(process.execPath, [join(skewDir(), 'check.mjs'), '--dir', dir, '--service', service, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 }).toString();
+    text = execFileSync(
+      process.execPath,
+      [join(skewDir(), 'check.mjs'), '--dir', dir, '--service', service, '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 },
+    ).toString();
   } catch (e) {
     // Exit 1: a target missed; the verdict is still printed.
     const out = (e as { status?: number; stdout?: Buffer }).stdout;

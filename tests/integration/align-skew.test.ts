@@ -16,8 +16,20 @@ import { check, generate, REPO } from '../helpers/skew.js';
 
 function clocks(dir: string): string {
   const out = join(dir, 'corrected.jsonl');
-  execFileSync(process.execPath, ['--import', 'tsx', join(REPO, 'cli.ts'), 'clocks', '--records', join(dir, 'records.jsonl'), '--out', out],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+  execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(REPO, 'cli.ts'),
+      'clocks',
+      '--records',
+      join(dir, 'records.jsonl'),
+      '--out',
+      out,
+    ],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 },
+  );
   return out;
 }
 
@@ -26,7 +38,9 @@ for (const mode of ['sample', 'block'] as const) {
     test(`skew --assets 8 --duration-s 600 --mode ${mode} --seed ${seed}: both targets, through tributary clocks`, (t) => {
       const dir = generate({ assets: 8, 'duration-s': 600, mode, seed });
       const { sensor, pass } = check(dir, clocks(dir));
-      t.diagnostic(`p50 ${sensor.p50.toFixed(1)} ms, p99 ${sensor.p99.toFixed(1)} ms, max ${sensor.max.toFixed(0)} ms, right window ${(100 * sensor.rightWindow).toFixed(2)} %, missing ${sensor.missing}`);
+      t.diagnostic(
+        `p50 ${sensor.p50.toFixed(1)} ms, p99 ${sensor.p99.toFixed(1)} ms, max ${sensor.max.toFixed(0)} ms, right window ${(100 * sensor.rightWindow).toFixed(2)} %, missing ${sensor.missing}`,
+      );
       assert.equal(sensor.missing, 0, 'every delivered sample reported');
       assert.ok(sensor.p99 <= 50, `p99 ${sensor.p99} ms`);
       assert.ok(sensor.rightWindow >= 0.995, `right window ${sensor.rightWindow}`);
@@ -36,9 +50,22 @@ for (const mode of ['sample', 'block'] as const) {
 }
 
 test('harder settings (laplace jitter 200 ms, two steps, half of them to 1970, loss 2 %, reorder 10 %): nothing dropped silently', async (t) => {
-  const dir = generate({ assets: 4, 'duration-s': 600, seed: 5, 'jitter-ms': 200, 'jitter-dist': 'laplace', steps: 2, 'step-epoch-frac': 0.5, loss: 0.02, reorder: 0.1, 'ts-format': 'mixed' });
+  const dir = generate({
+    assets: 4,
+    'duration-s': 600,
+    seed: 5,
+    'jitter-ms': 200,
+    'jitter-dist': 'laplace',
+    steps: 2,
+    'step-epoch-frac': 0.5,
+    loss: 0.02,
+    reorder: 0.1,
+    'ts-format': 'mixed',
+  });
   const lines: string[] = [];
-  const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), { onSample: (l) => lines.push(l) });
+  const report = await runClocks(fileLines(join(dir, 'records.jsonl')), Config.parse({}), {
+    onSample: (l) => lines.push(l),
+  });
   // Every sensor sample delivered is accounted for: windowed, late or quarantined (with a reason), or a
   // duplicate of one that was (recognised by device and sequence number).
   let delivered = 0;
@@ -47,9 +74,16 @@ test('harder settings (laplace jitter 200 ms, two steps, half of them to 1970, l
     if (!r.topic.endsWith('.sensors')) continue;
     delivered += r.value.values ? 1 : (Object.values(r.value.channels)[0] as number[]).length;
   }
-  const sum = (f: (d: (typeof report.devices)[number]) => number) => report.devices.reduce((m, d) => m + f(d), 0);
-  assert.equal(sum((d) => d.samples), delivered);
-  assert.equal(sum((d) => d.windowed + d.late + d.quarantined + d.duplicates), delivered);
+  const sum = (f: (d: (typeof report.devices)[number]) => number) =>
+    report.devices.reduce((m, d) => m + f(d), 0);
+  assert.equal(
+    sum((d) => d.samples),
+    delivered,
+  );
+  assert.equal(
+    sum((d) => d.windowed + d.late + d.quarantined + d.duplicates),
+    delivered,
+  );
   for (const d of report.devices) {
     const withReason = Object.values(d.reasons).reduce((m, n) => m + n, 0);
     assert.equal(withReason, d.late + d.quarantined, `${d.device}: every sample not windowed has a reason`);
@@ -57,7 +91,9 @@ test('harder settings (laplace jitter 200 ms, two steps, half of them to 1970, l
   const file = join(dir, 'corrected.jsonl');
   writeFileSync(file, `${lines.join('\n')}\n`);
   const { sensor } = check(dir, file);
-  t.diagnostic(`reported, not asserted: p50 ${sensor.p50.toFixed(1)} ms, p99 ${sensor.p99.toFixed(1)} ms, right window ${(100 * sensor.rightWindow).toFixed(2)} %; ` +
-    `late ${sum((d) => d.late)}, quarantined ${sum((d) => d.quarantined)}, duplicates ${sum((d) => d.duplicates)}`);
+  t.diagnostic(
+    `reported, not asserted: p50 ${sensor.p50.toFixed(1)} ms, p99 ${sensor.p99.toFixed(1)} ms, right window ${(100 * sensor.rightWindow).toFixed(2)} %; ` +
+      `late ${sum((d) => d.late)}, quarantined ${sum((d) => d.quarantined)}, duplicates ${sum((d) => d.duplicates)}`,
+  );
   assert.equal(sensor.missing, 0);
 });

@@ -20,9 +20,17 @@ function rng(seed: number) {
   };
 }
 
-interface Sample { t: number; d: number; r: number; seq: number }
+interface Sample {
+  t: number;
+  d: number;
+  r: number;
+  seq: number;
+}
 
-function simulateDevice(seed: number, o: { periodMs: number; durationMs: number; t0: number; jitter?: number; stampNoiseMs?: number }) {
+function simulateDevice(
+  seed: number,
+  o: { periodMs: number; durationMs: number; t0: number; jitter?: number; stampNoiseMs?: number },
+) {
   const rand = rng(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
   const theta = (rand() * 2 - 1) * 30_000;
@@ -34,20 +42,34 @@ function simulateDevice(seed: number, o: { periodMs: number; durationMs: number;
   for (let k = 0; k * o.periodMs < o.durationMs; k++) {
     if (rand() < 0.005) continue; // lost
     const t = o.t0 + k * o.periodMs + (rand() * 2 - 1) * (o.jitter ?? 0.45) * o.periodMs;
-    const d = Math.floor(t + theta + rho * (t - o.t0) + (t >= stepAt ? step : 0) + (o.stampNoiseMs ?? 0) * gauss());
+    const d = Math.floor(
+      t + theta + rho * (t - o.t0) + (t >= stepAt ? step : 0) + (o.stampNoiseMs ?? 0) * gauss(),
+    );
     const copies = rand() < 0.01 ? 2 : 1;
-    for (let c = 0; c < copies; c++) out.push({ t, d, seq: k, r: Math.floor(t + delay() + (rand() < 0.05 ? rand() * 300 : 0)) });
+    for (let c = 0; c < copies; c++)
+      out.push({ t, d, seq: k, r: Math.floor(t + delay() + (rand() < 0.05 ? rand() * 300 : 0)) });
   }
   return out.sort((x, y) => x.r - y.r);
 }
 
-const p99 = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]; };
+const p99 = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
+};
 
-function evaluate(devices: number, lagMs: number, device: { jitter?: number; stampNoiseMs?: number } = {}, useSeq = false) {
+function evaluate(
+  devices: number,
+  lagMs: number,
+  device: { jitter?: number; stampNoiseMs?: number } = {},
+  useSeq = false,
+) {
   const W = 10_000;
   const t0 = Date.UTC(2026, 10, 1);
-  const errs: number[] = [], naive: number[] = [];
-  let right = 0, naiveRight = 0, n = 0;
+  const errs: number[] = [],
+    naive: number[] = [];
+  let right = 0,
+    naiveRight = 0,
+    n = 0;
   for (let dev = 0; dev < devices; dev++) {
     const samples = simulateDevice(1000 + dev, { periodMs: 100, durationMs: 600_000, t0, ...device });
     const clock = new AdaptiveClock();
@@ -56,7 +78,13 @@ function evaluate(devices: number, lagMs: number, device: { jitter?: number; sta
     const release: Sample[] = [];
     const lastCorrection = new Map<number, { ts: number }>();
     const flushUntil = (time: number) => {
-      while (next < samples.length && samples[next].r <= time) { lastCorrection.set(next, clock.process(samples[next].d, samples[next].r, useSeq ? samples[next].seq : undefined)); next++; }
+      while (next < samples.length && samples[next].r <= time) {
+        lastCorrection.set(
+          next,
+          clock.process(samples[next].d, samples[next].r, useSeq ? samples[next].seq : undefined),
+        );
+        next++;
+      }
     };
     for (const s of samples) release.push(s);
     for (const [i, s] of release.entries()) {
@@ -75,8 +103,12 @@ function evaluate(devices: number, lagMs: number, device: { jitter?: number; sta
 
 test('corrected times: p99 error ≤ 50 ms and ≥ 99.5 % of samples in their true 10 s window', (t) => {
   const r = evaluate(12, 2_000);
-  t.diagnostic(`corrected: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window (${r.n} samples)`);
-  t.diagnostic(`naive:     p99 |error| ${r.naiveP99.toFixed(0)} ms, ${(100 * r.naiveInWindow).toFixed(2)} % in the true window`);
+  t.diagnostic(
+    `corrected: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window (${r.n} samples)`,
+  );
+  t.diagnostic(
+    `naive:     p99 |error| ${r.naiveP99.toFixed(0)} ms, ${(100 * r.naiveInWindow).toFixed(2)} % in the true window`,
+  );
   assert.ok(r.p99 <= 50, `p99 ${r.p99}`);
   assert.ok(r.inWindow >= 0.995, `in window ${r.inWindow}`);
   assert.ok(r.naiveInWindow < 0.9, 'the simulated skew is large enough to matter');
@@ -84,13 +116,17 @@ test('corrected times: p99 error ≤ 50 ms and ≥ 99.5 % of samples in their tr
 
 test('figures when each record is corrected as it arrives (no release lag)', (t) => {
   const r = evaluate(12, 0);
-  t.diagnostic(`no lag: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`);
+  t.diagnostic(
+    `no lag: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`,
+  );
   assert.ok(r.inWindow >= 0.99);
 });
 
 test('exact stamps with sequence numbers: de-jittering is not applied where it would hurt', (t) => {
   const r = evaluate(6, 2_000, {}, true);
-  t.diagnostic(`exact stamps, seq given: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`);
+  t.diagnostic(
+    `exact stamps, seq given: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`,
+  );
   assert.ok(r.p99 <= 50, `p99 ${r.p99}`);
   assert.ok(r.inWindow >= 0.995);
 });
@@ -99,8 +135,12 @@ test('noisy stamps (σ = 50 ms) of a regular stream: de-jittering by sequence nu
   const noisy = { jitter: 0, stampNoiseMs: 50 };
   const r = evaluate(6, 2_000, noisy, true);
   const raw = evaluate(6, 2_000, noisy, false);
-  t.diagnostic(`de-jittered: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`);
-  t.diagnostic(`stamps as given: p99 |error| ${raw.p99.toFixed(1)} ms (≈ 2.6 σ is the floor without the sequence)`);
+  t.diagnostic(
+    `de-jittered: p99 |error| ${r.p99.toFixed(1)} ms, ${(100 * r.inWindow).toFixed(2)} % in the true window`,
+  );
+  t.diagnostic(
+    `stamps as given: p99 |error| ${raw.p99.toFixed(1)} ms (≈ 2.6 σ is the floor without the sequence)`,
+  );
   assert.ok(r.p99 <= 50, `p99 ${r.p99}`);
   assert.ok(r.inWindow >= 0.995, `in window ${r.inWindow}`);
   assert.ok(raw.p99 > 100, 'correcting each record from its own stamp cannot get there');
@@ -125,7 +165,8 @@ test('a forward and a backward step are each detected once, and drift is estimat
   const t0 = 1_000_000;
   const seen: number[] = [];
   for (let t = t0; t < t0 + 120_000; t += 100) {
-    const d = t + 5_000 + 100e-6 * (t - t0) + (t >= t0 + 60_000 ? 7_000 : 0) + (t >= t0 + 90_000 ? -12_000 : 0);
+    const d =
+      t + 5_000 + 100e-6 * (t - t0) + (t >= t0 + 60_000 ? 7_000 : 0) + (t >= t0 + 90_000 ? -12_000 : 0);
     if (c.observe(Math.floor(d), t + 15)) seen.push(t - t0);
   }
   assert.equal(c.state().steps, 2);
@@ -140,10 +181,12 @@ test('a forward and a backward step are each detected once, and drift is estimat
 test('a clock survives its checkpoint (JSON) and corrects the same afterwards', () => {
   const a = new AdaptiveClock();
   const t0 = 9_000_000;
-  for (let k = 0; k < 3000; k++) a.process(Math.floor(t0 + k * 100 + 7_000 + 50e-6 * k * 100), t0 + k * 100 + 12 + (k % 7) * 30, k);
+  for (let k = 0; k < 3000; k++)
+    a.process(Math.floor(t0 + k * 100 + 7_000 + 50e-6 * k * 100), t0 + k * 100 + 12 + (k % 7) * 30, k);
   const b = AdaptiveClock.fromJSON(JSON.parse(JSON.stringify(a)));
   for (let k = 3000; k < 3100; k++) {
-    const d = Math.floor(t0 + k * 100 + 7_000 + 50e-6 * k * 100), r = t0 + k * 100 + 15;
+    const d = Math.floor(t0 + k * 100 + 7_000 + 50e-6 * k * 100),
+      r = t0 + k * 100 + 15;
     assert.deepEqual(b.process(d, r, k), a.process(d, r, k));
   }
   assert.deepEqual(b.state(), a.state());
@@ -153,10 +196,23 @@ test('a clock survives its checkpoint (JSON) and corrects the same afterwards', 
   const asPairs = (seg: { startD: number; d: number[]; y: number[] } | null) => {
     if (!seg) return seg;
     let d = seg.startD;
-    return { startD: seg.startD, driftB: (seg as { driftB?: number }).driftB, prior: (seg as { prior?: number }).prior, bins: seg.d.map((dd, i) => [(d += dd), seg.y[i]]) };
+    return {
+      startD: seg.startD,
+      driftB: (seg as { driftB?: number }).driftB,
+      prior: (seg as { prior?: number }).prior,
+      bins: seg.d.map((dd, i) => [(d += dd), seg.y[i]]),
+    };
   };
-  const old = { ...j, raw: { ...j.raw, current: asPairs(j.raw.current), previous: asPairs(j.raw.previous) }, smooth: { ...j.smooth, current: asPairs(j.smooth.current), previous: asPairs(j.smooth.previous) } };
-  assert.deepEqual(JSON.parse(JSON.stringify(AdaptiveClock.fromJSON(old))), j, 'an older checkpoint restores the same clock');
+  const old = {
+    ...j,
+    raw: { ...j.raw, current: asPairs(j.raw.current), previous: asPairs(j.raw.previous) },
+    smooth: { ...j.smooth, current: asPairs(j.smooth.current), previous: asPairs(j.smooth.previous) },
+  };
+  assert.deepEqual(
+    JSON.parse(JSON.stringify(AdaptiveClock.fromJSON(old))),
+    j,
+    'an older checkpoint restores the same clock',
+  );
   // Fractional device times (de-jittered stamps) round-trip exactly too.
   const f = new DeviceClock();
   for (let k = 0; k < 500; k++) f.observe(t0 + k * 100.37 + 0.1 / 3, t0 + k * 100 + 20);
@@ -179,29 +235,43 @@ test('one glitched stamp (a day ahead) is not a step and does not disturb the cl
 
 test('bin minima kept in sorted arrays hold what a map of bins would, with stragglers, repeats and forgetting', () => {
   let seed = 3;
-  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const bins = new Bins();
   const ref = new Map<number, { d: number; y: number }>();
   let head = 1000;
   for (let i = 0; i < 20_000; i++) {
     const r = rnd();
     // Mostly the next bins, sometimes a straggler well behind, sometimes a jump ahead.
-    const key = r < 0.8 ? head++ : r < 0.95 ? head - 1 - Math.floor(rnd() * 40) : (head += 1 + Math.floor(rnd() * 300));
+    const key =
+      r < 0.8 ? head++ : r < 0.95 ? head - 1 - Math.floor(rnd() * 40) : (head += 1 + Math.floor(rnd() * 300));
     const p = { d: key * 2000 + rnd() * 1999, y: rnd() * 100 };
     const cur = ref.get(key);
-    if (!cur || p.y < cur.y) { ref.set(key, p); bins.set(key, p.d, p.y); }
+    if (!cur || p.y < cur.y) {
+      ref.set(key, p);
+      bins.set(key, p.d, p.y);
+    }
     assert.equal(bins.yOf(key), ref.get(key)!.y);
     assert.ok(Number.isNaN(bins.yOf(head + 10_000)));
     if (i % 7 === 0) {
       const below = head - 150;
       let dropped = 0;
-      for (const k of [...ref.keys()]) if (k < below) { ref.delete(k); dropped++; }
+      for (const k of [...ref.keys()])
+        if (k < below) {
+          ref.delete(k);
+          dropped++;
+        }
       assert.equal(bins.dropBelow(below), dropped);
     }
     if (i % 997 === 0 || i === 19_999) {
       const sorted = [...ref.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
       assert.equal(bins.size, ref.size);
-      assert.deepEqual(Array.from({ length: bins.size }, (_, i) => ({ d: bins.dAt(i), y: bins.yAt(i) })), sorted);
+      assert.deepEqual(
+        Array.from({ length: bins.size }, (_, i) => ({ d: bins.dAt(i), y: bins.yAt(i) })),
+        sorted,
+      );
     }
   }
 });

@@ -5,11 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { contextCheckpoint, newContextState, restoreContext, scoreContext, type ContextCheckpoint } from '../../fusion/context.js';
+import {
+  contextCheckpoint,
+  newContextState,
+  restoreContext,
+  scoreContext,
+  type ContextCheckpoint,
+} from '../../fusion/context.js';
 import type { WindowTuple } from '../../schemas/index.js';
 
 const W = 60_000;
-function rng(seed: number) { let s = seed >>> 0; return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; }; }
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
 /** A pump window: running (speed ~1480, current ~40) or stopped (both 0); `vib` added to the vibration. */
 function tuple(k: number, o: { running: boolean; r: () => number; vib?: number }): WindowTuple {
   const t = Array.from({ length: 12 }, (_, i) => k * W + i * 5000);
@@ -21,38 +33,55 @@ function tuple(k: number, o: { running: boolean; r: () => number; vib?: number }
     setpoint: ch(() => 50), // never varies
   };
   return {
-    plant: 'p', asset: 'a', windowStart: k * W, windowEnd: (k + 1) * W, slideMs: W, revision: 0, channels,
-    grid: { stepMs: 5000, channels: {} }, image: null, notes: [],
+    plant: 'p',
+    asset: 'a',
+    windowStart: k * W,
+    windowEnd: (k + 1) * W,
+    slideMs: W,
+    revision: 0,
+    channels,
+    grid: { stepMs: 5000, channels: {} },
+    image: null,
+    notes: [],
     quality: { samples: 48, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
   };
 }
 
 test('context scorer: seen operating states are normal, an unseen one is not, a constant channel cannot explode', () => {
-  const r = rng(3), st = newContextState(), o = { threshold: 6 };
+  const r = rng(3),
+    st = newContextState(),
+    o = { threshold: 6 };
   const scores: Array<number | null> = [];
   // Two days alternating 8 h stopped and 16 h running.
-  for (let k = 0; k < 2 * 24 * 60; k++) scores.push(scoreContext(tuple(k, { running: (k % 1440) >= 480, r }), st, o).score);
+  for (let k = 0; k < 2 * 24 * 60; k++)
+    scores.push(scoreContext(tuple(k, { running: k % 1440 >= 480, r }), st, o).score);
   assert.equal(scores[0], null, 'cold: unscored until its memory holds enough windows');
   const day2 = scores.slice(1440).filter((x): x is number => x !== null);
   assert.ok(day2.length > 1400);
   // Stops and starts are normal: a few isolated windows at most, never three in a row (the default rule's opening).
   const high = day2.filter((x) => x >= 6).length;
   assert.ok(high <= 0.02 * day2.length, `day 2: ${high} windows at or above 6`);
-  assert.ok(!day2.some((x, i) => i >= 2 && x >= 6 && day2[i - 1] >= 6 && day2[i - 2] >= 6), 'no three in a row');
+  assert.ok(
+    !day2.some((x, i) => i >= 2 && x >= 6 && day2[i - 1] >= 6 && day2[i - 2] >= 6),
+    'no three in a row',
+  );
   // Running with the vibration far above anything seen: a high score, the vibration named.
   const k = 2 * 1440 + 600;
   const bad = scoreContext(tuple(k, { running: true, r, vib: 3 }), st, o);
   assert.ok(bad.score! >= 6, `unseen state scores ${bad.score}`);
   assert.ok(bad.contributions.vib > 0.8, JSON.stringify(bad.contributions));
-  assert.ok(Number.isFinite(bad.score!) && bad.score! < 100, 'bounded: every feature\'s |z| is capped');
+  assert.ok(Number.isFinite(bad.score!) && bad.score! < 100, "bounded: every feature's |z| is capped");
 });
 
 test('context scorer: an alerting state is not learnt within the lag, a state that lasts is learnt after acceptAfterMs', () => {
-  const r = rng(5), st = newContextState(), o = { threshold: 6, acceptAfterMs: 6 * 3_600_000 };
+  const r = rng(5),
+    st = newContextState(),
+    o = { threshold: 6, acceptAfterMs: 6 * 3_600_000 };
   for (let k = 0; k < 1440; k++) scoreContext(tuple(k, { running: true, r }), st, o);
   const first = scoreContext(tuple(1440, { running: true, r, vib: 3 }), st, o).score!;
   assert.ok(first >= 6);
-  let after2h = 0, after8h = 0;
+  let after2h = 0,
+    after8h = 0;
   for (let k = 1441; k < 1440 + 8 * 60; k++) {
     const s = scoreContext(tuple(k, { running: true, r, vib: 3 }), st, o).score!;
     if (k === 1440 + 120) after2h = s;
@@ -63,71 +92,121 @@ test('context scorer: an alerting state is not learnt within the lag, a state th
 });
 
 test('context scorer: scored from 15 minutes after the first window, said to be a cold start during the first hour', () => {
-  const r = rng(9), st = newContextState(), o = { threshold: 6 };
+  const r = rng(9),
+    st = newContextState(),
+    o = { threshold: 6 };
   const out = Array.from({ length: 90 }, (_, k) => scoreContext(tuple(k, { running: true, r }), st, o));
   // 60 s windows: the window ending at 15 min is the first scored.
-  assert.deepEqual(out.slice(0, 14).map((x) => x.score), Array(14).fill(null));
-  assert.ok(out.slice(14).every((x) => x.score !== null), 'every window from 15 min on is scored');
+  assert.deepEqual(
+    out.slice(0, 14).map((x) => x.score),
+    Array(14).fill(null),
+  );
+  assert.ok(
+    out.slice(14).every((x) => x.score !== null),
+    'every window from 15 min on is scored',
+  );
   assert.ok(out.slice(14, 60).every((x) => x.basis === 'cold-start'));
   assert.ok(out.slice(61).every((x) => x.basis === 'memory'));
   assert.equal(out[30].memory, 30, 'while warming up, every window joins the memory at once');
   // A steady pump in its first hours: isolated windows at most, never three in a row (the default rule's opening).
   const s = out.slice(14).map((x) => x.score!);
-  assert.ok(s.filter((x) => x >= 6).length <= 0.05 * s.length && !s.some((x, i) => i >= 2 && x >= 6 && s[i - 1] >= 6 && s[i - 2] >= 6), s.map((x) => x.toFixed(1)).join(' '));
+  assert.ok(
+    s.filter((x) => x >= 6).length <= 0.05 * s.length &&
+      !s.some((x, i) => i >= 2 && x >= 6 && s[i - 1] >= 6 && s[i - 2] >= 6),
+    s.map((x) => x.toFixed(1)).join(' '),
+  );
 });
 
 test('context scorer: the memory thins with age past its capacity, and a checkpoint of changed chunks restores it exactly', () => {
-  const r = rng(11), o = { threshold: 6, capacity: 500, rememberEveryMs: 0, lagMs: 0, warmUpMs: 0 };
+  const r = rng(11),
+    o = { threshold: 6, capacity: 500, rememberEveryMs: 0, lagMs: 0, warmUpMs: 0 };
   const live = newContextState();
   // What a store holds: the head and the chunks, rewritten only as they change.
   let head: ContextCheckpoint['head'] | null = null;
   const stored: Record<number, unknown[]> = {};
   let written = 0;
   for (let k = 0; k < 1500; k++) {
-    scoreContext(tuple(k, { running: (k % 240) >= 60, r }), live, o);
+    scoreContext(tuple(k, { running: k % 240 >= 60, r }), live, o);
     if (k % 7 === 0 || k === 1499) {
       const cp = contextCheckpoint(live);
       head = cp.head;
-      for (const [c, chunk] of Object.entries(cp.chunks)) { stored[Number(c)] = JSON.parse(JSON.stringify(chunk)); written++; }
+      for (const [c, chunk] of Object.entries(cp.chunks)) {
+        stored[Number(c)] = JSON.parse(JSON.stringify(chunk));
+        written++;
+      }
     }
   }
   assert.ok(live.memory.length <= 500 && live.memory.length > 300, `${live.memory.length} remembered`);
   const ends = live.memory.map((m) => m.end);
   assert.ok(ends[0] < 400 * W, 'the oldest windows are thinned, not all dropped');
-  assert.ok(ends[1] - ends[0] > W && ends[ends.length - 1] - ends[ends.length - 2] === W, 'sparse with age, dense at the recent end');
-  assert.ok(written < 1500 / 7 * 3, `chunks written: ${written} (the unchanged ones are not rewritten)`);
-  const restored = restoreContext(JSON.parse(JSON.stringify(head)), stored as Record<number, Array<{ end: number; x: number[] }>>);
+  assert.ok(
+    ends[1] - ends[0] > W && ends[ends.length - 1] - ends[ends.length - 2] === W,
+    'sparse with age, dense at the recent end',
+  );
+  assert.ok(written < (1500 / 7) * 3, `chunks written: ${written} (the unchanged ones are not rewritten)`);
+  const restored = restoreContext(
+    JSON.parse(JSON.stringify(head)),
+    stored as Record<number, Array<{ end: number; x: number[] }>>,
+  );
   assert.deepEqual(JSON.parse(JSON.stringify(restored)), JSON.parse(JSON.stringify(live)));
   // Both go on scoring the same.
-  const r1 = rng(13), r2 = rng(13);
+  const r1 = rng(13),
+    r2 = rng(13);
   for (let k = 1500; k < 1560; k++) {
     const a = scoreContext(tuple(k, { running: true, r: r1, vib: k > 1530 ? 2 : 0 }), live, o);
     const b = scoreContext(tuple(k, { running: true, r: r2, vib: k > 1530 ? 2 : 0 }), restored, o);
     assert.deepEqual(b, a);
   }
   // A feature absent from some windows (NaN) survives the JSON round trip.
-  assert.throws(() => restoreContext({ ...head!, memoryLength: head!.memoryLength + 1 }, stored as Record<number, Array<{ end: number; x: number[] }>>), /restored/);
+  assert.throws(
+    () =>
+      restoreContext(
+        { ...head!, memoryLength: head!.memoryLength + 1 },
+        stored as Record<number, Array<{ end: number; x: number[] }>>,
+      ),
+    /restored/,
+  );
 });
 
 test('context scorer: one channel sampled every hour or every second is scored on the same scale, a level shift stands out', () => {
   for (const stepMs of [3_600_000, 1_000]) {
-    const r = rng(21), st = newContextState(), o = { threshold: 6 };
-    const windowMs = Math.max(60_000, stepMs), perWindow = Math.max(1, Math.round(windowMs / stepMs));
+    const r = rng(21),
+      st = newContextState(),
+      o = { threshold: 6 };
+    const windowMs = Math.max(60_000, stepMs),
+      perWindow = Math.max(1, Math.round(windowMs / stepMs));
     const one = (k: number, level: number): WindowTuple => {
       const t = Array.from({ length: perWindow }, (_, i) => k * windowMs + i * stepMs);
       return {
-        plant: 'p', asset: 'csv', windowStart: k * windowMs, windowEnd: (k + 1) * windowMs, slideMs: windowMs, revision: 0,
-        channels: { level: { device: 'd', t, v: t.map(() => level + r()) } }, grid: { stepMs, channels: {} }, image: null, notes: [],
+        plant: 'p',
+        asset: 'csv',
+        windowStart: k * windowMs,
+        windowEnd: (k + 1) * windowMs,
+        slideMs: windowMs,
+        revision: 0,
+        channels: { level: { device: 'd', t, v: t.map(() => level + r()) } },
+        grid: { stepMs, channels: {} },
+        image: null,
+        notes: [],
         quality: { samples: perWindow, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
       };
     };
     const normal: number[] = [];
-    for (let k = 0; k < 300; k++) { const s = scoreContext(one(k, 50), st, o).score; if (s !== null) normal.push(s); }
+    for (let k = 0; k < 300; k++) {
+      const s = scoreContext(one(k, 50), st, o).score;
+      if (s !== null) normal.push(s);
+    }
     assert.ok(normal.length >= 280, `${stepMs} ms: ${normal.length} windows scored`);
     const high = normal.filter((x) => x >= 6).length;
-    assert.ok(high <= 0.03 * normal.length, `${stepMs} ms: ${high} of ${normal.length} normal windows at or above 6`);
+    assert.ok(
+      high <= 0.03 * normal.length,
+      `${stepMs} ms: ${high} of ${normal.length} normal windows at or above 6`,
+    );
     const shifted = [0, 1, 2].map((i) => scoreContext(one(300 + i, 60), st, o).score!);
     // Bounded: every |z| is capped, so the distance is at most 8 and the score at most 4.65 · (log 8.05 − median) / 0.05.
-    assert.ok(shifted.every((x) => x >= 6 && x < 500), `${stepMs} ms: a 10-unit shift scores ${shifted.join(', ')}`);
+    assert.ok(
+      shifted.every((x) => x >= 6 && x < 500),
+      `${stepMs} ms: a 10-unit shift scores ${shifted.join(', ')}`,
+    );
   }
 });

@@ -12,7 +12,10 @@ test('co-partitioned assignment: a member owns partition p of every input topic;
   const three = coPartition(['x', 'y', 'z'], topics);
   const owned = Object.values(three).map((a) => a.s ?? []);
   assert.deepEqual(owned.flat().sort(), [0, 1, 2, 3, 4], 'every partition once');
-  for (const a of Object.values(three)) { assert.deepEqual(a.i, a.s); assert.deepEqual(a.n, a.s); }
+  for (const a of Object.values(three)) {
+    assert.deepEqual(a.i, a.s);
+    assert.deepEqual(a.n, a.s);
+  }
   // More members than partitions: the extra ones idle.
   const many = coPartition(['a', 'b', 'c'], { s: [0], i: [0], n: [0] });
   assert.deepEqual(many, { a: { s: [0], i: [0], n: [0] }, b: {}, c: {} });
@@ -24,8 +27,18 @@ test('dead letters and re-published notes go out in requests under the broker li
   const parts = requestSized(recs, (r) => r.value);
   assert.ok(parts.length >= 8);
   assert.ok(parts.every((p) => p.reduce((s, r) => s + r.value.length + 512, 0) <= 512 * 1024));
-  assert.deepEqual(parts.flat().map((r) => r.i), recs.map((r) => r.i), 'all, in order');
-  assert.deepEqual(requestSized([], (r: { value: Buffer }) => r.value), []);
+  assert.deepEqual(
+    parts.flat().map((r) => r.i),
+    recs.map((r) => r.i),
+    'all, in order',
+  );
+  assert.deepEqual(
+    requestSized([], (r: { value: Buffer }) => r.value),
+    [],
+  );
   // One record bigger than the limit still goes (alone): the broker judges it.
-  assert.equal(requestSized([{ value: Buffer.alloc(600_000) }, { value: Buffer.alloc(10) }], (r) => r.value).length, 2);
+  assert.equal(
+    requestSized([{ value: Buffer.alloc(600_000) }, { value: Buffer.alloc(10) }], (r) => r.value).length,
+    2,
+  );
 });

@@ -33,11 +33,17 @@ test('every error of ours carries a catalogued code, its status and retriability
 
 test('classify: what the pipeline waits out and what the API answers 503 to', () => {
   // PostgreSQL: connection exceptions, resources, operator intervention, serialisation failures.
-  for (const code of ['08006', '53300', '57P01', '40001']) assert.equal(isRetriable({ code, message: 'x' }), true, code);
-  assert.deepEqual(classify({ code: '57014', message: 'canceling statement due to statement timeout' }), { code: 'busy', status: 503, retriable: true });
+  for (const code of ['08006', '53300', '57P01', '40001'])
+    assert.equal(isRetriable({ code, message: 'x' }), true, code);
+  assert.deepEqual(classify({ code: '57014', message: 'canceling statement due to statement timeout' }), {
+    code: 'busy',
+    status: 503,
+    retriable: true,
+  });
   assert.equal(classify(new Error('timeout exceeded when trying to connect')).code, 'busy');
   assert.equal(classify(new Error('Connection terminated unexpectedly')).code, 'unavailable');
-  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'EPIPE']) assert.equal(isRetriable(Object.assign(new Error(code), { code })), true, code);
+  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'])
+    assert.equal(isRetriable(Object.assign(new Error(code), { code })), true, code);
   // kafkajs marks its own.
   assert.equal(isRetriable({ name: 'KafkaJSConnectionError', retriable: true, message: 'x' }), true);
   // Bad data and bugs fail at once: a constraint violation, a type error, a fenced write.
@@ -52,8 +58,16 @@ test('checkpoint: format 0 (the whole state in the partition row) and format 1 r
   const assetCore = { watermark: 5, revisions: {}, notes: [] } as unknown as NonNullable<AssetParts['core']>;
   const format0 = {
     processed: { sensors: 41 },
-    align: { assets: { 'line/a1': { ...assetCore, images: [], clocks: {} }, a2: { ...assetCore, images: [], clocks: {} } } },
-    models: { 'line/a1': { reference: [], params: null }, 'baseline-robustz-2/a2': { reference: [], params: null } },
+    align: {
+      assets: {
+        'line/a1': { ...assetCore, images: [], clocks: {} },
+        a2: { ...assetCore, images: [], clocks: {} },
+      },
+    },
+    models: {
+      'line/a1': { reference: [], params: null },
+      'baseline-robustz-2/a2': { reference: [], params: null },
+    },
     rules: { 'line/a1': { above: 2 }, a2: { anomaly: { run: 1 } } },
   } as never;
   const r0 = upgrade(format0, new Map());
@@ -65,7 +79,15 @@ test('checkpoint: format 0 (the whole state in the partition row) and format 1 r
   assert.deepEqual(Object.keys(r0.cp!.rules), ['a2']);
 
   // Format 1: per-asset rows, rules inside `scoring`.
-  const rows = new Map<string, AssetParts>([['a3', { core: assetCore, scoring: { models: { a3: { reference: [], params: null } }, rules: { anomaly: { run: 3 } } as never } }]]);
+  const rows = new Map<string, AssetParts>([
+    [
+      'a3',
+      {
+        core: assetCore,
+        scoring: { models: { a3: { reference: [], params: null } }, rules: { anomaly: { run: 3 } } as never },
+      },
+    ],
+  ]);
   const r1 = upgrade({ processed: { sensors: 7 }, clocksAt: { sensors: 5 } }, rows);
   assert.equal(r1.rewrite, false);
   assert.deepEqual(r1.cp!.rules, { a3: { anomaly: { run: 3 } } });
@@ -73,5 +95,9 @@ test('checkpoint: format 0 (the whole state in the partition row) and format 1 r
   assert.deepEqual(r1.cp!.clocksAt, { sensors: 5 });
 
   assert.equal(upgrade(null, new Map()).cp, null);
-  assert.deepEqual(partitionRow({ sensors: 1 }, { sensors: 0 }), { format: CHECKPOINT_FORMAT, processed: { sensors: 1 }, clocksAt: { sensors: 0 } });
+  assert.deepEqual(partitionRow({ sensors: 1 }, { sensors: 0 }), {
+    format: CHECKPOINT_FORMAT,
+    processed: { sensors: 1 },
+    clocksAt: { sensors: 0 },
+  });
 });

@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { baselineAblation, runScenario, summarise, withoutModalities, type Detector } from '../../eval/index.js';
+import {
+  baselineAblation,
+  runScenario,
+  summarise,
+  withoutModalities,
+  type Detector,
+} from '../../eval/index.js';
 import { parseScenario } from '../../sim/index.js';
 
 const HOUR = 3_600_000;
 const scenario = parseScenario({
-  name: 'small', start: '2026-05-04T00:00:00Z', durationH: 6, imageMs: 20_000,
+  name: 'small',
+  start: '2026-05-04T00:00:00Z',
+  durationH: 6,
+  imageMs: 20_000,
   plants: [{ id: 'p', assets: [{ id: 'a-1', aliases: ['first pump'] }, { id: 'a-2' }, { id: 'a-3' }] }],
   faults: [
     { asset: 'a-2', type: 'bearing_wear', onsetH: 2, failureH: 5, severity: 1.5 },
@@ -25,7 +34,10 @@ test('the harness windows every asset end to end, labels windows from the ground
   for (const asset of ['a-1', 'a-2', 'a-3']) {
     const ws = r.windows.filter((w) => w.asset === asset);
     assert.equal(ws.length, 360, `${asset}: one window a minute for 6 h`);
-    assert.deepEqual(ws.map((w) => w.windowStart), ws.map((_, i) => start + i * 60_000));
+    assert.deepEqual(
+      ws.map((w) => w.windowStart),
+      ws.map((_, i) => start + i * 60_000),
+    );
   }
   const a2 = r.windows.filter((w) => w.asset === 'a-2');
   // Another seed than the file's moves the fault by up to ±5 % of the scenario: labels follow the plan.
@@ -34,7 +46,11 @@ test('the harness windows every asset end to end, labels windows from the ground
   assert.ok(Math.abs(onset - (start + 2 * HOUR)) <= 0.05 * 6 * HOUR);
   assert.ok(a2.every((w) => w.label === (w.windowEnd > onset ? 1 : 0)));
   assert.ok(r.windows.filter((w) => w.asset === 'a-1').every((w) => w.label === 0));
-  assert.equal(r.windows.filter((w) => w.label === null).length, 31, 'the flat-line half hour (and the window it starts in) is a data-quality period');
+  assert.equal(
+    r.windows.filter((w) => w.label === null).length,
+    31,
+    'the flat-line half hour (and the window it starts in) is a data-quality period',
+  );
   // Reference windows carry no score (30 tuples; one may be an edge window of skewed stamps before the start).
   assert.ok(a2.slice(0, 29).every((w) => w.scores.every((s) => s === null)));
   assert.ok(a2.slice(30).every((w) => w.scores.every((s) => s !== null)));
@@ -52,7 +68,10 @@ test('metrics per detector: the fault is found by the sensors, not by the notes 
   assert.equal(m.fused.faultsDetected, 1);
   assert.ok(m.fused.leadTimeH! > 0.5, `lead ${m.fused.leadTimeH} h`);
   assert.ok(m['notes only'].aucRoc < m['sensors only'].aucRoc);
-  assert.ok(m.fused.explanationChecked > 0 && m.fused.explanationHits / m.fused.explanationChecked > 0.8, 'bearing wear is explained by vibration');
+  assert.ok(
+    m.fused.explanationChecked > 0 && m.fused.explanationHits / m.fused.explanationChecked > 0.8,
+    'bearing wear is explained by vibration',
+  );
   assert.ok(m.fused.dataQualityWindows === 31);
   assert.ok(m.fused.assetWeeks > 0 && Number.isFinite(m.fused.falseAlertsPerAssetWeek));
   // Removing the sensors at test time leaves the camera and the notes: the fault is much harder to see.
@@ -61,9 +80,16 @@ test('metrics per detector: the fault is found by the sensors, not by the notes 
 
 test('a modality removed from a tuple looks exactly like a missing one', () => {
   const t = {
-    plant: 'p', asset: 'a', windowStart: 0, windowEnd: 10, slideMs: 10, revision: 0,
-    channels: { x: { device: 'd', t: [1], v: [1] } }, grid: { stepMs: 1, channels: { x: { v: [1], mask: [true] } } },
-    image: { camera: 'c', ts: 1, ageMs: 0, kind: 'thermal', meanC: 1, maxC: 2 }, notes: [{ author: 'a', ts: 1, slackMs: 0, text: 'x' }],
+    plant: 'p',
+    asset: 'a',
+    windowStart: 0,
+    windowEnd: 10,
+    slideMs: 10,
+    revision: 0,
+    channels: { x: { device: 'd', t: [1], v: [1] } },
+    grid: { stepMs: 1, channels: { x: { v: [1], mask: [true] } } },
+    image: { camera: 'c', ts: 1, ageMs: 0, kind: 'thermal', meanC: 1, maxC: 2 },
+    notes: [{ author: 'a', ts: 1, slackMs: 0, text: 'x' }],
     quality: { samples: 1, duplicates: 0, late: 0, images: 1, notes: 1, clockOffsetMs: 0 },
   };
   const none = withoutModalities(t, ['sensors', 'images', 'notes']);

@@ -12,6 +12,13 @@ test('the committed JSON Schemas match the zod schemas (run `npm run schemas` af
 });
 
 test('the sensor JSON Schema describes the sample and the block forms', () => {
-  const s = JSON.parse(jsonSchemas()['sensor-record.schema.json']) as { anyOf: Array<{ required: string[] }> };
-  assert.deepEqual(s.anyOf.map((b) => b.required.includes('values') ? 'sample' : b.required.includes('channels') ? 'block' : '?'), ['sample', 'block']);
+  const s = JSON.parse(jsonSchemas()['sensor-record.schema.json']) as {
+    anyOf: Array<{ required: string[] }>;
+  };
+  assert.deepEqual(
+    s.anyOf.map((b) =>
+      b.required.includes('values') ? 'sample' : b.required.includes('channels') ? 'block' : '?',
+    ),
+    ['sample', 'block'],
+  );
 });

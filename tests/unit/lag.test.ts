@@ -3,11 +3,26 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LagTracker } from '../../ingest/index.js';
 
-const row = (end: number, committed: number | null, processed: number | null = null, start = 0) => ({ topic: 's', partition: 0, end, committed, start, processed });
+const row = (end: number, committed: number | null, processed: number | null = null, start = 0) => ({
+  topic: 's',
+  partition: 0,
+  end,
+  committed,
+  start,
+  processed,
+});
 
 test('lag is log-end − committed (the log start when nothing is committed); stuck: records pending and no offset moving for stuckAfterMs', () => {
   const lt = new LagTracker(1_000);
-  assert.deepEqual(lt.update([row(50, null, null, 10)], 0)[0], { topic: 's', partition: 0, lag: 40, committed: 10, pending: 40, stillMs: 0, stuck: false });
+  assert.deepEqual(lt.update([row(50, null, null, 10)], 0)[0], {
+    topic: 's',
+    partition: 0,
+    lag: 40,
+    committed: 10,
+    pending: 40,
+    stillMs: 0,
+    stuck: false,
+  });
   assert.equal(lt.update([row(60, null, null, 10)], 999)[0].stuck, false);
   const s = lt.update([row(70, null, null, 10)], 1_000)[0];
   assert.deepEqual([s.lag, s.stillMs, s.stuck], [60, 1_000, true]);
@@ -16,7 +31,15 @@ test('lag is log-end − committed (the log start when nothing is committed); st
   assert.equal(lt.update([row(70, 20)], 2_400)[0].stuck, false);
   assert.equal(lt.update([row(70, 20)], 2_500)[0].stuck, true);
   // Nothing pending: not stuck; records arriving after a long quiet spell are not stuck at once.
-  assert.deepEqual(lt.update([row(70, 70)], 10_000)[0], { topic: 's', partition: 0, lag: 0, committed: 70, pending: 0, stillMs: 0, stuck: false });
+  assert.deepEqual(lt.update([row(70, 70)], 10_000)[0], {
+    topic: 's',
+    partition: 0,
+    lag: 0,
+    committed: 70,
+    pending: 0,
+    stillMs: 0,
+    stuck: false,
+  });
   assert.equal(lt.update([row(71, 70)], 60_000)[0].stuck, false);
   assert.equal(lt.update([row(72, 70)], 61_000)[0].stuck, true);
   // A partition no longer held is forgotten: held again, its clock starts afresh.

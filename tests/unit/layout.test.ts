@@ -50,7 +50,9 @@ test('stages never import the composition root (service, cli, config) or the pip
   const upward: string[] = [];
   for (const [file, imports] of graph) {
     if (!stages.some((s) => file.startsWith(s))) continue;
-    for (const i of imports) if (['service.ts', 'cli.ts', 'config.ts'].includes(i) || i.startsWith('pipeline/')) upward.push(`${file} → ${i}`);
+    for (const i of imports)
+      if (['service.ts', 'cli.ts', 'config.ts'].includes(i) || i.startsWith('pipeline/'))
+        upward.push(`${file} → ${i}`);
   }
   assert.deepEqual(upward, []);
 });

@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alertOpenings, aucPr, aucRoc, bestF1, changesOf, confusion, nabNormalise, nabSeries, NAB_PROFILES, rates } from '../../eval/index.js';
+import {
+  alertOpenings,
+  aucPr,
+  aucRoc,
+  bestF1,
+  changesOf,
+  confusion,
+  nabNormalise,
+  nabSeries,
+  NAB_PROFILES,
+  rates,
+} from '../../eval/index.js';
 
-const close = (a: number, b: number, eps = 1e-9, msg = '') => assert.ok(Math.abs(a - b) <= eps, `${msg} ${a} ≠ ${b}`);
+const close = (a: number, b: number, eps = 1e-9, msg = '') =>
+  assert.ok(Math.abs(a - b) <= eps, `${msg} ${a} ≠ ${b}`);
 
 test('AUC-ROC: hand-computed cases, ties count one half', () => {
   // Positives 0.9, 0.4; negatives 0.8, 0.3, 0.1: 0.9 outranks all three, 0.4 two of them → 5 of 6 pairs.
@@ -48,7 +60,7 @@ test('predicted changepoints are |Δ| of the predicted anomaly series, the first
   assert.deepEqual(changesOf([1, 1, 0]), [1, 0, 1]);
 });
 
-test('the SKAB changepoint score on hand-computed cases (SKAB\'s scoring: every detection outside a window is a false positive)', () => {
+test("the SKAB changepoint score on hand-computed cases (SKAB's scoring: every detection outside a window is a false positive)", () => {
   // 300 rows at 1 s, one changepoint at row 50: its window is 50 s … 110 s, both ends included.
   // Rewards (numpy, tsad's improved scale at 1 000 points): Standard at point 33 = 0.989019919985301,
   // at point 500 = 0.44404850713138366; LowFP at point 500 = 0.3889542150453045.
@@ -79,13 +91,22 @@ test('the SKAB changepoint score on hand-computed cases (SKAB\'s scoring: every 
   const parts = nabSeries(ts, cp, pred(10, 50, 125, 290), 60_000, std);
   assert.deepEqual([parts.tp, parts.fp, parts.fn], [1, 3, 0]);
   // No changepoint at all: every detection is a false positive (and nothing normalises: null = perfect = 0).
-  const none = nabSeries(ts, ts.map(() => 0), pred(5, 6), 60_000, std);
+  const none = nabSeries(
+    ts,
+    ts.map(() => 0),
+    pred(5, 6),
+    60_000,
+    std,
+  );
   assert.deepEqual([none.fp, none.score], [2, -0.22]);
   // Overlapping windows (changepoints at 50 and 80): the second starts where the first ends, at 110 s; a
   // detection at 110 s is in both, the last point of the first and the first point of the second.
   const cp2 = ts.map((_, i) => (i === 50 || i === 80 ? 1 : 0));
   close(score(pred(110), std, cp2), (100 * (-0.11 + 1 + 2)) / 4, 1e-9);
   // Parts add up over series before normalising.
-  const two = nabNormalise([nabSeries(ts, cp, pred(50), 60_000, std), nabSeries(ts, cp, pred(), 60_000, std)]);
+  const two = nabNormalise([
+    nabSeries(ts, cp, pred(50), 60_000, std),
+    nabSeries(ts, cp, pred(), 60_000, std),
+  ]);
   close(two, 50, 1e-9);
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveNoteAsset } from '../../align/index.js';
 
-const aliases = { p1: { 'pump-07': 'pump-07', 'pump 7': 'pump-07', 'p7': 'pump-07', 'pump 7 inlet valve': 'valve-7i', 'cooling fan': 'fan-2' } };
+const aliases = {
+  p1: {
+    'pump-07': 'pump-07',
+    'pump 7': 'pump-07',
+    p7: 'pump-07',
+    'pump 7 inlet valve': 'valve-7i',
+    'cooling fan': 'fan-2',
+  },
+};
 
 test('a note names its asset by any alias, case-insensitively, as a whole word', () => {
   assert.equal(resolveNoteAsset('p1', 'Pump 7 sounds rough since noon', aliases), 'pump-07');

@@ -15,7 +15,10 @@ test('last value: what the channel said at or before each centre, nothing before
 });
 
 test('a channel with no samples is null everywhere and absent from the mask', () => {
-  assert.deepEqual(resample([], [], 0, 3_000, 1_000, 'linear'), { v: [null, null, null], mask: [false, false, false] });
+  assert.deepEqual(resample([], [], 0, 3_000, 1_000, 'linear'), {
+    v: [null, null, null],
+    mask: [false, false, false],
+  });
 });
 
 test('samples outside the window do not mark cells', () => {
