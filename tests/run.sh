@@ -34,5 +34,5 @@ fi
 
 npm run --silent typecheck
 npm run --silent lint
-if [ "$#" -eq 0 ]; then set -- tests/unit/*.test.ts tests/integration/*.test.ts tests/faults/*.test.ts tests/browser/*.test.ts; fi
+if [ "$#" -eq 0 ]; then set -- tests/unit/*.test.ts tests/model/*.test.ts tests/integration/*.test.ts tests/faults/*.test.ts tests/browser/*.test.ts; fi
 node --import tsx --test --test-concurrency=1 "$@"
