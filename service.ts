@@ -214,25 +214,24 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     cleanups.push({ name: 'maintenance', fn: () => clearInterval(maintenanceTimer) });
     const pipeline = createPipeline({
       maintenance: () => maintenance,
-      report: {
-        batch: (x) => metrics.batch(x),
-        scored: (x) => metrics.scored(x),
-        fusion: (m, xs) => drift.add(m, xs),
-      },
       cfg,
       db: store.db,
       logger: logger.child({ stage: 'pipeline' }),
       topics,
       deadLetter: ingest ? (r) => ingest.deadLetter(r) : null,
       republish: ingest ? (m, r) => ingest.republish(m, r) : undefined,
-      onDurable: (s) => {
-        if (s.alertsOpened || s.windows) delivery.wake();
-      },
       isStopping: () => stopping,
       rules: () => jobs.rules(),
       models: () => models.running(),
     });
     pipelineRef = pipeline;
+    pipeline.events.on('durable', (s) => {
+      metrics.batch(s);
+      // Alert events committed: the webhook sender looks now rather than at its next poll.
+      if (s.alertsOpened || s.windows) delivery.wake();
+    });
+    pipeline.events.on('scored', (s) => metrics.scored(s));
+    pipeline.events.on('fusionInputs', ({ model, inputs }) => drift.add(model, inputs));
     metrics.watchClocks(() => pipeline.clockStates());
     metrics.watchCameras(() => pipeline.cameraStates());
     // Partitions gone quiet still fire their last windows (the end of a replay, a plant that stopped).

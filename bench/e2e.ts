@@ -24,7 +24,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pino } from 'pino';
 import { startDeliveryWorker } from '../alerts/index.js';
 import { createKafkaIngest, createRecordProducer, drainTopics, type KafkaIngest } from '../ingest/index.js';
-import { createPipeline, type PipelineDeps } from '../pipeline/index.js';
+import { createPipeline, type ScoredSummary } from '../pipeline/index.js';
 import { Config, type ConfigInput, type Modality } from '../schemas/index.js';
 import { generate, simplePlan } from '../sim/index.js';
 import { openStore, syncConfigEndpoints, type Db, type Queryable } from '../store/index.js';
@@ -185,7 +185,7 @@ export async function consumeBacklog(
   db: Db,
   ingest: KafkaIngest,
   records: number,
-  o: { report?: PipelineDeps['report']; every500ms?: (s: number, left: number) => void } = {},
+  o: { onScored?: (s: ScoredSummary) => void; every500ms?: (s: number, left: number) => void } = {},
 ): Promise<number> {
   const logger = pino({ level: 'warn' });
   let seen = 0,
@@ -200,12 +200,12 @@ export async function consumeBacklog(
     logger,
     topics: { sensors, images, notes },
     deadLetter: (d) => ingest.deadLetter(d),
-    report: o.report,
-    onDurable: (s) => {
-      seen += s.records;
-      if (seen >= records) done();
-    },
   });
+  p.events.on('durable', (s) => {
+    seen += s.records;
+    if (seen >= records) done();
+  });
+  if (o.onScored) p.events.on('scored', o.onScored);
   const t = performance.now();
   const sampler = o.every500ms
     ? setInterval(() => o.every500ms!((performance.now() - t) / 1000, records - seen), 500)
@@ -363,11 +363,8 @@ export async function runE2eBench(
     const lag: Array<{ s: number; lag: number }> = [];
     const c0 = cpuNow();
     const pipeS = await consumeBacklog(cfg, timed.db, ingest, records, {
-      report: {
-        batch: () => {},
-        scored: (s) => {
-          if (s.scored) closeToCommit.push(s.closeToCommitMs);
-        },
+      onScored: (s) => {
+        if (s.scored) closeToCommit.push(s.closeToCommitMs);
       },
       every500ms: (s, left) => lag.push({ s: Math.round(s * 10) / 10, lag: left }),
     });
@@ -529,15 +526,13 @@ export async function runE2eBench(
         logger,
         topics: topics2,
         deadLetter: (d) => ingest2.deadLetter(d),
-        onDurable: () => delivery.wake(),
-        report: {
-          batch: (s) => {
-            processed += s.records;
-          },
-          scored: (s) => {
-            if (s.scored) live.push(s.closeToCommitMs);
-          },
-        },
+      });
+      p2.events.on('durable', (s) => {
+        processed += s.records;
+        delivery.wake();
+      });
+      p2.events.on('scored', (s) => {
+        if (s.scored) live.push(s.closeToCommitMs);
       });
       await ingest2.run((b) => p2.handle({ ...b, partitionKey: `p${b.partition}` }));
       // The plant publishes from its own process, as a real one would (not from this event loop).

@@ -29,6 +29,7 @@ import { assetRows, partitionRow } from './checkpoint.js';
 import { commitsFor, persist } from './commit.js';
 import { decide } from './decide.js';
 import { applyFetched, decodeBatch, type Decoder } from './decode.js';
+import { TypedEvents, type PipelineEventMap } from './events.js';
 import { createRetrier } from './retry.js';
 import { configuredScorer, scoreWindows } from './score.js';
 import { asCheckpoint, openPartition, type PartitionState } from './state.js';
@@ -38,6 +39,7 @@ export { readCheckpoint, type Checkpoint } from './checkpoint.js';
 export { configuredScorer } from './score.js';
 export { isRetriable } from '../schemas/errors.js';
 export type * from './types.js';
+export { TypedEvents } from './events.js';
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { cfg, db, logger } = deps;
@@ -47,6 +49,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const wallNow = deps.now ?? Date.now;
   const { durably, now } = createRetrier(wallNow, logger, deps.isStopping);
   const states = new Map<string, PartitionState>();
+  const events = new TypedEvents<PipelineEventMap>(logger);
   const rules = () => deps.rules?.() ?? configuredRules(cfg.alerts);
   /** Every name operators use for the plant's assets (the note encoder's asset vocabulary). */
   const assetNames = (plant: string): string[] => Object.keys(cfg.align.aliases[plant] ?? {});
@@ -148,7 +151,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const running = deps.models?.() ?? [configured];
     const firedAt = Date.now();
     const scoreStart = performance.now();
-    const scored = scoreWindows(state, tuples, running, baselineKey, assetNames, deps.report);
+    const scored = scoreWindows(state, tuples, running, baselineKey, assetNames, events);
     const decided = decide(state, tuples, scored.windows, rules(), deps.maintenance?.() ?? [], cfg);
     const scoringMs = performance.now() - scoreStart;
     Object.assign(out, {
@@ -180,10 +183,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         'batch durable',
       );
     }
-    deps.onDurable?.(summary);
-    deps.report?.batch({ ...summary, modality: batch.modality });
-    if (tuples.length)
-      deps.report?.scored?.({ closeToCommitMs: Date.now() - firedAt, scored: tuples.length, scoringMs });
+    events.emit('durable', { ...summary, modality: batch.modality });
+    if (tuples.length) {
+      events.emit('scored', { closeToCommitMs: Date.now() - firedAt, scored: tuples.length, scoringMs });
+    }
     return commitsFor(state, batch.partition, deps.topics);
   }
 
@@ -227,6 +230,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
+    events,
     handle,
     async nextOffset(key, modality) {
       return ((await stateOf(key)).processed[modality] ?? -1) + 1;

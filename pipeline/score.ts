@@ -14,7 +14,8 @@ import {
 import type { Config, ScoreRow, WindowTuple } from '../schemas/index.js';
 import type { ModelParamsRow } from '../store/index.js';
 import { keyOf, type PartitionState } from './state.js';
-import type { PipelineDeps, RunningModel } from './types.js';
+import type { PipelineEventMap, TypedEvents } from './events.js';
+import type { RunningModel } from './types.js';
 
 /**
  * The scorer the configuration names (`scorer.kind`): as the registry registers it at start-up, and as the
@@ -77,7 +78,7 @@ export function scoreWindows(
   running: RunningModel[],
   baselineKey: string,
   assetNames: (plant: string) => string[],
-  report: PipelineDeps['report'],
+  events: TypedEvents<PipelineEventMap>,
 ): Scored {
   const modelsChanged = new Set<string>();
   const modelParams: ModelParamsRow[] = [];
@@ -91,7 +92,7 @@ export function scoreWindows(
       modelsChanged.add(t.asset);
       keyOf(state, t.asset, `${model.version}/${t.asset}`);
     }
-    report?.fusion?.(model.fusion, inputs);
+    events.emit('fusionInputs', { model: model.fusion, inputs });
   }
   const windows = tuples.map((t, i): ScoredWindow => {
     const scored: ScoredWindow = { rows: [], active: null };

@@ -1,12 +1,15 @@
 /** The pipeline's interface: what a batch brings, what the pipeline needs, and what it reports. */
 import type { Logger } from 'pino';
 import type { WindowOperator } from '../align/index.js';
-import type { ContextOptions, FusionModel, ModelInput } from '../fusion/index.js';
+import type { ContextOptions, FusionModel } from '../fusion/index.js';
 import type { FetchOutcome } from '../ingest/fetch.js';
 import type { CommitRequest, DeadLetter, IncomingMessage } from '../ingest/index.js';
 import type { AlertRule, Config, ImageFrame, Modality } from '../schemas/index.js';
 import type { Db, MaintenanceWindow } from '../store/index.js';
 import type { Checkpoint } from './checkpoint.js';
+import type { PipelineEventMap, TypedEvents } from './events.js';
+
+export type { BatchSummary, PipelineEventMap, ScoredSummary } from './events.js';
 
 /** A URI frame's fetch outcome, with how its pixels give temperatures (from its record). */
 export interface FetchedFrame {
@@ -46,19 +49,10 @@ export interface PipelineDeps {
   republish?: (modality: Modality, records: Array<{ key: string; value: string }>) => Promise<void>;
   topics: Record<Modality, string>;
   now?: () => number;
-  /** Called after each committed transaction (wakes the webhook sender). */
-  onDurable?: (summary: BatchSummary) => void;
   /** Stops retries of a failing write when the service shuts down. */
   isStopping?: () => boolean;
   /** The alert rules in force (configuration and API); default: the configured ones. */
   rules?: () => AlertRule[];
-  /** Reports counts (to Prometheus metrics). */
-  report?: {
-    batch(s: BatchSummary & { modality: Modality }): void;
-    scored?(s: ScoredSummary): void;
-    /** The inputs a fusion model scored (for the drift monitor). */
-    fusion?(model: FusionModel, inputs: Array<{ plant: string; x: ModelInput }>): void;
-  };
   /**
    * The models to score with (the registry's active one and those in shadow); default: the configured
    * scorer, active. Only the active model's scores reach the alert rules.
@@ -78,24 +72,9 @@ export interface RunningModel {
   context?: ContextOptions;
 }
 
-export interface ScoredSummary {
-  /** The batch's windows closed (processing time when they fired) → their score rows committed, in ms. */
-  closeToCommitMs: number;
-  /** Windows scored in the batch and the time scoring took. */
-  scored: number;
-  scoringMs: number;
-}
-
-export interface BatchSummary {
-  partitionKey: string;
-  records: number;
-  rejected: number;
-  late: number;
-  windows: number;
-  alertsOpened: number;
-}
-
 export interface Pipeline {
+  /** What happened: batches made durable, windows scored, fusion inputs (see events.ts). */
+  readonly events: TypedEvents<PipelineEventMap>;
   handle(b: BatchInput): Promise<CommitRequest[]>;
   /** Embedded mode: the next offset to give a generated record of this partition and modality. */
   nextOffset(partitionKey: string, modality: Modality): Promise<number>;

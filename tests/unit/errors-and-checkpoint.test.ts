@@ -1,8 +1,9 @@
-/** The error catalogue (issue 24) and the checkpoint's one upgrade function. */
+/** The error catalogue and typed events (issue 24), and the checkpoint's one upgrade function. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LifecycleError } from '../../alerts/index.js';
 import { ConfigError } from '../../config.js';
+import { TypedEvents } from '../../pipeline/events.js';
 import { CHECKPOINT_FORMAT, partitionRow, upgrade, type AssetParts } from '../../pipeline/checkpoint.js';
 import { classify, ERROR_CATALOGUE, isRetriable, TributaryError } from '../../schemas/errors.js';
 import { FencedError, InvalidCursorError, ModelStateError } from '../../store/index.js';
@@ -100,4 +101,23 @@ test('checkpoint: format 0 (the whole state in the partition row) and format 1 r
     processed: { sensors: 1 },
     clocksAt: { sensors: 0 },
   });
+});
+
+test('typed events: every listener is called; one that throws is logged and reaches neither the others nor the emitter', () => {
+  const logged: unknown[] = [];
+  const events = new TypedEvents<{ durable: { records: number } }>({
+    error: (o: unknown) => logged.push(o),
+  } as never);
+  const seen: number[] = [];
+  events.on('durable', () => {
+    throw new Error('metrics broke');
+  });
+  const off = events.on('durable', (s) => seen.push(s.records));
+  assert.equal(events.has('durable'), true);
+  assert.doesNotThrow(() => events.emit('durable', { records: 3 }));
+  assert.deepEqual(seen, [3]);
+  assert.equal(logged.length, 1);
+  off();
+  events.emit('durable', { records: 4 });
+  assert.deepEqual(seen, [3]);
 });
