@@ -175,7 +175,7 @@ export const Config = z.strictObject({
       noteLatenessMs: z.number().int().min(0).optional(),
       /**
        * A stream silent this long stops holding the asset's watermark back, in record time (see the
-       * README's Time and windows), or in processing time once no record has come for this long.
+       * docs/architecture.md, Time and windows), or in processing time once no record has come for this long.
        */
       idleTimeoutMs: ms(30_000),
       /**
