@@ -44,6 +44,12 @@ export interface ContextOptions {
   coldStartMs?: number;
   /** Every window joins the memory at once during this long after the first window (default 60 min). */
   warmUpMs?: number;
+  /**
+   * A window at or above the threshold that, cut where it changes most, is two remembered states is a
+   * transition between known states (a start, a stop, a load step), not an anomaly: it scores as its
+   * less familiar part when both are below the threshold (default false).
+   */
+  transitions?: boolean;
   /** `basic`: each channel's mean and spread and the frame's max and mean (the baseline's); `rich` adds each channel's slope and band energies and the frame's hot-spot contrast. */
   features?: 'basic' | 'rich';
 }
@@ -246,10 +252,77 @@ export const CONTEXT_DEFAULTS = {
   rememberEveryMs: 60_000,
   coldStartMs: 15 * 60_000,
   warmUpMs: 60 * 60_000,
+  transitions: false,
 } as const satisfies Omit<Required<ContextOptions>, 'threshold' | 'features'>;
+
+/**
+ * The window cut in two where it changes most: the cut (between samples) that leaves the least squared
+ * deviation within the two parts, summed over channels in the memory's units (each channel's mean
+ * feature's spread); each part as a tuple of its own (the same frame and notes), or null when no cut
+ * leaves samples on both sides.
+ */
+function splitAtChange(t: WindowTuple, st: ContextState, inv: number[]): [WindowTuple, WindowTuple] | null {
+  const series = Object.entries(t.channels).filter(([, s]) => s.v.length >= 2);
+  const candidates = [...new Set(series.flatMap(([, s]) => s.t.slice(1)))].sort((a, b) => a - b);
+  if (!candidates.length) return null;
+  // Per channel: weight (1 / spread of its mean, squared) and prefix sums of v and v².
+  const prepared = series.map(([ch, s]) => {
+    const j = st.names.indexOf(`${ch}:mean`);
+    const w = j >= 0 && inv[j] ? inv[j] * inv[j] : 0;
+    const s1 = [0],
+      s2 = [0];
+    for (const v of s.v) {
+      s1.push(s1[s1.length - 1] + v);
+      s2.push(s2[s2.length - 1] + v * v);
+    }
+    return { s, w, s1, s2, at: 0 };
+  });
+  const sse = (p: (typeof prepared)[number], from: number, to: number) => {
+    const n = to - from;
+    if (n <= 0) return 0;
+    const sum = p.s1[to] - p.s1[from];
+    return Math.max(0, p.s2[to] - p.s2[from] - (sum * sum) / n);
+  };
+  let best = Infinity,
+    cutAt = NaN;
+  for (const c of candidates) {
+    let cost = 0;
+    for (const p of prepared) {
+      while (p.at < p.s.t.length && p.s.t[p.at] < c) p.at++;
+      if (p.w) cost += p.w * (sse(p, 0, p.at) + sse(p, p.at, p.s.v.length));
+    }
+    if (cost < best) {
+      best = cost;
+      cutAt = c;
+    }
+  }
+  if (!Number.isFinite(cutAt)) return null;
+  const first: WindowTuple['channels'] = {},
+    second: WindowTuple['channels'] = {};
+  for (const [ch, s] of Object.entries(t.channels)) {
+    let cut = 0;
+    while (cut < s.t.length && s.t[cut] < cutAt) cut++;
+    if (cut > 0) first[ch] = { device: s.device, t: s.t.slice(0, cut), v: s.v.slice(0, cut) };
+    if (cut < s.t.length) second[ch] = { device: s.device, t: s.t.slice(cut), v: s.v.slice(cut) };
+  }
+  if (!Object.keys(first).length || !Object.keys(second).length) return null;
+  return [
+    { ...t, channels: first },
+    { ...t, channels: second },
+  ];
+}
+
+/** A part's features: a channel's spread only where the part holds two samples or more. */
+function partFeatures(part: WindowTuple, rich: boolean): Features {
+  const f = rich ? richFeatures(part) : featuresOf(part);
+  for (const [ch, s] of Object.entries(part.channels)) if (s.v.length < 2) delete f[`${ch}:std`];
+  return f;
+}
 
 export interface ContextScore {
   score: number | null;
+  /** The window scored as a transition between two remembered states (see `transitions`): its whole-window score. */
+  transitionFrom?: number;
   contributions: Record<string, number>;
   /** `cold-start`: scored while the asset's memory is still being filled (see the header). */
   basis: 'memory' | 'cold-start';
@@ -286,16 +359,39 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
   const refitAfter = warm ? Math.max(1, st.memory.length / 10) : Math.max(30, st.memory.length / 5);
   if (st.memory.length >= minFit && (!st.inverseSpread || st.addedSinceFit >= refitAfter)) refit(st, k);
 
-  const x = vectorOf(o.features === 'rich' ? richFeatures(t) : featuresOf(t), st);
+  const features = o.features === 'rich' ? richFeatures(t) : featuresOf(t);
+  const x = vectorOf(features, st);
   let score: number | null = null;
+  let transitionFrom: number | undefined;
   const contributions: Record<string, number> = {};
   const inv = st.inverseSpread;
   if (inv && st.calib && st.memory.length >= minFit && t.windowEnd - st.firstStart >= coldStart) {
     const found = nearestK(x, st.memory, inv, k);
-    const d = Math.log(found.kth + EPS);
     const q99 = warm ? Math.max(st.calib.q99, st.calib.wide) : st.calib.q99;
-    score = Math.max(0, (SCORE_AT_Q99 * (d - st.calib.median)) / Math.max(q99 - st.calib.median, 0.05));
-    score = Math.round(score * 1e6) / 1e6;
+    const calib = st.calib;
+    const scoreOf = (kth: number) => {
+      const d = Math.log(kth + EPS);
+      const z = Math.max(0, (SCORE_AT_Q99 * (d - calib.median)) / Math.max(q99 - calib.median, 0.05));
+      return Math.round(z * 1e6) / 1e6;
+    };
+    score = scoreOf(found.kth);
+    const parts =
+      score >= o.threshold && (o.transitions ?? CONTEXT_DEFAULTS.transitions)
+        ? splitAtChange(t, st, inv)
+        : null;
+    if (parts) {
+      // Each part against the memory, on the same features (a part's own, absent ones left out).
+      const partScores = parts.map((part) => {
+        const f = partFeatures(part, o.features === 'rich');
+        const hx = st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? round6(f[n]) : NaN));
+        return scoreOf(nearestK(hx, st.memory, inv, k).kth);
+      });
+      const asTransition = Math.max(...partScores);
+      if (asTransition < o.threshold) {
+        transitionFrom = score;
+        score = asTransition;
+      }
+    }
     // Contributions: each channel's share of the squared z against the nearest remembered window.
     const nearest = st.memory[Math.max(0, found.nearest)];
     let total = 0;
@@ -325,7 +421,13 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
     st.pending.push(entry);
     st.lastCandidateEnd = Math.max(st.lastCandidateEnd ?? -Infinity, t.windowEnd);
   }
-  return { score, contributions, basis: warm ? 'cold-start' : 'memory', memory };
+  return {
+    score,
+    contributions,
+    basis: warm ? 'cold-start' : 'memory',
+    memory,
+    ...(transitionFrom === undefined ? {} : { transitionFrom }),
+  };
 }
 
 /** Windows per stored memory chunk. */

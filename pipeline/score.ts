@@ -119,7 +119,11 @@ export function scoreWindows(
           quality: t.quality,
           imageTs: t.image?.ts ?? null,
           noteCount: t.notes.length,
-          explanation: { basis: r.basis, memory: r.memory },
+          explanation: {
+            basis: r.basis,
+            memory: r.memory,
+            ...(r.transitionFrom === undefined ? {} : { transition: { wholeWindowScore: r.transitionFrom } }),
+          },
         };
       } else {
         const key = keyOf(

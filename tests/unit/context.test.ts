@@ -210,3 +210,53 @@ test('context scorer: one channel sampled every hour or every second is scored o
     );
   }
 });
+
+/** A window that switches from stopped to running (or back) at `at` (0..1 of the window). */
+function switching(k: number, r: () => number, at: number, startsRunning: boolean, vib = 0): WindowTuple {
+  const a = tuple(k, { running: startsRunning, r, vib }),
+    b = tuple(k, { running: !startsRunning, r, vib });
+  const cut = Math.round(at * 12);
+  const channels = Object.fromEntries(
+    Object.entries(a.channels).map(([ch, s]) => [
+      ch,
+      { ...s, v: s.v.map((v, i) => (i < cut ? v : b.channels[ch].v[i])) },
+    ]),
+  );
+  return { ...a, channels };
+}
+
+test('context scorer: a start or stop between two remembered states is a transition, not an anomaly; a step into a state never seen still is', () => {
+  for (const transitions of [false, true]) {
+    const r = rng(9),
+      st = newContextState(),
+      o = { threshold: 6, transitions };
+    // A day alternating 2 h stopped and 2 h running, every switch on a window boundary.
+    for (let k = 0; k < 24 * 60; k++)
+      scoreContext(tuple(k, { running: Math.floor(k / 120) % 2 === 1, r }), st, o);
+    const k0 = 24 * 60;
+    const start = scoreContext(switching(k0, r, 0.5, false), st, o);
+    const stop = scoreContext(switching(k0 + 1, r, 0.4, true), st, o);
+    // Into a state never seen: running with ten times the vibration from the middle of the window on.
+    const fault = scoreContext(switching(k0 + 2, r, 0.5, false, 0), st, o);
+    const faultWindow = switching(k0 + 3, r, 0.5, false);
+    faultWindow.channels.vib = {
+      ...faultWindow.channels.vib,
+      v: faultWindow.channels.vib.v.map((v, i) => (i >= 6 ? v + 20 : v)),
+    };
+    const stepIntoUnknown = scoreContext(faultWindow, st, o);
+    assert.ok(stepIntoUnknown.score! >= 6, `a step into an unseen state scores ${stepIntoUnknown.score}`);
+    if (!transitions) {
+      assert.ok(start.score! >= 6 && stop.score! >= 6, `without transitions: ${start.score}, ${stop.score}`);
+      continue;
+    }
+    for (const [name, s] of [
+      ['start', start],
+      ['stop', stop],
+      ['start again', fault],
+    ] as const) {
+      assert.ok(s.score! < 6, `${name} scored ${s.score}`);
+      assert.ok(s.transitionFrom! >= 6, `${name}: the whole window scored ${s.transitionFrom}`);
+    }
+    assert.equal(stepIntoUnknown.transitionFrom, undefined);
+  }
+});
