@@ -167,7 +167,7 @@ export async function runClocks(
       current = reportOf(v.asset, v.device);
       block = !('values' in v);
     } else if (d.record.modality === 'images') reportOf(d.record.value.asset, d.record.value.camera);
-    op.add(d.record, records, false, at);
+    op.add(d.record, records, { recordTime: at });
   }
   fire();
   windows += op.flush().length;

@@ -1,6 +1,13 @@
 export { WindowOperator, cameraPeriodMs, frameMaxAgeMs } from './window-operator.js';
 export { thermalPatches, thermalSummary } from './thermal.js';
-export type { AlignSnapshot, AlignConfig, AddResult, SampleOutcome, SampleTrace } from './window-operator.js';
+export type {
+  AlignSnapshot,
+  AlignConfig,
+  AddOptions,
+  AddResult,
+  SampleOutcome,
+  SampleTrace,
+} from './window-operator.js';
 export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './clock.js';
 export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';
 export { gridStepMs, resample } from './resample.js';

@@ -243,6 +243,13 @@ export function windowStartOf(ts: number, windowMs: number): number {
   return Math.floor(ts / windowMs) * windowMs;
 }
 
+/** How a record is added (see `WindowOperator.add`). */
+export interface AddOptions {
+  replay?: boolean;
+  recordTime?: number;
+  observe?: boolean;
+}
+
 export class WindowOperator {
   private readonly assets = new Map<string, AssetState>();
   /** Revisions of fired windows from a restored snapshot, applied when their samples are replayed. */
@@ -429,10 +436,14 @@ export class WindowOperator {
 
   /**
    * Adds one record. `offset` is its position in its topic-partition (for held-back commits);
-   * `replay` marks a record already processed before the snapshot was taken.
+   * `replay` marks a record already processed before the snapshot was taken; `recordTime` is its Kafka
+   * record time (the clocks' reference); `observe` (default: not a replay) lets its device clock learn from it.
    * `asset` is the record's asset (its Kafka key); notes without one are not windowed.
    */
-  add(rec: InputRecord, offset: number, replay = false, refTs?: number, observe = !replay): AddResult {
+  add(rec: InputRecord, offset: number, options: AddOptions = {}): AddResult {
+    const replay = options.replay ?? false;
+    const observe = options.observe ?? !replay;
+    let refTs = options.recordTime;
     const assetId = rec.value.asset;
     if (!assetId) return ok;
     // A record time ≤ 0 is unknown (a producer that set none).

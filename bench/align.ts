@@ -100,7 +100,7 @@ function timeOperator(recs: InputRecord[], refTs?: number[]): number {
   const t = performance.now();
   let fired = 0;
   for (let i = 0; i < recs.length; i++) {
-    op.add(recs[i], i, false, refTs?.[i]);
+    op.add(recs[i], i, { recordTime: refTs?.[i] });
     if (i % 500 === 0) fired += op.fire().length;
   }
   fired += op.flush().length;

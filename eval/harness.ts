@@ -110,7 +110,7 @@ export function runScenario(
         if (!asset) continue; // a plant-level note: stored, not windowed
         rec = { modality: 'notes', value: { ...n, asset } } as InputRecord;
       } else rec = { modality: d.topic, value: d.record } as InputRecord;
-      op.add(rec, offset++, false, d.arrivalMs);
+      op.add(rec, offset++, { recordTime: d.arrivalMs });
       if (now - lastFire >= 1_000) {
         take(op.fire());
         lastFire = now;

@@ -217,7 +217,7 @@ export function runUnseen(run: PlantBRun, o: UnseenOptions = {}): UnseenRun {
         }
         rec = dec.record;
       } else rec = { modality: d.topic, value: d.record } as InputRecord;
-      op.add(rec, offset++, false, d.arrivalMs);
+      op.add(rec, offset++, { recordTime: d.arrivalMs });
       if (now - lastFire >= 1_000) {
         take(op.fire());
         lastFire = now;

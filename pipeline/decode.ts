@@ -157,7 +157,7 @@ export async function decodeBatch(
     }
     // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).
     const observe = !replay || m.offset > (state.clocksAt[batch.modality] ?? -1);
-    const added = state.op.add(rec, m.offset, replay, m.timestamp, observe);
+    const added = state.op.add(rec, m.offset, { replay, recordTime: m.timestamp, observe });
     // A thermal frame sent as a URI is fetched off this path (again after a restore, if it had not been).
     if (
       rec.modality === 'images' &&

@@ -87,7 +87,7 @@ test('defect 1: a delivery stall (2.5 s) is no clock step; the stalled samples k
   }
   const op = new WindowOperator(cfg, () => 0);
   const samples = device({ seed: 2, offsetMs: -7_000, durationMs: 60_000, stallAt: 30_000, stallMs: 2_500 });
-  const results = samples.map((s, i) => op.add(rec('d1', s.seq, s.d, i), i, false, s.r).result);
+  const results = samples.map((s, i) => op.add(rec('d1', s.seq, s.d, i), i, { recordTime: s.r }).result);
   assert.equal(
     results.filter((r) => r === 'duplicate').length,
     0,
@@ -103,7 +103,7 @@ test('defect 2: a sub-second step (+600 ms) is found, and a device is never swit
   const tuples: WindowTuple[] = [];
   let worst = 0;
   for (const [i, s] of samples.entries()) {
-    op.add(rec('d1', s.seq, s.d, s.t), i, false, s.r);
+    op.add(rec('d1', s.seq, s.d, s.t), i, { recordTime: s.r });
     tuples.push(...op.fire());
   }
   tuples.push(...op.flush());
@@ -136,7 +136,7 @@ test('defect 3: before a forward step (+40 s) is confirmed, no sample lands in t
       modality: 'sensors',
       value: { v: 1, plant: 'p1', asset: 'a1', device: s.dev, seq: s.seq, ts: s.d, values: { [s.ch]: s.t } },
     };
-    const res = op.add(r, i, false, s.r);
+    const res = op.add(r, i, { recordTime: s.r });
     late += res.result === 'late' ? 1 : 0;
     quarantined += res.result === 'quarantined' ? 1 : 0;
     tuples.push(...op.fire());
@@ -157,12 +157,12 @@ test('defect 3: before a forward step (+40 s) is confirmed, no sample lands in t
 test('defect 4: duplicates are recognised by (device, seq), whatever their correction; distinct samples on one millisecond are both kept', () => {
   const op = new WindowOperator(cfg, () => 0);
   // A copy of seq 5 delivered 4 s later, after the estimate moved by 1 s: still one sample.
-  for (let k = 0; k < 100; k++) op.add(rec('d1', k, T0 + k * 100, k), k, false, T0 + k * 100 + 50);
-  const copy = op.add(rec('d1', 50, T0 + 5_000, 50), 100, false, T0 + 9_000);
+  for (let k = 0; k < 100; k++) op.add(rec('d1', k, T0 + k * 100, k), k, { recordTime: T0 + k * 100 + 50 });
+  const copy = op.add(rec('d1', 50, T0 + 5_000, 50), 100, { recordTime: T0 + 9_000 });
   assert.equal(copy.result, 'duplicate');
   // Two distinct samples (seq 100 and 101) stamped the same millisecond.
-  op.add(rec('d1', 100, T0 + 10_000, 100), 101, false, T0 + 10_050);
-  assert.equal(op.add(rec('d1', 101, T0 + 10_000, 101), 102, false, T0 + 10_060).result, 'accepted');
+  op.add(rec('d1', 100, T0 + 10_000, 100), 101, { recordTime: T0 + 10_050 });
+  assert.equal(op.add(rec('d1', 101, T0 + 10_000, 101), 102, { recordTime: T0 + 10_060 }).result, 'accepted');
   const ts = op.flush();
   const values = ts.flatMap((t) => t.channels.x.v);
   assert.equal(values.filter((v) => v === 50).length, 1, 'the duplicate is windowed once');
@@ -175,7 +175,7 @@ test('defect 5: a device that restarts at 1970 stays corrected (no quarantine af
   for (let k = 0; k < 1200; k++) {
     const t = T0 + k * 100;
     const d = k < 600 ? t + 2_000 : 5_000 + (k - 600) * 100; // restarts at 1970-01-01T00:00:05 at 60 s
-    results.push(op.add(rec('d1', k, d, t), k, false, t + 30).result);
+    results.push(op.add(rec('d1', k, d, t), k, { recordTime: t + 30 }).result);
   }
   assert.equal(
     results.filter((r) => r === 'quarantined').length,
@@ -205,7 +205,7 @@ test('defect 6: a history replay (years old, 5-minute samples, record times "now
     for (let k = 0; k < n; k++) {
       // fast: as fast as possible (a record time a millisecond apart); real-time: 5 minutes apart.
       const r = pace === 'fast' ? now + k : now + k * 300_000;
-      const res = op.add(rec('csv', undefined, start + k * 300_000, k), k, false, r);
+      const res = op.add(rec('csv', undefined, start + k * 300_000, k), k, { recordTime: r });
       late += res.result === 'late' ? 1 : 0;
       quarantined += res.result === 'quarantined' ? 1 : 0;
     }
@@ -228,7 +228,7 @@ test('defect 7: a repeated hour with new values (daylight saving) is windowed; a
   const op = new WindowOperator({ ...cfg, windowMs: 3_600_000 }, () => 0);
   const start = Date.UTC(2014, 9, 26); // stamps in local time without a zone: 02:00–03:00 comes twice
   let k = 0;
-  const add = (ts: number, v: number) => op.add(rec('csv', undefined, ts, v), k++, false, T0 + k);
+  const add = (ts: number, v: number) => op.add(rec('csv', undefined, ts, v), k++, { recordTime: T0 + k });
   for (let m = 0; m < 180; m += 5) add(start + m * 60_000, m);
   for (let m = 120; m < 180; m += 5)
     assert.equal(add(start + m * 60_000, 1000 + m).result, 'accepted', 'the second 02:xx is kept');
@@ -247,7 +247,8 @@ test('defect 7: a repeated hour with new values (daylight saving) is windowed; a
 
 test('defect 8: a 1-hour window with the default 1-s grid has a bounded grid', () => {
   const op = new WindowOperator({ ...cfg, windowMs: 3_600_000 }, () => 0);
-  for (let k = 0; k < 720; k++) op.add(rec('d1', k, T0 + k * 5_000, k), k, false, T0 + k * 5_000 + 20);
+  for (let k = 0; k < 720; k++)
+    op.add(rec('d1', k, T0 + k * 5_000, k), k, { recordTime: T0 + k * 5_000 + 20 });
   const [t] = op.flush();
   assert.ok(t.grid.channels.x.v.length <= cfg.maxGridCells, `${t.grid.channels.x.v.length} cells`);
   assert.equal(t.grid.stepMs * t.grid.channels.x.v.length >= 3_600_000, true, 'the cells cover the window');
@@ -285,7 +286,7 @@ test('record-time idleness: a backlog read at any speed fires the same windows (
       })),
     ].sort((x, y) => x.r - y.r);
     for (const [i, x] of records.entries()) {
-      op.add(x.rec, i, false, x.r);
+      op.add(x.rec, i, { recordTime: x.r });
       wall += wallPerRecord;
       for (const t of op.fire())
         if (t.asset === 'no-camera') fired.push(`${t.windowStart}/${t.revision}/${t.quality.samples}`);
@@ -303,7 +304,7 @@ test('a history replay sent in two bursts with a pause between them is not taken
   const start = T0 - 10 * 86_400_000; // ten days back, 1-s samples
   const burst = (from: number, to: number, r: number) => {
     for (let k = from; k < to; k++)
-      op.add(rec('d1', k, start + k * 1000, k), k, false, r + Math.floor(k / 100));
+      op.add(rec('d1', k, start + k * 1000, k), k, { recordTime: r + Math.floor(k / 100) });
   };
   burst(0, 300, T0);
   burst(300, 600, T0 + 15_000); // resumed 15 s later: over the first 20 s of device time, a "real-time" pace
@@ -332,7 +333,7 @@ test('a device silent for three minutes: no step, and its windows before the sil
   let firedDuringSilence = 0;
   for (const [i, s] of all.entries()) {
     wall = s.r - T0;
-    op.add(rec(`${s.asset}-d`, s.seq, s.d, s.t, s.asset), i, false, s.r);
+    op.add(rec(`${s.asset}-d`, s.seq, s.d, s.t, s.asset), i, { recordTime: s.r });
     for (const t of op.fire())
       if (t.asset === 'quiet' && s.r > T0 + 100_000 && s.r < T0 + 280_000) firedDuringSilence++;
   }

@@ -35,7 +35,7 @@ function sensorsOnly(c = cfg) {
   const clock = { t: 0 };
   const op = new WindowOperator(c, () => clock.t);
   const add = (r: InputRecord, offset: number, replay = false) => {
-    const x = op.add(r, offset, replay);
+    const x = op.add(r, offset, { replay });
     clock.t = 31_000;
     return x;
   };
@@ -98,9 +98,9 @@ test('a restore keeps the revision of a window within its lateness: replay does 
   const snap = JSON.parse(JSON.stringify(op.snapshot()));
   const clock = { t: 0 };
   const back = WindowOperator.restore(cfg, snap, () => clock.t);
-  back.add(s(T0 + 1_000, 1), 0, true);
-  back.add(s(T0 + 11_000), 1, true);
-  back.add(s(T0 + 9_500, 7), 2, true);
+  back.add(s(T0 + 1_000, 1), 0, { replay: true });
+  back.add(s(T0 + 11_000), 1, { replay: true });
+  back.add(s(T0 + 9_500, 7), 2, { replay: true });
   clock.t = 31_000; // the absent camera goes idle; a new sample in the next window keeps the sensors active
   back.add(s(T0 + 11_500), 4);
   assert.deepEqual(back.fire(), [], 'a replay refills, it does not amend');
@@ -216,7 +216,7 @@ test('restore from a snapshot plus replay of held records reproduces the undistu
   assert.ok(held !== null && held < 40);
   const clock = { t: 0 };
   const second = WindowOperator.restore(cfg, snap, () => clock.t);
-  for (let i = held!; i < 40; i++) assert.equal(second.add(records[i], i, true).late, 0);
+  for (let i = held!; i < 40; i++) assert.equal(second.add(records[i], i, { replay: true }).late, 0);
   assert.equal(second.fire().length, 0, 'a replay fires nothing already fired');
   clock.t = 31_000; // the restored (absent) camera goes idle again
   const rest = records.slice(40).flatMap((r, j) => {
@@ -278,9 +278,9 @@ test("a backlog published asset by asset: frames read minutes ahead of an asset'
   const tuples: ReturnType<WindowOperator['fire']> = [];
   for (const asset of ['a1', 'a2']) {
     for (let m = 0; m < 10; m++)
-      op.add(img(T0 + m * 60_000 + 30_000, asset), offset++, false, T0 + m * 60_000 + 30_040);
+      op.add(img(T0 + m * 60_000 + 30_000, asset), offset++, { recordTime: T0 + m * 60_000 + 30_040 });
     for (let t = 0; t < 600; t++) {
-      const r = op.add(s(T0 + t * 1_000, t, asset), offset++, false, T0 + t * 1_000 + 40);
+      const r = op.add(s(T0 + t * 1_000, t, asset), offset++, { recordTime: T0 + t * 1_000 + 40 });
       assert.equal(r.result, 'accepted', `${asset} sample ${t}: ${r.result}`);
       if (t % 50 === 0) tuples.push(...op.fire());
     }
@@ -378,11 +378,10 @@ test('timestamp assigner: skewed device clocks are corrected against the record 
           value: { v: 1, plant: 'p1', asset: 'a1', device, seq: k, ts: t + off, values: { [device]: t } },
         },
         k,
-        false,
-        t + 20 + (k % 5) * 7,
+        { recordTime: t + 20 + (k % 5) * 7 },
       );
     }
-    op.add(img(t), k, false, t + 20); // the camera's clock is right
+    op.add(img(t), k, { recordTime: t + 20 }); // the camera's clock is right
     tuples.push(...op.fire());
   }
   const late = tuples.filter((x) => x.windowStart >= T0 + 60_000); // after a minute of warm-up
@@ -410,7 +409,7 @@ test('timestamp assigner: skewed device clocks are corrected against the record 
 test('a replay of history (every record time "now") leaves device times as given', () => {
   const op = new WindowOperator(cfg, () => 0);
   for (let k = 0; k < 600; k++)
-    op.add(s(T0 + k * 100, k), k, false, T0 + 30 * 86_400_000 + Math.floor(k / 100)); // a month later
+    op.add(s(T0 + k * 100, k), k, { recordTime: T0 + 30 * 86_400_000 + Math.floor(k / 100) }); // a month later
   const ts = op.flush();
   assert.deepEqual(
     ts.map((t) => t.windowStart),
@@ -423,7 +422,7 @@ test('a replay of history (every record time "now") leaves device times as given
 test('with clock correction off, device times are taken as given', () => {
   const run = (reference: 'none' | 'record') => {
     const op = new WindowOperator({ ...cfg, clock: { ...cfg.clock, reference } }, () => 0);
-    for (let k = 0; k < 300; k++) op.add(s(T0 + 30_000 + k * 100), k, false, T0 + k * 100);
+    for (let k = 0; k < 300; k++) op.add(s(T0 + 30_000 + k * 100), k, { recordTime: T0 + k * 100 });
     return op.flush().map((t) => t.windowStart - T0);
   };
   assert.deepEqual(run('none'), [30_000, 40_000, 50_000]);
@@ -432,10 +431,13 @@ test('with clock correction off, device times are taken as given', () => {
 
 test('a future-dated stamp of a live device is windowed at its record time and does not move event time forward', () => {
   const op = new WindowOperator(cfg, () => 0);
-  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20);
-  assert.deepEqual(op.add(s(T0 + 86_400_000, 42), 100, false, T0 + 10_020), { result: 'accepted', late: 0 });
+  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, { recordTime: T0 + k * 100 + 20 });
+  assert.deepEqual(op.add(s(T0 + 86_400_000, 42), 100, { recordTime: T0 + 10_020 }), {
+    result: 'accepted',
+    late: 0,
+  });
   for (let k = 101; k < 200; k++)
-    assert.equal(op.add(s(T0 + k * 100), k, false, T0 + k * 100 + 20).result, 'accepted');
+    assert.equal(op.add(s(T0 + k * 100), k, { recordTime: T0 + k * 100 + 20 }).result, 'accepted');
   const ts = op.flush();
   assert.deepEqual(
     ts.map((t) => t.windowStart),
@@ -448,8 +450,8 @@ test('a future-dated stamp of a live device is windowed at its record time and d
 test('a device whose stamps are taken as given (history) has a far-future stamp quarantined', () => {
   const op = new WindowOperator(cfg, () => 0);
   const now = T0 + 30 * 86_400_000;
-  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, false, now + k);
-  assert.deepEqual(op.add(s(now + 86_400_000), 100, false, now + 100), {
+  for (let k = 0; k < 100; k++) op.add(s(T0 + k * 100), k, { recordTime: now + k });
+  assert.deepEqual(op.add(s(now + 86_400_000), 100, { recordTime: now + 100 }), {
     result: 'quarantined',
     late: 1,
     reason:
@@ -485,8 +487,8 @@ test('a live device that reboots to 1970: its stamps are re-estimated, nothing i
   for (let k = 0; k < 1200; k++) {
     const t = T0 + k * 100;
     const d = k < 600 ? t + 3_000 : 5_000 + (k - 600) * 100; // at 60 s the device restarts at 1970-01-01T00:00:05
-    results.push(op.add(s(d, t), k, false, t + 20).result);
-    op.add(img(t), k, false, t + 20);
+    results.push(op.add(s(d, t), k, { recordTime: t + 20 }).result);
+    op.add(img(t), k, { recordTime: t + 20 });
     tuples.push(...op.fire());
   }
   tuples.push(...op.flush());
@@ -512,7 +514,7 @@ test('a device that boots at 1970 is quarantined until its clock is estimated, t
   const results: string[] = [];
   for (let k = 0; k < 600; k++) {
     const t = T0 + k * 100;
-    results.push(op.add(s(5_000 + k * 100, t), k, false, t + 20).result);
+    results.push(op.add(s(5_000 + k * 100, t), k, { recordTime: t + 20 }).result);
   }
   const firstAccepted = results.indexOf('accepted');
   assert.ok(firstAccepted > 0 && results.slice(0, firstAccepted).every((r) => r === 'quarantined'));
@@ -564,10 +566,9 @@ test('a block is corrected by its last sample, the one sent with it (no bias by 
         },
       },
       k,
-      false,
-      t0 + 990 + 15,
+      { recordTime: t0 + 990 + 15 },
     );
-    op.add(img(t0), k, false, t0 + 15);
+    op.add(img(t0), k, { recordTime: t0 + 15 });
     t.push(...op.fire());
   }
   t = t.filter((x) => x.windowStart >= T0 + 60_000);
