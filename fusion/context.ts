@@ -50,6 +50,11 @@ export interface ContextOptions {
    * less familiar part when both are below the threshold (default false).
    */
   transitions?: boolean;
+  /**
+   * How the memory thins past `capacity`: `uniform`, every other window of the older half; `redundant`,
+   * the older half's windows most like another remembered window first (rare states are kept).
+   */
+  thinning?: 'uniform' | 'redundant';
   /** `basic`: each channel's mean and spread and the frame's max and mean (the baseline's); `rich` adds each channel's slope and band energies and the frame's hot-spot contrast. */
   features?: 'basic' | 'rich';
 }
@@ -231,15 +236,37 @@ function refit(st: ContextState, k: number): void {
   st.addedSinceFit = 0;
 }
 
-function remember(st: ContextState, r: Remembered, capacity: number): void {
+function remember(
+  st: ContextState,
+  r: Remembered,
+  capacity: number,
+  thinning: 'uniform' | 'redundant',
+): void {
   st.memory.push(r);
   st.addedSinceFit++;
   st.changedFrom = Math.min(st.changedFrom ?? Infinity, st.memory.length - 1);
   if (st.memory.length <= capacity) return;
-  // Thinning: every other window of the older half goes.
   const half = st.memory.length >> 1;
-  st.memory = [...st.memory.slice(0, half).filter((_, i) => i % 2 === 1), ...st.memory.slice(half)];
+  st.memory =
+    thinning === 'redundant' && st.inverseSpread
+      ? thinRedundant(st.memory, half, st.inverseSpread)
+      : [...st.memory.slice(0, half).filter((_, i) => i % 2 === 1), ...st.memory.slice(half)];
   st.changedFrom = 0;
+}
+
+/**
+ * Half of the older half goes, the most redundant first: the windows with the most close neighbours
+ * (the smallest distance to their 8th-nearest remembered window). A state seen a few minutes a day (a
+ * start-up) has few neighbours and keeps its windows while hours of steady running thin out.
+ */
+const THIN_K = 8;
+function thinRedundant(memory: Remembered[], half: number, inv: number[]): Remembered[] {
+  const crowded = memory
+    .slice(0, half)
+    .map((m, i) => ({ i, d: nearestK(m.x, memory, inv, THIN_K, i).kth }))
+    .sort((a, b) => a.d - b.d || a.i - b.i);
+  const removed = new Set(crowded.slice(0, half >> 1).map((c) => c.i));
+  return memory.filter((_, i) => !removed.has(i));
 }
 
 /** The options' defaults (see the header for how they were chosen). */
@@ -253,6 +280,7 @@ export const CONTEXT_DEFAULTS = {
   coldStartMs: 15 * 60_000,
   warmUpMs: 60 * 60_000,
   transitions: false,
+  thinning: 'uniform',
 } as const satisfies Omit<Required<ContextOptions>, 'threshold' | 'features'>;
 
 /**
@@ -341,6 +369,7 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
     rememberEveryMs: every,
     coldStartMs: coldStart,
     warmUpMs: warmUp,
+    thinning,
   } = { ...CONTEXT_DEFAULTS, ...o };
   st.firstStart ??= t.windowStart;
   const warm = st.memory.length < minMemory || t.windowEnd - st.firstStart <= warmUp;
@@ -350,7 +379,7 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
   for (const p of st.pending) {
     const normal = p.score === null || p.score < o.threshold;
     if (warm || (normal && p.end <= now - lag) || p.end <= now - accept)
-      remember(st, { end: p.end, x: p.x }, capacity);
+      remember(st, { end: p.end, x: p.x }, capacity, thinning);
     else keep.push(p);
   }
   st.pending = keep;

@@ -90,6 +90,8 @@ export const ContextParams = z.object({
   coldStartMs: z.number().int().min(0).optional(),
   warmUpMs: z.number().int().min(0).optional(),
   features: z.enum(['basic', 'rich']).optional(),
+  transitions: z.boolean().optional(),
+  thinning: z.enum(['uniform', 'redundant']).optional(),
 });
 export type ContextParams = z.infer<typeof ContextParams>;
 

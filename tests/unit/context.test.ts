@@ -260,3 +260,29 @@ test('context scorer: a start or stop between two remembered states is a transit
     assert.equal(stepIntoUnknown.transitionFrom, undefined);
   }
 });
+
+test('context scorer: thinning by redundancy keeps a state seen a few minutes a day; uniform thinning forgets it', () => {
+  const lastStop: Record<string, number> = {};
+  for (const thinning of ['uniform', 'redundant'] as const) {
+    const r = rng(5),
+      st = newContextState(),
+      o = { threshold: 6, capacity: 300, thinning };
+    // Five days of running with a 4-minute stop each morning (the rare state), one window a minute.
+    let k = 0;
+    for (let day = 0; day < 5; day++)
+      for (let m = 0; m < 1440; m++, k++) {
+        const s = scoreContext(tuple(k, { running: !(m >= 360 && m < 364), r }), st, o);
+        if (day === 4 && m === 361) lastStop[thinning] = s.score!;
+      }
+    assert.ok(st.memory.length <= 300);
+    // The memory checkpoints and restores exactly, thinned either way.
+    const { head, chunks } = contextCheckpoint(st, true);
+    const back = restoreContext(JSON.parse(JSON.stringify(head)), JSON.parse(JSON.stringify(chunks)));
+    assert.deepEqual(back.memory, st.memory);
+  }
+  assert.ok(
+    lastStop.redundant < 6,
+    `the fifth morning's stop scores ${lastStop.redundant} (redundant thinning)`,
+  );
+  assert.ok(lastStop.uniform >= 6, `the fifth morning's stop scores ${lastStop.uniform} (uniform thinning)`);
+});
