@@ -10,14 +10,17 @@
  *   never varied cannot make a score explode.
  * - The score is on the scale the alert rules use (threshold 6): `SCORE_AT_Q99` = 4.65 at the 99th
  *   percentile of the memory's own leave-one-out k-NN distances (log scale), rising linearly past it, so
- *   a score means the same on every asset. The constants (k 3, lag 30 min, accepted after 12 h, 2 000
- *   windows, 4.65 at the 99th percentile) were chosen on plant B's validation seeds 11–14 (short preset).
+ *   a score means the same on every asset. The constants (k 3, accepted after 12 h, 2 000 windows, 4.65
+ *   at the 99th percentile) were chosen on plant B's validation seeds 11–14 (short preset); the 6 h lag
+ *   and thinning by redundancy on those and on the week preset's seeds 1 (train) and 11 (validation).
  * - The memory adapts: a window joins it `lagMs` after its end when it scored below the alert threshold
- *   (a fault that is alerting is not learnt), or `acceptAfterMs` after its end whatever it scored (a new
- *   operating state that lasted that long is normal now). Oldest windows leave first past `capacity`.
+ *   (a fault that is alerting is not learnt, nor the slow drift before it alerts), or `acceptAfterMs`
+ *   after its end whatever it scored (a new operating state that lasted that long is normal now).
  * - Memory covers time, not windows: one window per `rememberEveryMs` (60 s) is a candidate. Past
- *   `capacity`, every other window of the older half is dropped, so the memory thins with age instead of
- *   forgetting last week's weekend (a Monday start-up is a state it has seen).
+ *   `capacity`, a quarter of the memory goes from its older half, the windows with the most close
+ *   neighbours first (`thinning: 'redundant'`): hours of steady running thin out while a state seen a few
+ *   minutes a day (a start-up, a stop, a product change) keeps its windows, so Monday's start-up is a
+ *   state it has seen. `uniform` drops every other window of the older half instead.
  * - Cold start: an asset is scored from `coldStartMs` (15 min) after its first window. During its first
  *   `warmUpMs` (60 min), and until `minMemory` windows are remembered, every window joins the memory at
  *   once, whatever it scored (the asset's first hour is taken as normal, as a reference period is, but
@@ -272,7 +275,7 @@ function thinRedundant(memory: Remembered[], half: number, inv: number[]): Remem
 /** The options' defaults (see the header for how they were chosen). */
 export const CONTEXT_DEFAULTS = {
   k: 3,
-  lagMs: 30 * 60_000,
+  lagMs: 6 * 3_600_000,
   acceptAfterMs: 12 * 3_600_000,
   capacity: 2_000,
   minMemory: 30,
@@ -280,7 +283,7 @@ export const CONTEXT_DEFAULTS = {
   coldStartMs: 15 * 60_000,
   warmUpMs: 60 * 60_000,
   transitions: false,
-  thinning: 'uniform',
+  thinning: 'redundant',
 } as const satisfies Omit<Required<ContextOptions>, 'threshold' | 'features'>;
 
 /**
