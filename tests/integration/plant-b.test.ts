@@ -268,11 +268,13 @@ test(
     );
     // Most windows score exactly as in-process. Where a window's inputs differ (which frame it holds depends
     // on the order the topics are read in), the context scorer's memory differs from then on and so, a
-    // little, do the asset's later scores (on seed 13: 5 of 7 assets identical throughout, 784 of 1 260
-    // windows, 1 244 on the same side of the alert threshold).
+    // little, do the asset's later scores (on seed 13 with a 30 min lag: 5 of 7 assets identical
+    // throughout, 784 of 1 260 windows, 1 244 on the same side of the alert threshold). With the 6 h lag
+    // a 6 h run remembers only its first hour, so a difference there lasts the whole run (1 197 of
+    // 1 260 on the same side in CI).
     assert.ok(res.identical / res.compared > 0.4, `${res.identical}/${res.compared} identical`);
     assert.ok(
-      res.sameSide / res.compared > 0.95,
+      res.sameSide / res.compared > 0.9,
       `${res.sameSide}/${res.compared} on the same side of the threshold`,
     );
     assert.equal(res.metrics.faults.length, run.faults.length);
