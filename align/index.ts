@@ -1,5 +1,5 @@
 export { WindowOperator, cameraPeriodMs, frameMaxAgeMs } from './window-operator.js';
-export { thermalPatches, thermalSummary } from './thermal.js';
+export { pixelsSummary, thermalPatches, thermalSummary } from './thermal.js';
 export type {
   AlignSnapshot,
   AlignConfig,

@@ -46,7 +46,7 @@ import type {
   TupleNote,
   WindowTuple,
 } from '../schemas/index.js';
-import { thermalSummary } from './thermal.js';
+import { pixelsSummary, thermalSummary } from './thermal.js';
 
 export type AlignConfig = Config['align'];
 
@@ -997,7 +997,7 @@ export class WindowOperator {
       'data' in f
         ? thermalSummary(f.data, f.width, f.height, f.unit)
         : f.pixels
-          ? thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C')
+          ? pixelsSummary(f.pixels)
           : { meanC: null, maxC: null };
     a.images.push({
       camera: f.camera,
@@ -1098,8 +1098,7 @@ export class WindowOperator {
     const ims = a.images.filter((x) => x.camera === camera && x.uri === uri);
     if (!ims.length) return false;
     this.imagesChanged.add(asset);
-    const summary =
-      'pixels' in o ? thermalSummary(o.pixels.data, o.pixels.width, o.pixels.height, 'C') : null;
+    const summary = 'pixels' in o ? pixelsSummary(o.pixels) : null;
     for (const im of ims) {
       if (!summary) {
         im.missing = (o as { missing: string }).missing;

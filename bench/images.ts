@@ -5,7 +5,7 @@
  */
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { thermalSummary } from '../align/index.js';
+import { pixelsSummary, thermalSummary } from '../align/index.js';
 import { decodeRecord } from '../ingest/index.js';
 import { Config, PALETTES, type InputRecord } from '../schemas/index.js';
 
@@ -126,7 +126,7 @@ export function runImagesBench(
       if (!d.ok) throw new Error(`${k.name}: ${d.reason}`);
       const f = (d.record as Extract<InputRecord, { modality: 'images' }>).value;
       if ('data' in f) thermalSummary(f.data, f.width, f.height, f.unit);
-      else if (f.pixels) thermalSummary(f.pixels.data, f.pixels.width, f.pixels.height, 'C');
+      else if (f.pixels) pixelsSummary(f.pixels);
     };
     for (let i = 0; i < 20; i++) one();
     let n = 0;

@@ -1,7 +1,8 @@
 /**
- * Encoded camera frames (PNG, JPEG) → temperatures. Decoding is the libraries' (fast-png; mozjpeg built
- * to WebAssembly, from @jsquash/jpeg: several times faster than the pure-JS decoders); this
- * file reads only the headers (to refuse a decompression bomb before any pixel is inflated) and maps
+ * Encoded camera frames (PNG, JPEG) → temperatures. Decoding is the libraries': the native decoder
+ * (@napi-rs/image, see native-image.ts) where its binary loads, else the portable path (node's zlib with
+ * the unfiltering below for the common PNG, fast-png for the rest, mozjpeg built to WebAssembly from
+ * @jsquash/jpeg for JPEG: several times faster than the pure-JS decoders). This file reads only the headers (to refuse a decompression bomb before any pixel is inflated) and maps
  * pixels to temperatures:
  * - greyscale (8- or 16-bit): `scale` T = offset + gain·pixel, or `range` T = min + (max − min)·pixel/full;
  * - colour (false-colour PNG/JPEG): each pixel to the nearest entry of the palette (a named one and/or
@@ -15,7 +16,8 @@ import { inflateSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import mozjpegFactory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { decode as decodePng } from 'fast-png';
-import { PALETTES, type PaletteName } from '../schemas/records.js';
+import { PALETTES, type PaletteName, type ThermalPixels } from '../schemas/records.js';
+import { decodeNative } from './native-image.js';
 
 export interface FrameCoding {
   kind: 'thermal' | 'visible';
@@ -31,11 +33,7 @@ export type FrameError = {
   code: 'image_too_large' | 'invalid_image' | 'palette_mismatch' | 'missing_scale';
   reason: string;
 };
-export interface DecodedFrame {
-  width: number;
-  height: number;
-  /** °C, row-major. */ data: Float32Array;
-}
+export type DecodedFrame = ThermalPixels;
 
 /** The JPEG decoder: mozjpeg's WebAssembly module, instantiated once when this module loads. */
 interface Mozjpeg {
@@ -308,12 +306,17 @@ export function decodeThermal(
   // Pixels as channels per pixel (1: grey, 3: RGB, 2 and 4: with alpha), of `full` at most.
   let width: number, height: number, px: ArrayLike<number>, full: number, channels: number;
   try {
-    const fast = c.encoding === 'png' ? readPngFast(bytes) : null;
+    const fast =
+      decodeNative(bytes, c.encoding, size.width, size.height) ??
+      (c.encoding === 'png' ? readPngFast(bytes) : null);
     if (fast) {
       ({ width, height } = fast);
       px = fast.data;
       channels = fast.channels;
       full = 2 ** fast.depth - 1;
+      // A greyscale JPEG decodes to equal R, G and B: read as grey unless a palette is named.
+      if (channels === 3 && c.encoding === 'jpeg' && !c.palette && !c.paletteStops && isGrey(px, 3))
+        channels = -3;
     } else if (c.encoding === 'png') {
       const png = decodePng(bytes);
       ({ width, height } = png);
@@ -346,16 +349,15 @@ export function decodeThermal(
       channels = 4;
       full = 255;
       // A greyscale JPEG decodes to equal R, G and B: read as grey unless a palette is named.
-      if (!c.palette && !c.paletteStops && isGrey(j.data)) channels = -4;
+      if (!c.palette && !c.paletteStops && isGrey(j.data, 4)) channels = -4;
     }
   } catch (e) {
     return { code: 'invalid_image', reason: `corrupt ${c.encoding.toUpperCase()}: ${(e as Error).message}` };
   }
-  const grey = channels === 1 || channels === 2 || channels === -4;
+  const grey = channels === 1 || channels === 2 || channels < 0;
   channels = Math.abs(channels);
   // Pixel → °C is linear, T = k0 + k1 · pixel (the unit folded in): one multiply-add per pixel.
-  const n = width * height,
-    out = new Float32Array(n);
+  const n = width * height;
   const perStep = (max: number) =>
     c.scale ? [c.scale.offset, c.scale.gain] : [c.range!.min, (c.range!.max - c.range!.min) / max];
   const linear = (max: number): [number, number] => {
@@ -364,11 +366,27 @@ export function decodeThermal(
   };
   if (grey) {
     const [k0, k1] = linear(full);
-    // One loop per array type: a loop that has seen several types reads each pixel through a slow path.
-    if (px instanceof Uint16Array) greyWide(px, channels, k0, k1, out);
-    else if (px instanceof Uint8ClampedArray) greyClamped(px, channels, k0, k1, out);
-    else greyBytes(px as Uint8Array, channels, k0, k1, out);
-    return { width, height, data: out };
+    const ints =
+      px instanceof Uint8ClampedArray
+        ? new Uint8Array(px.buffer, px.byteOffset, px.length)
+        : (px as Uint8Array | Uint16Array);
+    const step = channels;
+    let matrix: Float32Array | null = null;
+    // The °C matrix only when read (the window's summary reads `grey`): on a 640 × 480 frame it costs a
+    // third of the decoding. One loop per array type: a loop that has seen several types is slower.
+    return {
+      width,
+      height,
+      grey: { px: ints, step, k0, k1 },
+      get data(): Float32Array {
+        if (!matrix) {
+          matrix = new Float32Array(n);
+          if (ints instanceof Uint16Array) greyWide(ints, step, k0, k1, matrix);
+          else greyBytes(ints, step, k0, k1, matrix);
+        }
+        return matrix;
+      },
+    };
   }
   if (!c.palette && !c.paletteStops)
     return {
@@ -377,7 +395,8 @@ export function decodeThermal(
     };
   const pal = paletteOf(c);
   const [k0, k1] = linear(255);
-  const shift = full === 65535 ? 8 : 0;
+  const shift = full === 65535 ? 8 : 0,
+    out = new Float32Array(n);
   let missed = 0;
   for (let i = 0; i < n; i++) {
     const idx = nearestEntry(
@@ -405,16 +424,14 @@ export function decodeThermal(
 function greyBytes(px: Uint8Array, step: number, k0: number, k1: number, out: Float32Array): void {
   for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
 }
-function greyClamped(px: Uint8ClampedArray, step: number, k0: number, k1: number, out: Float32Array): void {
-  for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
-}
 function greyWide(px: Uint16Array, step: number, k0: number, k1: number, out: Float32Array): void {
   for (let i = 0, j = 0; i < out.length; i++, j += step) out[i] = k0 + k1 * px[j];
 }
 
-function isGrey(rgba: ArrayLike<number>): boolean {
-  for (let i = 0; i < rgba.length; i += 4 * 97)
-    if (Math.abs(rgba[i] - rgba[i + 1]) > 8 || Math.abs(rgba[i + 1] - rgba[i + 2]) > 8) return false;
+/** Whether sampled pixels have R ≈ G ≈ B (`step`: samples per pixel). */
+function isGrey(px: ArrayLike<number>, step: number): boolean {
+  for (let i = 0; i < px.length; i += step * 97)
+    if (Math.abs(px[i] - px[i + 1]) > 8 || Math.abs(px[i + 1] - px[i + 2]) > 8) return false;
   return true;
 }
 

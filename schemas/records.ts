@@ -193,7 +193,13 @@ export type Modality = (typeof MODALITIES)[number];
 export interface ThermalPixels {
   width: number;
   height: number;
-  data: Float32Array;
+  /** °C, row-major (for a greyscale frame, made on first read). */
+  readonly data: Float32Array;
+  /**
+   * A greyscale frame's integer pixels before the linear map, T = k0 + k1 · px[i · step] (°C): the
+   * window's summary is read from them without making the °C matrix.
+   */
+  grey?: { px: Uint8Array | Uint16Array; step: number; k0: number; k1: number };
 }
 
 export type InputRecord =
