@@ -131,6 +131,7 @@ export function thermalSummary(
 
 /** The summary of a decoded frame (°C): from its integer pixels when it has them, else from its matrix. */
 export function pixelsSummary(p: ThermalPixels): { meanC: number; maxC: number; patches: number[] } {
+  if (p.summary) return p.summary;
   if (!p.grey) return thermalSummary(p.data, p.width, p.height, 'C');
   const { px, step, k0, k1 } = p.grey;
   return summaryOf(scanGrey(px, step, p.width, p.height, k0, k1), 'C');

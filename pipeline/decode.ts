@@ -10,6 +10,7 @@ import { decodeRecord, screenRecord, type DeadLetter, type IncomingMessage } fro
 import { decodeThermal, sniffEncoding } from '../ingest/frames.js';
 import type { Config, ThermalPixels } from '../schemas/index.js';
 import type { BatchWrite } from '../store/index.js';
+import type { FramePool } from './frame-pool.js';
 import type { PartitionState } from './state.js';
 import type { BatchInput, FetchedFrame } from './types.js';
 
@@ -24,6 +25,8 @@ export interface Decoder {
   ownerOf(plant: string, asset: string, batch: BatchInput): Promise<string>;
   /** Kafka mode: a note whose asset was resolved from its text goes back to the notes topic, keyed by it. */
   republishes: boolean;
+  /** Decodes image records on their own threads (null: on this one). */
+  frames: FramePool | null;
   /** Fetches a thermal frame sent as a URI (null: no hosts allowed). */
   requestFrame: ((batch: BatchInput, frame: FetchedFrame['frame']) => void) | null;
 }
@@ -105,6 +108,15 @@ export async function decodeBatch(
   const rekeyed: Array<{ key: string; value: string }> = [];
   let late = 0;
   let sliceStart = performance.now();
+  // Image records are decoded on the frame threads, the batch's all at once, while this loop reaches them.
+  const onThreads =
+    batch.modality === 'images' && decoder.frames
+      ? batch.messages.map((m) => {
+          const p = decoder.frames!.decode(m.value ?? new Uint8Array());
+          p.catch(() => {}); // awaited below; a batch that stops early must not leave it unhandled
+          return p;
+        })
+      : null;
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i];
     // A large batch is decoded in slices of a few milliseconds: between them the event loop answers the
@@ -115,7 +127,7 @@ export async function decodeBatch(
       sliceStart = performance.now();
     }
     const replay = m.offset <= mark;
-    const decoded = decodeRecord(batch.modality, m.value, cfg.limits);
+    const decoded = onThreads ? await onThreads[i] : decodeRecord(batch.modality, m.value, cfg.limits);
     const reject = decoded.ok
       ? screenRecord(decoded.record, m.key?.toString('utf8') ?? null, decoder.plants)
       : decoded;

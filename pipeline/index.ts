@@ -30,6 +30,7 @@ import { commitsFor, persist } from './commit.js';
 import { decide } from './decide.js';
 import { applyFetched, decodeBatch, type Decoder } from './decode.js';
 import { TypedEvents, type PipelineEventMap } from './events.js';
+import { FramePool } from './frame-pool.js';
 import { createRetrier } from './retry.js';
 import { configuredScorer, scoreWindows } from './score.js';
 import { asCheckpoint, openPartition, type PartitionState } from './state.js';
@@ -79,8 +80,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /** Asset id → the plant that owns it (claimed in the store on first sight; an owner never changes). */
   const owners = new Map<string, string>();
+  const frames = cfg.frames.decodeThreads > 0 ? new FramePool(cfg.frames.decodeThreads, cfg.limits) : null;
   const decoder: Decoder = {
     cfg,
+    frames,
     plants: cfg.plants ? new Set(cfg.plants) : null,
     republishes: !!deps.republish,
     requestFrame: fetcher ? requestFrame : null,

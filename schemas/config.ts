@@ -409,6 +409,11 @@ export const Config = z.strictObject({
           concurrency: z.number().int().min(1).max(64).default(4),
         })
         .prefault({}),
+      /**
+       * Threads that decode image records (PNG, JPEG) beside the partition loop; 0: on it. One suits two
+       * cores: the loop keeps one, the database and the broker share the other.
+       */
+      decodeThreads: z.number().int().min(0).max(16).default(1),
     })
     .prefault({}),
   log: z

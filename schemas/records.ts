@@ -200,6 +200,8 @@ export interface ThermalPixels {
    * window's summary is read from them without making the °C matrix.
    */
   grey?: { px: Uint8Array | Uint16Array; step: number; k0: number; k1: number };
+  /** What a window keeps of it, when already made (a frame decoded on a decoding thread). */
+  summary?: { meanC: number; maxC: number; patches: number[] };
 }
 
 export type InputRecord =
