@@ -9,6 +9,7 @@ import { PNG } from 'pngjs';
 import { pixelsSummary, thermalSummary } from '../../align/index.js';
 import { decodeRecord } from '../../ingest/index.js';
 import { useImageDecoder, type ImageDecoder } from '../../ingest/native-image.js';
+import { FramePool } from '../../pipeline/frame-pool.js';
 import { Config, PALETTES, type InputRecord } from '../../schemas/index.js';
 
 const limits = Config.parse({}).limits;
@@ -369,4 +370,49 @@ test('the fast PNG path reads exactly what fast-png reads, every filter type, gr
     () => readPngFast(good.subarray(0, good.length - 30)),
     /chunk runs past the end|image data is/,
   );
+});
+
+test('frames decoded on their own threads: the same summary and °C matrix as on this thread, bad frames the same reason, in order', async () => {
+  const t = scene(W, H);
+  const rgba = Buffer.alloc(W * H * 4);
+  for (let i = 0; i < W * H; i++) {
+    rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = Math.round((255 * (t[i] - 10)) / 90);
+    rgba[i * 4 + 3] = 255;
+  }
+  const good = greyPng(32, 24, 8, (i) => i % 256);
+  const records = [
+    frame(
+      greyPng(W, H, 16, (i) => Math.round((t[i] + 40) / 0.01)),
+      { scale: { offset: -40, gain: 0.01 } },
+    ),
+    frame(jpeg.encode({ data: rgba, width: W, height: H }, 90).data, {
+      encoding: 'jpeg',
+      range: { min: 10, max: 100 },
+    }),
+    frame(good.subarray(0, good.length - 30), { range: { min: 0, max: 100 } }),
+    { ...frame(good, {}), kind: 'visible' },
+  ];
+  const pool = new FramePool(2, limits);
+  try {
+    const answers = await Promise.all(records.map((r) => pool.decode(Buffer.from(JSON.stringify(r)))));
+    for (const [k, r] of records.entries()) {
+      const here = decode(r),
+        there = answers[k];
+      assert.equal(there.ok, here.ok, `record ${k}`);
+      if (!here.ok || !there.ok) {
+        assert.deepEqual(there, here, `record ${k}: the same reason`);
+        continue;
+      }
+      const a = (here.record as Extract<InputRecord, { modality: 'images' }>).value.pixels;
+      const b = (there.record as Extract<InputRecord, { modality: 'images' }>).value.pixels;
+      assert.equal(!!b, !!a, `record ${k}: temperatures on both threads or neither`);
+      if (!a || !b) continue;
+      // Only the summary crossed; the °C matrix is decoded again here when read.
+      assert.ok(b.summary, `record ${k}: summary made on the thread`);
+      assert.deepEqual(pixelsSummary(b), pixelsSummary(a), `record ${k}: summary`);
+      assert.equal(maxErr(b.data, a.data), 0, `record ${k}: matrix`);
+    }
+  } finally {
+    await pool.close();
+  }
 });
