@@ -54,6 +54,28 @@ export function jpg(w: number, h: number): Buffer {
   return jpeg.encode({ data: rgba, width: w, height: h }, 90).data;
 }
 
+/**
+ * The same scene as a one-component (greyscale) JPEG, the way a camera's encoder writes a grey frame
+ * (jpeg-js above always writes three components); null where libjpeg-turbo's binding does not load.
+ */
+export function jpgGrey(w: number, h: number): Buffer | null {
+  if (!turbo) return null;
+  const t = scene(w, h),
+    g = Buffer.alloc(w * h);
+  for (let i = 0; i < w * h; i++) g[i] = Math.round((255 * (t[i] - 10)) / 90);
+  return turbo.compressSync(g, {
+    format: turbo.FORMAT_GRAY,
+    subsampling: turbo.SAMP_GRAY,
+    width: w,
+    height: h,
+    quality: 90,
+  });
+}
+const turbo = await import('@julusian/jpeg-turbo').then(
+  (m) => (m as unknown as { default?: typeof import('@julusian/jpeg-turbo') }).default ?? m,
+  () => null,
+);
+
 export interface ImageBenchRow {
   name: string;
   bytes: number;
@@ -76,6 +98,7 @@ export function runImagesBench(
   const enc = (bytes: Buffer, extra: object) =>
     Buffer.from(JSON.stringify({ ...head, base64: bytes.toString('base64'), ...extra }));
   const small = scene(32, 24);
+  const greyJpeg = jpgGrey(640, 480);
   const kinds: Array<{ name: string; value: Buffer; target: number | null }> = [
     {
       name: 'inline 32×24 matrix',
@@ -110,6 +133,15 @@ export function runImagesBench(
       value: enc(jpg(640, 480), { encoding: 'jpeg', range: { min: 10, max: 100 } }),
       target: 200,
     },
+    ...(greyJpeg
+      ? [
+          {
+            name: 'JPEG 640×480 grey 1-comp',
+            value: enc(greyJpeg, { encoding: 'jpeg', range: { min: 10, max: 100 } }),
+            target: 200,
+          },
+        ]
+      : []),
     {
       name: 'JPEG 640×480 visible',
       value: enc(jpg(640, 480), { encoding: 'jpeg', kind: 'visible' }),

@@ -3,7 +3,12 @@
  * beside the same plant without frames. Each run is the backlog phase of the e2e bench (through the real
  * broker into the pipeline and the PostgreSQL server, a fresh topic set, group and database each), and
  * the figure is the sensor throughput: samples stored per second. BENCH_FRAMES_ONLY=text runs the
- * encodings whose name holds it (and the run without frames).
+ * encodings whose name holds it (and the run without frames); BENCH_FRAME_THREADS=n sets
+ * `frames.decodeThreads` (0: decode on the partition loop's thread). A run lasts seconds and the machine's
+ * speed drifts by tens of per cent between them, so the runs go in rounds (BENCH_FRAMES_ROUNDS, 3), each a
+ * run without frames then one of each encoding, and an encoding's figure is its median over the rounds
+ * of its ratio to the same round's run without frames. BENCH_FRAMES_MINUTES (30) sets the plant's length,
+ * BENCH_KAFKA_CONCURRENCY `kafka.concurrency`.
  */
 import { pino } from 'pino';
 import { createKafkaIngest, createRecordProducer } from '../ingest/index.js';
@@ -15,11 +20,13 @@ import { createTestDatabase } from '../tests/helpers/pg.js';
 import { createPipeline } from '../pipeline/index.js';
 import { cpuNow, cpuSince, type CpuSeconds } from './cpu.js';
 import { topicsOf } from './e2e.js';
-import { grey, iron, jpg } from './images.js';
+import { grey, iron, jpg, jpgGrey } from './images.js';
 import { publish } from './publish.js';
 
 export interface FramesRun {
   name: string;
+  /** Which round (every round runs each encoding once, after a run without frames). */
+  round: number;
   frames: number;
   samples: number;
   seconds: number;
@@ -64,11 +71,28 @@ const ALL_KINDS: Array<{ name: string; coding: (() => Record<string, unknown>) |
       range: { min: 10, max: 100 },
     }),
   },
+  ...(jpgGrey(8, 8)
+    ? [
+        {
+          name: 'JPEG 640×480 grey 1-comp',
+          coding: () => ({
+            encoding: 'jpeg',
+            base64: jpgGrey(640, 480)!.toString('base64'),
+            range: { min: 10, max: 100 },
+          }),
+        },
+      ]
+    : []),
 ];
 
 export async function runFramesPipelineBench(
   kafka: TestKafka,
-  o = { assets: 20, minutes: 30, sampleMs: 250 },
+  o = {
+    assets: 20,
+    minutes: Number(process.env.BENCH_FRAMES_MINUTES ?? 30),
+    sampleMs: 250,
+    rounds: Number(process.env.BENCH_FRAMES_ROUNDS ?? 3),
+  },
   say: (s: string) => void = () => {},
 ): Promise<FramesRun[]> {
   const logger = pino({ level: 'warn' });
@@ -88,84 +112,100 @@ export async function runFramesPipelineBench(
   );
   const samples = plant.sensors.reduce((s, r) => s + Object.keys(r.values).length, 0);
   const runs: FramesRun[] = [];
+  const kinds = ALL_KINDS.filter(
+    (k) =>
+      !process.env.BENCH_FRAMES_ONLY || k.coding === null || k.name.includes(process.env.BENCH_FRAMES_ONLY),
+  );
   try {
-    for (const kind of ALL_KINDS.filter(
-      (k) =>
-        !process.env.BENCH_FRAMES_ONLY || k.coding === null || k.name.includes(process.env.BENCH_FRAMES_ONLY),
-    )) {
-      const coding = kind.coding?.();
-      const images = coding
-        ? plant.images.map((f) => {
-            const { v, plant: p, asset, camera, ts } = f as ImageFrame & { camera: string };
-            return { v, plant: p, asset, camera, ts, kind: 'thermal', ...coding } as unknown as ImageFrame;
-          })
-        : [];
-      const recs = { ...plant, images };
-      const tdb = await createTestDatabase('benchframes');
-      const t = topicsOf(uniqueName('frames'));
-      // A short idle time, the same in every run: the last windows of the backlog fire a second after it ends.
-      const cfg = Config.parse({
-        kafka: { brokers: kafka.brokers, groupId: uniqueName('g'), topics: t },
-        database: { url: tdb.url },
-        align: { idleTimeoutMs: 1_000 },
-      });
-      const ingest = createKafkaIngest(cfg.kafka, logger);
-      await ingest.ensureTopics();
-      const topics: Record<Modality, string> = { sensors: t.sensors, images: t.images, notes: t.notes };
-      await publish(producer, topics, recs);
-      const store = await openStore(cfg.database);
-      try {
-        // Timed until every sample is stored: windows fire as the watermark passes them, the last ones
-        // on the idle tick (as the service runs it), so both runs end the same way.
-        const pipeline = createPipeline({
-          cfg,
-          db: store.db,
-          logger,
-          topics,
-          deadLetter: (d) => ingest.deadLetter(d),
+    for (let round = 0; round < o.rounds; round++)
+      for (const kind of kinds) {
+        const coding = kind.coding?.();
+        const images = coding
+          ? plant.images.map((f) => {
+              const { v, plant: p, asset, camera, ts } = f as ImageFrame & { camera: string };
+              return { v, plant: p, asset, camera, ts, kind: 'thermal', ...coding } as unknown as ImageFrame;
+            })
+          : [];
+        const recs = { ...plant, images };
+        const tdb = await createTestDatabase('benchframes');
+        const t = topicsOf(uniqueName('frames'));
+        // A short idle time, the same in every run: the last windows of the backlog fire a second after it ends.
+        const cfg = Config.parse({
+          kafka: {
+            brokers: kafka.brokers,
+            groupId: uniqueName('g'),
+            topics: t,
+            ...(process.env.BENCH_KAFKA_CONCURRENCY
+              ? { concurrency: Number(process.env.BENCH_KAFKA_CONCURRENCY) }
+              : {}),
+          },
+          database: { url: tdb.url },
+          align: { idleTimeoutMs: 1_000 },
+          ...(process.env.BENCH_FRAME_THREADS
+            ? { frames: { decodeThreads: Number(process.env.BENCH_FRAME_THREADS) } }
+            : {}),
         });
-        const t0 = performance.now(),
-          c0 = cpuNow();
-        await ingest.run((b) => pipeline.handle({ ...b, partitionKey: `p${b.partition}` }));
-        const tick = setInterval(() => {
-          void pipeline.tick((c) => ingest.commit(c));
-        }, 250);
-        let stored = 0;
-        for (let waited = 0; stored < samples && waited < 600_000; waited += 100) {
-          await new Promise((r) => setTimeout(r, 100));
-          stored = (await store.db.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM readings'))
+        const ingest = createKafkaIngest(cfg.kafka, logger);
+        await ingest.ensureTopics();
+        const topics: Record<Modality, string> = { sensors: t.sensors, images: t.images, notes: t.notes };
+        await publish(producer, topics, recs);
+        const store = await openStore(cfg.database);
+        try {
+          // Timed until every sample is stored: windows fire as the watermark passes them, the last ones
+          // on the idle tick (as the service runs it), so both runs end the same way.
+          const pipeline = createPipeline({
+            cfg,
+            db: store.db,
+            logger,
+            topics,
+            deadLetter: (d) => ingest.deadLetter(d),
+          });
+          const t0 = performance.now(),
+            c0 = cpuNow();
+          await ingest.run((b) => pipeline.handle({ ...b, partitionKey: `p${b.partition}` }));
+          const tick = setInterval(() => {
+            void pipeline.tick((c) => ingest.commit(c));
+          }, 250);
+          let stored = 0;
+          for (let waited = 0; stored < samples && waited < 600_000; waited += 100) {
+            await new Promise((r) => setTimeout(r, 100));
+            stored = (
+              await store.db.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM readings')
+            ).rows[0].n;
+          }
+          const seconds = (performance.now() - t0) / 1000,
+            cpu = cpuSince(c0, cpuNow());
+          clearInterval(tick);
+          await ingest.stop();
+          const scored = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores'))
             .rows[0].n;
+          if (stored !== samples)
+            throw new Error(
+              `${kind.name}: ${stored} samples stored of ${samples} (${scored} windows scored)`,
+            );
+          if (coding) {
+            const framed = (
+              await store.db.query<{ n: number }>(
+                'SELECT count(*)::int AS n FROM scores WHERE image_ts IS NOT NULL',
+              )
+            ).rows[0].n;
+            if (framed === 0) throw new Error(`${kind.name}: no window read a frame`);
+          }
+          runs.push({
+            name: kind.name,
+            round,
+            frames: images.length,
+            samples,
+            seconds,
+            samplesPerS: samples / seconds,
+            cpu,
+          });
+          say(`round ${round + 1}, ${kind.name}: ${Math.round(samples / seconds)} samples/s`);
+        } finally {
+          await store.close();
+          await tdb.drop();
         }
-        const seconds = (performance.now() - t0) / 1000,
-          cpu = cpuSince(c0, cpuNow());
-        clearInterval(tick);
-        await ingest.stop();
-        const scored = (await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM scores')).rows[0]
-          .n;
-        if (stored !== samples)
-          throw new Error(`${kind.name}: ${stored} samples stored of ${samples} (${scored} windows scored)`);
-        if (coding) {
-          const framed = (
-            await store.db.query<{ n: number }>(
-              'SELECT count(*)::int AS n FROM scores WHERE image_ts IS NOT NULL',
-            )
-          ).rows[0].n;
-          if (framed === 0) throw new Error(`${kind.name}: no window read a frame`);
-        }
-        runs.push({
-          name: kind.name,
-          frames: images.length,
-          samples,
-          seconds,
-          samplesPerS: samples / seconds,
-          cpu,
-        });
-        say(`${kind.name}: ${Math.round(samples / seconds)} samples/s`);
-      } finally {
-        await store.close();
-        await tdb.drop();
       }
-    }
   } finally {
     await producer.close();
   }

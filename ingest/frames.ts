@@ -58,7 +58,7 @@ const PALETTE_MISS_SHARE = 0.05;
 export function frameSize(
   bytes: Uint8Array,
   encoding: 'png' | 'jpeg',
-): { width: number; height: number } | FrameError {
+): { width: number; height: number; components?: number } | FrameError {
   if (encoding === 'png') {
     const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
     if (bytes.length < 33 || sig.some((b, i) => bytes[i] !== b))
@@ -80,7 +80,12 @@ export function frameSize(
     }
     const len = (bytes[i + 2] << 8) | bytes[i + 3];
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
+      return {
+        height: (bytes[i + 5] << 8) | bytes[i + 6],
+        width: (bytes[i + 7] << 8) | bytes[i + 8],
+        // 1: a greyscale JPEG (decoded straight to grey), 3: YCbCr.
+        components: bytes[i + 9],
+      };
     }
     i += 2 + len;
   }
@@ -307,7 +312,7 @@ export function decodeThermal(
   let width: number, height: number, px: ArrayLike<number>, full: number, channels: number;
   try {
     const fast =
-      decodeNative(bytes, c.encoding, size.width, size.height) ??
+      decodeNative(bytes, c.encoding, size.width, size.height, size.components) ??
       (c.encoding === 'png' ? readPngFast(bytes) : null);
     if (fast) {
       ({ width, height } = fast);

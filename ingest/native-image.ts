@@ -19,6 +19,7 @@ interface NativeTransformer {
 type PngModule = { Transformer: new (input: Uint8Array) => NativeTransformer };
 type JpegModule = {
   FORMAT_RGB: unknown;
+  FORMAT_GRAY: unknown;
   decompressSync(
     image: Buffer,
     options: { format: unknown },
@@ -71,6 +72,7 @@ export function decodeNative(
   encoding: 'png' | 'jpeg',
   width: number,
   height: number,
+  components = 3,
 ): RawPixels | null {
   const n = width * height;
   if (encoding === 'jpeg') {
@@ -78,10 +80,14 @@ export function decodeNative(
     const buf = Buffer.isBuffer(bytes)
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const out = active.jpeg.decompressSync(buf, { format: active.jpeg.FORMAT_RGB });
-    if (out.width !== width || out.height !== height || out.data.length !== n * 3)
+    // A one-component JPEG is grey: decoded as such, a third of the bytes and no colour conversion.
+    const channels = components === 1 ? 1 : 3;
+    const out = active.jpeg.decompressSync(buf, {
+      format: channels === 1 ? active.jpeg.FORMAT_GRAY : active.jpeg.FORMAT_RGB,
+    });
+    if (out.width !== width || out.height !== height || out.data.length !== n * channels)
       throw new Error(`decoded to ${out.width} × ${out.height}, the header says ${width} × ${height}`);
-    return { width, height, depth: 8, channels: 3, data: plain(out.data) };
+    return { width, height, depth: 8, channels, data: plain(out.data) };
   }
   if (!active.png) return null;
   const depth = bytes[24],

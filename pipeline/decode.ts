@@ -96,6 +96,30 @@ function deadLetter(batch: BatchInput, m: IncomingMessage, code: string, reason:
 }
 
 /** Decodes, screens and windows the batch's records; what is new goes to `out`. */
+const ahead = new WeakMap<BatchInput, Array<Promise<ReturnType<typeof decodeRecord>>>>();
+
+/**
+ * Starts decoding an image batch's records on the frame threads (null: not an image batch, or no
+ * threads). Called as the batch arrives, before it waits for its partition's earlier batches: the frames
+ * decode while the partition's sensor batches are handled, instead of after them.
+ */
+export function decodeFramesAhead(
+  decoder: Decoder,
+  batch: BatchInput,
+): Array<Promise<ReturnType<typeof decodeRecord>>> | null {
+  if (batch.modality !== 'images' || !decoder.frames) return null;
+  let started = ahead.get(batch);
+  if (!started) {
+    started = batch.messages.map((m) => {
+      const p = decoder.frames!.decode(m.value ?? new Uint8Array());
+      p.catch(() => {}); // awaited by decodeBatch; a batch that stops early must not leave it unhandled
+      return p;
+    });
+    ahead.set(batch, started);
+  }
+  return started;
+}
+
 export async function decodeBatch(
   decoder: Decoder,
   state: PartitionState,
@@ -108,15 +132,10 @@ export async function decodeBatch(
   const rekeyed: Array<{ key: string; value: string }> = [];
   let late = 0;
   let sliceStart = performance.now();
-  // Image records are decoded on the frame threads, the batch's all at once, while this loop reaches them.
-  const onThreads =
-    batch.modality === 'images' && decoder.frames
-      ? batch.messages.map((m) => {
-          const p = decoder.frames!.decode(m.value ?? new Uint8Array());
-          p.catch(() => {}); // awaited below; a batch that stops early must not leave it unhandled
-          return p;
-        })
-      : null;
+  // Image records are decoded on the frame threads, the batch's all at once (from when it arrived, see
+  // decodeFramesAhead), while this loop reaches them.
+  const onThreads = decodeFramesAhead(decoder, batch);
+  ahead.delete(batch);
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i];
     // A large batch is decoded in slices of a few milliseconds: between them the event loop answers the

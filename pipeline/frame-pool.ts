@@ -90,7 +90,10 @@ export class FramePool {
     if (!t.waiting.size) t.worker.ref();
     return new Promise((resolve) => {
       t.waiting.set(id, { resolve, value });
-      t.worker.postMessage({ id, value });
+      // A record's bytes are often a view of the whole fetch response: cloning the view would copy all
+      // of it, so its own bytes are copied once and moved.
+      const own = Uint8Array.prototype.slice.call(value);
+      t.worker.postMessage({ id, value: own }, [own.buffer]);
     });
   }
 

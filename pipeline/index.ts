@@ -28,7 +28,7 @@ import { claimAsset, emptyBatch, FencedError } from '../store/index.js';
 import { assetRows, partitionRow } from './checkpoint.js';
 import { commitsFor, persist } from './commit.js';
 import { decide } from './decide.js';
-import { applyFetched, decodeBatch, type Decoder } from './decode.js';
+import { applyFetched, decodeBatch, decodeFramesAhead, type Decoder } from './decode.js';
 import { TypedEvents, type PipelineEventMap } from './events.js';
 import { FramePool } from './frame-pool.js';
 import { createRetrier } from './retry.js';
@@ -108,6 +108,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     commit?: (c: CommitRequest[]) => Promise<void>,
   ): Promise<CommitRequest[]> {
     const prev = locks.get(batch.partitionKey) ?? Promise.resolve();
+    decodeFramesAhead(decoder, batch);
     // `commit`: offsets committed before the partition's next batch starts (the idle tick's).
     const once = async () => {
       const commits = await handleGuarded(batch);

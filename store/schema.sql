@@ -193,6 +193,7 @@ CREATE TABLE public.images (
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     coding jsonb
 );
+ALTER TABLE ONLY public.images ALTER COLUMN base64 SET STORAGE EXTERNAL;
 
 --
 -- Name: late_records; Type: TABLE; Schema: public; Owner: -

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import turbo from '@julusian/jpeg-turbo';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { pixelsSummary, thermalSummary } from '../../align/index.js';
@@ -176,6 +177,26 @@ for (const decoder of ['native', 'portable'] as ImageDecoder[]) {
     const visible = decode(frame(bytes, { encoding: 'jpeg', kind: 'visible' }));
     assert.ok(visible.ok);
     assert.equal((visible.record as Extract<InputRecord, { modality: 'images' }>).value.pixels, undefined);
+  });
+
+  test(`JPEG: a one-component (greyscale) JPEG reads within its compression error (${decoder})`, () => {
+    useImageDecoder(decoder);
+    const t = scene(W, H);
+    const g = Buffer.alloc(W * H);
+    for (let i = 0; i < W * H; i++) g[i] = Math.round((255 * (t[i] - 10)) / 90);
+    const bytes = turbo.compressSync(g, {
+      format: turbo.FORMAT_GRAY,
+      subsampling: turbo.SAMP_GRAY,
+      width: W,
+      height: H,
+      quality: 95,
+    });
+    assert.equal(bytes[0], 0xff);
+    const px = pixels(frame(bytes, { encoding: 'jpeg', range: { min: 10, max: 100 } }));
+    const meanErr = px.data.reduce((s, x, i) => s + Math.abs(x - t[i]), 0) / (W * H);
+    assert.ok(meanErr < 0.5, `mean error ${meanErr.toFixed(3)} °C`);
+    // The native decoder reads it as grey straight away; the portable one through RGBA.
+    assert.equal(px.grey?.step, decoder === 'native' ? 1 : 4, 'read as grey');
   });
 
   test(`bad frames are dead-lettered with a precise reason, without decoding a bomb (${decoder})`, () => {
