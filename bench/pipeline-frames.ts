@@ -8,7 +8,8 @@
  * speed drifts by tens of per cent between them, so the runs go in rounds (BENCH_FRAMES_ROUNDS, 3), each a
  * run without frames then one of each encoding, and an encoding's figure is its median over the rounds
  * of its ratio to the same round's run without frames. BENCH_FRAMES_MINUTES (30) sets the plant's length,
- * BENCH_KAFKA_CONCURRENCY `kafka.concurrency`.
+ * BENCH_KAFKA_CONCURRENCY `kafka.concurrency`. The frame threads are the process's (see FramePool.shared):
+ * the first run with frames starts them, as the service does once at its first frame.
  */
 import { pino } from 'pino';
 import { createKafkaIngest, createRecordProducer } from '../ingest/index.js';

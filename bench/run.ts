@@ -218,6 +218,13 @@ if (wanted.has('frames')) {
       const rs = runs.filter((r) => r.name === name);
       const ratios = rs.map((r) => r.samplesPerS / baseOf(r).samplesPerS);
       const ratio = median(ratios);
+      // This machine's speed drifts between runs by tens of per cent; CPU seconds drift much less. The
+      // ratio of CPU per sample (all three processes) is what the throughput ratio would be if the
+      // pipeline were bound by CPU alone.
+      const total = (r: (typeof runs)[number]) => r.cpu!.self + r.cpu!.broker + r.cpu!.postgres;
+      const cpuRatio = rs.every((r) => r.cpu && baseOf(r).cpu)
+        ? `   CPU ratio ${median(rs.map((r) => total(baseOf(r)) / total(r))).toFixed(2)}`
+        : '';
       const cpu = rs.every((r) => r.cpu)
         ? `   CPU s (median): this process ${median(rs.map((r) => r.cpu!.self)).toFixed(1)}, broker ${median(rs.map((r) => r.cpu!.broker)).toFixed(1)}, PostgreSQL ${median(rs.map((r) => r.cpu!.postgres)).toFixed(1)} in ${median(rs.map((r) => r.seconds)).toFixed(1)} s`
         : '';
@@ -225,7 +232,7 @@ if (wanted.has('frames')) {
         `  ${name.padEnd(24)} ${fmt(rs[0].frames).padStart(6)} frames   ${fmt(median(rs.map((r) => r.samplesPerS))).padStart(8)} samples/s` +
           (name === runs[0].name
             ? `   (baseline)`
-            : `   ratio to no frames ${ratio.toFixed(2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(', ')})   target ≥ 0.90 ${ratio >= 0.9 ? 'met' : 'MISSED'}`) +
+            : `   ratio to no frames ${ratio.toFixed(2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(', ')})   target ≥ 0.90 ${ratio >= 0.9 ? 'met' : 'MISSED'}${cpuRatio}`) +
           cpu,
       );
     }

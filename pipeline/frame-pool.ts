@@ -31,11 +31,24 @@ interface Thread {
   failed?: boolean;
 }
 
+const SHARED = new Map<string, FramePool>();
+
 export class FramePool {
   private readonly threads: Thread[] = [];
   private next = 0;
   private id = 0;
   private closed = false;
+
+  /**
+   * The process's pool of this size and limits: pipelines created one after another (tests, benches, a
+   * restart of the consumer) share its threads instead of each starting its own.
+   */
+  static shared(size: number, limits: Config['limits']): FramePool {
+    const key = `${size}\u0000${JSON.stringify(limits)}`;
+    let pool = SHARED.get(key);
+    if (!pool) SHARED.set(key, (pool = new FramePool(size, limits)));
+    return pool;
+  }
 
   /** Threads start with the first frame: a pipeline that never sees one never starts them. */
   constructor(

@@ -80,7 +80,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /** Asset id → the plant that owns it (claimed in the store on first sight; an owner never changes). */
   const owners = new Map<string, string>();
-  const frames = cfg.frames.decodeThreads > 0 ? new FramePool(cfg.frames.decodeThreads, cfg.limits) : null;
+  const frames = cfg.frames.decodeThreads > 0 ? FramePool.shared(cfg.frames.decodeThreads, cfg.limits) : null;
   const decoder: Decoder = {
     cfg,
     frames,
