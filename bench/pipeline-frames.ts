@@ -72,6 +72,11 @@ const ALL_KINDS: Array<{ name: string; coding: (() => Record<string, unknown>) |
       range: { min: 10, max: 100 },
     }),
   },
+  // The same bytes as the thermal JPEG, stored and never decoded: what the frames' bytes cost alone.
+  {
+    name: 'JPEG 640×480 visible',
+    coding: () => ({ encoding: 'jpeg', base64: jpg(640, 480).toString('base64'), kind: 'visible' }),
+  },
   ...(jpgGrey(8, 8)
     ? [
         {
@@ -184,7 +189,7 @@ export async function runFramesPipelineBench(
             throw new Error(
               `${kind.name}: ${stored} samples stored of ${samples} (${scored} windows scored)`,
             );
-          if (coding) {
+          if (coding && coding.kind !== 'visible') {
             const framed = (
               await store.db.query<{ n: number }>(
                 'SELECT count(*)::int AS n FROM scores WHERE image_ts IS NOT NULL',

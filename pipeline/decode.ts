@@ -96,22 +96,27 @@ function deadLetter(batch: BatchInput, m: IncomingMessage, code: string, reason:
 }
 
 /** Decodes, screens and windows the batch's records; what is new goes to `out`. */
-const ahead = new WeakMap<BatchInput, Array<Promise<ReturnType<typeof decodeRecord>>>>();
+type Pending = Promise<ReturnType<typeof decodeRecord>> | null;
+const ahead = new WeakMap<BatchInput, Pending[]>();
+const BASE64_KEY = Buffer.from('"base64"');
 
 /**
- * Starts decoding an image batch's records on the frame threads (null: not an image batch, or no
- * threads). Called as the batch arrives, before it waits for its partition's earlier batches: the frames
- * decode while the partition's sensor batches are handled, instead of after them.
+ * Starts decoding an image batch's encoded frames (records with a `base64` field) on the frame threads;
+ * null: not an image batch, or no threads; a null entry: a record decoded here (an inline matrix, a URI
+ * frame: nothing to gain from a thread). Called as the batch arrives, before it waits for its partition's
+ * earlier batches, so the frames decode while those are handled.
  */
-export function decodeFramesAhead(
-  decoder: Decoder,
-  batch: BatchInput,
-): Array<Promise<ReturnType<typeof decodeRecord>>> | null {
+export function decodeFramesAhead(decoder: Decoder, batch: BatchInput): Pending[] | null {
   if (batch.modality !== 'images' || !decoder.frames) return null;
   let started = ahead.get(batch);
   if (!started) {
     started = batch.messages.map((m) => {
-      const p = decoder.frames!.decode(m.value ?? new Uint8Array());
+      if (
+        !m.value ||
+        !Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength).includes(BASE64_KEY)
+      )
+        return null;
+      const p = decoder.frames!.decode(m.value);
       p.catch(() => {}); // awaited by decodeBatch; a batch that stops early must not leave it unhandled
       return p;
     });
@@ -146,7 +151,8 @@ export async function decodeBatch(
       sliceStart = performance.now();
     }
     const replay = m.offset <= mark;
-    const decoded = onThreads ? await onThreads[i] : decodeRecord(batch.modality, m.value, cfg.limits);
+    const pending = onThreads?.[i];
+    const decoded = pending ? await pending : decodeRecord(batch.modality, m.value, cfg.limits);
     const reject = decoded.ok
       ? screenRecord(decoded.record, m.key?.toString('utf8') ?? null, decoder.plants)
       : decoded;
