@@ -95,7 +95,6 @@ function deadLetter(batch: BatchInput, m: IncomingMessage, code: string, reason:
   };
 }
 
-/** Decodes, screens and windows the batch's records; what is new goes to `out`. */
 type Pending = Promise<ReturnType<typeof decodeRecord>> | null;
 const ahead = new WeakMap<BatchInput, Pending[]>();
 const BASE64_KEY = Buffer.from('"base64"');
@@ -125,6 +124,7 @@ export function decodeFramesAhead(decoder: Decoder, batch: BatchInput): Pending[
   return started;
 }
 
+/** Decodes, screens and windows the batch's records; what is new goes to `out`. */
 export async function decodeBatch(
   decoder: Decoder,
   state: PartitionState,
