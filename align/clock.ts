@@ -248,11 +248,18 @@ class Segment {
         }
         h[m++] = j;
       }
-      const meanD = sumD / n;
+      // The chord of the hull across the middle half of the span around the bins' mean d: on a clean
+      // envelope the hull is straight there and the chord is the edge under the mean; where the stamps
+      // fed in wander (fitted stamps of heavily jittered devices), adjacent vertices can be seconds apart
+      // and their edge as steep as the clamp, while the chord averages over half the horizon.
+      const meanD = sumD / n,
+        quarter = (bins.dAt(n - 1) - bins.dAt(0)) / 4;
       let i = 0;
-      while (i < m - 2 && bins.dAt(h[i + 1]) < meanD) i++;
+      while (i < m - 2 && bins.dAt(h[i + 1]) <= meanD - quarter) i++;
+      let jq = i + 1;
+      while (jq < m - 1 && bins.dAt(h[jq]) < meanD + quarter) jq++;
       const p = h[i],
-        q = h[i + 1];
+        q = h[jq];
       const maxB = this.opts.maxDriftPpm * 1e-6;
       // The edge's slope is as noisy as the bin minima over the span: weighted by the span squared
       // against the drift carried over from before a step (by the span it rests on; at first, no drift
@@ -325,7 +332,10 @@ export interface AdaptiveClockJSON {
   /** Absent in checkpoints before steps were found on the sequence line. */
   seq?: {
     shift: number;
-    meanAbsMs: number;
+    /** Checkpoints before the tolerance rested on the median (medAbsMs, scaled) kept this. */
+    meanAbsMs?: number;
+    medAbsMs?: number;
+    scaled?: number;
     steps: number;
     sequenced: boolean;
     /** Absent in checkpoints before these were kept. */
@@ -561,14 +571,20 @@ export class DeviceClock {
  * squares fit (exponentially weighted, about the last `memory` records) replaces each stamp's noise by the
  * fit's, as the Lab Streaming Layer does. A stamp far off the line starts a new run: a gap in time without
  * a gap in sequence (a camera outage), a reset of the sequence, or a clock step; none of these is a clock
- * step by itself. Its state is five sums and an origin, so it checkpoints in a few numbers.
+ * step by itself. Its state is a few sums and an origin, so it checkpoints in a few numbers.
+ *
+ * After a clock step (`startPost`) the stamps are taken less the step's first estimate, which rests on a
+ * few noisy records: an error ε of it would show as a level shift, which a single line absorbs slowly and
+ * as a false slope (with Laplace jitter of 200 ms, 100 ms of error for minutes). So the records since the
+ * step get their own intercept with the slope shared (two lines, one slope: the old records still pin the
+ * slope down), ε is the difference of the intercepts, refined by every record, and the line in the old
+ * frame (`fit`, `predictBase`) stays continuous. `fold` takes ε into the caller's shift and merges the two
+ * (at the next step, or once the old records have faded).
  */
 export class StampDejitter {
-  private w = 0;
-  private ss = 0;
-  private sd = 0;
-  private sss = 0;
-  private ssd = 0;
+  /** Sums of the records before the last step (or all of them), then of the records since it. */
+  private a = [0, 0, 0, 0, 0];
+  private b: number[] | null = null;
   private s0 = 0;
   private d0 = 0;
   private readonly keep: number;
@@ -580,7 +596,7 @@ export class StampDejitter {
     this.keep = 1 - 1 / memory;
   }
 
-  /** The fitted stamp of record `seq` stamped `d`, after taking it into the fit. */
+  /** The fitted stamp of record `seq` stamped `d` (in the frame before the last step), after taking it into the fit. */
   fit(seq: number, d: number): number {
     const pred = this.predict(seq);
     if (pred === null || Math.abs(d - pred) > this.breakMs) this.reset(seq, d);
@@ -589,58 +605,116 @@ export class StampDejitter {
     const x = seq - this.s0,
       y = d - this.d0;
     const k = this.keep;
-    this.w = this.w * k + 1;
-    this.ss = this.ss * k + x;
-    this.sd = this.sd * k + y;
-    this.sss = this.sss * k + x * x;
-    this.ssd = this.ssd * k + x * y;
-    return this.predict(seq) ?? d;
+    for (const t of this.b ? [this.a, this.b] : [this.a]) for (let i = 0; i < 5; i++) t[i] *= k;
+    const t = this.b ?? this.a;
+    t[0] += 1;
+    t[1] += x;
+    t[2] += y;
+    t[3] += x * x;
+    t[4] += x * y;
+    return this.predictBase(seq) ?? d;
+  }
+
+  /** A step was taken (its estimate subtracted from later stamps): later records get their own intercept. */
+  startPost(): void {
+    if (this.a[0] === 0) return;
+    this.b = [0, 0, 0, 0, 0];
+  }
+
+  /** What the records since the last step say its estimate was off by (0: no such records). */
+  bias(): number {
+    const l = this.lines();
+    return l && l.c2 !== null ? l.c2 - l.c : 0;
+  }
+
+  /** Whether the records before the step have faded, so `fold` may merge the two. */
+  faded(): boolean {
+    return this.b !== null && this.a[0] < 1 && this.b[0] >= 1;
+  }
+
+  /** Merges the records since the step into the line, less their bias; returns the bias (for the caller's shift). */
+  fold(): number {
+    if (!this.b) return 0;
+    const eps = this.bias(),
+      [w, sx, sy, sxx, sxy] = this.b;
+    // The same records with ε subtracted from each y.
+    const a = this.a;
+    a[0] += w;
+    a[1] += sx;
+    a[2] += sy - eps * w;
+    a[3] += sxx;
+    a[4] += sxy - eps * sx;
+    this.b = null;
+    return eps;
   }
 
   toJSON(): number[] {
-    return [this.w, this.ss, this.sd, this.sss, this.ssd, this.s0, this.d0];
+    return [...this.a, this.s0, this.d0, ...(this.b ?? [])];
   }
-  static fromJSON(a: number[], memory = 600, breakMs = 500): StampDejitter {
-    const j = new StampDejitter(memory, breakMs);
-    [j.w, j.ss, j.sd, j.sss, j.ssd, j.s0, j.d0] = a;
-    return j;
+  static fromJSON(j: number[], memory = 600, breakMs = 500): StampDejitter {
+    const x = new StampDejitter(memory, breakMs);
+    x.a = j.slice(0, 5);
+    [x.s0, x.d0] = j.slice(5, 7);
+    if (j.length >= 12) x.b = j.slice(7, 12);
+    return x;
   }
 
-  /** The fitted stamp of `seq` without taking anything into the fit. */
+  /** The line before the step (c + p·x) and the intercept since it (null: no records since). */
+  private lines(): { c: number; p: number; c2: number | null } | null {
+    const [w, sx, sy, sxx, sxy] = this.a;
+    if (w === 0) return null;
+    let cxx = sxx - (sx * sx) / w,
+      cxy = sxy - (sx * sy) / w;
+    const b = this.b && this.b[0] > 0 ? this.b : null;
+    if (b) {
+      cxx += b[3] - (b[1] * b[1]) / b[0];
+      cxy += b[4] - (b[1] * b[2]) / b[0];
+    }
+    const p = w + (b?.[0] ?? 0) < 1.5 || Math.abs(cxx) < 1e-9 ? 0 : cxy / cxx;
+    return { c: (sy - p * sx) / w, p, c2: b ? (b[2] - p * b[1]) / b[0] : null };
+  }
+
+  /** The stamp `seq` is expected to carry (since the last step: with its bias), without taking anything in. */
   predict(seq: number): number | null {
-    if (this.w === 0) return null;
-    const x = seq - this.s0;
-    const den = this.w * this.sss - this.ss * this.ss;
-    if (this.w < 1.5 || Math.abs(den) < 1e-9) return this.d0 + this.sd / this.w;
-    const p = (this.w * this.ssd - this.ss * this.sd) / den;
-    const c = (this.sd - p * this.ss) / this.w;
-    return this.d0 + c + p * x;
+    const l = this.lines();
+    if (!l) return null;
+    return this.d0 + (l.c2 ?? l.c) + l.p * (seq - this.s0);
+  }
+
+  /** The fitted stamp of `seq` in the frame before the last step (its bias removed). */
+  predictBase(seq: number): number | null {
+    const l = this.lines();
+    return l ? this.d0 + l.c + l.p * (seq - this.s0) : null;
   }
 
   /** Moves the origin to (seq, d) without changing the fit. */
   private shift(seq: number, d: number): void {
     const dx = seq - this.s0,
       dy = d - this.d0;
-    this.sss = this.sss - 2 * dx * this.ss + dx * dx * this.w;
-    this.ssd = this.ssd - dx * this.sd - dy * this.ss + dx * dy * this.w;
-    this.ss -= dx * this.w;
-    this.sd -= dy * this.w;
+    for (const t of this.b ? [this.a, this.b] : [this.a]) {
+      const [w, ss, sd] = t;
+      t[3] = t[3] - 2 * dx * ss + dx * dx * w;
+      t[4] = t[4] - dx * sd - dy * ss + dx * dy * w;
+      t[1] = ss - dx * w;
+      t[2] = sd - dy * w;
+    }
     this.s0 = seq;
     this.d0 = d;
   }
 
   /** The line's weight: about the number of records it rests on (at most `memory`). */
   weight(): number {
-    return this.w;
+    return this.a[0] + (this.b?.[0] ?? 0);
   }
 
   /** Forgets the line: the next record starts a new one. */
   restart(): void {
-    this.w = 0;
+    this.a = [0, 0, 0, 0, 0];
+    this.b = null;
   }
 
   private reset(seq: number, d: number): void {
-    this.w = this.ss = this.sd = this.sss = this.ssd = 0;
+    this.restart();
     this.s0 = seq;
     this.d0 = d;
   }
@@ -653,18 +727,32 @@ const CONFIRM_STEP = 5,
   CONFIRM_GAP = 2;
 /** Records a sequence line rests on before its stamps replace the device's own (and steps are looked for). */
 const MATURE = 20;
-/** Tolerance of the stamp-per-sequence line: this many mean absolute residuals, at least MIN_SEQ_TOL_MS. */
-const SEQ_TOL_FACTOR = 4,
-  MIN_SEQ_TOL_MS = 100;
+/**
+ * Tolerance of the stamp-per-sequence line: this many median absolute residuals, at least MIN_SEQ_TOL_MS
+ * (about 3.4 σ of Gaussian jitter, 3.5 b of Laplace jitter). The median is tracked over every record, on
+ * the line or off it (a multiplicative step of MED_RATE towards each residual), so heavy-tailed jitter
+ * widens the tolerance: a scale taken from on-line records only shrank with the tolerance it set, until
+ * a third of a Laplace-jittered device's records were "off the line" and agreed often enough to be steps.
+ */
+const SEQ_TOL_FACTOR = 5,
+  MIN_SEQ_TOL_MS = 100,
+  MED_RATE = 0.03;
 /**
  * Small steps (inside the tolerance) show as a shift of the recent residuals' mean: an exponential mean
  * over about SHORT records, beyond SHORT_FACTOR mean absolute residuals (at least MIN_SHORT_MS), is a step
  * of the median of the last RECENT_E residuals.
  */
 const SHORT = 16,
-  SHORT_FACTOR = 1,
+  SHORT_FACTOR = 1.2,
   MIN_SHORT_MS = 30,
-  RECENT_E = 8;
+  RECENT_E = 8,
+  /**
+   * Residuals the scale must rest on before small steps are looked for and records off the line count in
+   * it; until then the tolerance is at least WARM_TOL_MS (the envelope's own step size), so the scale
+   * starts from nearly every record and a gap's jump is not taken for it.
+   */
+  SCALE_WARM = 64,
+  WARM_TOL_MS = 1_000;
 
 /** A jump this many tolerances ahead, with plausible delays, is a gap at once (a camera outage). */
 const CLEAR_GAP = 5;
@@ -704,8 +792,9 @@ export class AdaptiveClock {
   private dejitter = new StampDejitter(600, Infinity);
   /** The sum of the steps found on the sequence line (subtracted from stamps). */
   private shift = 0;
-  /** Mean absolute residual of stamps off the sequence line (exponentially weighted). */
-  private meanAbsMs = 0;
+  /** Median absolute residual off the sequence line, of every record (0: none yet), and how many it rests on. */
+  private medAbsMs = 0;
+  private scaled = 0;
   private seqSuspects: SeqSuspect[] = [];
   /** Recent residuals of on-line records: their exponential mean, and the last RECENT_E of them. */
   private shortMean = 0;
@@ -736,26 +825,38 @@ export class AdaptiveClock {
     }
     this.sequenced = true;
     const known = this.recentOf(seq);
-    if (known !== null) return this.correctBy(known, d - this.shift, r);
+    if (known !== null) return this.correctBy(known, d - this.shift - this.dejitter.bias(), r);
     const v = d - this.shift;
     const pred = this.dejitter.weight() >= MATURE ? this.dejitter.predict(seq) : null;
     const e = pred === null ? 0 : v - pred;
-    if (pred === null || Math.abs(e) <= this.tolerance()) {
+    const tol = this.tolerance();
+    // Off-line records count once the scale has warmed up (before, one gap's jump would be the scale).
+    if (
+      pred !== null &&
+      Math.abs(seq - this.maxSeq) <= SEQ_NEAR &&
+      (this.scaled >= SCALE_WARM || Math.abs(e) <= tol)
+    ) {
+      // The scale of the residuals from every record (a step's few suspects move the median little).
+      // A stochastic median in log space, with a gain falling from 1 to MED_RATE so the first records set it.
+      const a = Math.max(Math.abs(e), 0.5);
+      const gain = Math.max(MED_RATE, 2 / (++this.scaled + 1));
+      this.medAbsMs = this.medAbsMs === 0 ? a : this.medAbsMs * Math.exp(a > this.medAbsMs ? gain : -gain);
+    }
+    if (pred === null || Math.abs(e) <= tol) {
       // On the line. A newer record on it proves the suspects glitches; an older one is a straggler.
       const last = this.seqSuspects[this.seqSuspects.length - 1];
       if (last && (seq > last.seq || Math.abs(last.seq - this.maxSeq) > SEQ_NEAR)) this.seqSuspects = [];
       if (pred !== null) {
-        this.meanAbsMs += (Math.abs(e) - this.meanAbsMs) / 64;
         this.shortMean += (e - this.shortMean) / SHORT;
         this.recentE.push(e);
         if (this.recentE.length > RECENT_E) this.recentE.shift();
         if (
-          Math.abs(this.shortMean) > Math.max(MIN_SHORT_MS, SHORT_FACTOR * this.meanAbsMs) &&
-          this.recentE.length === RECENT_E
+          Math.abs(this.shortMean) > Math.max(MIN_SHORT_MS, SHORT_FACTOR * this.medAbsMs) &&
+          this.recentE.length === RECENT_E &&
+          this.scaled >= SCALE_WARM
         ) {
           const jump = [...this.recentE].sort((x, y) => x - y)[RECENT_E >> 1];
-          this.stepBy(jump, r);
-          return this.take(seq, v - jump, r);
+          return this.take(seq, v - this.stepBy(jump, r), r);
         }
       }
       return this.take(seq, v, r);
@@ -767,11 +868,11 @@ export class AdaptiveClock {
     const far = Math.abs(seq - this.maxSeq) > SEQ_NEAR;
     const delay = far ? 0 : r - v - (this.smooth.correct(v).ts - v);
     const first = this.seqSuspects[0];
-    if (first && Math.abs(first.e - e) > this.tolerance()) this.seqSuspects = [];
+    if (first && Math.abs(first.e - e) > tol) this.seqSuspects = [];
     this.seqSuspects.push({ seq, v, r, e, delay });
     const sus = this.seqSuspects;
     // A clear gap (far ahead, every delay plausible) is taken after CONFIRM_GAP records; else CONFIRM_STEP.
-    const clearGap = far || (e > CLEAR_GAP * this.tolerance() && sus.every((x) => !isStep(x)));
+    const clearGap = far || (e > CLEAR_GAP * tol && sus.every((x) => !isStep(x)));
     if (sus.length >= (clearGap ? CONFIRM_GAP : CONFIRM_STEP)) return this.confirm(seq, r);
     // Meanwhile: a step-like record by its sequence number (the clock that stamped its neighbours), a
     // gap-like one by its own stamp.
@@ -789,9 +890,13 @@ export class AdaptiveClock {
       isStep({ e: mean((x) => x.e), delay: mean((x) => x.delay) })
     ) {
       const jump = mean((x) => x.e);
-      this.stepBy(jump, r);
-      for (const x of sus) x.v -= jump;
-    } else this.dejitter.restart();
+      const moved = this.stepBy(jump, r);
+      for (const x of sus) x.v -= moved;
+    } else {
+      // A new line: what the records since the last step said of it stays in the shift.
+      this.shift += this.dejitter.fold();
+      this.dejitter.restart();
+    }
     let out: Correction = { ts: r, uncertaintyMs: Infinity };
     for (const x of sus) {
       const c = this.take(x.seq, x.v, x.r);
@@ -800,22 +905,33 @@ export class AdaptiveClock {
     return out;
   }
 
-  /** The stamps jumped by `jump` (ms, + forward): later stamps are taken less the shift. */
-  private stepBy(jump: number, r: number): void {
-    this.shift += jump;
+  /**
+   * The stamps jumped by `jump` (ms, + forward): later stamps are taken less the shift, and the line
+   * refines the jump from the records that follow. Returns how far the shift moved (the previous step's
+   * refinement, folded in, and this jump).
+   */
+  private stepBy(jump: number, r: number): number {
+    const moved = this.dejitter.fold() + jump;
+    this.shift += moved;
+    this.dejitter.startPost();
     this.seqSteps++;
     this.smooth.logStep(r, jump);
     this.shortMean = 0;
     this.recentE = [];
+    return moved;
   }
 
   /** Takes an on-line record into the sequence line and the envelope; its corrected time. */
-  private take(seq: number, v: number, r: number): Correction {
-    this.lastV = v;
+  private take(seq: number, v0: number, r: number): Correction {
     if (seq > this.maxSeq || Math.abs(seq - this.maxSeq) > SEQ_NEAR) this.maxSeq = seq;
     // A young line (fewer than MATURE records) is not yet better than the stamp itself.
-    const fitted = this.dejitter.fit(seq, v),
+    const fitted = this.dejitter.fit(seq, v0),
       mature = this.dejitter.weight() >= MATURE;
+    // The stamp less what the records since the last step say that step's estimate was off by.
+    const v = v0 - this.dejitter.bias();
+    this.lastV = v;
+    // Once the records before the step have faded, the refinement joins the shift.
+    if (this.dejitter.faded()) this.shift += this.dejitter.fold();
     // Both envelopes, each of one kind of stamp (they differ by the jitter): the stamps as sent less the
     // known shift, and (once the line is mature) the fitted ones.
     this.raw.observe(v, r);
@@ -837,14 +953,19 @@ export class AdaptiveClock {
   }
 
   private tolerance(): number {
-    return Math.max(MIN_SEQ_TOL_MS, SEQ_TOL_FACTOR * this.meanAbsMs);
+    return Math.max(
+      MIN_SEQ_TOL_MS,
+      SEQ_TOL_FACTOR * this.medAbsMs,
+      this.scaled < SCALE_WARM ? WARM_TOL_MS : 0,
+    );
   }
 
   /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
     if (seq === undefined) return this.raw.correct(d, r);
-    const fitted = this.recentOf(seq) ?? this.dejitter.predict(seq);
-    return fitted === null ? this.raw.correct(d - this.shift, r) : this.correctBy(fitted, d - this.shift, r);
+    const fitted = this.recentOf(seq) ?? this.dejitter.predictBase(seq);
+    const v = d - this.shift - this.dejitter.bias();
+    return fitted === null ? this.raw.correct(v, r) : this.correctBy(fitted, v, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -887,7 +1008,8 @@ export class AdaptiveClock {
       dejitter: this.dejitter.toJSON(),
       seq: {
         shift: this.shift,
-        meanAbsMs: this.meanAbsMs,
+        medAbsMs: this.medAbsMs,
+        scaled: this.scaled,
         steps: this.seqSteps,
         sequenced: this.sequenced,
         lastV: this.lastV,
@@ -905,7 +1027,9 @@ export class AdaptiveClock {
     c.dejitter = StampDejitter.fromJSON(j.dejitter, 600, Infinity);
     if (j.seq) {
       c.shift = j.seq.shift;
-      c.meanAbsMs = j.seq.meanAbsMs;
+      // Older checkpoints kept the mean of the on-line residuals: the median is about 0.85 of a Gaussian's.
+      c.medAbsMs = j.seq.medAbsMs ?? 0.85 * (j.seq.meanAbsMs ?? 0);
+      c.scaled = j.seq.scaled ?? (c.medAbsMs > 0 ? SCALE_WARM : 0);
       c.seqSteps = j.seq.steps;
       c.sequenced = j.seq.sequenced;
       c.lastV = j.seq.lastV ?? 0;

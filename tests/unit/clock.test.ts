@@ -146,6 +146,29 @@ test('noisy stamps (σ = 50 ms) of a regular stream: de-jittering by sequence nu
   assert.ok(raw.p99 > 100, 'correcting each record from its own stamp cannot get there');
 });
 
+test('heavy-tailed stamp jitter (Laplace, b = 200 ms) is not taken for clock steps, and a real step is refined', () => {
+  // A 2 Hz device: the tolerance of its sequence line must follow the jitter's own scale (a scale taken
+  // only from the records inside the tolerance shrank with it, and a third of the records became
+  // "steps"); the one real step's size, first taken from a few noisy records, is refined by those after.
+  const rand = rng(11);
+  const laplace = () => (rand() < 0.5 ? 1 : -1) * -200 * Math.log(1 - rand());
+  const c = new AdaptiveClock();
+  const t0 = 50_000_000,
+    period = 500;
+  const errs: number[] = [];
+  for (let k = 0; k < 2_400; k++) {
+    const t = t0 + k * period;
+    const clock = t + 12_000 + 80e-6 * (t - t0) + (k >= 1_200 ? -25_000 : 0);
+    const delay = 10 + 50 * Math.exp(rand() - 0.5);
+    const out = c.process(Math.round(clock + laplace()), t + delay, 7_000 + k);
+    if (k >= 240) errs.push(Math.abs(out.ts - t));
+  }
+  errs.sort((a, b) => a - b);
+  const p99 = errs[Math.floor(0.99 * errs.length)];
+  assert.equal(c.state().steps, 1, `steps found ${c.state().steps}`);
+  assert.ok(p99 <= 150, `p99 |error| ${p99.toFixed(0)} ms (the stamps' own: about 920; measured 104)`);
+});
+
 test('a camera outage (time passes, sequence numbers do not) is not a clock step', () => {
   const c = new AdaptiveClock();
   const t0 = 5_000_000;
