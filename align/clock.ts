@@ -340,6 +340,9 @@ export interface AdaptiveClockJSON {
     sequenced: boolean;
     /** Absent in checkpoints before these were kept. */
     lastV?: number;
+    frame?: { s: number; d: number; p: number; w: number; n: number };
+    lastStar?: number;
+    lastSeq?: number;
     maxSeq?: number;
     shortMean?: number;
     recentE?: number[];
@@ -473,6 +476,29 @@ export class DeviceClock {
   /** The current segment's line (reference − device) at device time `d`, or null. */
   lineAt(d: number): number | null {
     return this.current?.predict(d) ?? null;
+  }
+
+  /**
+   * Re-expresses everything in device time d' = A + B·d (B > 0): each point (d, y = r − d) becomes
+   * (d', r − d'), a line y = a + b·d becomes one of slope (1 + b)/B − 1, so the hull and every correction
+   * stay exactly what they were (all but the carried drift, see below). For AdaptiveClock's sequence frame, whose scale is refined as it learns.
+   */
+  remap(A: number, B: number): void {
+    const f = (d: number) => A + B * d;
+    const seg = (x: Segment | null): Segment | null => {
+      if (!x) return null;
+      // The carried drift is a belief about the clock against device time, which the new frame measures
+      // better: it stays (transformed, it would carry the old frame's error of scale as drift).
+      const n = new Segment(f(x.startD), this.opts, x.driftB, x.prior() ?? Infinity, x.priorSpanMs);
+      for (let i = 0; i < x.bins.size; i++) {
+        const d = x.bins.dAt(i);
+        n.add(f(d), x.bins.yAt(i) + d - f(d));
+      }
+      return n;
+    };
+    this.current = seg(this.current);
+    this.previous = seg(this.previous);
+    this.suspects = this.suspects.map((p) => ({ d: f(p.d), y: p.y + p.d - f(p.d) }));
   }
 
   state(): ClockState {
@@ -674,6 +700,11 @@ export class StampDejitter {
     return { c: (sy - p * sx) / w, p, c2: b ? (b[2] - p * b[1]) / b[0] : null };
   }
 
+  /** The line's stamps per sequence number (0: not known yet). */
+  slope(): number {
+    return this.lines()?.p ?? 0;
+  }
+
   /** The stamp `seq` is expected to carry (since the last step: with its bias), without taking anything in. */
   predict(seq: number): number | null {
     const l = this.lines();
@@ -720,6 +751,9 @@ export class StampDejitter {
   }
 }
 
+/** The sequence frame is re-anchored at least this often (records), and its slope may stray this far. */
+const FRAME_REFRESH = 600,
+  FRAME_MAX_SLOPE_PPM = 100_000;
 /** Sequence numbers whose fitted stamps an AdaptiveClock remembers. */
 const RECENT = 128;
 /** Records off the stamp-per-sequence line that must agree before a step (or a gap) is taken. */
@@ -802,6 +836,16 @@ export class AdaptiveClock {
   private seqSteps = 0;
   /** The latest virtual stamp taken (where the two estimates are compared), and the highest sequence number. */
   private lastV = 0;
+  /**
+   * The sequence frame the smooth envelope runs on: d* = d + p·(seq − s), anchored on the sequence line and
+   * re-anchored as that line improves (the envelope re-expressed exactly: `DeviceClock.remap`). Fed
+   * fitted stamps, the envelope followed the line's wander (a heavily jittered device's line moves by
+   * tens of ms as records come) and its drift swung by hundreds of ppm; d* of a sequence number never
+   * moves, so the envelope sees only the delays. `w`: the line's weight at the anchoring, `n`: records since.
+   */
+  private frame: { s: number; d: number; p: number; w: number; n: number } | null = null;
+  private lastStar = 0;
+  private lastSeq = 0;
   private maxSeq = -Infinity;
   /** Whether records carried sequence numbers (then the smooth estimate is the device's). */
   private sequenced = false;
@@ -814,7 +858,31 @@ export class AdaptiveClock {
 
   constructor(opts: ClockOptions = DEFAULT_CLOCK) {
     this.raw = new DeviceClock(opts);
-    this.smooth = new DeviceClock(opts);
+    // In the sequence frame the slope is the drift and the frame's own scale error (large while the line
+    // is young), so the clamp is wide; the span weighting still keeps short spans near the carried slope.
+    this.smooth = new DeviceClock({ ...opts, maxDriftPpm: Math.max(opts.maxDriftPpm, FRAME_MAX_SLOPE_PPM) });
+  }
+
+  private star(seq: number): number {
+    const f = this.frame!;
+    return f.d + f.p * (seq - f.s);
+  }
+
+  /** Anchors the sequence frame on the line (first, then each time the line's weight grew by half, or every FRAME_REFRESH records). */
+  private anchor(seq: number, fitted: number): void {
+    const p = this.dejitter.slope(),
+      w = this.dejitter.weight(),
+      f = this.frame;
+    if (!(p > 0)) return;
+    if (f && w < 1.5 * f.w && ++f.n < FRAME_REFRESH) return;
+    if (f) {
+      // d*' = A + B·d*: the old frame's d* of any sequence number, expressed in the new frame.
+      const B = p / f.p,
+        A = fitted + p * (f.s - seq) - B * f.d;
+      this.smooth.remap(A, B);
+      if (this.recentFit) for (let i = 0; i < RECENT; i++) this.recentFit[i] = A + B * this.recentFit[i];
+    }
+    this.frame = { s: seq, d: fitted, p, w, n: 0 };
   }
 
   /** Observes one record (`d` stamped, seen at `r`) and returns its corrected time. */
@@ -875,8 +943,11 @@ export class AdaptiveClock {
     const clearGap = far || (e > CLEAR_GAP * tol && sus.every((x) => !isStep(x)));
     if (sus.length >= (clearGap ? CONFIRM_GAP : CONFIRM_STEP)) return this.confirm(seq, r);
     // Meanwhile: a step-like record by its sequence number (the clock that stamped its neighbours), a
-    // gap-like one by its own stamp.
-    return this.smooth.correct(!far && isStep({ e, delay }) ? pred! : v, r);
+    // clear gap by its own stamp. One ahead by a few tolerances with a plausible delay is far likelier a
+    // jitter outlier delivered late (reordered) than a gap of seconds: by its sequence number too.
+    const own = far || (!isStep({ e, delay }) && e > CLEAR_GAP * tol);
+    if (!own && this.frame) return this.smooth.correct(this.star(seq), r);
+    return this.smooth.correct(own ? v : pred!, r);
   }
 
   /** The suspects agree: a step (their mean jump becomes part of the shift) or a gap (a new line). */
@@ -896,6 +967,9 @@ export class AdaptiveClock {
       // A new line: what the records since the last step said of it stays in the shift.
       this.shift += this.dejitter.fold();
       this.dejitter.restart();
+      // Time passed without sequence numbers: a new frame, anchored on the new line (in device time, as
+      // the old one was at its last anchoring, so the envelope goes on).
+      this.frame = null;
     }
     let out: Correction = { ts: r, uncertaintyMs: Infinity };
     for (const x of sus) {
@@ -940,16 +1014,21 @@ export class AdaptiveClock {
       this.recentSeq = new Float64Array(RECENT).fill(NaN);
       this.recentFit = new Float64Array(RECENT);
     }
+    this.anchor(seq, fitted);
+    if (!this.frame) return this.raw.correct(v, r);
+    const ds = this.star(seq);
     const slot = ((seq % RECENT) + RECENT) % RECENT;
     this.recentSeq[slot] = seq;
-    this.recentFit![slot] = fitted;
-    this.smooth.observe(fitted, r);
-    return this.correctBy(fitted, v, r);
+    this.recentFit![slot] = ds;
+    this.lastStar = ds;
+    this.lastSeq = seq;
+    this.smooth.observe(ds, r);
+    return this.correctBy(ds, v, r);
   }
 
-  /** A record's corrected time by the estimate in use: its fitted stamp, or its own (less the shift). */
-  private correctBy(fitted: number, v: number, r?: number): Correction {
-    return this.better() === this.smooth ? this.smooth.correct(fitted, r) : this.raw.correct(v, r);
+  /** A record's corrected time by the estimate in use: its place in the sequence frame, or its own stamp (less the shift). */
+  private correctBy(star: number, v: number, r?: number): Correction {
+    return this.better() === this.smooth ? this.smooth.correct(star, r) : this.raw.correct(v, r);
   }
 
   private tolerance(): number {
@@ -963,9 +1042,9 @@ export class AdaptiveClock {
   /** The corrected time of a record observed earlier, with what is known now. */
   correct(d: number, r?: number, seq?: number): Correction {
     if (seq === undefined) return this.raw.correct(d, r);
-    const fitted = this.recentOf(seq) ?? this.dejitter.predictBase(seq);
+    const star = this.recentOf(seq) ?? (this.frame ? this.star(seq) : null);
     const v = d - this.shift - this.dejitter.bias();
-    return fitted === null ? this.raw.correct(v, r) : this.correctBy(fitted, v, r);
+    return star === null ? this.raw.correct(v, r) : this.correctBy(star, v, r);
   }
 
   private recentOf(seq: number): number | null {
@@ -975,7 +1054,15 @@ export class AdaptiveClock {
   }
 
   state(): ClockState {
-    const st = this.better().state();
+    const better = this.better();
+    let st = better.state();
+    if (better === this.smooth && this.frame && st.driftPpm !== null) {
+      // From the sequence frame to device time: d* runs at frame.p per sequence number, the stamps at the
+      // line's slope; the offset at the latest record, against its fitted stamp.
+      const b = (1 - st.driftPpm * 1e-6) * (this.frame.p / this.dejitter.slope()) - 1;
+      const at = this.dejitter.predictBase(this.lastSeq) ?? this.lastV;
+      st = { ...st, driftPpm: -b * 1e6, offsetMs: this.smooth.lineAt(this.lastStar)! + this.lastStar - at };
+    }
     // The offset of the stamps as sent: the virtual stamps' line, less the shift.
     return {
       ...st,
@@ -994,11 +1081,14 @@ export class AdaptiveClock {
   /** The estimate in use (exact stamps of irregular instants stay exact; noisy stamps of regular ones are smoothed). */
   private better(): DeviceClock {
     // A lower envelope is pulled down by the noise of the stamps it is made of: by the stamps' jitter
-    // (the stamps as sent, of regular instants), or by the instants' irregularity (fitted stamps, of
-    // exact stamps). The higher of the two lines is the one without that noise.
-    if (!this.smooth.hasEstimate() || this.dejitter.weight() < MATURE) return this.raw;
-    const at = this.lastV;
-    return this.smooth.lineAt(at)! >= this.raw.lineAt(at)! ? this.smooth : this.raw;
+    // (the stamps as sent, of regular instants), or by the instants' irregularity (the sequence frame, of
+    // exact stamps). The later of the two corrections is the one without that noise.
+    if (!this.smooth.hasEstimate() || !this.frame || this.dejitter.weight() < MATURE) return this.raw;
+    // Both at the latest record's place on the sequence line (not at its own stamp: that has its noise).
+    const at = this.dejitter.predictBase(this.lastSeq) ?? this.lastV;
+    return this.smooth.lineAt(this.lastStar)! + this.lastStar >= this.raw.lineAt(at)! + at
+      ? this.smooth
+      : this.raw;
   }
 
   toJSON(): AdaptiveClockJSON {
@@ -1013,6 +1103,7 @@ export class AdaptiveClock {
         steps: this.seqSteps,
         sequenced: this.sequenced,
         lastV: this.lastV,
+        ...(this.frame ? { frame: this.frame, lastStar: this.lastStar, lastSeq: this.lastSeq } : {}),
         ...(Number.isFinite(this.maxSeq) ? { maxSeq: this.maxSeq } : {}),
         shortMean: this.shortMean,
         recentE: this.recentE,
@@ -1033,6 +1124,11 @@ export class AdaptiveClock {
       c.seqSteps = j.seq.steps;
       c.sequenced = j.seq.sequenced;
       c.lastV = j.seq.lastV ?? 0;
+      // Checkpoints before the sequence frame: the smooth envelope held fitted stamps; a frame anchored
+      // on the line now continues it (within the line's wander, once).
+      c.frame = j.seq.frame ?? null;
+      c.lastStar = j.seq.lastStar ?? 0;
+      c.lastSeq = j.seq.lastSeq ?? 0;
       c.maxSeq = j.seq.maxSeq ?? -Infinity;
       c.shortMean = j.seq.shortMean ?? 0;
       c.recentE = j.seq.recentE ?? [];
