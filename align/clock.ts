@@ -773,8 +773,8 @@ const SEQ_TOL_FACTOR = 5,
   MED_RATE = 0.03;
 /**
  * Small steps (inside the tolerance) show as a shift of the recent residuals' mean: an exponential mean
- * over about SHORT records, beyond SHORT_FACTOR mean absolute residuals (at least MIN_SHORT_MS), is a step
- * of the median of the last RECENT_E residuals.
+ * over about SHORT records, beyond SHORT_FACTOR median absolute residuals (at least MIN_SHORT_MS), is a
+ * step of the median of the last RECENT_E residuals.
  */
 const SHORT = 16,
   SHORT_FACTOR = 1.2,
@@ -1056,10 +1056,11 @@ export class AdaptiveClock {
   state(): ClockState {
     const better = this.better();
     let st = better.state();
-    if (better === this.smooth && this.frame && st.driftPpm !== null) {
+    const slope = this.dejitter.slope();
+    if (better === this.smooth && this.frame && st.driftPpm !== null && slope > 0) {
       // From the sequence frame to device time: d* runs at frame.p per sequence number, the stamps at the
       // line's slope; the offset at the latest record, against its fitted stamp.
-      const b = (1 - st.driftPpm * 1e-6) * (this.frame.p / this.dejitter.slope()) - 1;
+      const b = (1 - st.driftPpm * 1e-6) * (this.frame.p / slope) - 1;
       const at = this.dejitter.predictBase(this.lastSeq) ?? this.lastV;
       st = { ...st, driftPpm: -b * 1e6, offsetMs: this.smooth.lineAt(this.lastStar)! + this.lastStar - at };
     }
