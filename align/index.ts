@@ -12,7 +12,7 @@ export { DeviceClock, AdaptiveClock, StampDejitter, DEFAULT_CLOCK } from './cloc
 export type { ClockOptions, ClockState, Correction, AdaptiveClockJSON } from './clock.js';
 export { gridStepMs, resample } from './resample.js';
 export type { GridSeries, Interpolation } from './resample.js';
-export { resolveNoteAsset } from './notes.js';
+export { resolveNoteAsset, resolveNoteAssets } from './notes.js';
 export type { AliasTable } from './notes.js';
 export { runClocks, fileLines } from './diagnose.js';
 export type { ClocksReport, DeviceReport } from './diagnose.js';

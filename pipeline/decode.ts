@@ -5,7 +5,7 @@
  * still open and does nothing else (its dead letter, late-log row, image or note are already stored).
  */
 import type { Logger } from 'pino';
-import { resolveNoteAsset } from '../align/index.js';
+import { resolveNoteAssets } from '../align/index.js';
 import { decodeRecord, screenRecord, type DeadLetter, type IncomingMessage } from '../ingest/index.js';
 import { decodeThermal, sniffEncoding } from '../ingest/frames.js';
 import type { Config, ThermalPixels } from '../schemas/index.js';
@@ -23,6 +23,8 @@ export interface Decoder {
   plants: Set<string> | null;
   /** The plant that owns an asset id: claimed in the store on first sight; an owner never changes. */
   ownerOf(plant: string, asset: string, batch: BatchInput): Promise<string>;
+  /** The plant's asset ids seen so far (the names a note without an asset may use). */
+  assetsOf(plant: string): Iterable<string>;
   /** Kafka mode: a note whose asset was resolved from its text goes back to the notes topic, keyed by it. */
   republishes: boolean;
   /** Decodes image records on their own threads (null: on this one). */
@@ -161,74 +163,88 @@ export async function decodeBatch(
       continue;
     }
     if (!decoded.ok) continue;
-    let rec = decoded.record;
-    if (rec.modality === 'notes' && !rec.value.asset) {
-      const asset = resolveNoteAsset(rec.value.plant, rec.value.text, cfg.align.aliases);
-      if (asset) {
-        rec = { modality: 'notes', value: { ...rec.value, asset } };
+    let recs = [decoded.record];
+    const first = decoded.record;
+    if (first.modality === 'notes' && !first.value.asset) {
+      // Every asset the text names gets the note (its aliases, or its id as operators write it).
+      const named = resolveNoteAssets(
+        first.value.plant,
+        first.value.text,
+        cfg.align.aliases,
+        decoder.assetsOf(first.value.plant),
+      );
+      if (named.length) {
+        const notes = named.map((asset) => ({
+          modality: 'notes' as const,
+          value: { ...first.value, asset },
+        }));
         if (decoder.republishes) {
-          if (!replay) rekeyed.push({ key: asset, value: JSON.stringify(rec.value) });
+          if (!replay)
+            for (const n of notes) rekeyed.push({ key: n.value.asset, value: JSON.stringify(n.value) });
+          continue;
+        }
+        recs = notes;
+      }
+    }
+    for (const rec of recs) {
+      // An asset id belongs to the first plant that sent it (every table keys assets by id alone).
+      const asset = rec.value.asset;
+      if (asset) {
+        const owner = await decoder.ownerOf(rec.value.plant, asset, batch);
+        if (owner !== rec.value.plant) {
+          if (!replay) {
+            const plant = rec.value.plant;
+            dead.push(
+              deadLetter(
+                batch,
+                m,
+                'asset_of_other_plant',
+                `asset ${JSON.stringify(asset)} belongs to plant ${JSON.stringify(owner)}, not ${JSON.stringify(plant)}: asset ids are unique across plants ` +
+                  `(give this plant's asset an id of its own, e.g. ${JSON.stringify(`${plant}.${asset}`)})`,
+              ),
+            );
+          }
           continue;
         }
       }
-    }
-    // An asset id belongs to the first plant that sent it (every table keys assets by id alone).
-    const asset = rec.value.asset;
-    if (asset) {
-      const owner = await decoder.ownerOf(rec.value.plant, asset, batch);
-      if (owner !== rec.value.plant) {
-        if (!replay) {
-          const plant = rec.value.plant;
-          dead.push(
-            deadLetter(
-              batch,
-              m,
-              'asset_of_other_plant',
-              `asset ${JSON.stringify(asset)} belongs to plant ${JSON.stringify(owner)}, not ${JSON.stringify(plant)}: asset ids are unique across plants ` +
-                `(give this plant's asset an id of its own, e.g. ${JSON.stringify(`${plant}.${asset}`)})`,
-            ),
-          );
-        }
-        continue;
-      }
-    }
-    // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).
-    const observe = !replay || m.offset > (state.clocksAt[batch.modality] ?? -1);
-    const added = state.op.add(rec, m.offset, { replay, recordTime: m.timestamp, observe });
-    // A thermal frame sent as a URI is fetched off this path (again after a restore, if it had not been).
-    if (
-      rec.modality === 'images' &&
-      'uri' in rec.value &&
-      rec.value.kind === 'thermal' &&
-      decoder.requestFrame
-    ) {
-      const frame = rec.value;
+      // A replayed record the stored clocks have not seen is observed again (see align.clock.checkpointEveryMs).
+      const observe = !replay || m.offset > (state.clocksAt[batch.modality] ?? -1);
+      const added = state.op.add(rec, m.offset, { replay, recordTime: m.timestamp, observe });
+      // A thermal frame sent as a URI is fetched off this path (again after a restore, if it had not been).
       if (
-        !replay ||
-        state.op.unfetched(frame.asset).some((x) => x.uri === frame.uri && x.camera === frame.camera)
+        rec.modality === 'images' &&
+        'uri' in rec.value &&
+        rec.value.kind === 'thermal' &&
+        decoder.requestFrame
       ) {
-        state.op.fetching(frame.asset, frame.camera, frame.uri);
-        decoder.requestFrame(batch, frame);
+        const frame = rec.value;
+        if (
+          !replay ||
+          state.op.unfetched(frame.asset).some((x) => x.uri === frame.uri && x.camera === frame.camera)
+        ) {
+          state.op.fetching(frame.asset, frame.camera, frame.uri);
+          decoder.requestFrame(batch, frame);
+        }
       }
-    }
-    if (replay) continue;
-    if (rec.modality === 'images') out.images.push(rec.value);
-    else if (rec.modality === 'notes') out.notes.push(rec.value);
-    if (added.late > 0) {
-      late++;
-      out.late.push({
-        key: `${batch.topic}:${batch.partition}:${m.offset}`,
-        modality: batch.modality,
-        plant: rec.value.plant,
-        asset: rec.value.asset ?? null,
-        reason:
-          added.result === 'quarantined'
-            ? `quarantined: ${added.reason}`
-            : added.result === 'late'
-              ? 'window already closed'
-              : `${added.late} of its samples fell in windows already closed`,
-        value: rec.value,
-      });
+      if (replay) continue;
+      if (rec.modality === 'images') out.images.push(rec.value);
+      else if (rec.modality === 'notes') out.notes.push(rec.value);
+      if (added.late > 0) {
+        late++;
+        out.late.push({
+          key: `${batch.topic}:${batch.partition}:${m.offset}`,
+          modality: batch.modality,
+          plant: rec.value.plant,
+          asset: rec.value.asset ?? null,
+          reason:
+            added.result === 'quarantined'
+              ? `quarantined: ${added.reason}`
+              : added.result === 'late'
+                ? 'window already closed'
+                : `${added.late} of its samples fell in windows already closed`,
+          value: rec.value,
+        });
+      }
     }
   }
   const last = batch.messages.length ? batch.messages[batch.messages.length - 1].offset : mark;

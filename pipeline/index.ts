@@ -87,6 +87,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     plants: cfg.plants ? new Set(cfg.plants) : null,
     republishes: !!deps.republish,
     requestFrame: fetcher ? requestFrame : null,
+    assetsOf(plant) {
+      const out: string[] = [];
+      for (const [asset, owner] of owners) if (owner === plant) out.push(asset);
+      return out;
+    },
     async ownerOf(plant, asset, batch) {
       const owner =
         owners.get(asset) ?? (await durably('asset claim', () => claimAsset(db, plant, asset), batch));

@@ -175,6 +175,47 @@ test('a note without an asset is windowed with the asset its text names (embedde
   await store.close();
 });
 
+test('a note without an asset that names two assets by their ids, as operators write them, goes to both', async () => {
+  const store = await openStore(cfg.database);
+  const p = createPipeline({
+    cfg,
+    db: store.db,
+    logger: pino({ level: 'silent' }),
+    deadLetter: null,
+    topics,
+  });
+  const two = generate(simplePlan({ seed: 6, assets: 2, sampleMs: 1000, imageMs: W }), T0, T0 + 60_000);
+  const before = (r: { ts?: number }) => (r.ts ?? 0) < T0 + 25_000;
+  const early = msgs(two.sensors.filter(before)),
+    rest = msgs(two.sensors.filter((r) => !before(r)));
+  // The assets are known from their readings first; then a note names "PUMP 1" and "P-02".
+  await feed(p, 'sensors', early);
+  const note = {
+    v: 1,
+    plant: 'p1',
+    author: 'j.doe',
+    ts: T0 + 25_000,
+    text: 'PUMP 1 and P-02 both hot after the restart',
+  };
+  await feed(p, 'notes', msgs([note as unknown as { asset?: string }]));
+  await feed(p, 'sensors', rest);
+  await feed(p, 'images', msgs(two.images));
+  const stored = (await store.db.query<{ asset: string | null }>('SELECT asset FROM notes ORDER BY asset'))
+    .rows;
+  assert.deepEqual(stored, [{ asset: 'pump-01' }, { asset: 'pump-02' }]);
+  // Each asset's windows around the note carry it.
+  const counts = (
+    await store.db.query<{ asset: string; n: number }>(
+      `SELECT asset, count(*)::int AS n FROM scores WHERE note_count > 0 GROUP BY asset ORDER BY asset`,
+    )
+  ).rows;
+  assert.deepEqual(
+    counts.map((c) => c.asset),
+    ['pump-01', 'pump-02'],
+  );
+  await store.close();
+});
+
 for (const kind of ['baseline', 'context'] as const)
   test(`the per-asset checkpoint rows hold the whole partition state after every batch (clocks written with each), and a batch rewrites only the assets it changed (${kind} scorer)`, async () => {
     // Three assets with a fault, notes, and a camera that dies: its asset's windows wait for it until its
