@@ -133,9 +133,14 @@ const quantile = (sorted: number[], q: number) =>
 
 /** Six significant digits: what a checkpoint holds, so a restored memory equals the one in memory. */
 const round6 = (x: number) => (x === 0 ? 0 : Number(x.toPrecision(6)));
+/** A window's features in the memory's order (NaN where absent); new names join the memory's first. */
 function vectorOf(f: Features, st: ContextState): number[] {
   for (const name in f) if (!st.names.includes(name)) st.names.push(name);
-  return st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? round6(f[n]) : NaN));
+  return vectorIn(f, st.names);
+}
+/** Features in the order of `names`, without adding any (NaN where absent). */
+function vectorIn(f: Features, names: string[]): number[] {
+  return names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? round6(f[n]) : NaN));
 }
 
 function fitSpread(st: ContextState): number[] {
@@ -415,8 +420,7 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
       // Each part against the memory, on the same features (a part's own, absent ones left out).
       const partScores = parts.map((part) => {
         const f = partFeatures(part, o.features === 'rich');
-        const hx = st.names.map((n) => (f[n] !== undefined && Number.isFinite(f[n]) ? round6(f[n]) : NaN));
-        return scoreOf(nearestK(hx, st.memory, inv, k).kth);
+        return scoreOf(nearestK(vectorIn(f, st.names), st.memory, inv, k).kth);
       });
       const asTransition = Math.max(...partScores);
       if (asTransition < o.threshold) {

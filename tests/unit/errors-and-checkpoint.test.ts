@@ -26,7 +26,9 @@ test('every error of ours carries a catalogued code, its status and retriability
     assert.equal(err.code, code, err.message);
     assert.equal(err.status, status, err.message);
     assert.equal(err.name, err.constructor.name);
-    assert.ok(err.code in ERROR_CATALOGUE);
+    // The catalogue documents what the error answers with (an override would make it lie).
+    assert.equal(ERROR_CATALOGUE[err.code].status, err.status, `${err.code}: catalogue status`);
+    assert.equal(ERROR_CATALOGUE[err.code].retriable, err.retriable, `${err.code}: catalogue retriable`);
   }
   assert.equal(new LifecycleError('until must be in the future', 'until').field, 'until');
   assert.equal(new InvalidCursorError().field, 'cursor');
