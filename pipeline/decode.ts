@@ -23,8 +23,8 @@ export interface Decoder {
   plants: Set<string> | null;
   /** The plant that owns an asset id: claimed in the store on first sight; an owner never changes. */
   ownerOf(plant: string, asset: string, batch: BatchInput): Promise<string>;
-  /** The plant's asset ids seen so far (the names a note without an asset may use). */
-  assetsOf(plant: string): Iterable<string>;
+  /** The plant's asset ids (the names a note without an asset may use), from the store. */
+  assetsOf(plant: string, batch: BatchInput): Promise<string[]>;
   /** Kafka mode: a note whose asset was resolved from its text goes back to the notes topic, keyed by it. */
   republishes: boolean;
   /** Decodes image records on their own threads (null: on this one). */
@@ -171,7 +171,7 @@ export async function decodeBatch(
         first.value.plant,
         first.value.text,
         cfg.align.aliases,
-        decoder.assetsOf(first.value.plant),
+        await decoder.assetsOf(first.value.plant, batch),
       );
       if (named.length) {
         const notes = named.map((asset) => ({

@@ -24,7 +24,7 @@ import { configuredRules } from '../alerts/index.js';
 import type { CommitRequest } from '../ingest/index.js';
 import { FrameFetcher } from '../ingest/fetch.js';
 import { MODALITIES, type WindowTuple } from '../schemas/index.js';
-import { claimAsset, emptyBatch, FencedError } from '../store/index.js';
+import { claimAsset, emptyBatch, FencedError, plantAssets } from '../store/index.js';
 import { assetRows, partitionRow } from './checkpoint.js';
 import { commitsFor, persist } from './commit.js';
 import { decide } from './decide.js';
@@ -87,10 +87,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     plants: cfg.plants ? new Set(cfg.plants) : null,
     republishes: !!deps.republish,
     requestFrame: fetcher ? requestFrame : null,
-    assetsOf(plant) {
-      const out: string[] = [];
-      for (const [asset, owner] of owners) if (owner === plant) out.push(asset);
-      return out;
+    assetsOf(plant, batch) {
+      return durably('plant assets', () => plantAssets(db, plant), batch);
     },
     async ownerOf(plant, asset, batch) {
       const owner =

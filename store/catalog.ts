@@ -121,6 +121,12 @@ export async function claimAsset(db: Queryable, plant: string, asset: string): P
   return again.rows[0].plant;
 }
 
+/** The ids of a plant's assets (every one claimed so far, by any instance). */
+export async function plantAssets(db: Queryable, plant: string): Promise<string[]> {
+  const r = await db.query<{ asset: string }>('SELECT asset FROM asset_owners WHERE plant = $1', [plant]);
+  return r.rows.map((x) => x.asset);
+}
+
 /** A stored camera frame (a thermal matrix, an encoded image, or a reference only). */
 export interface StoredFrame extends StoredFrameRow {
   ts: Date;
