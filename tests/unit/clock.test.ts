@@ -316,3 +316,30 @@ test('re-expressing a clock in another frame of device time (d′ = A + B·d) ke
   assert.ok(Math.abs(after - before) <= 3, `moved by ${after - before} ms`);
   assert.ok(Math.abs(before - (t0 + 239_000 + 10)) <= 15, `corrected ${before - t0 - 239_000} ms off`);
 });
+
+test('a checkpoint from before the sequence frame (mean-based tolerance, one-line de-jitter) loads and corrects on', () => {
+  // What a service upgraded in place reads back: the same clock, written in the older form.
+  const rand = rng(8);
+  const t0 = 12_000_000,
+    stamp = (k: number) => Math.round(t0 + k * 100 + 3_000 + 40e-6 * k * 100 + 30 * (rand() - 0.5));
+  const a = new AdaptiveClock();
+  for (let k = 0; k < 2_000; k++) a.process(stamp(k), t0 + k * 100 + 10 + 40 * rand(), k);
+  const j = JSON.parse(JSON.stringify(a));
+  j.dejitter = j.dejitter.slice(0, 7);
+  const { medAbsMs, scaled, frame, lastStar, lastSeq, ...older } = j.seq;
+  assert.ok(
+    medAbsMs > 0 && scaled > 0 && frame && lastStar && lastSeq !== undefined,
+    'the newer fields are there',
+  );
+  j.seq = { ...older, meanAbsMs: medAbsMs / 0.85 };
+  const b = AdaptiveClock.fromJSON(j);
+  const errs: number[] = [];
+  for (let k = 2_000; k < 2_600; k++)
+    errs.push(Math.abs(b.process(stamp(k), t0 + k * 100 + 10 + 40 * rand(), k).ts - (t0 + k * 100)));
+  errs.sort((x, y) => x - y);
+  assert.ok(
+    errs[Math.floor(0.99 * errs.length)] <= 50,
+    `p99 ${errs[Math.floor(0.99 * errs.length)]} ms after the upgrade`,
+  );
+  assert.equal(b.state().steps, 0);
+});
