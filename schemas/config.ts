@@ -253,8 +253,10 @@ export const Config = z.strictObject({
       interpolation: z.record(z.string(), z.enum(['linear', 'last'])).default({}),
       noteSlackMs: ms(300_000),
       /**
-       * Per plant, every name operators use for an asset (its id included) → the asset id. A note without an
-       * asset is attached to the asset its text names; with no match it stays a plant-level note.
+       * Per plant, every name operators use for an asset → the asset id. A note without an asset goes to
+       * every asset its text names, by these names or by an asset's id as operators write it ("Pump 7",
+       * "PUMP-07" for pump-0007; "P-07" for the one asset numbered 7 whose id starts with P); with no match
+       * it stays a plant-level note.
        */
       aliases: z.record(z.string(), z.record(z.string().min(1), z.string().min(1))).default({}),
     })
