@@ -187,7 +187,7 @@ function distance(a: number[], b: number[], inv: number[], limit = Infinity): nu
 }
 
 /** The k-th smallest distance from x to the memory (skipping one index), and the index of the nearest. */
-function nearestK(
+export function nearestK(
   x: number[],
   memory: Remembered[],
   inv: number[],
@@ -271,10 +271,38 @@ const THIN_K = 8;
 function thinRedundant(memory: Remembered[], half: number, inv: number[]): Remembered[] {
   const crowded = memory
     .slice(0, half)
-    .map((m, i) => ({ i, d: nearestK(m.x, memory, inv, THIN_K, i).kth }))
+    .map((m, i) => ({ i, d: kthOutward(m.x, memory, inv, THIN_K, i) }))
     .sort((a, b) => a.d - b.d || a.i - b.i);
   const removed = new Set(crowded.slice(0, half >> 1).map((c) => c.i));
   return memory.filter((_, i) => !removed.has(i));
+}
+
+/**
+ * nearestK's k-th distance from memory[at] to the rest of the memory, the windows scanned outward from it
+ * in time: neighbours in time are mostly neighbours in features, so the k-th best so far is small early
+ * and most distances stop early (the same value as any scan order: the k-th smallest of one set; about
+ * three times faster on a full memory, which matters when every asset thins in the same minute).
+ */
+export function kthOutward(x: number[], memory: Remembered[], inv: number[], k: number, at: number): number {
+  const best: number[] = [];
+  let worst = Infinity;
+  const consider = (i: number) => {
+    const d = distance(x, memory[i].x, inv, worst);
+    if (best.length < k) {
+      best.push(d);
+      best.sort((p, q) => p - q);
+      worst = best.length === k ? best[k - 1] : Infinity;
+    } else if (d < worst) {
+      best[k - 1] = d;
+      best.sort((p, q) => p - q);
+      worst = best[k - 1];
+    }
+  };
+  for (let step = 1; at - step >= 0 || at + step < memory.length; step++) {
+    if (at + step < memory.length) consider(at + step);
+    if (at - step >= 0) consider(at - step);
+  }
+  return best.length ? best[best.length - 1] : Z_CAP;
 }
 
 /** The options' defaults (see the header for how they were chosen). */

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   contextCheckpoint,
+  kthOutward,
+  nearestK,
   newContextState,
   restoreContext,
   scoreContext,
@@ -285,4 +287,29 @@ test('context scorer: thinning by redundancy keeps a state seen a few minutes a 
     `the fifth morning's stop scores ${lastStop.redundant} (redundant thinning)`,
   );
   assert.ok(lastStop.uniform >= 6, `the fifth morning's stop scores ${lastStop.uniform} (uniform thinning)`);
+});
+
+test('thinning scans outward in time and finds the same k-th neighbour distance as a full scan', () => {
+  const r = rng(21);
+  for (const kind of ['random', 'walk', 'regimes'] as const) {
+    let cur = Array.from({ length: 12 }, () => r());
+    const memory = Array.from({ length: 600 }, (_, i) => {
+      if (kind === 'random') cur = cur.map(() => 3 * r());
+      else if (kind === 'walk') cur = cur.map((v) => v + (r() - 0.5) * 0.1);
+      // Regimes of 37 windows, a feature absent now and then, exact repeats.
+      else
+        cur = cur.map((_, j) =>
+          r() < 0.03 ? NaN : (Math.floor(i / 37) % 3) + j * 0.1 + (i % 5 === 0 ? 0 : r() * 0.01),
+        );
+      return { end: i, x: [...cur] };
+    });
+    const inv = memory[0].x.map((_, j) => (j === 4 ? 0 : 1 + j / 10));
+    for (const at of [0, 1, 17, 299, 300, 598, 599])
+      for (const k of [1, 3, 8])
+        assert.equal(
+          kthOutward(memory[at].x, memory, inv, k, at),
+          nearestK(memory[at].x, memory, inv, k, at).kth,
+          `${kind}, window ${at}, k ${k}`,
+        );
+  }
 });
