@@ -356,6 +356,8 @@ export interface ClockState {
   uncertaintyMs: number;
   steps: number;
   spanMs: number;
+  /** Median |stamp − the device's stamp-per-sequence line| (ms): how noisy its stamps are; absent without sequence numbers. */
+  stampJitterMs?: number;
 }
 
 export class DeviceClock {
@@ -1067,6 +1069,7 @@ export class AdaptiveClock {
     // The offset of the stamps as sent: the virtual stamps' line, less the shift.
     return {
       ...st,
+      ...(this.sequenced && this.scaled > 0 ? { stampJitterMs: this.medAbsMs } : {}),
       offsetMs: st.offsetMs === null ? null : st.offsetMs - this.shift,
       steps: st.steps + this.seqSteps,
     };

@@ -32,6 +32,7 @@ export interface DeviceReport {
   offsetMs: number | null;
   driftPpm: number | null;
   uncertaintyMs: number | null;
+  stampJitterMs: number | null;
   corrected: boolean;
   steps: Array<{ atMs: number; sizeMs: number }>;
 }
@@ -89,6 +90,7 @@ export async function runClocks(
         offsetMs: null,
         driftPpm: null,
         uncertaintyMs: null,
+        stampJitterMs: null,
         corrected: false,
         steps: [],
       };
@@ -179,6 +181,7 @@ export async function runClocks(
       offsetMs: c.offsetMs,
       driftPpm: c.driftPpm,
       uncertaintyMs: c.uncertaintyMs,
+      stampJitterMs: c.stampJitterMs,
       corrected: c.corrected,
       steps: steps.get(c.device) ?? [],
     });

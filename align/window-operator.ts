@@ -663,6 +663,7 @@ export class WindowOperator {
     offsetMs: number | null;
     driftPpm: number | null;
     uncertaintyMs: number | null;
+    stampJitterMs: number | null;
     steps: number;
     corrected: boolean;
   }> {
@@ -678,6 +679,7 @@ export class WindowOperator {
           offsetMs: e.appliedMs,
           driftPpm: fin(st.driftPpm),
           uncertaintyMs: fin(st.uncertaintyMs),
+          stampJitterMs: fin(st.stampJitterMs ?? null),
           steps: st.steps,
           corrected: e.trusted,
         });

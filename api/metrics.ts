@@ -12,6 +12,8 @@ export interface ClockReading {
   offsetMs: number | null;
   driftPpm: number | null;
   uncertaintyMs: number | null;
+  /** Median distance of the device's stamps from its stamp-per-sequence line (null: no sequence numbers). */
+  stampJitterMs: number | null;
   steps: number;
   corrected: boolean;
 }
@@ -195,6 +197,11 @@ export function createMetrics(topics: Record<string, string> = {}): Metrics {
     'tributary_clock_uncertainty_ms',
     'Uncertainty of a device clock estimate',
     (r) => r.uncertaintyMs,
+  );
+  clockGauge(
+    'tributary_clock_stamp_jitter_ms',
+    "Median distance of a device's stamps from its stamp-per-sequence-number line",
+    (r) => r.stampJitterMs,
   );
   clockGauge('tributary_clock_steps', 'Clock steps detected on a device', (r) => r.steps);
   clockGauge('tributary_clock_corrected', '1 while a device clock correction is applied', (r) =>

@@ -28,6 +28,7 @@ export async function clocks(values: Values): Promise<number> {
         'offset ms',
         'drift ppm',
         '± ms',
+        'stamp jitter ms',
         'corrected',
         'steps (record time: size ms)',
         'samples',
@@ -42,6 +43,7 @@ export async function clocks(values: Values): Promise<number> {
         f(d.offsetMs),
         f(d.driftPpm, 1),
         f(d.uncertaintyMs, 1),
+        f(d.stampJitterMs, 1),
         d.corrected ? 'yes' : 'as stamped',
         d.steps
           .map(

@@ -277,6 +277,10 @@ test(
       );
       assert.equal(gauge('tributary_clock_corrected', 'pump-03'), 1);
       assert.ok(Number.isFinite(gauge('tributary_clock_uncertainty_ms', 'pump-01')));
+      assert.ok(
+        gauge('tributary_clock_stamp_jitter_ms', 'pump-01') >= 0,
+        'stamp jitter of a sequenced device',
+      );
 
       // 4. The note reached pump-02's windows around its time (± 60 s), through the notes topic keyed by pump-02.
       assert.deepEqual((await c.query(`SELECT asset FROM notes`)).rows, [{ asset: 'pump-02' }]);

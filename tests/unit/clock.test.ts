@@ -167,6 +167,9 @@ test('heavy-tailed stamp jitter (Laplace, b = 200 ms): no false steps, and p99 �
   errs.sort((a, b) => a - b);
   const p99 = errs[Math.floor(0.99 * errs.length)];
   assert.equal(c.state().steps, 1, `steps found ${c.state().steps}`);
+  // The stamps' noise is reported: the median |Laplace(200)| is 200 · ln 2 ≈ 139 ms.
+  const jitter = c.state().stampJitterMs!;
+  assert.ok(jitter > 110 && jitter < 170, `stamp jitter ${jitter} ms`);
   // Measured 41 ms; 104 when the envelope was fed the line's fitted stamps; the stamps' own about 920.
   assert.ok(p99 <= 50, `p99 |error| ${p99.toFixed(0)} ms`);
 });
