@@ -949,7 +949,9 @@ export class AdaptiveClock {
     // jitter outlier delivered late (reordered) than a gap of seconds: by its sequence number too.
     const own = far || (!isStep({ e, delay }) && e > CLEAR_GAP * tol);
     if (!own && this.frame) return this.smooth.correct(this.star(seq), r);
-    return this.smooth.correct(own ? v : pred!, r);
+    // Without a frame (a line with no slope yet) the smooth envelope holds nothing: the stamps' own.
+    const at = own ? v : pred!;
+    return this.frame && this.better() === this.smooth ? this.smooth.correct(at, r) : this.raw.correct(at, r);
   }
 
   /** The suspects agree: a step (their mean jump becomes part of the shift) or a gap (a new line). */
