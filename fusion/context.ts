@@ -186,6 +186,19 @@ function distance(a: number[], b: number[], inv: number[], limit = Infinity): nu
   return n ? Math.sqrt(sum / n) : Z_CAP;
 }
 
+/** Keeps `best` the k smallest distances seen, in order; returns the k-th (Infinity until there are k). */
+function keepBest(best: number[], k: number, d: number, worst: number): number {
+  if (best.length < k) {
+    best.push(d);
+    best.sort((p, q) => p - q);
+    return best.length === k ? best[k - 1] : Infinity;
+  }
+  if (d >= worst) return worst;
+  best[k - 1] = d;
+  best.sort((p, q) => p - q);
+  return best[k - 1];
+}
+
 /** The k-th smallest distance from x to the memory (skipping one index), and the index of the nearest. */
 export function nearestK(
   x: number[],
@@ -206,15 +219,7 @@ export function nearestK(
       nearestD = d;
       nearest = i;
     }
-    if (best.length < k) {
-      best.push(d);
-      best.sort((p, q) => p - q);
-      worst = best.length === k ? best[k - 1] : Infinity;
-    } else if (d < worst) {
-      best[k - 1] = d;
-      best.sort((p, q) => p - q);
-      worst = best[k - 1];
-    }
+    worst = keepBest(best, k, d, worst);
   }
   return { kth: best.length ? best[best.length - 1] : Z_CAP, nearest };
 }
@@ -287,16 +292,7 @@ export function kthOutward(x: number[], memory: Remembered[], inv: number[], k: 
   const best: number[] = [];
   let worst = Infinity;
   const consider = (i: number) => {
-    const d = distance(x, memory[i].x, inv, worst);
-    if (best.length < k) {
-      best.push(d);
-      best.sort((p, q) => p - q);
-      worst = best.length === k ? best[k - 1] : Infinity;
-    } else if (d < worst) {
-      best[k - 1] = d;
-      best.sort((p, q) => p - q);
-      worst = best[k - 1];
-    }
+    worst = keepBest(best, k, distance(x, memory[i].x, inv, worst), worst);
   };
   for (let step = 1; at - step >= 0 || at + step < memory.length; step++) {
     if (at + step < memory.length) consider(at + step);
