@@ -176,14 +176,8 @@ test('a note without an asset is windowed with the asset its text names (embedde
 });
 
 test('a note without an asset that names two assets by their ids, as operators write them, goes to both', async () => {
-  const store = await openStore(cfg.database);
-  const p = createPipeline({
-    cfg,
-    db: store.db,
-    logger: pino({ level: 'silent' }),
-    deadLetter: null,
-    topics,
-  });
+  const { store, pipeline } = await open();
+  const p = pipeline();
   const two = generate(simplePlan({ seed: 6, assets: 2, sampleMs: 1000, imageMs: W }), T0, T0 + 60_000);
   const before = (r: { ts?: number }) => (r.ts ?? 0) < T0 + 25_000;
   const early = msgs(two.sensors.filter(before)),
