@@ -16,6 +16,7 @@ export const USAGE = `usage: tributary <command> [options]
                                           replay a dataset into the sensor topic, labels kept aside
   eval    --suite skab|sim-train|sim-validation|sim-test [--threshold N] [--json FILE]
           [--skab-dir DIR] [--window-ms N] [--detector context|baseline|fusion] [--predictions DIR]
+          [--point-wise]
                                           evaluate the baseline scorer (in-process); on SKAB,
                                           --detector fusion trains the fusion model per file and
                                           --predictions writes SKAB's own layout (DIR/valve1/0.csv)
@@ -85,6 +86,7 @@ export const OPTIONS = {
   e2e: { type: 'boolean' },
   'database-url': { type: 'string' },
   'no-history-model': { type: 'boolean' },
+  'point-wise': { type: 'boolean' },
   modalities: { type: 'string' },
   epochs: { type: 'string' },
   version: { type: 'string' },

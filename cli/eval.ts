@@ -3,6 +3,9 @@ import {
   ablationTable,
   baselineDetectors,
   evaluateSkab,
+  SKAB_WINDOW_MS,
+  SKAB_HELD_OUT,
+  skabSubset,
   scoreSkabContext,
   writeSkabPredictions,
   progress,
@@ -14,6 +17,7 @@ import {
   type DetectorMetrics,
 } from '../eval/index.js';
 import { initBackend } from '../fusion/index.js';
+import { Config } from '../schemas/index.js';
 import { loadScenario, loadSuite, type ReplaySeries } from '../sim/index.js';
 import { USAGE, UsageError, type Values, num } from './args.js';
 import { writeFileSync } from 'node:fs';
@@ -78,7 +82,8 @@ export async function evaluate(values: Values): Promise<number> {
   if (suite === 'skab') {
     const dir = values['skab-dir'] ?? process.env.SKAB_DIR ?? '../shared/data/skab';
     const bar = progress('skab');
-    const windowMs = num(values['window-ms'], 'window-ms', 10_000);
+    const windowMs = num(values['window-ms'], 'window-ms', SKAB_WINDOW_MS);
+    const alertRule = Config.parse({}).alerts;
     const detector = values.detector ?? 'context';
     if (!['fusion', 'baseline', 'context'].includes(detector))
       throw new UsageError(`--detector: context, baseline or fusion\n${USAGE}`);
@@ -93,7 +98,13 @@ export async function evaluate(values: Values): Promise<number> {
         : undefined;
     const r = evaluateSkab(
       dir,
-      { threshold: thr, windowMs },
+      {
+        threshold: thr,
+        windowMs,
+        ...(values['point-wise']
+          ? {}
+          : { alert: { openAfter: alertRule.openAfter, resolveAfter: alertRule.resolveAfter } }),
+      },
       (i, n, name) => bar.update(i / n, name),
       scoreRows,
     );
@@ -102,7 +113,7 @@ export async function evaluate(values: Values): Promise<number> {
     const name = fusion
       ? `Tributary fusion, sensors (p ≥ ${thr})`
       : detector === 'context'
-        ? `Tributary context k-NN (score ≥ ${thr})`
+        ? `Tributary context k-NN (score ≥ ${thr}${values['point-wise'] ? '' : ', alert rule'})`
         : `Tributary baseline (robust z ≥ ${thr})`;
     const what = fusion
       ? 'fusion model (sensor modality, trained per file)'
@@ -113,6 +124,13 @@ export async function evaluate(values: Values): Promise<number> {
       `SKAB outlier detection, ${what} at threshold ${thr}: ${r.files.length} files, ${r.testRows} test rows (${r.anomalous} anomalous), ${r.changepoints} changepoints\n`,
     );
     process.stdout.write(`${skabTable(r, name)}\n`);
+    const held = skabSubset(r, SKAB_HELD_OUT),
+      dev = skabSubset(r, ['valve1/']);
+    const fmt = (x: typeof held) =>
+      `F1 ${x.f1.toFixed(2)}, FAR ${x.far.toFixed(2)} %, MAR ${x.mar.toFixed(2)} %`;
+    process.stdout.write(
+      `held out from every choice (${SKAB_HELD_OUT.join(', ')}: ${held.files} files): ${fmt(held)}; valve1 (${dev.files} files, where the window was chosen): ${fmt(dev)}\n`,
+    );
     report = {
       suite,
       detector: fusion ? 'fusion-sensors' : detector === 'context' ? 'context-knn-1' : 'baseline-robustz-1',

@@ -106,6 +106,8 @@ export interface ContextState {
   addedSinceFit: number;
   /** Start of the asset's first window, and end of the last memory candidate (null: none yet). */
   firstStart: number | null;
+  /** The longest window seen (ms): remembered windows closer than this in time overlap (absent: 0). */
+  spanMs?: number;
   lastCandidateEnd: number | null;
   /** Lowest memory index changed since the last checkpoint (null: none), and the chunks written then. */
   changedFrom: number | null;
@@ -199,20 +201,24 @@ function keepBest(best: number[], k: number, d: number, worst: number): number {
   return best[k - 1];
 }
 
-/** The k-th smallest distance from x to the memory (skipping one index), and the index of the nearest. */
+/**
+ * The k-th smallest distance from x to the memory, and the index of the nearest, leaving out the indices
+ * `skip` (one index, or an inclusive range [from, to]).
+ */
 export function nearestK(
   x: number[],
   memory: Remembered[],
   inv: number[],
   k: number,
-  skip = -1,
+  skip: number | [number, number] = -1,
 ): { kth: number; nearest: number } {
+  const [skipFrom, skipTo] = typeof skip === 'number' ? [skip, skip] : skip;
   const best: number[] = [];
   let worst = Infinity,
     nearest = -1,
     nearestD = Infinity;
   for (let i = 0; i < memory.length; i++) {
-    if (i === skip) continue;
+    if (i >= skipFrom && i <= skipTo) continue;
     // Beyond the k-th best so far a window can be neither among the k nearest nor the nearest.
     const d = distance(x, memory[i].x, inv, worst);
     if (d < nearestD) {
@@ -228,11 +234,22 @@ const EPS = 0.05;
 function refit(st: ContextState, k: number): void {
   const inv = fitSpread(st);
   st.inverseSpread = inv;
-  // Leave-one-out distances of up to 150 remembered windows, spread evenly over the memory.
+  // Leave-one-out distances of up to 150 remembered windows, spread evenly over the memory. Left out with
+  // each window are those that overlap it in time (sliding windows share samples: a window's overlapping
+  // neighbours are near copies of it, and would make the memory's spread look far tighter than it is).
   const step = Math.max(1, Math.floor(st.memory.length / 150));
+  const span = st.spanMs ?? 0;
+  const m = st.memory;
   const ds: number[] = [];
-  for (let i = 0; i < st.memory.length; i += step)
-    ds.push(Math.log(nearestK(st.memory[i].x, st.memory, inv, k, i).kth + EPS));
+  for (let i = 0; i < m.length; i += step) {
+    let from = i,
+      to = i;
+    while (from > 0 && m[i].end - m[from - 1].end < span) from--;
+    while (to < m.length - 1 && m[to + 1].end - m[i].end < span) to++;
+    // A memory that is one run of overlapping windows (a short cold start) leaves out only the window itself.
+    if (to - from + 1 > m.length - k) from = to = i;
+    ds.push(Math.log(nearestK(m[i].x, m, inv, k, [from, to]).kth + EPS));
+  }
   ds.sort((a, b) => a - b);
   const median = quantile(ds, 0.5);
   const mad = quantile(
@@ -404,6 +421,7 @@ export function scoreContext(t: WindowTuple, st: ContextState, o: ContextOptions
     thinning,
   } = { ...CONTEXT_DEFAULTS, ...o };
   st.firstStart ??= t.windowStart;
+  st.spanMs = Math.max(st.spanMs ?? 0, t.windowEnd - t.windowStart);
   const warm = st.memory.length < minMemory || t.windowEnd - st.firstStart <= warmUp;
   // Windows old enough join the memory (in window-end order).
   const now = t.windowEnd;

@@ -313,3 +313,54 @@ test('thinning scans outward in time and finds the same k-th neighbour distance 
         );
   }
 });
+
+test('context scorer: sliding windows are scaled by the windows that do not overlap them', () => {
+  // Six wandering channels at 1 Hz (AR(1), a correlation time of 50 s) in 10 s windows slid every second,
+  // as SKAB is replayed: each window shares 9 of its 10 samples with each neighbour. Measured against those
+  // near copies, the memory's distances would look far tighter than they are and fresh normal windows far.
+  const r = rng(11);
+  const channels = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const ys = channels.map(() => 0);
+  const v = Array.from({ length: 1_400 }, () =>
+    channels.map((_, c) => 20 + (ys[c] = 0.98 * ys[c] + (r() - 0.5))),
+  );
+  const win = (s: number): WindowTuple => {
+    const t = Array.from({ length: 10 }, (_, i) => (s + i) * 1000);
+    return {
+      plant: 'p',
+      asset: 'a',
+      windowStart: s * 1000,
+      windowEnd: (s + 10) * 1000,
+      slideMs: 1000,
+      revision: 0,
+      channels: Object.fromEntries(
+        channels.map((ch, c) => [ch, { device: 'd', t, v: t.map((ti) => v[ti / 1000][c]) }]),
+      ),
+      grid: { stepMs: 1000, channels: {} },
+      image: null,
+      notes: [],
+      quality: { samples: 60, duplicates: 0, late: 0, images: 0, notes: 0, clockOffsetMs: 0 },
+    };
+  };
+  const st = newContextState();
+  const o = { threshold: 6, rememberEveryMs: 0, coldStartMs: 0, warmUpMs: 400_000 };
+  const scores: number[] = [];
+  for (let s = 0; s + 10 <= 1_400; s++) {
+    const sc = scoreContext(win(s), st, o).score;
+    if (s > 420 && sc !== null) scores.push(sc);
+  }
+  assert.ok(st.memory.length > 300, `memory ${st.memory.length}`);
+  const above = scores.filter((x) => x >= 6).length / scores.length;
+  // 6 % with the overlapping windows left out of the scale (the channels wander past what 400 s showed);
+  // 77 % when they count.
+  assert.ok(above < 0.15, `${(100 * above).toFixed(1)} % of normal windows at or above 6`);
+});
+
+test('nearestK leaves out a range of indices', () => {
+  const memory = [0, 1, 2, 3, 10].map((x, i) => ({ end: i, x: [x] }));
+  const inv = [1];
+  assert.equal(nearestK([2], memory, inv, 1).kth, 0);
+  assert.equal(nearestK([2], memory, inv, 1, [1, 3]).kth, 2); // 0 is the nearest left
+  assert.equal(nearestK([2], memory, inv, 1, [1, 3]).nearest, 0);
+  assert.equal(nearestK([2], memory, inv, 2, 2).kth, 1);
+});

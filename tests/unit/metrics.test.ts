@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  alertOpen,
   alertOpenings,
   aucPr,
   aucRoc,
@@ -109,4 +110,10 @@ test("the SKAB changepoint score on hand-computed cases (SKAB's scoring: every d
     nabSeries(ts, cp, pred(), 60_000, std),
   ]);
   close(two, 50, 1e-9);
+});
+
+test('alertOpen: a SKAB row is flagged while the alert rule is open', () => {
+  const s = [null, 7, 7, 7, 1, 7, 1, 1, 1, 7, 7];
+  assert.deepEqual(alertOpen(s, 6, { openAfter: 3, resolveAfter: 3 }), [0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0]);
+  assert.deepEqual(alertOpen(s, 6, { openAfter: 2, resolveAfter: 1 }), [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1]);
 });
