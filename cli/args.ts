@@ -32,6 +32,10 @@ export const USAGE = `usage: tributary <command> [options]
           [--epochs N] [--version V] [--out FILE]
                                           train on the plant's stored history (labels from operators'
                                           feedback on alerts), calibrate on its last 20 %
+  train   --csv FILE [--asset A] [--plant P] [--time-column C] [--window-ms N] [--config FILE]
+          [--epochs N] [--version V] [--out FILE] [--register [--activate]]
+                                          train on one CSV dataset (its sensor channels, unlabelled;
+                                          windows of align.windowMs), calibrate on its last 20 %
   train   [--modalities sensors,images,notes] [--epochs N] [--version V] [--out FILE]
           [--register [--activate] [--config FILE]] [--ablation] [--cache DIR] [--json FILE]
                                           train the fusion model on the simulator suite (sim-train),

@@ -6,6 +6,7 @@ import {
   fusionAblation,
   metricsOf,
   progress,
+  replayTuples,
   scoreRuns,
   trainFromHistory,
   trainFusion,
@@ -13,7 +14,7 @@ import {
 } from '../eval/index.js';
 import { FusionModel, initBackend } from '../fusion/index.js';
 import { type Modality } from '../schemas/index.js';
-import { loadSuite } from '../sim/index.js';
+import { loadSuite, readCsv } from '../sim/index.js';
 import { activateModel, historyWindows, openStore, registerModel, type Db } from '../store/index.js';
 import { USAGE, UsageError, type Values, num, configOr2 } from './args.js';
 import { writeFileSync } from 'node:fs';
@@ -113,7 +114,70 @@ async function trainFromStore(values: Values): Promise<number> {
   }
 }
 
+/**
+ * `train --csv FILE`: the fusion model's sensor path on one CSV dataset (one asset, any channels), windowed
+ * as the service windows it (the configuration's `align.windowMs`, or --window-ms), self-supervised on
+ * every window (label columns are not read: they stay for evaluation), calibrated and its threshold set
+ * on the last 20 % of the windows, as `--from-store` does.
+ */
+async function trainFromCsv(values: Values): Promise<number> {
+  if (values['from-store']) throw new UsageError(`give one of --csv and --from-store\n${USAGE}`);
+  const cfg = configOr2(values);
+  if (!cfg) return 2;
+  const series = readCsv(values.csv!, {
+    asset: values.asset,
+    plant: values.plant,
+    timeColumn: values['time-column'],
+  });
+  const windowMs = num(values['window-ms'], 'window-ms', cfg.align.windowMs);
+  const tuples = [...replayTuples(series, windowMs).values()].sort((a, b) => a.windowStart - b.windowStart);
+  const backend = await initBackend();
+  const version = versionOf(values);
+  const spec = {
+    ...DEFAULT_SPEC,
+    channels: [...series.channels].sort(),
+    referenceWindows: Math.max(20, Math.min(240, Math.floor(tuples.length / 5))),
+  };
+  process.stderr.write(
+    `TensorFlow.js backend: ${backend}; ${values.csv}: ${series.ts.length} rows of ${series.channels.length} channels (${series.channels.join(', ')}) in ${tuples.length} windows of ${windowMs / 1000} s, asset ${series.asset}\n`,
+  );
+  const bar = progress('train');
+  let model: FusionModel;
+  try {
+    model = trainFromHistory(
+      tuples.map((tuple) => ({ tuple, label: 0 as const })),
+      { version, spec, epochs: num(values.epochs, 'epochs', 6), onProgress: (d, w) => bar.update(d, w) },
+    );
+  } catch (e) {
+    bar.done();
+    if (!(e instanceof Error) || !/not enough history/.test(e.message)) throw e;
+    throw new UsageError(
+      `--csv ${values.csv}: ${e.message} (${tuples.length} windows of ${windowMs / 1000} s, the first ${spec.referenceWindows} being the reference; a shorter --window-ms gives more)`,
+    );
+  }
+  bar.done();
+  const json = model.toJSON();
+  process.stdout.write(
+    `trained ${version} (${model.mode}) on ${String(model.card.trainingRows)} windows of ${series.asset}; threshold ${String(model.card.threshold)}; the service must window with align.windowMs ${windowMs}\n`,
+  );
+  if (values.out) writeFileSync(values.out, JSON.stringify(json));
+  if (values.register) {
+    const store = await openStore(cfg.database);
+    try {
+      await registerTrained(store.db, values, model, json, {
+        from: tuples[0]?.windowStart ?? null,
+        to: tuples.length ? tuples[tuples.length - 1].windowEnd : null,
+      });
+    } finally {
+      await store.close();
+    }
+  }
+  model.dispose();
+  return 0;
+}
+
 export async function train(values: Values): Promise<number> {
+  if (values.csv) return trainFromCsv(values);
   if (values['from-store']) return trainFromStore(values);
   const MODS = ['sensors', 'images', 'notes'] as const;
   const modalities = values.modalities ? values.modalities.split(',').map((m) => m.trim()) : [...MODS];

@@ -112,12 +112,16 @@ export interface SkabResult {
   changepoints: number;
 }
 
-/** A SKAB file through the window operator: sliding windows of `windowMs` every second, by start. */
-function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple> {
+/**
+ * A replayed series (a CSV dataset, a SKAB file) through the window operator as the service would window
+ * it, the device times taken as given (no clock to correct): windows of `windowMs` every `slideMs`
+ * (absent: tumbling), by start.
+ */
+export function replayTuples(s: ReplaySeries, windowMs: number, slideMs?: number): Map<number, WindowTuple> {
   const align = Config.parse({
     align: {
       windowMs,
-      slideMs: 1_000,
+      ...(slideMs === undefined ? {} : { slideMs }),
       outOfOrdernessMs: 0,
       allowedLatenessMs: 0,
       idleTimeoutMs: 3_600_000,
@@ -138,6 +142,9 @@ function skabTuples(s: ReplaySeries, windowMs: number): Map<number, WindowTuple>
   keep(op.flush());
   return tuples;
 }
+
+/** A SKAB file through the window operator: sliding windows of `windowMs` every second, by start. */
+const skabTuples = (s: ReplaySeries, windowMs: number) => replayTuples(s, windowMs, 1_000);
 
 /** Each test row's score: that of the latest window ending right after it (it holds the row as its last second). */
 function rowScores(

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,7 +15,8 @@ import { createTestDatabase } from '../helpers/pg.js';
 import { asMessages } from '../helpers/pipeline.js';
 import { createPipeline } from '../../pipeline/index.js';
 import { Config, type Modality } from '../../schemas/index.js';
-import { generate, simplePlan } from '../../sim/index.js';
+import { generate, readCsv, simplePlan } from '../../sim/index.js';
+import { skabDir } from '../helpers/skab.js';
 import {
   addFeedback,
   historyWindows,
@@ -159,4 +160,69 @@ test("stored history becomes window tuples with frames, notes and the operators'
     'calibrated',
   );
   assert.match(m.card, /held-out windows/);
+});
+
+test('`tributary train --csv` trains on a CSV dataset made by others (SKAB) and registers the model in shadow', async () => {
+  const csv = join(skabDir(), 'anomaly-free', 'anomaly-free.csv');
+  const dir = mkdtempSync(join(tmpdir(), 'csv-'));
+  const file = join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ database: { url: db.url } }));
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      import.meta.resolve('tsx'),
+      join(ROOT, 'cli.ts'),
+      'train',
+      '--csv',
+      csv,
+      '--time-column',
+      'datetime',
+      '--asset',
+      'skab-pump',
+      '--config',
+      file,
+      '--register',
+      '--version',
+      'fusion-csv-1',
+      '--epochs',
+      '2',
+      '--out',
+      join(dir, 'model.json'),
+    ],
+    { encoding: 'utf8', env: { ...process.env, TRIBUTARY_CONFIG: '' }, timeout: 300_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /9405 rows of 8 channels .* in \d+ windows of 10 s, asset skab-pump/);
+  assert.match(r.stdout, /trained fusion-csv-1 \(self-supervised\) on \d+ windows of skab-pump/);
+  const m = (await listModels(store.db)).find((x) => x.version === 'fusion-csv-1')!;
+  assert.equal(m.kind, 'fusion');
+  assert.equal(m.state, 'shadow');
+  const params = m.params as { spec: { channels: string[] }; calibration: { normals: number[] } };
+  assert.deepEqual(params.spec.channels, [...readCsv(csv, { timeColumn: 'datetime' }).channels].sort());
+  assert.ok(params.calibration.normals.length > 10, 'calibrated on the held-out windows');
+  // The file written with --out is the registered model.
+  assert.equal(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).version, 'fusion-csv-1');
+  // A CSV without usable rows is refused with the reason, nothing registered.
+  writeFileSync(join(dir, 'empty.csv'), 'time,x\n2026-01-01T00:00:00Z,1\n');
+  const e = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      import.meta.resolve('tsx'),
+      join(ROOT, 'cli.ts'),
+      'train',
+      '--csv',
+      join(dir, 'empty.csv'),
+      '--config',
+      file,
+      '--register',
+      '--version',
+      'fusion-csv-2',
+    ],
+    { encoding: 'utf8', env: { ...process.env, TRIBUTARY_CONFIG: '' }, timeout: 120_000 },
+  );
+  assert.notEqual(e.status, 0);
+  assert.match(e.stderr, /not enough history to train/);
+  assert.equal((await listModels(store.db)).filter((x) => x.version === 'fusion-csv-2').length, 0);
 });
