@@ -47,7 +47,13 @@ import {
   type SimPlan,
 } from './sim/index.js';
 import type { RunningModel } from './pipeline/index.js';
-import { DriftMonitor, FusionModel, initBackend, type FusionModelJSON } from './fusion/index.js';
+import {
+  DriftMonitor,
+  FusionModel,
+  initBackend,
+  startModelLifecycle,
+  type FusionModelJSON,
+} from './fusion/index.js';
 import {
   alertCounts,
   countActiveKeys,
@@ -183,6 +189,17 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     });
     await jobs.refreshRules();
     cleanups.push({ name: 'alert jobs', fn: () => jobs.stop() });
+    // Scheduled retraining and promotion from shadow (fusion/lifecycle.ts).
+    const lifecycle = startModelLifecycle({
+      db: store.db,
+      cfg,
+      logger: logger.child({ stage: 'lifecycle' }),
+    });
+    cleanups.push({ name: 'model lifecycle', fn: () => lifecycle.stop() });
+    if (cfg.scorer.lifecycle.retrainEveryMs && !cfg.database.url)
+      logger.info(
+        'scheduled retraining is off: it trains in a child process, which needs a PostgreSQL server (database.url), not the embedded database',
+      );
 
     const ingest: KafkaIngest | null = kafkaMode
       ? createKafkaIngest(cfg.kafka, logger.child({ stage: 'ingest' }))

@@ -16,3 +16,4 @@ export type { FusionModelJSON, WindowScore, TrainRow, TrainOptions, Calibration 
 export { initBackend } from './backend.js';
 export { scoreFusionBatch, rulesForModel, driftOf, DriftMonitor } from './scorer.js';
 export * from './context.js';
+export * from './lifecycle.js';

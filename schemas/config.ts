@@ -281,6 +281,33 @@ export const Config = z.strictObject({
       context: ContextParams.omit({ threshold: true }).strict().default({}),
       /** How often the fusion models' input drift (PSI against their training inputs) is computed and stored. */
       driftEveryMs: z.number().int().min(1_000).default(60_000),
+      /**
+       * Scheduled retraining and shadow promotion (fusion/lifecycle.ts). Every `retrainEveryMs` (0: never) a
+       * fusion model is trained on the last `historyMs` of stored history in a child process and registered
+       * in shadow as `fusion-auto-…`; after `shadowMs` in shadow it is compared with the active model on the
+       * windows both scored since and on operators' feedback, and promoted only when it beats it by the
+       * guard (`margin`, see docs/model.md), otherwise kept in shadow with the reason. Needs a PostgreSQL
+       * server: the embedded database is held by the service's own process.
+       */
+      lifecycle: z
+        .strictObject({
+          retrainEveryMs: ms(7 * 86_400_000),
+          historyMs: z
+            .number()
+            .int()
+            .min(3_600_000)
+            .default(14 * 86_400_000),
+          shadowMs: z
+            .number()
+            .int()
+            .min(60_000)
+            .default(2 * 86_400_000),
+          /** The share fewer alerts (outside confirmed faults) a candidate must open to win on that alone. */
+          margin: z.number().min(0).max(1).default(0.2),
+          /** Fewer windows scored by both in the shadow period: no decision yet. */
+          minWindows: z.number().int().min(1).default(1_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   alerts: z

@@ -330,3 +330,63 @@ export async function latestDrift(
     psi: x.psi,
   }));
 }
+
+/** A model's stored scores in [from, to) by plant and asset, in window order (scored windows only; a revised window's latest revision). */
+export async function modelScoreSeries(
+  db: Queryable,
+  version: string,
+  from: number,
+  to: number,
+): Promise<Map<string, { t: number[]; s: number[] }>> {
+  const r = await db.query<{ plant: string; asset: string; w: Date; score: number }>(
+    `SELECT * FROM (
+       SELECT DISTINCT ON (plant, asset, window_start) plant, asset, window_start AS w, score FROM scores
+        WHERE model_version = $1 AND window_start >= $2 AND window_start < $3
+        ORDER BY plant, asset, window_start, revision DESC) x
+      WHERE score IS NOT NULL ORDER BY plant, asset, w`,
+    [version, new Date(from), new Date(to)],
+  );
+  const out = new Map<string, { t: number[]; s: number[] }>();
+  for (const x of r.rows) {
+    const key = `${x.plant}/${x.asset}`;
+    const e = out.get(key) ?? out.set(key, { t: [], s: [] }).get(key)!;
+    e.t.push(new Date(x.w).getTime());
+    e.s.push(Number(x.score));
+  }
+  return out;
+}
+
+/** Anomaly alerts opened in [from, to) that operators labelled (their latest label), with their windows. */
+export async function labelledAlerts(
+  db: Queryable,
+  from: number,
+  to: number,
+): Promise<Array<{ key: string; opened: number; last: number; label: 'true_positive' | 'false_positive' }>> {
+  const r = await db.query<{
+    plant: string;
+    asset: string;
+    opened_window: Date;
+    last_window: Date;
+    label: 'true_positive' | 'false_positive';
+  }>(
+    `SELECT a.plant, a.asset, a.opened_window, a.last_window, f.label
+       FROM alerts a
+       JOIN LATERAL (SELECT label FROM alert_feedback WHERE alert_id = a.id ORDER BY at DESC, id DESC LIMIT 1) f ON true
+      WHERE a.kind = 'anomaly' AND a.opened_window >= $1 AND a.opened_window < $2`,
+    [new Date(from), new Date(to)],
+  );
+  return r.rows.map((x) => ({
+    key: `${x.plant}/${x.asset}`,
+    opened: new Date(x.opened_window).getTime(),
+    last: new Date(x.last_window).getTime(),
+    label: x.label,
+  }));
+}
+
+/** Records a promotion decision in the model's metrics (`promotion`), replacing an earlier one. */
+export async function recordPromotion(db: Queryable, version: string, decision: object): Promise<void> {
+  await db.query(
+    `UPDATE models SET metrics = metrics || jsonb_build_object('promotion', $2::jsonb) WHERE version = $1`,
+    [version, JSON.stringify(decision)],
+  );
+}
