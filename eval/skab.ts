@@ -16,7 +16,7 @@
  */
 import { WindowOperator } from '../align/index.js';
 import { featuresOf, fitRobust, scoreFeatures } from '../fusion/baseline.js';
-import { newContextState, scoreContext, type ContextOptions } from '../fusion/context.js';
+import { newContextState, scoreContext } from '../fusion/context.js';
 import { encode, newFeatureState, type FeatureSpec, type ModelInput } from '../fusion/features.js';
 import { FusionModel } from '../fusion/model.js';
 import { Config, type WindowTuple } from '../schemas/index.js';
@@ -217,13 +217,11 @@ export function scoreSkabContext(
   s: ReplaySeries,
   windowMs = SKAB_WINDOW_MS,
   threshold = 6,
-  options: Partial<ContextOptions> = {},
 ): Array<number | null> {
   const sorted = [...skabTuples(s, windowMs).values()].sort((a, b) => a.windowStart - b.windowStart);
   const trainEnd = s.ts[SKAB_TRAIN_ROWS - 1] + 1;
   const st = newContextState();
   const o = {
-    ...options,
     threshold,
     rememberEveryMs: 0,
     coldStartMs: 0,

@@ -32,6 +32,7 @@ import {
   activateModel,
   labelledAlerts,
   listModels,
+  modelAssets,
   modelScoreSeries,
   recordPromotion,
   type Db,
@@ -98,6 +99,23 @@ export function shadowFigures(
     rejectedRaised: rejected.filter((a) => raised(a.key, a.opened - LOOKBACK_MS, a.last)).length,
   };
 }
+
+const NO_FIGURES: ShadowFigures = {
+  windows: 0,
+  openings: 0,
+  confirmed: 0,
+  confirmedCaught: 0,
+  rejected: 0,
+  rejectedRaised: 0,
+};
+const addFigures = (a: ShadowFigures, b: ShadowFigures): ShadowFigures => ({
+  windows: a.windows + b.windows,
+  openings: a.openings + b.openings,
+  confirmed: a.confirmed + b.confirmed,
+  confirmedCaught: a.confirmedCaught + b.confirmedCaught,
+  rejected: a.rejected + b.rejected,
+  rejectedRaised: a.rejectedRaised + b.rejectedRaised,
+});
 
 export interface PromotionDecision {
   decision: 'promote' | 'keep' | 'wait';
@@ -185,6 +203,7 @@ export function startModelLifecycle(o: {
   const rule = { openAfter: o.cfg.alerts.openAfter, resolveAfter: o.cfg.alerts.resolveAfter };
   const thresholdOf = (m: ModelInfo) => m.threshold ?? o.cfg.alerts.threshold;
   let failedAt: number | null = null;
+  const waiting = new Map<string, number>();
   let running = false;
 
   const historySpan =
@@ -207,15 +226,35 @@ export function startModelLifecycle(o: {
       if (c.state !== 'shadow' || !c.version.startsWith(AUTO_PREFIX) || c.metrics.promotion) continue;
       const since = Date.parse(c.createdAt);
       if (now - since < l.shadowMs) continue;
-      const [cs, as, labelled] = await Promise.all([
-        modelScoreSeries(o.db, c.version, since, now),
-        modelScoreSeries(o.db, active.version, since, now),
-        labelledAlerts(o.db, since - LOOKBACK_MS, now),
-      ]);
-      const fc = shadowFigures(cs, as, labelled, thresholdOf(c), rule),
-        fa = shadowFigures(as, cs, labelled, thresholdOf(active), rule);
+      // A candidate without enough windows yet is looked at again an hour later, not every minute.
+      if (now - (waiting.get(c.version) ?? -Infinity) < 3_600_000) continue;
+      // Asset by asset, so that memory holds one asset's two series at a time.
+      const labelled = await labelledAlerts(o.db, since - LOOKBACK_MS, now);
+      let fc = NO_FIGURES,
+        fa = NO_FIGURES;
+      const assets = await modelAssets(o.db, c.version, since, now);
+      for (const a of assets) {
+        const [cs, as] = await Promise.all([
+          modelScoreSeries(o.db, c.version, since, now, a),
+          modelScoreSeries(o.db, active.version, since, now, a),
+        ]);
+        const mine = labelled.filter((x) => x.key === `${a.plant}/${a.asset}`);
+        fc = addFigures(fc, shadowFigures(cs, as, mine, thresholdOf(c), rule));
+        fa = addFigures(fa, shadowFigures(as, cs, mine, thresholdOf(active), rule));
+      }
+      // Labelled alerts on assets the candidate never scored count against it (caught by neither, here).
+      const seen = new Set(
+        (await modelAssets(o.db, c.version, since, now)).map((a) => `${a.plant}/${a.asset}`),
+      );
+      const unseen = labelled.filter((x) => !seen.has(x.key));
+      fc = addFigures(fc, shadowFigures(new Map(), new Map(), unseen, thresholdOf(c), rule));
+      fa = addFigures(fa, shadowFigures(new Map(), new Map(), unseen, thresholdOf(active), rule));
       const d = decidePromotion(fc, fa, l);
-      if (d.decision === 'wait') continue;
+      if (d.decision === 'wait') {
+        waiting.set(c.version, now);
+        continue;
+      }
+      waiting.delete(c.version);
       const record = {
         at: new Date(now).toISOString(),
         decision: d.decision === 'promote' ? 'promoted' : 'kept',

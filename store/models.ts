@@ -337,14 +337,16 @@ export async function modelScoreSeries(
   version: string,
   from: number,
   to: number,
+  asset?: { plant: string; asset: string },
 ): Promise<Map<string, { t: number[]; s: number[] }>> {
   const r = await db.query<{ plant: string; asset: string; w: Date; score: number }>(
     `SELECT * FROM (
        SELECT DISTINCT ON (plant, asset, window_start) plant, asset, window_start AS w, score FROM scores
         WHERE model_version = $1 AND window_start >= $2 AND window_start < $3
+          ${asset ? 'AND plant = $4 AND asset = $5' : ''}
         ORDER BY plant, asset, window_start, revision DESC) x
       WHERE score IS NOT NULL ORDER BY plant, asset, w`,
-    [version, new Date(from), new Date(to)],
+    [version, new Date(from), new Date(to), ...(asset ? [asset.plant, asset.asset] : [])],
   );
   const out = new Map<string, { t: number[]; s: number[] }>();
   for (const x of r.rows) {
@@ -354,6 +356,21 @@ export async function modelScoreSeries(
     e.s.push(Number(x.score));
   }
   return out;
+}
+
+/** The plants and assets a model scored in [from, to). */
+export async function modelAssets(
+  db: Queryable,
+  version: string,
+  from: number,
+  to: number,
+): Promise<Array<{ plant: string; asset: string }>> {
+  return (
+    await db.query<{ plant: string; asset: string }>(
+      'SELECT DISTINCT plant, asset FROM scores WHERE model_version = $1 AND window_start >= $2 AND window_start < $3 ORDER BY plant, asset',
+      [version, new Date(from), new Date(to)],
+    )
+  ).rows;
 }
 
 /** Anomaly alerts opened in [from, to) that operators labelled (their latest label), with their windows. */
