@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { AlertRule, Config } from '../schemas/index.js';
 import {
   activeAlerts,
+  activeModelDrift,
   changeAlert,
   eventIdOf,
   listRules,
@@ -17,6 +18,9 @@ import { timedChanges } from './lifecycle.js';
 import { partitionAsset, type PartitionLag } from '../ingest/lag.js';
 import { qualityChecks, type ClockState, type StreamState } from './quality.js';
 import { configuredRules } from './rules.js';
+
+/** The stored drift figures a plant's drift is judged on: the last 10 minutes of them. */
+const DRIFT_SPAN_MS = 600_000;
 
 export interface AlertJobs {
   /** The rule set in force (refreshed from the database). */
@@ -89,8 +93,13 @@ export function startAlertJobs(o: {
       ...streams.map((s) => s.asset),
       ...partitions.map((p) => partitionAsset(p.topic, p.partition)),
     ]);
-    const openDq = active.map((x) => x.alert).filter((a) => a.kind === 'data_quality' && mine.has(a.asset));
-    const dq = qualityChecks(streams, o.clocks(), openDq, at, cfg.alerts, partitions);
+    // Model drift is plant-scoped: every instance judges it on the drift figures all of them stored, so
+    // they agree, and the shared alert table keeps one alert per plant and model.
+    const drift = cfg.alerts.driftPsi > 0 ? await activeModelDrift(db, at - DRIFT_SPAN_MS, at + 1) : [];
+    const openDq = active
+      .map((x) => x.alert)
+      .filter((a) => a.kind === 'data_quality' && (mine.has(a.asset) || a.rule === 'dq:model-drift'));
+    const dq = qualityChecks(streams, o.clocks(), openDq, at, cfg.alerts, partitions, drift);
     if (dq.length) {
       await db.transaction((tx) =>
         writeAlertChanges(

@@ -5,7 +5,9 @@
  * - `dq:clock-uncertain`: a device whose clock correction is in use has become less certain than
  *   clockUncertaintyMs;
  * - `dq:partition-stuck`: an input partition with records waiting whose offsets have not moved for
- *   kafka.stuckAfterMs (plant `_service`, asset `kafka:<topic>:<partition>`).
+ *   kafka.stuckAfterMs (plant `_service`, asset `kafka:<topic>:<partition>`);
+ * - `dq:model-drift`: the active fusion model's inputs in a plant have drifted from its training inputs
+ *   (PSI at or above driftPsi; held until below 0.4 × driftPsi), plant-scoped: asset `model:<version>`.
  * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at).
  */
 import type { Alert, Config } from '../schemas/index.js';
@@ -27,6 +29,15 @@ export interface ClockState {
   corrected?: boolean;
 }
 export type QualityDecision = { kind: 'opened' | 'resolved'; alert: Alert };
+/** A plant's drift figure for the active model (see store activeModelDrift). */
+export interface PlantDrift {
+  modelVersion: string;
+  plant: string;
+  psi: number;
+  feature: string | null;
+}
+/** The asset a plant-scoped drift alert is kept under. */
+export const driftAsset = (modelVersion: string) => `model:${modelVersion}`;
 
 export function qualityChecks(
   streams: StreamState[],
@@ -35,13 +46,14 @@ export function qualityChecks(
   now: number,
   cfg: Config['alerts'],
   partitions: PartitionLag[] = [],
+  drift: PlantDrift[] = [],
 ): QualityDecision[] {
   const want = new Map<
     string,
     { plant: string; asset: string; rule: string; since: number; reason: string }
   >();
   const put = (plant: string, asset: string, rule: string, since: number, reason: string) =>
-    want.set(`${asset}\u0000${rule}`, { plant, asset, rule, since, reason });
+    want.set(`${plant}\u0000${asset}\u0000${rule}`, { plant, asset, rule, since, reason });
   for (const s of streams) {
     if (s.sensorsLastSeen !== null && now - s.sensorsLastSeen >= cfg.silentAfterMs) {
       put(
@@ -68,7 +80,7 @@ export function qualityChecks(
         c.corrected !== false &&
         c.uncertaintyMs !== null &&
         c.uncertaintyMs > cfg.clockUncertaintyMs &&
-        !want.has(`${c.asset}\u0000dq:clock-uncertain`)
+        !want.has(`${c.plant}\u0000${c.asset}\u0000dq:clock-uncertain`)
       ) {
         put(
           c.plant,
@@ -90,11 +102,30 @@ export function qualityChecks(
       `partition ${p.partition} of ${p.topic}: ${p.pending} records wait (${p.lag} after the committed offset ${p.committed}), no progress for ${Math.round(p.stillMs / 60_000)} min`,
     );
   }
+  if (cfg.driftPsi > 0) {
+    const held = new Set(
+      open
+        .filter((a) => a.rule === 'dq:model-drift' && a.state !== 'resolved')
+        .map((a) => `${a.plant}\u0000${a.asset}`),
+    );
+    for (const d of drift) {
+      const asset = driftAsset(d.modelVersion);
+      const line = held.has(`${d.plant}\u0000${asset}`) ? 0.4 * cfg.driftPsi : cfg.driftPsi;
+      if (d.psi >= line)
+        put(
+          d.plant,
+          asset,
+          'dq:model-drift',
+          now,
+          `inputs of ${d.modelVersion} in plant ${d.plant} drifted from its training data: PSI ${d.psi.toFixed(2)}${d.feature ? ` (most: ${d.feature})` : ''}`,
+        );
+    }
+  }
   const out: QualityDecision[] = [];
   const openKeys = new Set<string>();
   for (const a of open) {
     if (a.kind !== 'data_quality' || a.state === 'resolved') continue;
-    const key = `${a.asset}\u0000${a.rule}`;
+    const key = `${a.plant}\u0000${a.asset}\u0000${a.rule}`;
     openKeys.add(key);
     if (!want.has(key))
       out.push({
@@ -107,7 +138,8 @@ export function qualityChecks(
     out.push({
       kind: 'opened',
       alert: {
-        id: alertId(w.asset, w.rule, w.since),
+        // A drift alert's asset names the model, the same in every plant: its id names the plant too.
+        id: alertId(w.rule === 'dq:model-drift' ? `${w.plant}:${w.asset}` : w.asset, w.rule, w.since),
         plant: w.plant,
         asset: w.asset,
         rule: w.rule,

@@ -326,6 +326,13 @@ export const Config = z.strictObject({
       silentAfterMs: ms(600_000),
       /** A device whose clock uncertainty exceeds this opens `dq:clock-uncertain` (0: off). */
       clockUncertaintyMs: z.number().min(0).default(2_000),
+      /**
+       * The active fusion model's input drift in a plant (the median, over the last 10 minutes of stored
+       * drift figures from every instance, of the largest feature's PSI against its training inputs) at or
+       * above this opens `dq:model-drift` for the plant (asset `model:<version>`); it resolves below 0.4 ×
+       * this (0: off). 0.25 is the usual line of a major shift.
+       */
+      driftPsi: z.number().min(0).default(0.25),
       /** An alert nobody acknowledged for this long is escalated once (0: never). */
       escalateUnacknowledgedMs: z.number().int().min(0).default(3_600_000),
       /** How often snoozes, escalations and data quality are checked. */

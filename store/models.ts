@@ -407,3 +407,41 @@ export async function recordPromotion(db: Queryable, version: string, decision: 
     [version, JSON.stringify(decision)],
   );
 }
+
+/**
+ * The active model's input drift per plant over [from, to): the median of the stored rows' largest feature
+ * PSI (rows from every instance: each stores the drift of the windows it scored), the row count, and the
+ * largest PSI's feature in the latest row.
+ */
+export async function activeModelDrift(
+  db: Queryable,
+  from: number,
+  to: number,
+): Promise<
+  Array<{ modelVersion: string; plant: string; psi: number; rows: number; feature: string | null }>
+> {
+  const r = await db.query<{
+    model_version: string;
+    plant: string;
+    psi: number;
+    rows: number;
+    psi_latest: Record<string, number>;
+  }>(
+    `SELECT d.model_version, d.plant, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.max_psi) AS psi, count(*)::int AS rows,
+            (array_agg(d.psi ORDER BY d.at DESC))[1] AS psi_latest
+       FROM model_drift d JOIN models m ON m.version = d.model_version AND m.state = 'active'
+      WHERE d.at >= $1 AND d.at < $2
+      GROUP BY d.model_version, d.plant ORDER BY d.plant`,
+    [new Date(from), new Date(to)],
+  );
+  return r.rows.map((x) => {
+    const top = Object.entries(x.psi_latest ?? {}).sort((a, b) => b[1] - a[1])[0];
+    return {
+      modelVersion: x.model_version,
+      plant: x.plant,
+      psi: Number(x.psi),
+      rows: x.rows,
+      feature: top?.[0] ?? null,
+    };
+  });
+}

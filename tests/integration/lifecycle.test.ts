@@ -2,7 +2,8 @@
  * The model lifecycle against PostgreSQL: a `fusion-auto-…` model in shadow is compared with the active model
  * on their stored scores and the operators' feedback, promoted when it beats it and kept with the reason
  * otherwise; a retraining is started when due with a configuration the CLI accepts; and the child-process
- * runner really runs this build's `tributary train`.
+ * runner really runs this build's `tributary train`. And the active model's input drift, stored by every
+ * instance, opens one plant-scoped data-quality alert.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,17 @@ import { pino } from 'pino';
 import { createTestDatabase } from '../helpers/pg.js';
 import { spawnTrain, startModelLifecycle } from '../../fusion/lifecycle.js';
 import { Config } from '../../schemas/index.js';
-import { getModel, modelActivations, openStore, registerModel, type Store } from '../../store/index.js';
+import { startAlertJobs } from '../../alerts/index.js';
+import {
+  activateModel,
+  getModel,
+  listAlerts,
+  modelActivations,
+  openStore,
+  recordDrift,
+  registerModel,
+  type Store,
+} from '../../store/index.js';
 
 let db: { url: string; drop(): Promise<void> };
 let store: Store;
@@ -180,4 +191,52 @@ test("the default runner runs this build's `tributary train` in a child process"
   const r = await spawnTrain(['--csv', csv]);
   assert.equal(r.code, 2, r.output);
   assert.match(r.output, /short\.csv: only 0 windows past the reference period: not enough history to train/);
+});
+
+test('model drift: stored drift figures of every instance open one plant-scoped alert, resolved when the inputs settle', async () => {
+  await registerModel(store.db, { version: 'fusion-drift-1', kind: 'fusion', params: {} });
+  await activateModel(store.db, 'fusion-drift-1', 'test');
+  const t = Date.UTC(2026, 10, 25, 8);
+  // Two instances store figures for plant p (each over the windows it scored); plant q has none of note.
+  const rows = (at: number, p: number[], q: number) =>
+    recordDrift(store.db, at, [
+      ...p.map((x, i) => ({
+        modelVersion: 'fusion-drift-1',
+        plant: 'p',
+        windows: 500 + i,
+        maxPsi: x,
+        psi: { 'vib:mean': x },
+      })),
+      { modelVersion: 'fusion-drift-1', plant: 'q', windows: 500, maxPsi: q, psi: { 'vib:mean': q } },
+    ]);
+  await rows(t - 120_000, [0.5], 0.02);
+  await rows(t - 60_000, [0.45], 0.03);
+  await rows(t - 59_000, [0.05], 0.03); // the other instance's assets have not drifted: the median still has
+  const jobs = startAlertJobs({
+    db: store.db,
+    cfg: cfgOf(),
+    logger: pino({ level: 'silent' }),
+    streams: () => [],
+    clocks: () => [],
+    onChange: () => undefined,
+    autostart: false,
+  });
+  const drifts = async () => (await listAlerts(store.db, { limit: 50, rule: 'dq:model-drift' })).alerts;
+  assert.equal(await jobs.check(t), 1);
+  const [a] = await drifts();
+  assert.deepEqual(
+    [a.plant, a.asset, a.state, a.kind],
+    ['p', 'model:fusion-drift-1', 'open', 'data_quality'],
+  );
+  assert.match(a.reason ?? '', /PSI 0\.45/);
+  // A second instance judging the same figures opens nothing more.
+  assert.equal(await jobs.check(t + 1_000), 0);
+  // Ten minutes on, the figures are low: resolved.
+  await rows(t + 600_000, [0.04], 0.02);
+  await rows(t + 620_000, [0.05], 0.02);
+  assert.equal(await jobs.check(t + 630_000), 1);
+  assert.deepEqual(
+    (await drifts()).map((x) => x.state),
+    ['resolved'],
+  );
 });

@@ -341,3 +341,37 @@ test('endpoint filters: plants, asset patterns, minimum severity, event types', 
   assert.equal(endpointWants({ eventTypes: ['alert.resolved'] }, ev({}, 'alert.opened')), false);
   assert.equal(endpointWants({ eventTypes: ['alert.resolved'] }, ev({}, 'alert.resolved')), true);
 });
+
+test('model drift: a plant-scoped data-quality alert per plant and model, held until the drift is well below the line', () => {
+  const cfg = Config.parse({}).alerts;
+  const now = Date.UTC(2026, 10, 1);
+  const drift = (psi: number, plant = 'p1') => ({
+    modelVersion: 'fusion-7',
+    plant,
+    psi,
+    feature: 'vib:mean',
+  });
+  const opened = qualityChecks([], [], [], now, cfg, [], [drift(0.4), drift(0.4, 'p2'), drift(0.05, 'p3')]);
+  assert.deepEqual(
+    opened.map((d) => [d.kind, d.alert.plant, d.alert.asset, d.alert.rule, d.alert.kind]),
+    [
+      ['opened', 'p1', 'model:fusion-7', 'dq:model-drift', 'data_quality'],
+      ['opened', 'p2', 'model:fusion-7', 'dq:model-drift', 'data_quality'],
+    ],
+  );
+  assert.notEqual(opened[0].alert.id, opened[1].alert.id, 'one alert per plant');
+  assert.match(
+    opened[0].alert.reason!,
+    /inputs of fusion-7 in plant p1 drifted .*PSI 0\.40 \(most: vib:mean\)/,
+  );
+  const open = [opened[0].alert];
+  // 0.15: below the line (0.25) but above 0.4 × it: held open, not opened again.
+  assert.deepEqual(qualityChecks([], [], open, now + 60_000, cfg, [], [drift(0.15)]), []);
+  // 0.08: resolved; and gone from the figures altogether (another model active): resolved too.
+  assert.equal(qualityChecks([], [], open, now + 120_000, cfg, [], [drift(0.08)])[0].kind, 'resolved');
+  assert.equal(qualityChecks([], [], open, now + 120_000, cfg, [], [])[0].kind, 'resolved');
+  // A new drift at 0.15 opens nothing; driftPsi 0 turns the check off.
+  assert.deepEqual(qualityChecks([], [], [], now, cfg, [], [drift(0.15)]), []);
+  const off = Config.parse({ alerts: { driftPsi: 0 } }).alerts;
+  assert.deepEqual(qualityChecks([], [], [], now, off, [], [drift(0.9)]), []);
+});
