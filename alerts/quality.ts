@@ -8,7 +8,8 @@
  *   kafka.stuckAfterMs (plant `_service`, asset `kafka:<topic>:<partition>`);
  * - `dq:model-drift`: the active fusion model's inputs in a plant have drifted from its training inputs
  *   (PSI at or above driftPsi; held until below 0.4 × driftPsi), plant-scoped: asset `model:<version>`.
- * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at).
+ * Each opens once and resolves when the condition ends. Ids follow (asset, rule, opened at; for drift
+ * the plant too).
  */
 import type { Alert, Config } from '../schemas/index.js';
 import { partitionAsset, type PartitionLag } from '../ingest/lag.js';

@@ -242,10 +242,9 @@ export function startModelLifecycle(o: {
         fc = addFigures(fc, shadowFigures(cs, as, mine, thresholdOf(c), rule));
         fa = addFigures(fa, shadowFigures(as, cs, mine, thresholdOf(active), rule));
       }
-      // Labelled alerts on assets the candidate never scored count against it (caught by neither, here).
-      const seen = new Set(
-        (await modelAssets(o.db, c.version, since, now)).map((a) => `${a.plant}/${a.asset}`),
-      );
+      // Labelled alerts on assets the candidate never scored are counted, as caught by neither (the two
+      // were never compared there).
+      const seen = new Set(assets.map((a) => `${a.plant}/${a.asset}`));
       const unseen = labelled.filter((x) => !seen.has(x.key));
       fc = addFigures(fc, shadowFigures(new Map(), new Map(), unseen, thresholdOf(c), rule));
       fa = addFigures(fa, shadowFigures(new Map(), new Map(), unseen, thresholdOf(active), rule));
