@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { createTestDatabase } from '../helpers/pg.js';
-import { spawnTrain, startModelLifecycle } from '../../fusion/lifecycle.js';
+import { spawnTrain, startModelLifecycle, type TrainRunner } from '../../fusion/lifecycle.js';
 import { Config } from '../../schemas/index.js';
 import { startAlertJobs } from '../../alerts/index.js';
 import {
@@ -79,6 +79,16 @@ async function alert(
     label,
   ]);
 }
+/** The lifecycle on the test database with a stand-in training runner, ticked by hand. */
+const lifecycle = (train: TrainRunner, extra: Partial<Parameters<typeof startModelLifecycle>[0]> = {}) =>
+  startModelLifecycle({
+    db: store.db,
+    cfg: cfgOf(),
+    logger: pino({ level: 'silent' }),
+    autostart: false,
+    train,
+    ...extra,
+  });
 const burst = (i: number, at: number[]) => at.some((s) => i >= s && i < s + 10);
 
 test('a candidate that beats the active model is promoted; one that misses a confirmed fault is kept with the reason', async () => {
@@ -108,17 +118,13 @@ test('a candidate that beats the active model is promoted; one that misses a con
   ]);
 
   const trained: string[][] = [];
-  const life = startModelLifecycle({
-    db: store.db,
-    cfg: cfgOf(),
-    logger: pino({ level: 'silent' }),
-    autostart: false,
-    train: async (args) => {
+  const life = lifecycle(
+    async (args) => {
       trained.push(args);
       return { code: 0, output: '' };
     },
-    historySpan: async () => ({ first: START, last: NOW }),
-  });
+    { historySpan: async () => ({ first: START, last: NOW }) },
+  );
   await life.tick(NOW);
 
   const won = (await getModel(store.db, 'fusion-auto-202611170000'))!;
@@ -154,17 +160,11 @@ test('a candidate that beats the active model is promoted; one that misses a con
 
   // A week on, a retraining is due: the CLI gets the history's span and a configuration file it accepts.
   let config: unknown = null;
-  const later = startModelLifecycle({
-    db: store.db,
-    cfg: cfgOf(),
-    logger: pino({ level: 'silent' }),
-    autostart: false,
-    train: async (args) => {
-      trained.push(args);
-      const file = args[args.indexOf('--config') + 1];
-      config = JSON.parse(readFileSync(file, 'utf8'));
-      return { code: 1, output: 'only 3 windows past the reference period: not enough history to train' };
-    },
+  const later = lifecycle(async (args) => {
+    trained.push(args);
+    const file = args[args.indexOf('--config') + 1];
+    config = JSON.parse(readFileSync(file, 'utf8'));
+    return { code: 1, output: 'only 3 windows past the reference period: not enough history to train' };
   });
   await later.tick(NOW + 8 * DAY);
   assert.equal(trained.length, 1);
